@@ -1,0 +1,35 @@
+# Two commands open the README: `make run` and `make test`. Both set everything up.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# Production-style ASGI server settings (see docs/architecture.md for the measurements).
+UVICORN_FLAGS ?= --loop uvloop --http httptools --ws websockets --ws-per-message-deflate false \
+	--lifespan on --no-server-header
+
+.PHONY: install run test test-py test-js check clean
+.DEFAULT_GOAL := run
+
+$(BIN)/.installed: pyproject.toml example/requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r example/requirements.txt -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+run: install
+	cd example && ../$(BIN)/python manage.py migrate --noinput
+	cd example && exec ../$(BIN)/uvicorn example.asgi:application --host $(HOST) --port $(PORT) $(UVICORN_FLAGS)
+
+test: install test-py test-js
+
+test-py: install
+	$(BIN)/python -m pytest
+
+test-js:
+	node --test tests/js/
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

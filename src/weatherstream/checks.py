@@ -1,0 +1,53 @@
+"""System checks: configuration mistakes found at ``manage.py check`` time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.checks import Error, Warning, register
+from django.core.exceptions import ImproperlyConfigured
+
+from .conf import DEFAULTS, get_config
+from .providers import provider_class
+
+
+@register()
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    config = get_config()
+    problems: list[Any] = []
+    for key in config["_unknown"]:
+        problems.append(
+            Warning(
+                f"WEATHERSTREAM has an unknown key {key!r}.",
+                hint=f"Known keys: {', '.join(sorted(DEFAULTS))}.",
+                id="weatherstream.W001",
+            )
+        )
+    try:
+        cls = provider_class(config["PROVIDER"])
+    except ImproperlyConfigured as exc:
+        problems.append(
+            Error(str(exc), hint="Use 'auto', 'open-meteo', 'simulated' or a dotted path.", id="weatherstream.E001")
+        )
+        return problems
+    interval = config["POLL_INTERVAL"]
+    if interval is not None:
+        if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval <= 0:
+            problems.append(
+                Error("WEATHERSTREAM['POLL_INTERVAL'] must be a positive number of seconds or None.", id="weatherstream.E002")
+            )
+        else:
+            floor = cls.interval_floor(config)
+            if interval < floor:
+                problems.append(
+                    Warning(
+                        f"WEATHERSTREAM['POLL_INTERVAL'] = {interval} is below the provider's floor of "
+                        f"{floor:g} s; {floor:g} s is used.",
+                        hint="The public Open-Meteo API updates current data every 15 minutes; "
+                        "a self-hosted OPEN_METEO_URL has no floor.",
+                        id="weatherstream.W002",
+                    )
+                )
+    if config["POLLER"] not in ("embedded", "off"):
+        problems.append(Error("WEATHERSTREAM['POLLER'] must be 'embedded' or 'off'.", id="weatherstream.E003"))
+    return problems

@@ -1,0 +1,72 @@
+"""The ``WEATHERSTREAM`` setting: one dict, merged over documented defaults.
+
+Read it with :func:`get_config`; the cache is cleared when tests override settings.
+Environment variables are not read here, only in the example project's settings.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+PUBLIC_OPEN_METEO_URL = "https://api.open-meteo.com/v1/forecast"
+PUBLIC_OPEN_METEO_GEOCODING_URL = "https://geocoding-api.open-meteo.com/v1/search"
+
+DEFAULTS: dict[str, Any] = {
+    # "auto" (Open-Meteo, simulated readings while it is unreachable), "open-meteo",
+    # "simulated", or the dotted path of a WeatherProvider subclass.
+    "PROVIDER": "auto",
+    # Seconds between two fetches of one location. None: the provider's default
+    # (900 for Open-Meteo, whose current data changes every 15 minutes; 60 simulated).
+    "POLL_INTERVAL": None,
+    # Open-Meteo endpoints; point them at a self-hosted or commercial instance.
+    "OPEN_METEO_URL": PUBLIC_OPEN_METEO_URL,
+    "OPEN_METEO_GEOCODING_URL": PUBLIC_OPEN_METEO_GEOCODING_URL,
+    # Extra query parameters for every Open-Meteo request (e.g. {"apikey": "..."}).
+    "OPEN_METEO_PARAMS": {},
+    # Ask Open-Meteo's geocoding API for names the offline GeoNames data lacks.
+    "ONLINE_GEOCODING": True,
+    # Total deadline of one upstream HTTP request, seconds.
+    "HTTP_TIMEOUT": 10.0,
+    # At most this many locations go out in one upstream request.
+    "BATCH_SIZE": 50,
+    # "embedded": the poller runs inside the server process. "off": run
+    # `manage.py weatherstream_poll` separately.
+    "POLLER": "embedded",
+    # A location nobody watches any more is still polled this long, seconds.
+    "DEMAND_GRACE": 60.0,
+    # Observations older than this many days are pruned by the poller.
+    "RETENTION_DAYS": 7,
+    # Subscriptions one WebSocket connection may hold.
+    "MAX_SUBSCRIPTIONS": 50,
+    # Client messages per second a connection may send (token bucket), and its burst.
+    "MESSAGES_PER_SECOND": 10.0,
+    "MESSAGE_BURST": 30,
+    # A connection that stays this many messages over its budget is closed (code 4008).
+    "RATE_LIMIT_CLOSE_AFTER": 50,
+    # Bytes queued for a client that does not read; past it the client is closed (4009).
+    "SEND_BUFFER_BYTES": 1024 * 1024,
+    # Longest city name accepted, characters.
+    "MAX_CITY_LENGTH": 200,
+    # Most rows /api/history returns in one answer (hours are capped to RETENTION_DAYS).
+    "HISTORY_LIMIT": 5000,
+}
+
+
+@cache
+def get_config() -> dict[str, Any]:
+    user = getattr(settings, "WEATHERSTREAM", {}) or {}
+    unknown = set(user) - set(DEFAULTS)
+    config = {**DEFAULTS, **user}
+    config["_unknown"] = sorted(unknown)
+    return config
+
+
+@receiver(setting_changed)
+def _reset(*, setting: str, **kwargs: Any) -> None:
+    if setting == "WEATHERSTREAM":
+        get_config.cache_clear()

@@ -1,0 +1,227 @@
+"""The per-process runtime: subscriptions, the latest reading per location, the poller.
+
+One :class:`Engine` lives in each server process, bound to its event loop
+(:func:`get_engine`). Consumers and views call it; it calls the hub, the poller and
+the storage services.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from datetime import timedelta
+from typing import Any
+
+from channels.db import database_sync_to_async
+
+from . import services
+from .conf import get_config
+from .geocoding import GeocodingError, GeoPlace, get_geocoder
+from .geocoding.openmeteo import OpenMeteoGeocoder
+from .hub import Hub, Subscriber
+from .poller import Poller, Results
+from .protocol import ProtocolError, Subscribe
+from .providers import ProviderError, WeatherProvider, load_provider
+from .readings import Reading
+
+logger = logging.getLogger(__name__)
+
+PRUNE_EVERY = 3600.0
+
+
+def poll_interval(config: dict[str, Any], provider: WeatherProvider) -> float:
+    """The configured interval, or the provider's default, never below its floor."""
+    wanted = config["POLL_INTERVAL"] or provider.default_interval
+    return max(float(wanted), provider.min_interval)
+
+
+class Engine:
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        self.config = config or get_config()
+        self.loop = asyncio.get_running_loop()
+        self.hub = Hub()
+        self.places: dict[str, GeoPlace] = {}
+        self.latest: dict[str, Reading] = {}
+        self.released: dict[str, float] = {}  # location id -> when its last subscriber left
+        self.geocoder = get_geocoder()
+        self.online_geocoder = (
+            OpenMeteoGeocoder(url=self.config["OPEN_METEO_GEOCODING_URL"], timeout=self.config["HTTP_TIMEOUT"])
+            if self.config["ONLINE_GEOCODING"]
+            else None
+        )
+        self.provider = load_provider(self.config)
+        self.interval = poll_interval(self.config, self.provider)
+        self.poller = Poller(
+            provider=self.provider, interval=self.interval, demand=self.demand, deliver=self.deliver
+        )
+        self._stored: set[str] = set()
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    # -- life cycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.geocoder.load)
+        if self.config["POLLER"] == "embedded" and not self._tasks:
+            self._tasks.append(self.loop.create_task(self.poller.run(), name="weatherstream-poller"))
+            self._tasks.append(self.loop.create_task(self._prune_forever(), name="weatherstream-prune"))
+            logger.info(
+                "poller started: provider=%s interval=%ss", self.config["PROVIDER"], self.interval
+            )
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        await self.provider.aclose()
+        if self.online_geocoder:
+            await self.online_geocoder.aclose()
+
+    @property
+    def provider_name(self) -> str:
+        degraded = getattr(self.provider, "degraded", False)
+        return "simulated" if degraded else self.provider.name
+
+    # -- places -----------------------------------------------------------------------
+
+    async def resolve(self, command: Subscribe) -> GeoPlace:
+        """The place a subscribe names; ProtocolError ``unknown_city`` when none matches."""
+        if command.city is None:
+            assert command.lat is not None and command.lon is not None
+            return self.geocoder.at(command.lat, command.lon)
+        try:
+            place = self.geocoder.resolve(command.city)
+        except GeocodingError as exc:
+            raise ProtocolError("bad_request", str(exc), id=command.id) from None
+        if place is None and self.online_geocoder is not None:
+            name, _, country = command.city.partition(",")
+            place = await self.online_geocoder.resolve(name.strip(), country.strip() or None)
+        if place is None:
+            raise ProtocolError("unknown_city", f"No city called '{command.city}' was found.", id=command.id)
+        return place
+
+    async def _store_place(self, place: GeoPlace) -> None:
+        if place.id not in self._stored:
+            await database_sync_to_async(services.locations_ensure)(places=[place])
+            self._stored.add(place.id)
+
+    # -- subscriptions ----------------------------------------------------------------
+
+    async def subscribe(self, place: GeoPlace, subscriber: Subscriber) -> Reading | None:
+        """Watch a place; returns its latest known reading (None until the first fetch).
+
+        The subscriber is registered after the last await, so no update can reach it
+        before the caller has sent its ``subscribed`` reply.
+        """
+        self.places.setdefault(place.id, place)
+        await self._store_place(place)
+        if place.id not in self.latest:
+            stored = await database_sync_to_async(services.observation_latest)(location_id=place.id)
+            if stored is not None:
+                self.latest.setdefault(place.id, stored)
+        reading = self.latest.get(place.id)
+        if self.hub.add(place.id, subscriber) and (reading is None or self._is_old(reading)):
+            self.poller.request(place.id)
+        self.released.pop(place.id, None)
+        return reading
+
+    def unsubscribe(self, location_id: str, subscriber: Subscriber) -> None:
+        if self.hub.discard(location_id, subscriber):
+            self.released[location_id] = time.monotonic()
+
+    def demand(self) -> list[GeoPlace]:
+        """Places watched here now, or released less than DEMAND_GRACE seconds ago."""
+        cutoff = time.monotonic() - self.config["DEMAND_GRACE"]
+        for place_id, since in list(self.released.items()):
+            if since < cutoff:
+                del self.released[place_id]
+        wanted = set(self.hub.locations()) | self.released.keys()
+        return [self.places[pid] for pid in wanted if pid in self.places]
+
+    def _is_old(self, reading: Reading) -> bool:
+        age = time.time() - reading.observed_at.timestamp()
+        return age > self.interval
+
+    # -- readings ---------------------------------------------------------------------
+
+    async def current(self, place: GeoPlace) -> Reading | None:
+        """The latest reading, fetched now (one shared fetch) when none is fresh."""
+        self.places.setdefault(place.id, place)
+        await self._store_place(place)
+        reading = self.latest.get(place.id) or await database_sync_to_async(
+            services.observation_latest
+        )(location_id=place.id)
+        if reading is not None and (reading.stale or not self._is_old(reading)):
+            return reading
+        fetched = (await self.poller.fetch([place])).get(place.id)
+        return self.latest.get(place.id) or fetched or reading
+
+    async def deliver(self, results: Results, error: ProviderError | None) -> None:
+        """Poller callback: store what is new, then fan it out; mark failures stale."""
+        if error is not None:
+            for place, _ in results:
+                prev = self.latest.get(place.id)
+                if prev is not None and not prev.stale:
+                    self.publish(place.id, prev.as_stale())
+            return
+        new: list[tuple[str, Reading]] = []
+        for place, reading in results:
+            if reading is None:
+                continue
+            prev = self.latest.get(place.id)
+            if prev is not None and not prev.stale and reading.observed_at <= prev.observed_at:
+                continue  # the upstream has nothing newer
+            new.append((place.id, reading))
+        if not new:
+            return
+        try:
+            await database_sync_to_async(services.observations_record)(readings=new)
+        except Exception:
+            logger.exception("storing %d observation(s) failed; publishing them anyway", len(new))
+        for place_id, reading in new:
+            self.publish(place_id, reading)
+
+    def publish(self, location_id: str, reading: Reading) -> None:
+        self.latest[location_id] = reading
+        self.hub.broadcast(location_id, reading.to_wire())
+
+    async def _prune_forever(self) -> None:
+        keep = timedelta(days=self.config["RETENTION_DAYS"])
+        while True:
+            try:
+                deleted = await database_sync_to_async(services.observations_prune)(older_than=keep)
+                if deleted:
+                    logger.info("pruned %d observation(s) older than %s", deleted, keep)
+            except Exception:
+                logger.exception("pruning observations failed")
+            await asyncio.sleep(PRUNE_EVERY)
+
+
+_engines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[Engine]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _start_engine() -> Engine:
+    engine = Engine()
+    await engine.start()
+    return engine
+
+
+async def get_engine() -> Engine:
+    """This process's engine, started once on first use in the running event loop."""
+    loop = asyncio.get_running_loop()
+    task = _engines.get(loop)
+    if task is None or (task.done() and task.exception() is not None):
+        task = _engines[loop] = loop.create_task(_start_engine(), name="weatherstream-start")
+    return await asyncio.shield(task)
+
+
+async def shutdown_engine() -> None:
+    """Stop this loop's engine (ASGI lifespan shutdown, tests)."""
+    task = _engines.pop(asyncio.get_running_loop(), None)
+    if task is not None:
+        engine = await task
+        await engine.stop()

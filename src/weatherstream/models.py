@@ -1,0 +1,62 @@
+"""Locations people watch and the observations fetched for them."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Location(models.Model):
+    """A place weather is fetched for.
+
+    ``id`` is the GeoNames id for a named city (``"2950159"``) or the rounded
+    coordinates for a point (``"52.52,13.41"``): the same place always maps to the
+    same row, so it is fetched once however many people watch it.
+    """
+
+    id = models.CharField(primary_key=True, max_length=40)
+    name = models.CharField(max_length=200)
+    country = models.CharField(max_length=2, blank=True, help_text="ISO 3166 code")
+    region = models.CharField(max_length=200, blank=True)
+    latitude = models.FloatField()
+    longitude = models.FloatField()
+    timezone = models.CharField(max_length=64, blank=True)
+    population = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name}, {self.country}" if self.country else self.name
+
+
+class Observation(models.Model):
+    """One reading of the current weather at a location, as the provider gave it."""
+
+    location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="observations")
+    observed_at = models.DateTimeField(help_text="UTC time the reading is valid for")
+    fetched_at = models.DateTimeField()
+    source = models.CharField(max_length=32, help_text="provider that produced the reading")
+    temperature = models.FloatField(null=True)
+    feels_like = models.FloatField(null=True)
+    humidity = models.FloatField(null=True)
+    wind_speed = models.FloatField(null=True)
+    wind_gusts = models.FloatField(null=True)
+    wind_direction = models.FloatField(null=True)
+    precipitation = models.FloatField(null=True)
+    cloud_cover = models.FloatField(null=True)
+    pressure = models.FloatField(null=True)
+    weather_code = models.PositiveSmallIntegerField(null=True)
+    is_day = models.BooleanField(null=True)
+
+    class Meta:
+        ordering = ["location", "-observed_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["location", "observed_at"], name="weatherstream_observation_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["observed_at"], name="weatherstream_obs_time")]
+
+    def __str__(self) -> str:
+        return f"{self.location_id} @ {self.observed_at:%Y-%m-%d %H:%M}Z ({self.source})"

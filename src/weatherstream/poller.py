@@ -1,0 +1,136 @@
+"""The polling schedule: each demanded location once per interval, however many watch it.
+
+The poller knows nothing of Django, WebSockets or storage: it asks ``demand()`` which
+places are wanted, fetches those that are due (many in one provider request), and hands
+results to ``deliver``. Concurrent requests for one place share one fetch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Protocol
+
+from .providers import ProviderError, WeatherProvider
+from .readings import Reading
+
+logger = logging.getLogger(__name__)
+
+
+class PlaceLike(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def latitude(self) -> float: ...
+    @property
+    def longitude(self) -> float: ...
+
+
+Results = list[tuple[PlaceLike, Reading | None]]
+Deliver = Callable[[Results, ProviderError | None], Awaitable[None]]
+
+RETRY_BASE = 5.0  # seconds before the first retry of a failed fetch
+
+
+class Poller:
+    def __init__(
+        self,
+        *,
+        provider: WeatherProvider,
+        interval: float,
+        demand: Callable[[], Iterable[PlaceLike]],
+        deliver: Deliver,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.provider = provider
+        self.interval = interval
+        self.demand = demand
+        self.deliver = deliver
+        self.clock = clock
+        self.requests = 0  # upstream requests made (one per batch)
+        self.fetches = 0  # locations fetched
+        self._next_due: dict[str, float] = {}
+        self._failures: dict[str, int] = {}
+        self._inflight: dict[str, asyncio.Future[Reading | None]] = {}
+        self._wake = asyncio.Event()
+
+    def request(self, place_id: str) -> None:
+        """Fetch this place at the next turn (a first subscription)."""
+        self._next_due[place_id] = 0.0
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            self._wake.clear()
+            places = {p.id: p for p in self.demand()}
+            for gone in self._next_due.keys() - places.keys():
+                del self._next_due[gone]
+                self._failures.pop(gone, None)
+            now = self.clock()
+            due = [
+                p
+                for pid, p in places.items()
+                if self._next_due.get(pid, 0.0) <= now and pid not in self._inflight
+            ]
+            if due:
+                try:
+                    await self.fetch(due)
+                except Exception:  # never let one bad turn stop polling
+                    logger.exception("poller turn failed")
+            waits = [due_at for pid, due_at in self._next_due.items() if pid in places]
+            timeout = max(0.0, min(waits) - self.clock()) if waits else None
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            except TimeoutError:
+                pass
+
+    async def fetch(self, places: Sequence[PlaceLike]) -> dict[str, Reading | None]:
+        """Fetch now; a place already being fetched joins that fetch instead."""
+        loop = asyncio.get_running_loop()
+        unique = {p.id: p for p in places}
+        joined = {pid: self._inflight[pid] for pid in unique if pid in self._inflight}
+        mine = {pid: loop.create_future() for pid in unique if pid not in joined}
+        self._inflight.update(mine)
+        try:
+            todo = [unique[pid] for pid in mine]
+            size = self.provider.max_batch
+            batches = [todo[i : i + size] for i in range(0, len(todo), size)]
+            await asyncio.gather(*(self._fetch_batch(b) for b in batches))
+        finally:
+            for pid, fut in mine.items():
+                self._inflight.pop(pid, None)
+                if not fut.done():
+                    fut.set_result(None)
+        return {pid: await asyncio.shield(fut) for pid, fut in {**mine, **joined}.items()}
+
+    async def _fetch_batch(self, batch: Sequence[PlaceLike]) -> None:
+        started = self.clock()
+        self.requests += 1
+        self.fetches += len(batch)
+        error: ProviderError | None = None
+        readings: list[Reading | None]
+        try:
+            readings = await self.provider.fetch(batch)
+        except ProviderError as exc:
+            error = exc
+            readings = [None] * len(batch)
+            logger.warning("fetch of %d location(s) failed: %s", len(batch), exc)
+        for place, reading in zip(batch, readings, strict=True):
+            self._schedule(place.id, started, error)
+            fut = self._inflight.get(place.id)
+            if fut is not None and not fut.done():
+                fut.set_result(reading)
+        await self.deliver(list(zip(batch, readings, strict=True)), error)
+
+    def _schedule(self, place_id: str, started: float, error: ProviderError | None) -> None:
+        if error is None:
+            self._failures.pop(place_id, None)
+            self._next_due[place_id] = started + self.interval
+            return
+        failures = self._failures[place_id] = self._failures.get(place_id, 0) + 1
+        backoff = min(self.interval, RETRY_BASE * 2 ** (failures - 1))
+        delay = max(error.retry_after or 0.0, backoff * random.uniform(0.5, 1.0))
+        self._next_due[place_id] = self.clock() + delay

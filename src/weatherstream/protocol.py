@@ -1,0 +1,176 @@
+"""Wire protocol v1: parse client frames, build server frames.
+
+Every malformed frame becomes a :class:`ProtocolError` carrying a code from
+:data:`ERROR_CODES`; nothing here raises anything else on bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from .readings import Reading
+
+PROTOCOL_VERSION = 1
+
+ERROR_CODES = {
+    "bad_json": "The frame is not valid JSON text.",
+    "bad_request": "The message is not one the server understands.",
+    "unknown_city": "No place matches the name.",
+    "too_many_subscriptions": "The connection holds as many subscriptions as allowed.",
+    "rate_limited": "Too many messages; slow down.",
+    "unavailable": "The server could not do that just now; try again.",
+}
+
+# WebSocket close codes the server uses (4000-4999 are application codes).
+CLOSE_RATE_LIMITED = 4008
+CLOSE_SLOW_CONSUMER = 4009
+
+MAX_ID_LENGTH = 64
+
+
+class ProtocolError(Exception):
+    def __init__(self, code: str, message: str, *, id: Any = None) -> None:
+        assert code in ERROR_CODES, code
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.id = id
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    id: Any = None
+    city: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    location: str
+    id: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    id: Any = None
+
+
+Command = Subscribe | Unsubscribe | Ping
+
+
+def _coordinate(value: Any, name: str, limit: float, id: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ProtocolError("bad_request", f"'{name}' must be a number.", id=id)
+    value = float(value)
+    if not math.isfinite(value) or not -limit <= value <= limit:
+        raise ProtocolError(
+            "bad_request", f"'{name}' must be between -{limit:g} and {limit:g}.", id=id
+        )
+    return value
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse(text: str | None, *, max_city_length: int = 200) -> Command:
+    """Turn one client text frame into a command, or raise ProtocolError."""
+    if text is None:
+        raise ProtocolError("bad_request", "Send JSON text frames, not binary ones.")
+    try:
+        data = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        raise ProtocolError("bad_json", "The frame is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("bad_request", "A message must be a JSON object.")
+
+    msg_id = data.get("id")
+    if msg_id is not None and (
+        isinstance(msg_id, bool)
+        or not isinstance(msg_id, (int, str))
+        or (isinstance(msg_id, str) and len(msg_id) > MAX_ID_LENGTH)
+        or (isinstance(msg_id, int) and abs(msg_id) > 2**53)
+    ):
+        raise ProtocolError(
+            "bad_request", f"'id' must be an integer or a string of at most {MAX_ID_LENGTH} characters."
+        )
+
+    kind = data.get("type", "subscribe" if "city" in data else None)
+    if kind == "subscribe":
+        if "city" in data:
+            city = data["city"]
+            if not isinstance(city, str) or not city.strip():
+                raise ProtocolError("bad_request", "'city' must be a non-empty string.", id=msg_id)
+            if len(city) > max_city_length:
+                raise ProtocolError(
+                    "bad_request",
+                    f"'city' is longer than {max_city_length} characters.",
+                    id=msg_id,
+                )
+            return Subscribe(id=msg_id, city=city.strip())
+        if "lat" in data or "lon" in data:
+            lat = _coordinate(data.get("lat"), "lat", 90.0, msg_id)
+            lon = _coordinate(data.get("lon"), "lon", 180.0, msg_id)
+            return Subscribe(id=msg_id, lat=lat, lon=lon)
+        raise ProtocolError("bad_request", "Subscribe needs 'city' or 'lat' and 'lon'.", id=msg_id)
+    if kind == "unsubscribe":
+        location = data.get("location")
+        if not isinstance(location, str) or not location or len(location) > 64:
+            raise ProtocolError("bad_request", "'location' must be a location id string.", id=msg_id)
+        return Unsubscribe(id=msg_id, location=location)
+    if kind == "ping":
+        return Ping(id=msg_id)
+    if kind is None:
+        raise ProtocolError("bad_request", "The message has no 'type'.", id=msg_id)
+    shown = kind if isinstance(kind, str) and len(kind) <= 32 else "…"
+    raise ProtocolError("bad_request", f"Unknown message type '{shown}'.", id=msg_id)
+
+
+def dumps(frame: dict[str, Any]) -> str:
+    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _with_id(frame: dict[str, Any], msg_id: Any) -> dict[str, Any]:
+    if msg_id is not None:
+        frame["id"] = msg_id
+    return frame
+
+
+def hello_frame(*, provider: str, poll_interval: float) -> str:
+    return dumps(
+        {"type": "hello", "protocol": PROTOCOL_VERSION, "provider": provider, "poll_interval": poll_interval}
+    )
+
+
+def error_frame(error: ProtocolError) -> str:
+    return dumps(_with_id({"type": "error", "code": error.code, "message": error.message}, error.id))
+
+
+def subscribed_frame(*, msg_id: Any, location: dict[str, Any], reading: Reading | None) -> str:
+    weather = reading.to_wire() if reading else None
+    frame = {
+        "type": "subscribed",
+        "location": location,
+        "weather": weather,
+        # The original tutorial's clients read a top-level temperature.
+        "temperature": weather["temperature"] if weather else None,
+    }
+    return dumps(_with_id(frame, msg_id))
+
+
+def unsubscribed_frame(*, msg_id: Any, location_id: str) -> str:
+    return dumps(_with_id({"type": "unsubscribed", "location": location_id}, msg_id))
+
+
+def pong_frame(*, msg_id: Any) -> str:
+    return dumps(_with_id({"type": "pong"}, msg_id))
+
+
+def weather_frame(*, location_id: str, weather: dict[str, Any], published_at: float) -> str:
+    return dumps(
+        {"type": "weather", "location": location_id, "weather": weather, "published_at": published_at}
+    )

@@ -1,0 +1,62 @@
+"""The interface every weather provider implements."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..readings import Reading
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """What a provider needs to know about a location."""
+
+    id: str
+    latitude: float
+    longitude: float
+
+
+class ProviderError(Exception):
+    """A fetch failed; the last good reading stays in use."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class UpstreamUnreachable(ProviderError):
+    """The network or host could not be reached at all (no answer, not a bad answer)."""
+
+
+class WeatherProvider:
+    """Fetches current weather for a batch of places.
+
+    Subclasses set ``name`` (stored as each reading's ``source``), the default and
+    minimum poll intervals, and implement :meth:`fetch`.
+    """
+
+    name = "base"
+    default_interval: float = 900.0
+    min_interval: float = 1.0
+    max_batch: int = 1
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> WeatherProvider:
+        return cls()
+
+    @classmethod
+    def interval_floor(cls, config: dict[str, Any]) -> float:
+        """The shortest poll interval this provider allows under ``config``."""
+        return cls.min_interval
+
+    async def fetch(self, places: Sequence[Place]) -> list[Reading | None]:
+        """Return one reading per place, in order; ``None`` where the upstream had none.
+
+        Raises :class:`ProviderError` when the whole request failed.
+        """
+        raise NotImplementedError("WeatherProvider subclasses must implement fetch()")
+
+    async def aclose(self) -> None:
+        """Release connections; the provider is not used afterwards."""

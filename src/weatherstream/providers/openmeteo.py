@@ -1,0 +1,217 @@
+"""The Open-Meteo forecast API (https://open-meteo.com), ``current=`` variables."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from .. import __version__
+from ..conf import PUBLIC_OPEN_METEO_URL
+from ..readings import Reading
+from .base import Place, ProviderError, UpstreamUnreachable, WeatherProvider
+
+logger = logging.getLogger(__name__)
+
+# Seconds; current data changes every 15 minutes, so this only stops accidents.
+PUBLIC_INTERVAL_FLOOR = 60.0
+
+USER_AGENT = f"weatherstream/{__version__} (live weather for Django; python-httpx)"
+
+# Our field -> Open-Meteo current variable.
+VARIABLES = {
+    "temperature": "temperature_2m",
+    "feels_like": "apparent_temperature",
+    "humidity": "relative_humidity_2m",
+    "wind_speed": "wind_speed_10m",
+    "wind_gusts": "wind_gusts_10m",
+    "wind_direction": "wind_direction_10m",
+    "precipitation": "precipitation",
+    "cloud_cover": "cloud_cover",
+    "pressure": "pressure_msl",
+    "weather_code": "weather_code",
+    "is_day": "is_day",
+}
+
+# Values outside these bounds are not weather but a fault; they are dropped (None).
+PLAUSIBLE = {
+    "temperature": (-100.0, 70.0),
+    "feels_like": (-110.0, 80.0),
+    "humidity": (0.0, 100.0),
+    "wind_speed": (0.0, 500.0),
+    "wind_gusts": (0.0, 600.0),
+    "wind_direction": (0.0, 360.0),
+    "precipitation": (0.0, 500.0),
+    "cloud_cover": (0.0, 100.0),
+    "pressure": (850.0, 1100.0),
+    "weather_code": (0.0, 99.0),
+}
+
+_SPEED_TO_KMH = {"km/h": 1.0, "m/s": 3.6, "mp/h": 1.609344, "mph": 1.609344, "kn": 1.852}
+
+
+def _to_celsius(value: float, unit: str) -> float:
+    return (value - 32.0) * 5.0 / 9.0 if unit == "°F" else value
+
+
+def _convert(field: str, value: float, unit: str | None) -> float:
+    if not unit:
+        return value
+    if field in ("temperature", "feels_like"):
+        return _to_celsius(value, unit)
+    if field in ("wind_speed", "wind_gusts"):
+        return value * _SPEED_TO_KMH.get(unit, 1.0)
+    if field == "precipitation" and unit == "inch":
+        return value * 25.4
+    return value
+
+
+def parse_current(payload: dict[str, Any], *, source: str = "open-meteo") -> Reading | None:
+    """One forecast object -> a Reading, or None when it carries no ``current`` block.
+
+    ``current.time`` is local time of the response's ``timezone`` without an offset;
+    ``utc_offset_seconds`` turns it into UTC (unless ``timeformat=unixtime`` was asked).
+    """
+    if not isinstance(payload, dict):
+        raise ProviderError(f"expected a JSON object, got {type(payload).__name__}")
+    current = payload.get("current")
+    if current is None:
+        return None
+    if not isinstance(current, dict) or "time" not in current:
+        raise ProviderError("'current' has no 'time'")
+    units = payload.get("current_units") or {}
+    raw_time = current["time"]
+    try:
+        if isinstance(raw_time, (int, float)) and not isinstance(raw_time, bool):
+            observed_at = datetime.fromtimestamp(raw_time, UTC)
+        else:
+            offset = timedelta(seconds=int(payload.get("utc_offset_seconds") or 0))
+            observed_at = (datetime.fromisoformat(str(raw_time)) - offset).replace(tzinfo=UTC)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ProviderError(f"bad 'current.time' {raw_time!r}") from exc
+
+    values: dict[str, Any] = {}
+    for field, variable in VARIABLES.items():
+        raw = current.get(variable)
+        if raw is None or isinstance(raw, bool) or not isinstance(raw, (int, float)):
+            values[field] = None
+            continue
+        value = _convert(field, float(raw), units.get(variable))
+        low_high = PLAUSIBLE.get(field)
+        if not math.isfinite(value) or (low_high and not low_high[0] <= value <= low_high[1]):
+            logger.warning("open-meteo: dropping implausible %s=%r", variable, raw)
+            values[field] = None
+            continue
+        values[field] = value
+    if values["weather_code"] is not None:
+        values["weather_code"] = int(values["weather_code"])
+    if values["is_day"] is not None:
+        values["is_day"] = bool(values["is_day"])
+    return Reading(observed_at=observed_at, source=source, **values)
+
+
+def _floor(url: str) -> float:
+    # The public API asks for restraint; a self-hosted or commercial endpoint does not.
+    return PUBLIC_INTERVAL_FLOOR if url == PUBLIC_OPEN_METEO_URL else 1.0
+
+
+class OpenMeteoProvider(WeatherProvider):
+    name = "open-meteo"
+    default_interval = 900.0
+
+    def __init__(
+        self,
+        *,
+        url: str = PUBLIC_OPEN_METEO_URL,
+        params: dict[str, str] | None = None,
+        timeout: float = 10.0,
+        batch_size: int = 50,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.url = url
+        self.params = dict(params or {})
+        self.max_batch = max(1, batch_size)
+        self.min_interval = _floor(url)
+        self.client = httpx.AsyncClient(
+            transport=transport,
+            timeout=httpx.Timeout(timeout),
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+        )
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> OpenMeteoProvider:
+        return cls(
+            url=config["OPEN_METEO_URL"],
+            params=config["OPEN_METEO_PARAMS"],
+            timeout=config["HTTP_TIMEOUT"],
+            batch_size=config["BATCH_SIZE"],
+        )
+
+    @classmethod
+    def interval_floor(cls, config: dict[str, Any]) -> float:
+        return _floor(config["OPEN_METEO_URL"])
+
+    def query(self, places: Sequence[Place]) -> dict[str, str]:
+        return {
+            **self.params,
+            "latitude": ",".join(f"{p.latitude:.4f}" for p in places),
+            "longitude": ",".join(f"{p.longitude:.4f}" for p in places),
+            "current": ",".join(VARIABLES.values()),
+            "timezone": "auto",
+            "temperature_unit": "celsius",
+            "wind_speed_unit": "kmh",
+            "precipitation_unit": "mm",
+        }
+
+    async def fetch(self, places: Sequence[Place]) -> list[Reading | None]:
+        if not places:
+            return []
+        try:
+            response = await self.client.get(self.url, params=self.query(places))
+        except httpx.ConnectError as exc:
+            raise UpstreamUnreachable(f"cannot reach {self.url}: {exc}") from exc
+        except httpx.HTTPError as exc:
+            raise ProviderError(f"{type(exc).__name__} from {self.url}: {exc}") from exc
+        payload = self._payload(response)
+        objects = payload if isinstance(payload, list) else [payload]
+        if len(objects) != len(places):
+            raise ProviderError(f"asked for {len(places)} locations, got {len(objects)} answers")
+        return [parse_current(obj) for obj in objects]
+
+    def _payload(self, response: httpx.Response) -> Any:
+        if response.status_code != 200:
+            reason = f"HTTP {response.status_code}"
+            try:
+                body = response.json()
+                if isinstance(body, dict) and body.get("reason"):
+                    reason += f": {body['reason']}"
+            except ValueError:
+                pass
+            raise ProviderError(reason, retry_after=_retry_after(response))
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise ProviderError(f"malformed JSON from {self.url}") from exc
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())

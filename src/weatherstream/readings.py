@@ -1,0 +1,104 @@
+"""The reading a provider returns, and its wire form (the protocol's ``weather`` object)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+# WMO weather interpretation codes (WMO 4677 subset used by Open-Meteo).
+WMO_CODES: dict[int, str] = {
+    0: "Clear sky",
+    1: "Mainly clear",
+    2: "Partly cloudy",
+    3: "Overcast",
+    45: "Fog",
+    48: "Depositing rime fog",
+    51: "Light drizzle",
+    53: "Moderate drizzle",
+    55: "Dense drizzle",
+    56: "Light freezing drizzle",
+    57: "Dense freezing drizzle",
+    61: "Slight rain",
+    63: "Moderate rain",
+    65: "Heavy rain",
+    66: "Light freezing rain",
+    67: "Heavy freezing rain",
+    71: "Slight snow fall",
+    73: "Moderate snow fall",
+    75: "Heavy snow fall",
+    77: "Snow grains",
+    80: "Slight rain showers",
+    81: "Moderate rain showers",
+    82: "Violent rain showers",
+    85: "Slight snow showers",
+    86: "Heavy snow showers",
+    95: "Thunderstorm",
+    96: "Thunderstorm with slight hail",
+    99: "Thunderstorm with heavy hail",
+}
+
+# Fields of Reading that carry a measured value, in wire order.
+MEASUREMENTS = (
+    "temperature",
+    "feels_like",
+    "humidity",
+    "wind_speed",
+    "wind_gusts",
+    "wind_direction",
+    "precipitation",
+    "cloud_cover",
+    "pressure",
+    "weather_code",
+    "is_day",
+)
+
+
+def summary_for(code: int | None) -> str | None:
+    if code is None:
+        return None
+    return WMO_CODES.get(code, f"Weather code {code}")
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """Current weather at one place. Units: °C, %, km/h, degrees, mm, hPa (sea level)."""
+
+    observed_at: datetime  # aware, UTC
+    source: str
+    temperature: float | None = None
+    feels_like: float | None = None
+    humidity: float | None = None
+    wind_speed: float | None = None
+    wind_gusts: float | None = None
+    wind_direction: float | None = None
+    precipitation: float | None = None
+    cloud_cover: float | None = None
+    pressure: float | None = None
+    weather_code: int | None = None
+    is_day: bool | None = None
+    stale: bool = False
+
+    def __post_init__(self) -> None:
+        if self.observed_at.tzinfo is None:
+            raise ValueError("observed_at must be timezone-aware")
+
+    def as_stale(self) -> Reading:
+        return dataclasses.replace(self, stale=True)
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {name: getattr(self, name) for name in MEASUREMENTS}
+        wire["summary"] = summary_for(self.weather_code)
+        wire["observed_at"] = self.observed_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        wire["source"] = self.source
+        wire["stale"] = self.stale
+        return wire
+
+    @classmethod
+    def from_observation(cls, obs: Any) -> Reading:
+        return cls(
+            observed_at=obs.observed_at.astimezone(UTC),
+            source=obs.source,
+            **{name: getattr(obs, name) for name in MEASUREMENTS},
+        )

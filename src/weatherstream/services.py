@@ -1,0 +1,88 @@
+"""Storage: plain synchronous functions over the ORM (call them through sync_to_async)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Max, Q
+from django.utils import timezone
+
+from .models import Location, Observation
+from .readings import MEASUREMENTS, Reading
+
+
+def location_fields(place: Any) -> dict[str, Any]:
+    return {
+        "name": place.name,
+        "country": place.country,
+        "region": place.region,
+        "latitude": place.latitude,
+        "longitude": place.longitude,
+        "timezone": place.timezone,
+        "population": place.population,
+    }
+
+
+def locations_ensure(*, places: Iterable[Any]) -> None:
+    """Store the places that are not stored yet (an existing row is left as it is)."""
+    rows = [Location(id=p.id, **location_fields(p)) for p in places]
+    Location.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+def observations_record(
+    *, readings: Sequence[tuple[str, Reading]], fetched_at: datetime | None = None
+) -> int:
+    """Store readings; one already stored for (location, observed_at) is not stored again.
+
+    Returns how many rows were new.
+    """
+    if not readings:
+        return 0
+    fetched_at = fetched_at or timezone.now()
+    wanted = {(loc_id, r.observed_at): r for loc_id, r in readings}
+    match = Q()
+    for loc_id, observed_at in wanted:
+        match |= Q(location_id=loc_id, observed_at=observed_at)
+    existing = set(Observation.objects.filter(match).values_list("location_id", "observed_at"))
+    rows = [
+        Observation(
+            location_id=loc_id,
+            observed_at=observed_at,
+            fetched_at=fetched_at,
+            source=r.source,
+            **{name: getattr(r, name) for name in MEASUREMENTS},
+        )
+        for (loc_id, observed_at), r in wanted.items()
+        if (loc_id, observed_at) not in existing
+    ]
+    # ignore_conflicts covers a row another process stored since the query above.
+    Observation.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)
+
+
+def observation_latest(*, location_id: str) -> Reading | None:
+    obs = Observation.objects.filter(location_id=location_id).order_by("-observed_at").first()
+    return Reading.from_observation(obs) if obs else None
+
+
+def observations_since(*, location_id: str, since: datetime, limit: int) -> list[Reading]:
+    rows = Observation.objects.filter(location_id=location_id, observed_at__gte=since).order_by(
+        "-observed_at"
+    )[:limit]
+    return [Reading.from_observation(o) for o in reversed(rows)]
+
+
+def observations_prune(*, older_than: timedelta) -> int:
+    """Delete observations older than the retention, keeping each location's latest."""
+    cutoff = timezone.now() - older_than
+    latest = Observation.objects.values("location_id").annotate(last=Max("observed_at"))
+    keep = Q()
+    for row in latest.filter(last__lt=cutoff):
+        keep |= Q(location_id=row["location_id"], observed_at=row["last"])
+    old = Observation.objects.filter(observed_at__lt=cutoff)
+    if keep:
+        old = old.exclude(keep)
+    deleted, _ = old.delete()
+    return deleted

@@ -1,0 +1,125 @@
+"""The page and the JSON API: thin async views over the engine and the storage services."""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from . import services
+from .conf import get_config
+from .engine import get_engine
+from .geocoding import GeocodingError, GeoPlace, get_geocoder
+from .protocol import ProtocolError, Subscribe
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def _error(exc: ApiError) -> JsonResponse:
+    return JsonResponse({"error": {"code": exc.code, "message": exc.message}}, status=exc.status)
+
+
+def _float(request: HttpRequest, name: str, limit: float) -> float:
+    raw = request.GET.get(name, "")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ApiError(400, "bad_request", f"'{name}' must be a number.") from None
+    if not math.isfinite(value) or not -limit <= value <= limit:
+        raise ApiError(400, "bad_request", f"'{name}' must be between -{limit:g} and {limit:g}.")
+    return value
+
+
+async def _place(request: HttpRequest) -> GeoPlace:
+    """The place named by ?city= or ?lat=&lon=."""
+    city = request.GET.get("city", "").strip()
+    if city:
+        if len(city) > get_config()["MAX_CITY_LENGTH"]:
+            raise ApiError(400, "bad_request", "'city' is too long.")
+        command = Subscribe(city=city)
+    elif "lat" in request.GET or "lon" in request.GET:
+        command = Subscribe(lat=_float(request, "lat", 90), lon=_float(request, "lon", 180))
+    else:
+        raise ApiError(400, "bad_request", "Give 'city', or 'lat' and 'lon'.")
+    engine = await get_engine()
+    try:
+        return await engine.resolve(command)
+    except ProtocolError as exc:
+        status = 404 if exc.code == "unknown_city" else 400
+        raise ApiError(status, exc.code, exc.message) from None
+
+
+@require_GET
+async def weather(request: HttpRequest) -> JsonResponse:
+    try:
+        place = await _place(request)
+        reading = await (await get_engine()).current(place)
+    except ApiError as exc:
+        return _error(exc)
+    if reading is None:
+        return _error(ApiError(503, "unavailable", "No reading is available for this place yet."))
+    return JsonResponse({"location": place.as_dict(), "weather": reading.to_wire()})
+
+
+@require_GET
+async def history(request: HttpRequest) -> JsonResponse:
+    config = get_config()
+    max_hours = config["RETENTION_DAYS"] * 24
+    try:
+        raw_hours = request.GET.get("hours", "24")
+        try:
+            hours = float(raw_hours)
+        except ValueError:
+            raise ApiError(400, "bad_request", "'hours' must be a number.") from None
+        if not math.isfinite(hours) or not 0 < hours <= max_hours:
+            raise ApiError(400, "bad_request", f"'hours' must be between 0 and {max_hours}.")
+        place = await _place(request)
+    except ApiError as exc:
+        return _error(exc)
+    since = timezone.now() - timedelta(hours=hours)
+    readings = await database_sync_to_async(services.observations_since)(
+        location_id=place.id, since=since, limit=config["HISTORY_LIMIT"]
+    )
+    return JsonResponse(
+        {
+            "location": place.as_dict(),
+            "hours": hours,
+            "observations": [r.to_wire() for r in readings],
+        }
+    )
+
+
+@require_GET
+def locations(request: HttpRequest) -> JsonResponse:
+    query = request.GET.get("q")
+    if query is None:
+        return _error(ApiError(400, "bad_request", "Give the text to search as 'q'."))
+    query = query.strip()
+    if len(query) < 2:
+        return JsonResponse({"results": []})
+    try:
+        places = get_geocoder().search(query, limit=10)
+    except GeocodingError as exc:
+        return _error(ApiError(400, "bad_request", str(exc)))
+    results: list[dict[str, Any]] = [{**p.as_dict(), "population": p.population} for p in places]
+    return JsonResponse({"results": results})
+
+
+@require_GET
+def index(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "weatherstream/index.html",
+        {"ws_path": "/ws/weather/", "locations_url": reverse("weatherstream:locations")},
+    )

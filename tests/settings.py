@@ -1,0 +1,33 @@
+"""Settings for the test suite: in-memory layer, simulated provider, no network."""
+
+SECRET_KEY = "tests-only"
+DEBUG = False
+ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
+USE_TZ = True
+TIME_ZONE = "UTC"
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.staticfiles",
+    "channels",
+    "weatherstream",
+]
+MIDDLEWARE: list[str] = []
+ROOT_URLCONF = "tests.urls"
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {},
+    }
+]
+STATIC_URL = "/static/"
+ASGI_APPLICATION = "tests.asgi.application"
+CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+WEATHERSTREAM = {
+    "PROVIDER": "simulated",
+    "POLL_INTERVAL": 1,
+    "ONLINE_GEOCODING": False,
+}

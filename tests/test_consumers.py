@@ -1,0 +1,224 @@
+import asyncio
+
+import pytest
+from channels.testing import WebsocketCommunicator
+from django.test import override_settings
+
+from tests.asgi import application
+from weatherstream.conf import get_config
+from weatherstream.engine import get_engine, shutdown_engine
+from weatherstream.models import Observation
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ORIGIN = [(b"origin", b"http://localhost")]
+
+
+@pytest.fixture(autouse=True)
+async def engine_per_test():
+    yield
+    await shutdown_engine()
+
+
+async def connect():
+    comm = WebsocketCommunicator(application, "/ws/weather/", headers=ORIGIN)
+    connected, _ = await comm.connect()
+    assert connected
+    hello = await comm.receive_json_from()
+    assert hello["type"] == "hello" and hello["protocol"] == 1
+    return comm
+
+
+async def next_of(comm, kind, timeout=5):
+    """The next frame of one type, skipping others (e.g. weather updates)."""
+    while True:
+        frame = await comm.receive_json_from(timeout=timeout)
+        if frame["type"] == kind:
+            return frame
+
+
+async def test_hello_names_provider_and_interval():
+    comm = WebsocketCommunicator(application, "/ws/weather/", headers=ORIGIN)
+    await comm.connect()
+    hello = await comm.receive_json_from()
+    assert hello == {"type": "hello", "protocol": 1, "provider": "simulated", "poll_interval": 1.0}
+    await comm.disconnect()
+
+
+async def test_subscribe_by_city_then_live_updates():
+    comm = await connect()
+    await comm.send_json_to({"type": "subscribe", "city": "Berlin", "id": 7})
+    sub = await comm.receive_json_from()
+    assert sub["type"] == "subscribed" and sub["id"] == 7
+    loc = sub["location"]
+    assert loc["name"] == "Berlin" and loc["country"] == "DE" and loc["timezone"] == "Europe/Berlin"
+    assert {"id", "name", "country", "lat", "lon", "timezone"} <= loc.keys()
+    first = await comm.receive_json_from(timeout=5)
+    second = await comm.receive_json_from(timeout=5)
+    for frame in (first, second):
+        assert frame["type"] == "weather" and frame["location"] == loc["id"]
+        assert frame["weather"]["source"] == "simulated"
+        assert isinstance(frame["published_at"], float)
+    assert second["weather"]["observed_at"] > first["weather"]["observed_at"]
+    await comm.disconnect()
+
+
+async def test_snapshot_on_subscribe_without_waiting_for_a_poll():
+    first = await connect()
+    await first.send_json_to({"type": "subscribe", "city": "Paris, FR"})
+    await next_of(first, "subscribed")
+    await next_of(first, "weather")
+    second = await connect()
+    await second.send_json_to({"type": "subscribe", "city": "paris, fr", "id": "x"})
+    sub = await asyncio.wait_for(second.receive_json_from(), 0.5)
+    assert sub["type"] == "subscribed"
+    assert sub["weather"]["source"] == "simulated"
+    assert sub["temperature"] == sub["weather"]["temperature"] is not None
+    await first.disconnect()
+    await second.disconnect()
+
+
+async def test_subscribe_by_coordinates():
+    comm = await connect()
+    await comm.send_json_to({"type": "subscribe", "lat": 52.52, "lon": 13.41})
+    sub = await next_of(comm, "subscribed")
+    assert sub["location"]["id"] == "52.52,13.41"
+    assert sub["location"]["timezone"] == "Europe/Berlin"
+    weather = await next_of(comm, "weather")
+    assert weather["location"] == "52.52,13.41"
+    await comm.disconnect()
+
+
+async def test_tutorial_seed_message_still_works():
+    comm = await connect()
+    await comm.send_json_to({"city": "London"})
+    sub = await next_of(comm, "subscribed")
+    assert sub["location"]["country"] == "GB"
+    assert "temperature" in sub
+    await comm.disconnect()
+
+
+async def test_unsubscribe_stops_updates():
+    comm = await connect()
+    await comm.send_json_to({"type": "subscribe", "city": "Madrid"})
+    loc = (await next_of(comm, "subscribed"))["location"]["id"]
+    await next_of(comm, "weather")
+    await comm.send_json_to({"type": "unsubscribe", "location": loc, "id": 3})
+    assert await next_of(comm, "unsubscribed") == {"type": "unsubscribed", "location": loc, "id": 3}
+    assert await comm.receive_nothing(timeout=2.5)
+    engine = await get_engine()
+    assert engine.hub.count(loc) == 0
+    await comm.disconnect()
+
+
+async def test_ping_pong():
+    comm = await connect()
+    await comm.send_json_to({"type": "ping", "id": 1})
+    assert await comm.receive_json_from() == {"type": "pong", "id": 1}
+    await comm.send_json_to({"type": "ping"})
+    assert await comm.receive_json_from() == {"type": "pong"}
+    await comm.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        ("this is not json", "bad_json"),
+        ('{"type": "subscribe", "city": 5, "id": 2}', "bad_request"),
+        ('{"type": "teleport"}', "bad_request"),
+        ('{"type": "subscribe", "city": "Xyzzyville Qqq", "id": 4}', "unknown_city"),
+    ],
+)
+async def test_errors_keep_the_connection_open(frame, code):
+    comm = await connect()
+    await comm.send_to(text_data=frame)
+    error = await comm.receive_json_from()
+    assert error["type"] == "error" and error["code"] == code and error["message"]
+    await comm.send_json_to({"type": "ping"})
+    assert await comm.receive_json_from() == {"type": "pong"}
+    await comm.disconnect()
+
+
+async def test_binary_frame_is_an_error_not_a_crash():
+    comm = await connect()
+    await comm.send_to(bytes_data=b"\x00\x01")
+    assert (await comm.receive_json_from())["code"] == "bad_request"
+    await comm.disconnect()
+
+
+async def test_too_many_subscriptions():
+    with override_settings(WEATHERSTREAM={**get_config(), "MAX_SUBSCRIPTIONS": 2}):
+        comm = await connect()
+        for city in ("Berlin", "Rome"):
+            await comm.send_json_to({"type": "subscribe", "city": city})
+            await next_of(comm, "subscribed")
+        # Subscribing again to a held city is not a new subscription.
+        await comm.send_json_to({"type": "subscribe", "city": "Berlin", "id": 1})
+        assert (await next_of(comm, "subscribed"))["id"] == 1
+        await comm.send_json_to({"type": "subscribe", "city": "Vienna", "id": 2})
+        error = await next_of(comm, "error")
+        assert error["code"] == "too_many_subscriptions" and error["id"] == 2
+        await comm.disconnect()
+
+
+async def test_rate_limited_then_closed():
+    limits = {"MESSAGES_PER_SECOND": 1, "MESSAGE_BURST": 3, "RATE_LIMIT_CLOSE_AFTER": 5}
+    with override_settings(WEATHERSTREAM={**get_config(), **limits}):
+        comm = await connect()
+        for _ in range(4):
+            await comm.send_json_to({"type": "ping"})
+        for _ in range(3):
+            assert (await comm.receive_json_from())["type"] == "pong"
+        assert (await comm.receive_json_from())["code"] == "rate_limited"
+        for _ in range(6):
+            await comm.send_json_to({"type": "ping"})
+        closed = await comm.receive_output(timeout=2)
+        assert closed == {"type": "websocket.close", "code": 4008}
+
+
+async def test_foreign_origin_is_refused():
+    comm = WebsocketCommunicator(application, "/ws/weather/", headers=[(b"origin", b"http://evil.example")])
+    connected, _ = await comm.connect()
+    assert not connected
+
+
+async def test_one_fetch_per_location_per_interval_with_100_subscribers():
+    with override_settings(WEATHERSTREAM={**get_config(), "POLL_INTERVAL": 1}):
+        clients = await asyncio.gather(*(connect() for _ in range(100)))
+        await asyncio.gather(*(c.send_json_to({"type": "subscribe", "city": "Oslo"}) for c in clients))
+        subs = await asyncio.gather(*(next_of(c, "subscribed") for c in clients))
+        loc = subs[0]["location"]["id"]
+        engine = await get_engine()
+
+        async def weather_frames(c):
+            n = 0
+            while not await c.receive_nothing(timeout=0.01):
+                frame = await c.receive_json_from()
+                n += frame["type"] == "weather" and frame["location"] == loc
+            return n
+
+        await asyncio.gather(*(weather_frames(c) for c in clients))  # what came before the window
+        start = engine.poller.fetches
+        await asyncio.sleep(3.2)
+        fetched = engine.poller.fetches - start
+        assert 2 <= fetched <= 4, fetched
+        counts = await asyncio.gather(*(weather_frames(c) for c in clients))
+        # Every subscriber got every update, one frame per fetch (a fetch under way at the
+        # window's start may land inside it).
+        assert min(counts) == max(counts)
+        assert fetched <= counts[0] <= fetched + 1
+        stored = await Observation.objects.filter(location_id=loc).acount()
+        assert stored == engine.poller.fetches
+        await asyncio.gather(*(c.disconnect() for c in clients))
+
+
+async def test_disconnect_releases_subscriptions():
+    comm = await connect()
+    await comm.send_json_to({"type": "subscribe", "city": "Lisbon"})
+    loc = (await next_of(comm, "subscribed"))["location"]["id"]
+    engine = await get_engine()
+    assert engine.hub.count(loc) == 1
+    await comm.disconnect()
+    await asyncio.sleep(0.05)
+    assert engine.hub.count(loc) == 0
+    assert loc in engine.released  # still polled during the grace period

@@ -1,0 +1,140 @@
+import asyncio
+
+import pytest
+
+from weatherstream.poller import Poller
+from weatherstream.providers import Place, ProviderError, WeatherProvider
+from weatherstream.providers.simulated import simulate
+
+A = Place("a", 52.5, 13.4)
+B = Place("b", 48.1, 11.6)
+
+
+class CountingProvider(WeatherProvider):
+    name = "counting"
+    max_batch = 10
+
+    def __init__(self, delay=0.0, fail=False):
+        self.batches = []
+        self.delay = delay
+        self.fail = fail
+        self.now = 1_790_000_000.0
+
+    async def fetch(self, places):
+        self.batches.append([p.id for p in places])
+        await asyncio.sleep(self.delay)
+        if self.fail:
+            raise ProviderError("down", retry_after=None)
+        return [simulate(p.latitude, p.longitude, self.now) for p in places]
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def make(provider, demand, clock=None):
+    delivered = []
+
+    async def deliver(results, error):
+        delivered.append((results, error))
+
+    poller = Poller(
+        provider=provider, interval=10, demand=lambda: demand, deliver=deliver, clock=clock or Clock()
+    )
+    return poller, delivered
+
+
+async def test_concurrent_fetches_of_one_place_share_one_request():
+    provider = CountingProvider(delay=0.05)
+    poller, delivered = make(provider, [])
+    results = await asyncio.gather(*(poller.fetch([A]) for _ in range(50)))
+    assert provider.batches == [["a"]]
+    assert len({id(r["a"]) for r in results}) == 1
+    assert len(delivered) == 1
+
+
+async def test_due_places_go_out_in_one_batch_then_wait_an_interval():
+    provider = CountingProvider()
+    clock = Clock()
+    poller, delivered = make(provider, [A, B], clock)
+    task = asyncio.create_task(poller.run())
+    await asyncio.sleep(0.05)
+    assert provider.batches == [["a", "b"]]
+    # Nothing is due before the interval has passed, however often the poller wakes.
+    for _ in range(5):
+        poller._wake.set()
+        await asyncio.sleep(0.01)
+    assert len(provider.batches) == 1
+    clock.now = 10.0
+    poller._wake.set()
+    await asyncio.sleep(0.05)
+    assert provider.batches == [["a", "b"], ["a", "b"]]
+    task.cancel()
+
+
+async def test_request_fetches_a_new_place_at_once():
+    provider = CountingProvider()
+    demand = [A]
+    clock = Clock()
+    poller, _ = make(provider, demand, clock)
+    task = asyncio.create_task(poller.run())
+    await asyncio.sleep(0.02)
+    demand.append(B)
+    poller.request("b")
+    await asyncio.sleep(0.02)
+    assert provider.batches == [["a"], ["b"]]
+    task.cancel()
+
+
+async def test_places_not_demanded_are_not_fetched():
+    provider = CountingProvider()
+    demand = [A, B]
+    clock = Clock()
+    poller, _ = make(provider, demand, clock)
+    task = asyncio.create_task(poller.run())
+    await asyncio.sleep(0.02)
+    demand.remove(B)
+    clock.now = 10
+    poller._wake.set()
+    await asyncio.sleep(0.02)
+    assert provider.batches == [["a", "b"], ["a"]]
+    task.cancel()
+
+
+async def test_failures_are_delivered_and_retried_with_backoff(monkeypatch):
+    monkeypatch.setattr("random.uniform", lambda a, b: b)
+    provider = CountingProvider(fail=True)
+    clock = Clock()
+    poller, delivered = make(provider, [A], clock)
+    await poller.fetch([A])
+    results, error = delivered[0]
+    assert isinstance(error, ProviderError) and results == [(A, None)]
+    assert poller._next_due["a"] == pytest.approx(5.0)  # first retry after RETRY_BASE
+    await poller.fetch([A])
+    assert poller._next_due["a"] == pytest.approx(10.0)  # doubled, capped at the interval
+    provider.fail = False
+    await poller.fetch([A])
+    assert poller._next_due["a"] == pytest.approx(10.0) and "a" not in poller._failures
+
+
+async def test_retry_after_is_honoured():
+    class Limited(CountingProvider):
+        async def fetch(self, places):
+            raise ProviderError("HTTP 429", retry_after=120)
+
+    poller, _ = make(Limited(), [A])
+    await poller.fetch([A])
+    assert poller._next_due["a"] >= 120
+
+
+async def test_batches_respect_max_batch():
+    provider = CountingProvider()
+    provider.max_batch = 2
+    places = [Place(str(i), i, i) for i in range(5)]
+    poller, _ = make(provider, places)
+    await poller.fetch(places)
+    assert sorted(len(b) for b in provider.batches) == [1, 2, 2]

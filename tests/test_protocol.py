@@ -1,0 +1,101 @@
+import json
+import math
+
+import pytest
+
+from weatherstream import protocol
+from weatherstream.protocol import Ping, ProtocolError, Subscribe, Unsubscribe
+
+
+def test_subscribe_by_city_echoes_id():
+    assert protocol.parse('{"type": "subscribe", "city": " Berlin ", "id": 7}') == Subscribe(
+        id=7, city="Berlin"
+    )
+
+
+def test_subscribe_by_coordinates():
+    cmd = protocol.parse('{"type": "subscribe", "lat": 52.52, "lon": 13.405}')
+    assert cmd == Subscribe(lat=52.52, lon=13.405)
+
+
+def test_tutorial_seed_message_is_a_subscribe():
+    assert protocol.parse('{"city": "London"}') == Subscribe(city="London")
+
+
+def test_unsubscribe_and_ping():
+    assert protocol.parse('{"type": "unsubscribe", "location": "2950159"}') == Unsubscribe(
+        location="2950159"
+    )
+    assert protocol.parse('{"type": "ping", "id": "a"}') == Ping(id="a")
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("not json", "bad_json"),
+        ("{", "bad_json"),
+        ('{"type": "subscribe", "lat": NaN, "lon": 1}', "bad_json"),
+        ('{"type": "subscribe", "lat": Infinity, "lon": 1}', "bad_json"),
+        ("[1, 2]", "bad_request"),
+        ('"subscribe"', "bad_request"),
+        ("{}", "bad_request"),
+        ('{"type": "dance"}', "bad_request"),
+        ('{"type": 5}', "bad_request"),
+        ('{"type": "subscribe"}', "bad_request"),
+        ('{"type": "subscribe", "city": ""}', "bad_request"),
+        ('{"type": "subscribe", "city": "   "}', "bad_request"),
+        ('{"type": "subscribe", "city": 12}', "bad_request"),
+        ('{"type": "subscribe", "city": "' + "x" * 10_000 + '"}', "bad_request"),
+        ('{"type": "subscribe", "lat": 91, "lon": 0}', "bad_request"),
+        ('{"type": "subscribe", "lat": 0, "lon": -180.5}', "bad_request"),
+        ('{"type": "subscribe", "lat": "52", "lon": 13}', "bad_request"),
+        ('{"type": "subscribe", "lat": true, "lon": 13}', "bad_request"),
+        ('{"type": "subscribe", "lat": 1e400, "lon": 13}', "bad_request"),
+        ('{"type": "subscribe", "lat": 52}', "bad_request"),
+        ('{"type": "unsubscribe"}', "bad_request"),
+        ('{"type": "unsubscribe", "location": 5}', "bad_request"),
+        ('{"type": "ping", "id": {"a": 1}}', "bad_request"),
+        ('{"type": "ping", "id": true}', "bad_request"),
+        ('{"type": "ping", "id": "' + "i" * 65 + '"}', "bad_request"),
+        ("[" * 100_000 + "]" * 100_000, "bad_json"),
+    ],
+)
+def test_bad_frames_raise_protocol_errors(text, code):
+    with pytest.raises(ProtocolError) as info:
+        protocol.parse(text)
+    assert info.value.code == code
+    assert info.value.message
+
+
+def test_binary_frame_is_a_bad_request():
+    with pytest.raises(ProtocolError) as info:
+        protocol.parse(None)
+    assert info.value.code == "bad_request"
+
+
+def test_error_keeps_a_valid_id():
+    with pytest.raises(ProtocolError) as info:
+        protocol.parse('{"type": "subscribe", "id": 9}')
+    frame = json.loads(protocol.error_frame(info.value))
+    assert frame == {"type": "error", "id": 9, "code": "bad_request", "message": info.value.message}
+
+
+def test_weather_frame_has_published_at():
+    frame = json.loads(protocol.weather_frame(location_id="1", weather={"temperature": 1.5}, published_at=12.5))
+    assert frame == {"type": "weather", "location": "1", "weather": {"temperature": 1.5}, "published_at": 12.5}
+
+
+def test_subscribed_frame_carries_tutorial_temperature(reading):
+    frame = json.loads(
+        protocol.subscribed_frame(msg_id=3, location={"id": "1"}, reading=reading)
+    )
+    assert frame["temperature"] == reading.temperature
+    assert frame["weather"]["temperature"] == reading.temperature
+    assert frame["id"] == 3
+    empty = json.loads(protocol.subscribed_frame(msg_id=None, location={"id": "1"}, reading=None))
+    assert empty["weather"] is None and empty["temperature"] is None and "id" not in empty
+
+
+def test_frames_never_contain_nan():
+    with pytest.raises(ValueError):
+        protocol.dumps({"x": math.nan})
