@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.checks import Error, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
@@ -50,4 +51,15 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                 )
     if config["POLLER"] not in ("embedded", "off"):
         problems.append(Error("WEATHERSTREAM['POLLER'] must be 'embedded' or 'off'.", id="weatherstream.E003"))
+    elif config["POLLER"] == "off":
+        backend = getattr(settings, "CHANNEL_LAYERS", {}).get("default", {}).get("BACKEND", "")
+        if not backend or backend.endswith("InMemoryChannelLayer"):
+            problems.append(
+                Error(
+                    "WEATHERSTREAM['POLLER'] is 'off' but no shared channel layer is configured, "
+                    "so no poller can reach this process.",
+                    hint="Configure CHANNEL_LAYERS with channels_redis, or use POLLER='embedded'.",
+                    id="weatherstream.E004",
+                )
+            )
     return problems

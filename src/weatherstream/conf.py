@@ -37,6 +37,9 @@ DEFAULTS: dict[str, Any] = {
     # "embedded": the poller runs inside the server process. "off": run
     # `manage.py weatherstream_poll` separately.
     "POLLER": "embedded",
+    # With POLLER="off": how often a server re-announces what its clients watch,
+    # seconds; the poller forgets a location not announced for three heartbeats.
+    "DEMAND_HEARTBEAT": 10.0,
     # A location nobody watches any more is still polled this long, seconds.
     "DEMAND_GRACE": 60.0,
     # Observations older than this many days are pruned by the poller.

@@ -12,11 +12,15 @@ import logging
 import time
 import weakref
 from datetime import timedelta
+from collections.abc import Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.core.exceptions import ImproperlyConfigured
 
 from . import services
+from .bus import LayerDemand, LayerLink
 from .conf import get_config
 from .geocoding import GeocodingError, GeoPlace, get_geocoder
 from .geocoding.openmeteo import OpenMeteoGeocoder
@@ -38,8 +42,13 @@ def poll_interval(config: dict[str, Any], provider: WeatherProvider) -> float:
 
 
 class Engine:
-    def __init__(self, config: dict[str, Any] | None = None) -> None:
+    """``role="server"`` serves WebSocket clients (and polls them itself when
+    ``POLLER="embedded"``); ``role="poller"`` is ``manage.py weatherstream_poll``: it
+    polls what the servers announce over the channel layer and publishes there."""
+
+    def __init__(self, config: dict[str, Any] | None = None, *, role: str = "server") -> None:
         self.config = config or get_config()
+        self.role = role
         self.loop = asyncio.get_running_loop()
         self.hub = Hub()
         self.places: dict[str, GeoPlace] = {}
@@ -48,27 +57,55 @@ class Engine:
         self.geocoder = get_geocoder()
         self.online_geocoder = (
             OpenMeteoGeocoder(url=self.config["OPEN_METEO_GEOCODING_URL"], timeout=self.config["HTTP_TIMEOUT"])
-            if self.config["ONLINE_GEOCODING"]
+            if self.config["ONLINE_GEOCODING"] and role == "server"
             else None
         )
         self.provider = load_provider(self.config)
         self.interval = poll_interval(self.config, self.provider)
+        heartbeat = self.config["DEMAND_HEARTBEAT"]
+        self.link: LayerLink | None = None
+        self.leases: LayerDemand | None = None
+        demand: Callable[[], list[GeoPlace]] = self.demand
+        if role == "poller":
+            self.leases = LayerDemand(self._layer(), ttl=3 * heartbeat)
+            demand = self.leases
+        elif self.config["POLLER"] == "off":
+            self.link = LayerLink(
+                self._layer(), demand=self.demand, on_update=self._fan_out, heartbeat=heartbeat
+            )
+        self.polls = role == "poller" or self.config["POLLER"] == "embedded"
         self.poller = Poller(
-            provider=self.provider, interval=self.interval, demand=self.demand, deliver=self.deliver
+            provider=self.provider, interval=self.interval, demand=demand, deliver=self.deliver
         )
         self._stored: set[str] = set()
         self._tasks: list[asyncio.Task[Any]] = []
 
+    @staticmethod
+    def _layer() -> Any:
+        layer = get_channel_layer()
+        if layer is None:
+            raise ImproperlyConfigured("A separate poller needs CHANNEL_LAYERS to be configured.")
+        return layer
+
     # -- life cycle -------------------------------------------------------------------
 
     async def start(self) -> None:
-        await asyncio.to_thread(self.geocoder.load)
-        if self.config["POLLER"] == "embedded" and not self._tasks:
+        if self._tasks:
+            return
+        if self.role == "server":
+            await asyncio.to_thread(self.geocoder.load)
+        if self.polls:
             self._tasks.append(self.loop.create_task(self.poller.run(), name="weatherstream-poller"))
             self._tasks.append(self.loop.create_task(self._prune_forever(), name="weatherstream-prune"))
             logger.info(
                 "poller started: provider=%s interval=%ss", self.config["PROVIDER"], self.interval
             )
+        if self.leases is not None:
+            self._tasks.append(
+                self.loop.create_task(self.leases.listen(self.poller.request), name="weatherstream-demand")
+            )
+        if self.link is not None:
+            self._tasks.extend(await self.link.start())
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -102,10 +139,11 @@ class Engine:
             raise ProtocolError("unknown_city", f"No city called '{command.city}' was found.", id=command.id)
         return place
 
-    async def _store_place(self, place: GeoPlace) -> None:
-        if place.id not in self._stored:
-            await database_sync_to_async(services.locations_ensure)(places=[place])
-            self._stored.add(place.id)
+    async def _store_places(self, places: list[GeoPlace]) -> None:
+        todo = [p for p in places if p.id not in self._stored]
+        if todo:
+            await database_sync_to_async(services.locations_ensure)(places=todo)
+            self._stored.update(p.id for p in todo)
 
     # -- subscriptions ----------------------------------------------------------------
 
@@ -116,14 +154,17 @@ class Engine:
         before the caller has sent its ``subscribed`` reply.
         """
         self.places.setdefault(place.id, place)
-        await self._store_place(place)
+        await self._store_places([place])
         if place.id not in self.latest:
             stored = await database_sync_to_async(services.observation_latest)(location_id=place.id)
             if stored is not None:
                 self.latest.setdefault(place.id, stored)
         reading = self.latest.get(place.id)
+        if self.link is not None and self.hub.count(place.id) == 0:
+            await self.link.watch(place)
         if self.hub.add(place.id, subscriber) and (reading is None or self._is_old(reading)):
-            self.poller.request(place.id)
+            if self.polls:
+                self.poller.request(place.id)
         self.released.pop(place.id, None)
         return reading
 
@@ -149,7 +190,7 @@ class Engine:
     async def current(self, place: GeoPlace) -> Reading | None:
         """The latest reading, fetched now (one shared fetch) when none is fresh."""
         self.places.setdefault(place.id, place)
-        await self._store_place(place)
+        await self._store_places([place])
         reading = self.latest.get(place.id) or await database_sync_to_async(
             services.observation_latest
         )(location_id=place.id)
@@ -164,7 +205,7 @@ class Engine:
             for place, _ in results:
                 prev = self.latest.get(place.id)
                 if prev is not None and not prev.stale:
-                    self.publish(place.id, prev.as_stale())
+                    await self.publish(place.id, prev.as_stale())
             return
         new: list[tuple[str, Reading]] = []
         for place, reading in results:
@@ -176,14 +217,23 @@ class Engine:
             new.append((place.id, reading))
         if not new:
             return
+        if self.role == "poller":  # servers store what they watch; this one may be first
+            await self._store_places([p for p, r in results if r is not None])
         try:
             await database_sync_to_async(services.observations_record)(readings=new)
         except Exception:
             logger.exception("storing %d observation(s) failed; publishing them anyway", len(new))
         for place_id, reading in new:
-            self.publish(place_id, reading)
+            await self.publish(place_id, reading)
 
-    def publish(self, location_id: str, reading: Reading) -> None:
+    async def publish(self, location_id: str, reading: Reading) -> None:
+        if self.leases is not None:
+            self.latest[location_id] = reading
+            await self.leases.publish(location_id, reading)
+        else:
+            self._fan_out(location_id, reading)
+
+    def _fan_out(self, location_id: str, reading: Reading) -> None:
         self.latest[location_id] = reading
         self.hub.broadcast(location_id, reading.to_wire())
 

@@ -96,6 +96,17 @@ class Reading:
         return wire
 
     @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> Reading:
+        """The inverse of :meth:`to_wire` (for updates that crossed the channel layer)."""
+        observed_at = datetime.fromisoformat(str(data["observed_at"]).replace("Z", "+00:00"))
+        return cls(
+            observed_at=observed_at,
+            source=str(data["source"]),
+            stale=bool(data.get("stale", False)),
+            **{name: data.get(name) for name in MEASUREMENTS},
+        )
+
+    @classmethod
     def from_observation(cls, obs: Any) -> Reading:
         return cls(
             observed_at=obs.observed_at.astimezone(UTC),

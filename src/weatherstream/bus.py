@@ -1,0 +1,165 @@
+"""Between server processes and a separate poller, over the Channels layer.
+
+A server process that leaves polling to ``manage.py weatherstream_poll``
+(``POLLER="off"``) announces what its clients watch to the ``weatherstream.poller``
+group, again every ``DEMAND_HEARTBEAT`` seconds, and joins one group per watched
+location with a single channel of its own. The poller holds each announcement as a
+lease that expires unless renewed, so a crashed process stops being polled for; it
+sends each update once to the location's group: one message per update per process,
+fanned out to local subscribers by that process's hub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .geocoding import GeoPlace
+from .readings import Reading
+
+logger = logging.getLogger(__name__)
+
+POLLER_GROUP = "weatherstream.poller"
+
+
+def location_group(location_id: str) -> str:
+    # Group names allow letters, digits, "-", "_" and "."; coordinate ids carry a comma.
+    return "weatherstream.loc." + location_id.replace(",", "_")
+
+
+def place_to_wire(place: GeoPlace) -> dict[str, Any]:
+    return {**place.as_dict(), "population": place.population}
+
+
+def place_from_wire(data: dict[str, Any]) -> GeoPlace:
+    return GeoPlace(
+        id=str(data["id"]),
+        name=str(data["name"]),
+        country=str(data.get("country", "")),
+        region=str(data.get("region", "")),
+        latitude=float(data["lat"]),
+        longitude=float(data["lon"]),
+        timezone=str(data.get("timezone", "")),
+        population=int(data.get("population", 0)),
+    )
+
+
+class LayerLink:
+    """A server process's side: announce demand, receive updates for its hub."""
+
+    def __init__(
+        self,
+        layer: Any,
+        *,
+        demand: Callable[[], list[GeoPlace]],
+        on_update: Callable[[str, Reading], None],
+        heartbeat: float,
+    ) -> None:
+        self.layer = layer
+        self.demand = demand
+        self.on_update = on_update
+        self.heartbeat = heartbeat
+        self.channel = ""
+        self.joined: set[str] = set()
+
+    async def start(self) -> list[asyncio.Task[None]]:
+        self.channel = await self.layer.new_channel("weatherstream.server.")
+        loop = asyncio.get_running_loop()
+        return [
+            loop.create_task(self._receive(), name="weatherstream-link-receive"),
+            loop.create_task(self._heartbeat(), name="weatherstream-link-heartbeat"),
+        ]
+
+    async def watch(self, place: GeoPlace) -> None:
+        """A first local subscriber: join the location's group and tell the poller."""
+        if place.id not in self.joined:
+            await self.layer.group_add(location_group(place.id), self.channel)
+            self.joined.add(place.id)
+        await self.layer.group_send(POLLER_GROUP, {"type": "demand", "places": [place_to_wire(place)]})
+
+    async def announce(self) -> None:
+        places = self.demand()
+        wanted = {p.id for p in places}
+        for gone in self.joined - wanted:
+            await self.layer.group_discard(location_group(gone), self.channel)
+            self.joined.discard(gone)
+        if places:
+            await self.layer.group_send(
+                POLLER_GROUP, {"type": "demand", "places": [place_to_wire(p) for p in places]}
+            )
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat)
+            try:
+                await self.announce()
+            except Exception:
+                logger.exception("announcing demand to the poller failed; retrying")
+
+    async def _receive(self) -> None:
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("receiving updates failed; retrying")
+                await asyncio.sleep(1.0)
+                continue
+            if message.get("type") == "weather":
+                try:
+                    reading = Reading.from_wire(message["weather"])
+                except (KeyError, TypeError, ValueError):
+                    logger.warning("dropping a malformed update for %r", message.get("location"))
+                    continue
+                self.on_update(str(message["location"]), reading)
+
+
+class LayerDemand:
+    """The poller's side: leases on locations, renewed by the servers' announcements."""
+
+    def __init__(self, layer: Any, *, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.layer = layer
+        self.ttl = ttl
+        self.clock = clock
+        self.leases: dict[str, tuple[GeoPlace, float]] = {}
+
+    def __call__(self) -> list[GeoPlace]:
+        now = self.clock()
+        for place_id, (_, expires) in list(self.leases.items()):
+            if expires <= now:
+                del self.leases[place_id]
+        return [place for place, _ in self.leases.values()]
+
+    def renew(self, message: dict[str, Any]) -> list[str]:
+        """Record an announcement; returns ids that want a fetch now."""
+        expires = self.clock() + self.ttl
+        urgent = []
+        for data in message.get("places", []):
+            try:
+                place = place_from_wire(data)
+            except (KeyError, TypeError, ValueError):
+                logger.warning("ignoring a malformed demand entry: %r", data)
+                continue
+            if place.id not in self.leases:
+                urgent.append(place.id)
+            self.leases[place.id] = (place, expires)
+        return urgent
+
+    async def listen(self, on_urgent: Callable[[str], None]) -> None:
+        channel = await self.layer.new_channel("weatherstream.poller.")
+        await self.layer.group_add(POLLER_GROUP, channel)
+        while True:
+            message = await self.layer.receive(channel)
+            if message.get("type") == "demand":
+                for place_id in self.renew(message):
+                    on_urgent(place_id)
+
+    async def publish(self, location_id: str, reading: Reading) -> None:
+        await self.layer.group_send(
+            location_group(location_id),
+            {"type": "weather", "location": location_id, "weather": reading.to_wire()},
+        )

@@ -1,0 +1,103 @@
+"""A server process with POLLER="off" and a separate poller, linked only by the channel layer."""
+
+import asyncio
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import override_settings
+
+from weatherstream.bus import LayerDemand, location_group, place_from_wire, place_to_wire
+from weatherstream.conf import get_config
+from weatherstream.engine import Engine
+from weatherstream.geocoding import get_geocoder
+from weatherstream.models import Observation
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class Inbox:
+    def __init__(self):
+        self.frames = []
+        self.arrived = asyncio.Event()
+
+    def push(self, text):
+        self.frames.append(json.loads(text))
+        self.arrived.set()
+
+    async def next(self, timeout=5):
+        await asyncio.wait_for(self.arrived.wait(), timeout)
+        self.arrived.clear()
+        return self.frames[-1]
+
+
+@pytest.fixture
+async def pair():
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()  # a fresh in-memory layer for this event loop
+    config = {**get_config(), "POLLER": "off", "DEMAND_HEARTBEAT": 0.2, "POLL_INTERVAL": 1}
+    with override_settings(WEATHERSTREAM=config):
+        server = Engine(config)
+        poller = Engine(config, role="poller")
+        await server.start()
+        await poller.start()
+        yield server, poller
+        await server.stop()
+        await poller.stop()
+    channel_layers.backends.clear()
+
+
+async def test_updates_reach_the_server_through_the_layer(pair):
+    server, poller = pair
+    assert not server.polls and poller.polls
+    berlin = get_geocoder().resolve("Berlin")
+    inbox = Inbox()
+    assert await server.subscribe(berlin, inbox) is None
+    frame = await inbox.next()
+    assert frame["type"] == "weather" and frame["location"] == berlin.id
+    assert frame["weather"]["source"] == "simulated"
+    second = await inbox.next()
+    assert second["weather"]["observed_at"] > frame["weather"]["observed_at"]
+    # The poller stored them; the server never fetched.
+    assert server.poller.requests == 0 and poller.poller.requests >= 2
+    assert await Observation.objects.filter(location_id=berlin.id).acount() >= 2
+
+
+async def test_a_location_no_server_announces_stops_being_polled(pair):
+    server, poller = pair
+    oslo = get_geocoder().resolve("Oslo")
+    inbox = Inbox()
+    await server.subscribe(oslo, inbox)
+    await inbox.next()
+    assert [p.id for p in poller.leases()] == [oslo.id]
+    server.unsubscribe(oslo.id, inbox)
+    server.config = {**server.config, "DEMAND_GRACE": 0}
+    await asyncio.sleep(1.2)  # three heartbeats without it
+    assert poller.leases() == []
+
+
+def test_leases_expire_unless_renewed():
+    now = [0.0]
+    demand = LayerDemand(layer=None, ttl=30, clock=lambda: now[0])
+    place = get_geocoder().resolve("Rome")
+    assert demand.renew({"places": [place_to_wire(place)]}) == [place.id]
+    assert demand.renew({"places": [place_to_wire(place)]}) == []  # known: not urgent
+    now[0] = 29
+    demand.renew({"places": [place_to_wire(place)]})
+    now[0] = 58
+    assert [p.id for p in demand()] == [place.id]
+    now[0] = 60
+    assert demand() == []
+    assert demand.renew({"places": [{"id": "x"}, "junk"]}) == []  # malformed entries ignored
+
+
+def test_wire_round_trip_and_group_names():
+    place = get_geocoder().at(-33.87, 151.21)
+    assert place_from_wire(place_to_wire(place)) == place
+    assert location_group(place.id) == "weatherstream.loc.-33.87_151.21"
+
+
+def test_poll_command_refuses_the_in_memory_layer():
+    with pytest.raises(CommandError, match="shared channel layer"):
+        call_command("weatherstream_poll")

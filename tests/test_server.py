@@ -1,0 +1,130 @@
+"""The product as a user runs it: a real ASGI server process, a real WebSocket client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import websockets
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "example"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_env(tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "example.settings",
+        "WEATHERSTREAM_PROVIDER": "simulated",
+        "WEATHERSTREAM_POLL_INTERVAL": "1",
+        "WEATHERSTREAM_VAR_DIR": str(tmp_path),
+        "PYTHONPATH": os.pathsep.join([str(EXAMPLE), str(ROOT / "src")]),
+    }
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}: {proc.stdout.read()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on {port}")
+
+
+def start(cmd: list[str], tmp_path: Path, port: int) -> subprocess.Popen:
+    env = server_env(tmp_path)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"], cwd=EXAMPLE, env=env, check=True,
+        capture_output=True,
+    )
+    proc = subprocess.Popen(cmd, cwd=EXAMPLE, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for_port(port, proc)
+    except Exception:
+        proc.kill()
+        raise
+    return proc
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+async def watch_two_cities(port: int, seconds: float) -> dict[str, list[dict]]:
+    uri = f"ws://127.0.0.1:{port}/ws/weather/"
+    async with websockets.connect(uri, origin=f"http://127.0.0.1:{port}", open_timeout=20) as ws:
+        hello = json.loads(await ws.recv())
+        assert hello["type"] == "hello" and hello["provider"] == "simulated"
+        ids = {}
+        for n, city in enumerate(["Berlin", "Tokyo"]):
+            await ws.send(json.dumps({"type": "subscribe", "city": city, "id": n}))
+        frames: dict[str, list[dict]] = {}
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                frame = json.loads(await asyncio.wait_for(ws.recv(), deadline - time.monotonic()))
+            except TimeoutError:
+                break
+            if frame["type"] == "subscribed":
+                ids[frame["location"]["id"]] = frame["location"]["name"]
+            elif frame["type"] == "weather":
+                frame["received_at"] = time.time()
+                frames.setdefault(ids[frame["location"]], []).append(frame)
+        return frames
+
+
+def test_uvicorn_pushes_each_city_about_every_second(tmp_path):
+    port = free_port()
+    cmd = [
+        sys.executable, "-m", "uvicorn", "example.asgi:application", "--host", "127.0.0.1",
+        "--port", str(port), "--loop", "uvloop", "--http", "httptools", "--ws", "websockets",
+        "--ws-per-message-deflate", "false", "--lifespan", "on",
+    ]
+    proc = start(cmd, tmp_path, port)
+    try:
+        frames = asyncio.run(watch_two_cities(port, 5.5))
+    finally:
+        stop(proc)
+    assert set(frames) == {"Berlin", "Tokyo"}
+    for city, got in frames.items():
+        assert 4 <= len(got) <= 7, (city, len(got))
+        times = [f["received_at"] for f in got]
+        gaps = [b - a for a, b in zip(times, times[1:])]
+        assert max(gaps) < 1.6, (city, gaps)
+        assert all(f["weather"]["source"] == "simulated" for f in got)
+        latency = [f["received_at"] - f["published_at"] for f in got]
+        assert max(latency) < 0.5
+
+
+def test_runserver_serves_the_websocket_endpoint_too(tmp_path):
+    port = free_port()
+    cmd = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"]
+    proc = start(cmd, tmp_path, port)
+    try:
+        frames = asyncio.run(watch_two_cities(port, 3.5))
+    finally:
+        stop(proc)
+    assert set(frames) == {"Berlin", "Tokyo"}
+    assert all(len(got) >= 2 for got in frames.values())

@@ -1,0 +1,115 @@
+import asyncio
+
+import pytest
+from django.test import AsyncClient, override_settings
+
+from weatherstream.conf import get_config
+from weatherstream.engine import get_engine, shutdown_engine
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+async def engine_per_test():
+    yield
+    await shutdown_engine()
+
+
+@pytest.fixture
+def client():
+    return AsyncClient()
+
+
+async def test_weather_by_city(client):
+    response = await client.get("/api/weather", {"city": "Berlin"})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["location"]["name"] == "Berlin"
+    assert body["weather"]["source"] == "simulated"
+    assert body["weather"]["temperature"] is not None
+
+
+async def test_weather_by_coordinates(client):
+    response = await client.get("/api/weather", {"lat": "48.85", "lon": "2.35"})
+    assert response.status_code == 200
+    assert response.json()["location"]["id"] == "48.85,2.35"
+
+
+async def test_weather_is_fetched_once_for_concurrent_requests(client):
+    with override_settings(WEATHERSTREAM={**get_config(), "POLL_INTERVAL": 3600}):
+        engine = await get_engine()
+        responses = await asyncio.gather(*(client.get("/api/weather", {"city": "Oslo"}) for _ in range(20)))
+        assert {r.status_code for r in responses} == {200}
+        assert engine.poller.requests == 1
+        again = await client.get("/api/weather", {"city": "Oslo"})
+        assert again.json()["weather"] == responses[0].json()["weather"]
+        assert engine.poller.requests == 1
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "code"),
+    [
+        ({}, 400, "bad_request"),
+        ({"city": "Xyzzyville Qqq"}, 404, "unknown_city"),
+        ({"city": "x" * 300}, 400, "bad_request"),
+        ({"lat": "abc", "lon": "1"}, 400, "bad_request"),
+        ({"lat": "95", "lon": "1"}, 400, "bad_request"),
+        ({"lat": "nan", "lon": "1"}, 400, "bad_request"),
+        ({"lat": "10"}, 400, "bad_request"),
+    ],
+)
+async def test_weather_errors_are_json(client, params, status, code):
+    response = await client.get("/api/weather", params)
+    assert response.status_code == status
+    error = response.json()["error"]
+    assert error["code"] == code and error["message"]
+
+
+async def test_history_returns_stored_observations_in_order(client):
+    first = await client.get("/api/weather", {"city": "Rome"})
+    assert first.status_code == 200
+    engine = await get_engine()
+    place = engine.places[first.json()["location"]["id"]]
+    await asyncio.sleep(1.1)
+    await engine.poller.fetch([place])
+    response = await client.get("/api/history", {"city": "Rome", "hours": "1"})
+    assert response.status_code == 200
+    observations = response.json()["observations"]
+    assert len(observations) == 2
+    assert observations[0]["observed_at"] < observations[1]["observed_at"]
+
+
+@pytest.mark.parametrize("hours", ["0", "-1", "abc", "inf", "100000"])
+async def test_history_rejects_bad_hours(client, hours):
+    response = await client.get("/api/history", {"city": "Rome", "hours": hours})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "bad_request"
+
+
+async def test_history_of_unknown_city_is_404(client):
+    response = await client.get("/api/history", {"city": "Xyzzyville Qqq"})
+    assert response.status_code == 404
+
+
+async def test_locations_autocomplete(client):
+    response = await client.get("/api/locations", {"q": "springf"})
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert len(results) >= 3
+    assert all(r["name"].startswith("Springf") for r in results)
+    # Country and region tell the Springfields apart.
+    assert len({(r["country"], r["region"]) for r in results}) == len(results)
+    assert (await client.get("/api/locations", {"q": "b"})).json() == {"results": []}
+    assert (await client.get("/api/locations")).status_code == 400
+
+
+async def test_page_renders_with_socket_path(client):
+    response = await client.get("/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'data-ws-path="/ws/weather/"' in html
+    assert "weatherstream/js/app.js" in html
+
+
+async def test_post_is_not_allowed(client):
+    assert (await client.post("/api/weather", {"city": "Berlin"})).status_code == 405
