@@ -176,6 +176,20 @@ async def test_rate_limited_then_closed():
         assert closed == {"type": "websocket.close", "code": 4008}
 
 
+async def test_storage_failure_is_unavailable_not_a_crash(monkeypatch):
+    def broken(**kwargs):
+        raise RuntimeError("database is down")
+
+    monkeypatch.setattr("weatherstream.services.locations_ensure", broken)
+    comm = await connect()
+    await comm.send_json_to({"type": "subscribe", "city": "Athens", "id": 5})
+    error = await comm.receive_json_from()
+    assert error == {"type": "error", "id": 5, "code": "unavailable", "message": error["message"]}
+    await comm.send_json_to({"type": "ping"})
+    assert await comm.receive_json_from() == {"type": "pong"}
+    await comm.disconnect()
+
+
 async def test_foreign_origin_is_refused():
     comm = WebsocketCommunicator(application, "/ws/weather/", headers=[(b"origin", b"http://evil.example")])
     connected, _ = await comm.connect()

@@ -143,9 +143,10 @@ async def test_malformed_json_is_a_provider_error():
     await provider.aclose()
 
 
-async def test_unreachable_network_is_distinguished_from_a_bad_answer():
+@pytest.mark.parametrize("error", [httpx.ConnectError, httpx.ConnectTimeout])
+async def test_unreachable_network_is_distinguished_from_a_bad_answer(error):
     def refuse(request):
-        raise httpx.ConnectError("Network is unreachable", request=request)
+        raise error("Network is unreachable", request=request)
 
     provider = provider_with(refuse)
     with pytest.raises(UpstreamUnreachable):

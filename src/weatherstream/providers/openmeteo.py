@@ -173,7 +173,7 @@ class OpenMeteoProvider(WeatherProvider):
             return []
         try:
             response = await self.client.get(self.url, params=self.query(places))
-        except httpx.ConnectError as exc:
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # no answer at all
             raise UpstreamUnreachable(f"cannot reach {self.url}: {exc}") from exc
         except httpx.HTTPError as exc:
             raise ProviderError(f"{type(exc).__name__} from {self.url}: {exc}") from exc

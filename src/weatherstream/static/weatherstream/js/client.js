@@ -1,0 +1,423 @@
+// weatherstream WebSocket client (protocol v1). Framework-free, no DOM code:
+// runs in browsers and in Node (tests inject a fake WebSocket and fake timers).
+//
+//   const client = new WeatherClient("wss://example.com/ws/weather/");
+//   client.addEventListener("weather", (e) => console.log(e.detail));
+//   client.connect();
+//   const id = client.subscribe({ city: "Berlin" });
+//
+// Events (CustomEvent; `detail` is the server frame unless noted):
+//   state        detail {state, retryIn}  state: connecting | live | reconnecting | offline
+//   hello        the hello frame (also kept as client.hello)
+//   subscribed, weather, unsubscribed, error, pong
+//
+// Outgoing frames are paced (SEND_BURST per SEND_WINDOW) to stay inside the
+// server's rate limit; frames it still drops are sent again after a backoff.
+
+export const BACKOFF_BASE = 1000;
+export const BACKOFF_CAP = 30000;
+export const PING_INTERVAL = 25000;
+// Outgoing pacing: at most SEND_BURST frames in any SEND_WINDOW ms (10 a second
+// on average), which stays inside the server's budget (10/s, burst 30) even
+// when a reconnect resubscribes MAX_SUBSCRIPTIONS (50) places at once.
+export const SEND_BURST = 20;
+export const SEND_WINDOW = 2000;
+
+// WebSocket close code the server uses when a connection sent too much.
+const CLOSE_RATE_LIMITED = 4008;
+
+/**
+ * Delay before reconnect attempt number `attempt` (0-based): exponential
+ * backoff with full jitter, uniformly in [0, min(cap, base * 2 ** attempt)).
+ */
+export function backoffDelay(attempt, random = Math.random, base = BACKOFF_BASE, cap = BACKOFF_CAP) {
+  const n = Math.max(0, Math.floor(Number(attempt)) || 0);
+  return random() * Math.min(cap, base * 2 ** n);
+}
+
+/**
+ * Turn what the caller gave into the query sent on the wire, plus the key that
+ * identifies it: the same city in another letter case is the same query.
+ */
+export function normalizeQuery(query) {
+  if (typeof query === "string") query = { city: query };
+  if (query && typeof query === "object") {
+    if (typeof query.city === "string") {
+      const city = query.city.trim().replace(/\s+/g, " ");
+      if (city) return { query: { city }, key: `city:${city.toLowerCase()}` };
+    } else if (query.lat != null && query.lon != null) {
+      const lat = Number(query.lat);
+      const lon = Number(query.lon);
+      if (Number.isFinite(lat) && Number.isFinite(lon) && Math.abs(lat) <= 90 && Math.abs(lon) <= 180) {
+        return { query: { lat, lon }, key: `coords:${lat},${lon}` };
+      }
+    }
+  }
+  throw new TypeError("subscribe() needs {city: <non-empty string>} or {lat, lon} in range");
+}
+
+export class WeatherClient extends EventTarget {
+  #url;
+  #WebSocket;
+  #random;
+  #setTimeout;
+  #clearTimeout;
+  #base;
+  #cap;
+  #pingInterval;
+  #sendBurst;
+  #sendWindow;
+
+  #state = "offline";
+  #wanted = false; // connect() was called and close() was not
+  #ws = null; // the current socket, connecting or open
+  #open = false;
+  #attempt = 0; // reconnect attempts since the last successful open
+  #retryTimer = null;
+  #pingTimer = null;
+  #heard = true; // a frame arrived since the last ping
+  // per connection: outgoing queue and its pacing, retries of lost frames
+  #queue = [];
+  #tokens = 0;
+  #tokenTimers = new Set();
+  #unacked = new Set(); // location ids of unsubscribes not answered yet
+  #resendTimer = null;
+  #resendAttempt = 0;
+
+  #nextId = 1;
+  // query key -> {id, key, query, location: string | null, confirmed: bool}
+  // (`location` survives reconnects; `confirmed` is per connection)
+  #subs = new Map();
+  #byId = new Map(); // subscribe id -> query key
+
+  /** The hello frame of the current connection, or null. */
+  hello = null;
+
+  constructor(
+    url,
+    {
+      WebSocketImpl = globalThis.WebSocket,
+      random = Math.random,
+      setTimeout = globalThis.setTimeout,
+      clearTimeout = globalThis.clearTimeout,
+      base = BACKOFF_BASE,
+      cap = BACKOFF_CAP,
+      pingInterval = PING_INTERVAL,
+      sendBurst = SEND_BURST,
+      sendWindow = SEND_WINDOW,
+    } = {},
+  ) {
+    super();
+    this.#url = url;
+    this.#WebSocket = WebSocketImpl;
+    this.#random = random;
+    // Browsers throw "Illegal invocation" if the timer functions get another `this`.
+    this.#setTimeout = (fn, ms) => setTimeout.call(globalThis, fn, ms);
+    this.#clearTimeout = (id) => clearTimeout.call(globalThis, id);
+    this.#base = base;
+    this.#cap = cap;
+    this.#pingInterval = pingInterval;
+    this.#sendBurst = sendBurst;
+    this.#sendWindow = sendWindow;
+  }
+
+  get url() {
+    return this.#url;
+  }
+
+  /** "connecting" | "live" | "reconnecting" | "offline" */
+  get state() {
+    return this.#state;
+  }
+
+  /** The remembered subscriptions, in the order they were made. */
+  get subscriptions() {
+    return [...this.#subs.values()].map(({ id, query, location }) => ({ id, query: { ...query }, location }));
+  }
+
+  /** Open the connection (and keep it open). Cuts a pending reconnect wait short. */
+  connect() {
+    this.#wanted = true;
+    if (this.#ws) return;
+    this.#clearRetry();
+    this.#openSocket();
+  }
+
+  /** Close the connection and stay offline. Subscriptions are remembered for connect(). */
+  close() {
+    this.#wanted = false;
+    this.#clearRetry();
+    const ws = this.#ws;
+    this.#teardown();
+    if (ws) {
+      try {
+        ws.close(1000);
+      } catch {
+        /* already closed */
+      }
+    }
+    this.#setState("offline");
+  }
+
+  /**
+   * Subscribe to {city} or {lat, lon}; returns the id the server echoes in its
+   * "subscribed" or "error" answer. The query is remembered and sent again on
+   * every reconnect; a call while not connected is sent once the socket opens.
+   * Subscribing a query already remembered returns its id and sends nothing.
+   */
+  subscribe(query) {
+    const { query: normalized, key } = normalizeQuery(query);
+    const existing = this.#subs.get(key);
+    if (existing) return existing.id;
+    const sub = { id: this.#nextId++, key, query: normalized, location: null, confirmed: false };
+    this.#subs.set(key, sub);
+    this.#byId.set(sub.id, key);
+    if (this.#open) this.#sendSubscribe(sub);
+    return sub.id;
+  }
+
+  /**
+   * Stop watching a location (the id from a "subscribed" frame) and forget every
+   * query that resolved to it. While not connected nothing is sent: the server
+   * dropped the old connection's subscriptions, and the forgotten queries are
+   * not sent again on open.
+   */
+  unsubscribe(locationId) {
+    const location = String(locationId);
+    for (const sub of [...this.#subs.values()]) {
+      if (sub.location === location) this.#forget(sub);
+    }
+    if (this.#open) {
+      this.#unacked.add(location);
+      this.#send({ type: "unsubscribe", location });
+    }
+  }
+
+  // --- connection ---------------------------------------------------------
+
+  #openSocket() {
+    this.#setState("connecting");
+    let ws;
+    try {
+      ws = new this.#WebSocket(this.#url);
+    } catch {
+      this.#scheduleReconnect();
+      return;
+    }
+    this.#ws = ws;
+    ws.onopen = () => {
+      if (this.#ws === ws) this.#handleOpen();
+    };
+    ws.onmessage = (event) => {
+      if (this.#ws === ws) this.#handleMessage(event.data);
+    };
+    ws.onclose = (event) => {
+      if (this.#ws === ws) this.#handleClose(event);
+    };
+    ws.onerror = () => {
+      /* a close event follows */
+    };
+  }
+
+  #handleOpen() {
+    this.#open = true;
+    this.#attempt = 0;
+    this.#heard = true;
+    this.hello = null;
+    this.#tokens = this.#sendBurst;
+    this.#setState("live");
+    for (const sub of this.#subs.values()) this.#sendSubscribe(sub);
+    this.#schedulePing();
+  }
+
+  #handleClose(event) {
+    this.#teardown();
+    if (!this.#wanted) {
+      this.#setState("offline");
+      return;
+    }
+    // The server closed us for sending too much: do not come straight back.
+    if (event && event.code === CLOSE_RATE_LIMITED) this.#attempt = Math.max(this.#attempt, 3);
+    this.#scheduleReconnect();
+  }
+
+  // Forget the current socket and everything tied to it.
+  #teardown() {
+    const ws = this.#ws;
+    if (ws) ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+    this.#ws = null;
+    this.#open = false;
+    this.hello = null;
+    if (this.#pingTimer !== null) this.#clearTimeout(this.#pingTimer);
+    this.#pingTimer = null;
+    for (const timer of this.#tokenTimers) this.#clearTimeout(timer);
+    this.#tokenTimers.clear();
+    this.#queue = [];
+    this.#unacked.clear();
+    if (this.#resendTimer !== null) this.#clearTimeout(this.#resendTimer);
+    this.#resendTimer = null;
+    this.#resendAttempt = 0;
+    for (const sub of this.#subs.values()) sub.confirmed = false;
+  }
+
+  #scheduleReconnect() {
+    const delay = backoffDelay(this.#attempt, this.#random, this.#base, this.#cap);
+    this.#attempt += 1;
+    this.#retryTimer = this.#setTimeout(() => {
+      this.#retryTimer = null;
+      if (this.#wanted && !this.#ws) this.#openSocket();
+    }, delay);
+    this.#setState("reconnecting", Math.round(delay));
+  }
+
+  #clearRetry() {
+    if (this.#retryTimer !== null) this.#clearTimeout(this.#retryTimer);
+    this.#retryTimer = null;
+  }
+
+  // Keepalive: a ping every interval; if nothing at all arrived between two
+  // pings the connection is dead (half-open TCP), so drop it and reconnect.
+  #schedulePing() {
+    this.#pingTimer = this.#setTimeout(() => {
+      this.#pingTimer = null;
+      if (!this.#open) return;
+      if (!this.#heard) {
+        const ws = this.#ws;
+        this.#handleClose(null);
+        try {
+          ws.close(4000, "keepalive timeout");
+        } catch {
+          /* ignore */
+        }
+        return;
+      }
+      this.#heard = false;
+      this.#send({ type: "ping" });
+      this.#schedulePing();
+    }, this.#pingInterval);
+  }
+
+  // --- frames ---------------------------------------------------------------
+
+  // Queue a frame for the open socket; #pump sends it when the pacing allows.
+  #send(frame) {
+    this.#queue.push(frame);
+    this.#pump();
+  }
+
+  #pump() {
+    while (this.#open && this.#tokens > 0 && this.#queue.length) {
+      const frame = this.#queue.shift();
+      this.#tokens -= 1;
+      const timer = this.#setTimeout(() => {
+        this.#tokenTimers.delete(timer);
+        this.#tokens += 1;
+        this.#pump();
+      }, this.#sendWindow);
+      this.#tokenTimers.add(timer);
+      try {
+        this.#ws.send(JSON.stringify(frame));
+      } catch {
+        /* the close event will follow */
+      }
+    }
+  }
+
+  #sendSubscribe(sub) {
+    this.#send({ type: "subscribe", ...sub.query, id: sub.id });
+  }
+
+  #forget(sub) {
+    this.#subs.delete(sub.key);
+    this.#byId.delete(sub.id);
+  }
+
+  #subFor(id) {
+    const key = this.#byId.get(id);
+    return key === undefined ? undefined : this.#subs.get(key);
+  }
+
+  #handleMessage(data) {
+    this.#heard = true;
+    let frame;
+    try {
+      frame = JSON.parse(data);
+    } catch {
+      return;
+    }
+    if (!frame || typeof frame !== "object" || Array.isArray(frame)) return;
+    switch (frame.type) {
+      case "hello":
+        this.hello = frame;
+        break;
+      case "subscribed": {
+        const sub = this.#subFor(frame.id);
+        const locationId = frame.location && frame.location.id;
+        if (sub && locationId != null) {
+          const location = String(locationId);
+          const other = [...this.#subs.values()].find((s) => s !== sub && s.location === location);
+          if (other) this.#forget(sub); // another query already covers this place
+          else {
+            sub.location = location;
+            sub.confirmed = true;
+          }
+          this.#resendAttempt = 0;
+        }
+        break;
+      }
+      case "unsubscribed": {
+        const location = String(frame.location);
+        this.#unacked.delete(location);
+        for (const sub of [...this.#subs.values()]) {
+          if (sub.location === location) this.#forget(sub);
+        }
+        break;
+      }
+      case "error": {
+        const sub = frame.id == null ? undefined : this.#subFor(frame.id);
+        if (frame.code === "rate_limited" || frame.code === "unavailable") {
+          // The server dropped a frame (rate_limited carries no id): send
+          // whatever is still unanswered again after a while.
+          this.#resendLater();
+        } else if (sub) {
+          this.#forget(sub); // unknown_city, bad_request, too_many_subscriptions...
+        }
+        break;
+      }
+      case "weather":
+      case "pong":
+        break;
+      default:
+        return; // unknown types are ignored
+    }
+    this.dispatchEvent(new CustomEvent(frame.type, { detail: frame }));
+  }
+
+  // Frames the server did not take (rate_limited, unavailable): after a
+  // backoff, resend every subscribe and unsubscribe still unanswered.
+  #resendLater() {
+    if (this.#resendTimer !== null) return;
+    const delay = backoffDelay(this.#resendAttempt + 1, this.#random, this.#base, this.#cap);
+    this.#resendAttempt += 1;
+    this.#resendTimer = this.#setTimeout(() => {
+      this.#resendTimer = null;
+      if (!this.#open) return;
+      const queuedIds = new Set(this.#queue.map((f) => f.type === "subscribe" && f.id));
+      const queuedUnsubs = new Set(this.#queue.map((f) => f.type === "unsubscribe" && f.location));
+      for (const sub of this.#subs.values()) {
+        if (!sub.confirmed && !queuedIds.has(sub.id)) this.#sendSubscribe(sub);
+      }
+      for (const location of this.#unacked) {
+        if (!queuedUnsubs.has(location)) this.#send({ type: "unsubscribe", location });
+      }
+    }, delay);
+  }
+
+  #setState(state, retryIn) {
+    if (state === this.#state && state !== "reconnecting") return;
+    this.#state = state;
+    const detail = { state };
+    if (state === "reconnecting") detail.retryIn = retryIn;
+    this.dispatchEvent(new CustomEvent("state", { detail }));
+  }
+}

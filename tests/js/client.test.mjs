@@ -1,0 +1,587 @@
+// Unit tests of the browser WebSocket client: node --test tests/js/
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+
+import {
+  WeatherClient,
+  backoffDelay,
+  normalizeQuery,
+} from "../../src/weatherstream/static/weatherstream/js/client.js";
+
+const URL = "ws://testserver/ws/weather/";
+
+// --- fakes -------------------------------------------------------------------
+
+function fakeWebSocketClass() {
+  class FakeWebSocket {
+    static instances = [];
+
+    constructor(url) {
+      this.url = url;
+      this.readyState = 0;
+      this.sent = [];
+      this.closedWith = null;
+      FakeWebSocket.instances.push(this);
+    }
+
+    send(text) {
+      if (this.readyState !== 1) throw new Error("InvalidStateError: not open");
+      assert.equal(typeof text, "string");
+      this.sent.push(JSON.parse(text));
+    }
+
+    close(code) {
+      this.closedWith = code ?? 1005;
+      this.readyState = 3;
+    }
+
+    // test controls
+    serverOpen() {
+      this.readyState = 1;
+      this.onopen?.({ type: "open" });
+    }
+
+    serverSend(frame) {
+      const data = typeof frame === "string" ? frame : JSON.stringify(frame);
+      this.onmessage?.({ type: "message", data });
+    }
+
+    serverClose(code = 1006) {
+      this.readyState = 3;
+      this.onerror?.({ type: "error" });
+      this.onclose?.({ type: "close", code });
+    }
+
+    static get last() {
+      return FakeWebSocket.instances.at(-1);
+    }
+  }
+  return FakeWebSocket;
+}
+
+function fakeClock() {
+  let now = 0;
+  let seq = 0;
+  const timers = new Map();
+  return {
+    setTimeout(fn, ms = 0) {
+      const id = ++seq;
+      timers.set(id, { fn, at: now + Math.max(0, ms), ms });
+      return id;
+    },
+    clearTimeout(id) {
+      timers.delete(id);
+    },
+    /** Run every timer due within `ms`, in time order. */
+    advance(ms) {
+      const end = now + ms;
+      for (;;) {
+        let next = null;
+        for (const [id, t] of timers) {
+          if (t.at <= end && (next === null || t.at < next[1].at)) next = [id, t];
+        }
+        if (!next) break;
+        timers.delete(next[0]);
+        now = next[1].at;
+        next[1].fn();
+      }
+      now = end;
+    },
+    /** Delays (as scheduled) of the timers still pending. */
+    pending() {
+      return [...timers.values()].map((t) => t.ms);
+    },
+    get now() {
+      return now;
+    },
+  };
+}
+
+function setup({ random = () => 0.5, ...options } = {}) {
+  const WS = fakeWebSocketClass();
+  const clock = fakeClock();
+  const client = new WeatherClient(URL, {
+    WebSocketImpl: WS,
+    random,
+    setTimeout: clock.setTimeout,
+    clearTimeout: clock.clearTimeout,
+    ...options,
+  });
+  const events = [];
+  for (const type of ["state", "hello", "subscribed", "weather", "unsubscribed", "error", "pong"]) {
+    client.addEventListener(type, (e) => events.push({ type, detail: e.detail }));
+  }
+  const of = (type) => events.filter((e) => e.type === type).map((e) => e.detail);
+  return { WS, clock, client, events, of };
+}
+
+const subscribes = (ws) => ws.sent.filter((f) => f.type === "subscribe");
+const location = (id, name = "Berlin") => ({
+  id,
+  name,
+  country: "DE",
+  region: "Berlin",
+  lat: 52.52,
+  lon: 13.405,
+  timezone: "Europe/Berlin",
+});
+const reading = (temperature) => ({
+  temperature,
+  feels_like: temperature - 1,
+  humidity: 60,
+  wind_speed: 10,
+  wind_gusts: 20,
+  wind_direction: 270,
+  precipitation: 0,
+  cloud_cover: 50,
+  pressure: 1013,
+  weather_code: 2,
+  summary: "Partly cloudy",
+  is_day: true,
+  observed_at: "2025-01-01T12:00:00Z",
+  source: "simulated",
+  stale: false,
+});
+
+// --- backoffDelay ------------------------------------------------------------
+
+describe("backoffDelay", () => {
+  test("ceiling doubles from the base and stops at the cap", () => {
+    const almostOne = () => 1 - Number.EPSILON;
+    const ceilings = [0, 1, 2, 3, 4, 5, 6, 7, 20, 1000].map((n) => Math.ceil(backoffDelay(n, almostOne)));
+    assert.deepEqual(ceilings, [1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000, 30000, 30000]);
+    assert.equal(Math.ceil(backoffDelay(2, almostOne, 100, 250)), 250);
+    assert.equal(backoffDelay(3, () => 0.5, 100, 10000), 400);
+  });
+
+  test("full jitter: uniformly in [0, min(cap, base * 2^n))", () => {
+    for (let n = 0; n < 12; n++) {
+      const ceiling = Math.min(30000, 1000 * 2 ** n);
+      assert.equal(backoffDelay(n, () => 0), 0);
+      for (let i = 0; i < 200; i++) {
+        const d = backoffDelay(n, Math.random);
+        assert.ok(d >= 0 && d < ceiling, `attempt ${n}: ${d} not in [0, ${ceiling})`);
+      }
+      assert.equal(backoffDelay(n, () => 0.25), ceiling * 0.25);
+    }
+  });
+
+  test("calls random once per delay and tolerates odd attempts", () => {
+    let calls = 0;
+    const random = () => (calls++, 0.5);
+    backoffDelay(4, random);
+    assert.equal(calls, 1);
+    assert.equal(backoffDelay(-3, () => 0.5), 500);
+    assert.equal(backoffDelay(undefined, () => 0.5), 500);
+  });
+});
+
+describe("normalizeQuery", () => {
+  test("cities are trimmed and keyed case-insensitively; coordinates checked", () => {
+    assert.deepEqual(normalizeQuery({ city: "  Paris,  FR " }), { query: { city: "Paris, FR" }, key: "city:paris, fr" });
+    assert.equal(normalizeQuery("berlin").key, normalizeQuery({ city: "Berlin" }).key);
+    assert.deepEqual(normalizeQuery({ lat: 52.52, lon: 13.405 }).query, { lat: 52.52, lon: 13.405 });
+    for (const bad of [{}, { city: "  " }, { lat: 91, lon: 0 }, { lat: 0, lon: 181 }, { lat: "x", lon: 1 }, null]) {
+      assert.throws(() => normalizeQuery(bad), TypeError);
+    }
+  });
+});
+
+// --- WeatherClient -------------------------------------------------------------
+
+describe("WeatherClient", () => {
+  test("state goes offline -> connecting -> live; connects to the url", () => {
+    const { WS, client, of } = setup();
+    assert.equal(client.state, "offline");
+    client.connect();
+    assert.equal(client.state, "connecting");
+    assert.equal(WS.instances.length, 1);
+    assert.equal(WS.last.url, URL);
+    WS.last.serverOpen();
+    assert.equal(client.state, "live");
+    assert.deepEqual(of("state"), [{ state: "connecting" }, { state: "live" }]);
+    client.connect(); // already connected: no second socket
+    assert.equal(WS.instances.length, 1);
+  });
+
+  test("subscribe while closed is buffered and sent on open", () => {
+    const { WS, client } = setup();
+    const a = client.subscribe({ city: "Berlin" });
+    client.connect();
+    const b = client.subscribe({ lat: 48.85, lon: 2.35 });
+    assert.equal(typeof a, "number");
+    assert.notEqual(a, b);
+    assert.deepEqual(WS.last.sent, []);
+    WS.last.serverOpen();
+    assert.deepEqual(WS.last.sent, [
+      { type: "subscribe", city: "Berlin", id: a },
+      { type: "subscribe", lat: 48.85, lon: 2.35, id: b },
+    ]);
+    const c = client.subscribe({ city: "Paris, FR" }); // while open: sent at once
+    assert.deepEqual(WS.last.sent.at(-1), { type: "subscribe", city: "Paris, FR", id: c });
+  });
+
+  test("subscribing the same query twice sends one frame and returns the same id", () => {
+    const { WS, client } = setup();
+    client.connect();
+    WS.last.serverOpen();
+    const a = client.subscribe({ city: "Berlin" });
+    assert.equal(client.subscribe({ city: " berlin " }), a);
+    assert.equal(client.subscribe("BERLIN"), a);
+    assert.equal(subscribes(WS.last).length, 1);
+  });
+
+  test("subscribe rejects bad queries", () => {
+    const { client } = setup();
+    assert.throws(() => client.subscribe({}), TypeError);
+    assert.throws(() => client.subscribe({ city: "" }), TypeError);
+    assert.throws(() => client.subscribe({ lat: 100, lon: 0 }), TypeError);
+  });
+
+  test("resubscribes every remembered query by name after a reconnect, once each", () => {
+    const { WS, clock, client } = setup();
+    client.connect();
+    WS.last.serverOpen();
+    const berlin = client.subscribe({ city: "Berlin" });
+    const coords = client.subscribe({ lat: 52.52, lon: 13.405 });
+    const paris = client.subscribe({ city: "Paris, FR" });
+    WS.last.serverSend({ type: "subscribed", id: berlin, location: location("2950159"), weather: null, temperature: null });
+    WS.last.serverSend({ type: "subscribed", id: paris, location: location("2988507", "Paris"), weather: null, temperature: null });
+    // coords is still pending when the connection drops: it is resent as well.
+
+    WS.last.serverClose();
+    assert.equal(client.state, "reconnecting");
+    clock.advance(30000);
+    assert.equal(WS.instances.length, 2);
+    assert.deepEqual(WS.last.sent, []);
+    WS.last.serverOpen();
+    assert.deepEqual(subscribes(WS.last), [
+      { type: "subscribe", city: "Berlin", id: berlin },
+      { type: "subscribe", lat: 52.52, lon: 13.405, id: coords },
+      { type: "subscribe", city: "Paris, FR", id: paris },
+    ]);
+
+    // and again: still exactly one frame per query
+    WS.last.serverClose();
+    clock.advance(30000);
+    WS.last.serverOpen();
+    assert.equal(WS.instances.length, 3);
+    assert.equal(subscribes(WS.last).length, 3);
+    assert.deepEqual(
+      client.subscriptions.map((s) => [s.id, s.location]),
+      [
+        [berlin, "2950159"],
+        [coords, null],
+        [paris, "2988507"],
+      ],
+    );
+  });
+
+  test("reconnect delays grow exponentially with full jitter", () => {
+    const randoms = [0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.9];
+    let i = 0;
+    const { WS, clock, client, of } = setup({ random: () => randoms[i++] });
+    client.connect();
+    const delays = [];
+    for (let n = 0; n < randoms.length; n++) {
+      WS.last.serverClose(); // fails before ever opening
+      assert.equal(client.state, "reconnecting");
+      const [delay] = clock.pending();
+      delays.push(delay);
+      clock.advance(delay - 1);
+      assert.equal(WS.instances.length, n + 1, "not before the delay");
+      clock.advance(1);
+      assert.equal(WS.instances.length, n + 2, "right after the delay");
+      assert.equal(client.state, "connecting");
+    }
+    assert.deepEqual(delays, [500, 1000, 2000, 4000, 8000, 15000, 15000, 27000]);
+    assert.deepEqual(
+      of("state").filter((s) => s.state === "reconnecting").map((s) => s.retryIn),
+      [500, 1000, 2000, 4000, 8000, 15000, 15000, 27000],
+    );
+  });
+
+  test("jittered delays stay within [0, min(cap, base * 2^n))", () => {
+    let seed = 42;
+    const random = () => ((seed = (seed * 16807) % 2147483647) - 1) / 2147483646;
+    const { WS, clock, client } = setup({ random });
+    client.connect();
+    for (let n = 0; n < 10; n++) {
+      WS.last.serverClose();
+      const [delay] = clock.pending();
+      const ceiling = Math.min(30000, 1000 * 2 ** n);
+      assert.ok(delay >= 0 && delay < ceiling, `attempt ${n}: ${delay} not in [0, ${ceiling})`);
+      clock.advance(delay);
+    }
+  });
+
+  test("backoff resets after a successful open", () => {
+    const { WS, clock, client } = setup({ random: () => 1 - Number.EPSILON });
+    client.connect();
+    for (let n = 0; n < 4; n++) {
+      WS.last.serverClose();
+      clock.advance(clock.pending()[0]);
+    }
+    WS.last.serverClose();
+    assert.equal(Math.ceil(clock.pending()[0]), 16000);
+    clock.advance(16000);
+    WS.last.serverOpen();
+    WS.last.serverClose();
+    assert.equal(Math.ceil(clock.pending()[0]), 1000);
+  });
+
+  test("a rate-limited close does not reconnect at once", () => {
+    const { WS, clock, client } = setup({ random: () => 1 - Number.EPSILON });
+    client.connect();
+    WS.last.serverOpen();
+    WS.last.serverClose(4008);
+    assert.equal(Math.ceil(clock.pending()[0]), 8000);
+  });
+
+  test("connect() while waiting to reconnect retries at once", () => {
+    const { WS, clock, client } = setup();
+    client.connect();
+    WS.last.serverClose();
+    assert.equal(clock.pending().length, 1);
+    client.connect();
+    assert.equal(WS.instances.length, 2);
+    assert.equal(client.state, "connecting");
+    assert.deepEqual(clock.pending(), []);
+  });
+
+  test("close() goes offline and stops reconnecting; connect() resumes with the subscriptions", () => {
+    const { WS, clock, client } = setup();
+    client.connect();
+    WS.last.serverOpen();
+    const id = client.subscribe({ city: "Berlin" });
+    const first = WS.last;
+    client.close();
+    assert.equal(client.state, "offline");
+    assert.equal(first.closedWith, 1000);
+    first.serverClose(1000); // late close event from the old socket is ignored
+    assert.equal(client.state, "offline");
+    clock.advance(120000);
+    assert.equal(WS.instances.length, 1);
+    assert.deepEqual(clock.pending(), []);
+
+    client.connect();
+    WS.last.serverOpen();
+    assert.deepEqual(subscribes(WS.last), [{ type: "subscribe", city: "Berlin", id }]);
+  });
+
+  test("dispatches an event for each server frame type with the frame as detail", () => {
+    const { WS, client, of } = setup();
+    client.connect();
+    WS.last.serverOpen();
+    const id = client.subscribe({ city: "Berlin" });
+    const hello = { type: "hello", protocol: 1, provider: "simulated", poll_interval: 60, extra: "ignored" };
+    const subscribed = { type: "subscribed", id, location: location("2950159"), weather: reading(3.5), temperature: 3.5 };
+    const weather = { type: "weather", location: "2950159", weather: reading(4), published_at: 1735732800.5 };
+    const unsubscribed = { type: "unsubscribed", location: "2950159" };
+    const error = { type: "error", code: "bad_json", message: "The frame is not valid JSON." };
+    for (const frame of [hello, subscribed, weather, unsubscribed, error, { type: "pong" }]) WS.last.serverSend(frame);
+    WS.last.serverSend("not json");
+    WS.last.serverSend({ type: "from-the-future", x: 1 });
+    WS.last.serverSend([1, 2]);
+    WS.last.serverSend("null");
+
+    assert.deepEqual(of("hello"), [hello]);
+    assert.deepEqual(client.hello, hello);
+    assert.deepEqual(of("subscribed"), [subscribed]);
+    assert.deepEqual(of("weather"), [weather]);
+    assert.deepEqual(of("unsubscribed"), [unsubscribed]);
+    assert.deepEqual(of("error"), [error]);
+    assert.deepEqual(of("pong"), [{ type: "pong" }]);
+    // the events are CustomEvents
+    let seen;
+    client.addEventListener("weather", (e) => (seen = e));
+    WS.last.serverSend(weather);
+    assert.ok(seen instanceof CustomEvent);
+  });
+
+  test("unsubscribe sends the frame and forgets every query of that location", () => {
+    const { WS, clock, client } = setup();
+    client.connect();
+    WS.last.serverOpen();
+    const berlin = client.subscribe({ city: "Berlin" });
+    const paris = client.subscribe({ city: "Paris" });
+    WS.last.serverSend({ type: "subscribed", id: berlin, location: location("2950159"), weather: null, temperature: null });
+    WS.last.serverSend({ type: "subscribed", id: paris, location: location("2988507", "Paris"), weather: null, temperature: null });
+    client.unsubscribe("2950159");
+    assert.deepEqual(WS.last.sent.at(-1), { type: "unsubscribe", location: "2950159" });
+
+    WS.last.serverClose();
+    clock.advance(30000);
+    WS.last.serverOpen();
+    assert.deepEqual(subscribes(WS.last), [{ type: "subscribe", city: "Paris", id: paris }]);
+    // subscribing Berlin again is a new subscription with a new id
+    const again = client.subscribe({ city: "Berlin" });
+    assert.notEqual(again, berlin);
+    assert.deepEqual(WS.last.sent.at(-1), { type: "subscribe", city: "Berlin", id: again });
+  });
+
+  test("unsubscribe while disconnected forgets the query and sends nothing stale", () => {
+    const { WS, clock, client } = setup();
+    client.connect();
+    WS.last.serverOpen();
+    const berlin = client.subscribe({ city: "Berlin" });
+    WS.last.serverSend({ type: "subscribed", id: berlin, location: location("2950159"), weather: null, temperature: null });
+    WS.last.serverClose();
+    client.unsubscribe("2950159");
+    clock.advance(30000);
+    WS.last.serverOpen();
+    assert.deepEqual(WS.last.sent, []);
+    assert.deepEqual(client.subscriptions, []);
+  });
+
+  test("a second query resolving to a known location is not remembered twice", () => {
+    const { WS, clock, client } = setup();
+    client.connect();
+    WS.last.serverOpen();
+    const a = client.subscribe({ city: "Berlin" });
+    const b = client.subscribe({ city: "Berlin, DE" });
+    WS.last.serverSend({ type: "subscribed", id: a, location: location("2950159"), weather: null, temperature: null });
+    WS.last.serverSend({ type: "subscribed", id: b, location: location("2950159"), weather: null, temperature: null });
+    assert.deepEqual(
+      client.subscriptions.map((s) => s.id),
+      [a],
+    );
+    WS.last.serverClose();
+    clock.advance(30000);
+    WS.last.serverOpen();
+    assert.deepEqual(subscribes(WS.last), [{ type: "subscribe", city: "Berlin", id: a }]);
+  });
+
+  test("an error answering a subscribe forgets the query", () => {
+    const { WS, clock, client, of } = setup();
+    client.connect();
+    WS.last.serverOpen();
+    const nowhere = client.subscribe({ city: "Nowhereville" });
+    const oslo = client.subscribe({ city: "Oslo" });
+    WS.last.serverSend({ type: "error", id: nowhere, code: "unknown_city", message: "No place matches the name." });
+    assert.deepEqual(
+      of("error").map((e) => [e.id, e.code]),
+      [[nowhere, "unknown_city"]],
+    );
+    assert.deepEqual(
+      client.subscriptions.map((s) => s.id),
+      [oslo],
+    );
+    // the connection stays usable, and the forgotten query is not resent on reconnect
+    WS.last.serverClose();
+    clock.advance(30000);
+    WS.last.serverOpen();
+    assert.deepEqual(subscribes(WS.last), [{ type: "subscribe", city: "Oslo", id: oslo }]);
+  });
+
+  test("after rate_limited (no id) the unanswered frames are sent again", () => {
+    const { WS, clock, client } = setup();
+    client.connect();
+    WS.last.serverOpen();
+    const berlin = client.subscribe({ city: "Berlin" });
+    const oslo = client.subscribe({ city: "Oslo" });
+    const rome = client.subscribe({ city: "Rome" });
+    WS.last.serverSend({ type: "subscribed", id: berlin, location: location("1"), weather: null, temperature: null });
+    WS.last.serverSend({ type: "subscribed", id: rome, location: location("3", "Rome"), weather: null, temperature: null });
+    client.unsubscribe("3");
+    WS.last.serverSend({ type: "error", code: "rate_limited", message: "Too many messages; slow down." });
+    WS.last.serverSend({ type: "error", code: "rate_limited", message: "Too many messages; slow down." });
+    const before = WS.last.sent.length;
+    clock.advance(999); // backoffDelay(1) with random 0.5: 1000 ms
+    assert.equal(WS.last.sent.length, before);
+    clock.advance(1);
+    assert.deepEqual(WS.last.sent.slice(before), [
+      { type: "subscribe", city: "Oslo", id: oslo },
+      { type: "unsubscribe", location: "3" },
+    ]);
+    WS.last.serverSend({ type: "unsubscribed", location: "3" });
+    WS.last.serverSend({ type: "subscribed", id: oslo, location: location("2", "Oslo"), weather: null, temperature: null });
+    WS.last.serverSend({ type: "error", code: "rate_limited", message: "Too many messages; slow down." });
+    clock.advance(20000);
+    assert.equal(WS.last.sent.filter((f) => f.type !== "ping").length, before + 2, "nothing left to resend");
+  });
+
+  test("outgoing frames are paced so a big resubscribe stays inside the server's budget", () => {
+    const { WS, clock, client } = setup();
+    const ids = [];
+    for (let n = 0; n < 50; n++) ids.push(client.subscribe({ city: `City ${n}` }));
+    client.connect();
+    WS.last.serverOpen();
+    assert.equal(subscribes(WS.last).length, 20, "a burst of 20 at once");
+    clock.advance(1999);
+    assert.equal(subscribes(WS.last).length, 20);
+    clock.advance(1);
+    assert.equal(subscribes(WS.last).length, 40);
+    clock.advance(2000);
+    assert.deepEqual(
+      subscribes(WS.last).map((f) => f.id),
+      ids,
+      "all of them, in order, once",
+    );
+    // The server's bucket (10/s, burst 30) allows 30 + 10 * t frames by time t:
+    // 20 at 0 s, 40 by 2 s, 50 by 4 s all fit.
+    const subscribeCalled = client.subscribe({ city: "Late" });
+    assert.deepEqual(WS.last.sent.at(-1), { type: "subscribe", city: "Late", id: subscribeCalled });
+  });
+
+  test("pings every 25 s while open, and not while closed", () => {
+    const { WS, clock, client } = setup();
+    client.connect();
+    clock.advance(60000);
+    assert.deepEqual(WS.last.sent, [], "no ping before open");
+    WS.last.serverOpen();
+    const pings = () => WS.last.sent.filter((f) => f.type === "ping").length;
+    clock.advance(24999);
+    assert.equal(pings(), 0);
+    clock.advance(1);
+    assert.equal(pings(), 1);
+    assert.deepEqual(WS.last.sent.at(-1), { type: "ping" });
+    for (let n = 2; n <= 5; n++) {
+      WS.last.serverSend({ type: "pong" });
+      clock.advance(25000);
+      assert.equal(pings(), n);
+    }
+    const socket = WS.last;
+    client.close();
+    clock.advance(100000);
+    assert.equal(socket.sent.filter((f) => f.type === "ping").length, 5);
+  });
+
+  test("a connection that stays silent after a ping is dropped and reopened", () => {
+    const { WS, clock, client, of } = setup();
+    client.connect();
+    WS.last.serverOpen();
+    clock.advance(25000); // ping
+    assert.equal(WS.last.sent.at(-1).type, "ping");
+    clock.advance(25000); // no pong, no frame at all: dead
+    assert.equal(WS.instances[0].closedWith, 4000);
+    assert.equal(client.state, "reconnecting");
+    assert.equal(of("state").at(-1).state, "reconnecting");
+    clock.advance(1000);
+    assert.equal(WS.instances.length, 2);
+  });
+
+  test("a constructor that throws is retried with backoff", () => {
+    let fail = true;
+    const WS = fakeWebSocketClass();
+    class Flaky extends WS {
+      constructor(url) {
+        if (fail) throw new SyntaxError("nope");
+        super(url);
+      }
+    }
+    const clock = fakeClock();
+    const client = new WeatherClient(URL, {
+      WebSocketImpl: Flaky,
+      random: () => 0.5,
+      setTimeout: clock.setTimeout,
+      clearTimeout: clock.clearTimeout,
+    });
+    client.connect();
+    assert.equal(client.state, "reconnecting");
+    fail = false;
+    clock.advance(500);
+    assert.equal(client.state, "connecting");
+    assert.equal(WS.instances.length, 1);
+  });
+});
