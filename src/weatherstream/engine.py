@@ -125,10 +125,10 @@ class Engine:
 
     async def resolve(self, command: Subscribe) -> GeoPlace:
         """The place a subscribe names; ProtocolError ``unknown_city`` when none matches."""
-        if command.city is None:
-            assert command.lat is not None and command.lon is not None
-            return self.geocoder.at(command.lat, command.lon)
         try:
+            if command.city is None:
+                assert command.lat is not None and command.lon is not None
+                return self.geocoder.at(command.lat, command.lon)
             place = self.geocoder.resolve(command.city)
         except GeocodingError as exc:
             raise ProtocolError("bad_request", str(exc), id=command.id) from None

