@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 # Production-style ASGI server settings (see docs/architecture.md for the measurements).
-UVICORN_FLAGS ?= --loop uvloop --http httptools --ws websockets --ws-per-message-deflate false \
+UVICORN_FLAGS ?= --loop uvloop --http httptools --ws websockets-sansio --ws-per-message-deflate false \
 	--lifespan on --no-server-header
 
 .PHONY: install run test test-py test-js check clean
@@ -33,3 +33,7 @@ test-js:
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
+
+# `make -s print-UVICORN_FLAGS`: tests and benchmarks start the server exactly as `make run` does.
+print-%:
+	@echo $($*)

@@ -5,17 +5,27 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shlex
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import pytest
+import httpx
 import websockets
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "example"
+
+
+def make_run_flags() -> list[str]:
+    """The uvicorn flags `make run` uses, so the test serves the product the same way."""
+    out = subprocess.run(
+        ["make", "-s", "--no-print-directory", "print-UVICORN_FLAGS"], cwd=ROOT, check=True,
+        capture_output=True, text=True,
+    ).stdout
+    return shlex.split(out)
 
 
 def free_port() -> int:
@@ -99,14 +109,19 @@ def test_uvicorn_pushes_each_city_about_every_second(tmp_path):
     port = free_port()
     cmd = [
         sys.executable, "-m", "uvicorn", "example.asgi:application", "--host", "127.0.0.1",
-        "--port", str(port), "--loop", "uvloop", "--http", "httptools", "--ws", "websockets",
-        "--ws-per-message-deflate", "false", "--lifespan", "on",
+        "--port", str(port), *make_run_flags(),
     ]
     proc = start(cmd, tmp_path, port)
     try:
         frames = asyncio.run(watch_two_cities(port, 5.5))
+        page = httpx.get(f"http://127.0.0.1:{port}/")
+        script = httpx.get(f"http://127.0.0.1:{port}/static/weatherstream/js/client.js")
     finally:
         stop(proc)
+    log = proc.stdout.read()
+    assert "Traceback" not in log and "Warning" not in log, log
+    assert page.status_code == 200 and "data-ws-path" in page.text
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
     assert set(frames) == {"Berlin", "Tokyo"}
     for city, got in frames.items():
         assert 4 <= len(got) <= 7, (city, len(got))
