@@ -31,6 +31,11 @@ test-py: install
 test-js:
 	node --test tests/js/
 
+check: install
+	$(BIN)/ruff check src tests example bench docs
+	$(BIN)/ruff format --check src tests example bench docs
+	$(BIN)/mypy
+
 clean:
 	rm -rf $(VENV) var .pytest_cache
 

@@ -13,14 +13,25 @@ from playwright.sync_api import sync_playwright
 URL = sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8000/"
 OUT = Path(__file__).parent
 CITIES = ["Berlin", "Tokyo", "São Paulo", "Reykjavik"]
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 with sync_playwright() as p:
     browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-    for name, viewport in [("desktop", {"width": 1280, "height": 800}), ("phone", {"width": 360, "height": 780})]:
+    for name, viewport in [
+        ("desktop", {"width": 1280, "height": 800}),
+        ("phone", {"width": 360, "height": 780}),
+    ]:
         page = browser.new_page(viewport=viewport)
-        page.add_init_script(f"localStorage.setItem('weatherstream.cities', {json.dumps(json.dumps(CITIES))})")
+        page.add_init_script(
+            f"localStorage.setItem('weatherstream.cities', {json.dumps(json.dumps(CITIES))})"
+        )
         page.goto(URL)
         page.wait_for_selector("body[data-ready='1']")
         page.wait_for_function(f"document.querySelectorAll('.card').length >= {len(CITIES)}")

@@ -25,7 +25,9 @@ def test_bad_interval():
 def test_interval_below_public_open_meteo_floor_warns_but_not_for_a_custom_url():
     assert ids(PROVIDER="open-meteo", POLL_INTERVAL=5) == ["weatherstream.W002"]
     assert ids(PROVIDER="auto", POLL_INTERVAL=5) == ["weatherstream.W002"]
-    assert ids(PROVIDER="open-meteo", POLL_INTERVAL=5, OPEN_METEO_URL="http://127.0.0.1:8080/v1/forecast") == []
+    assert (
+        ids(PROVIDER="open-meteo", POLL_INTERVAL=5, OPEN_METEO_URL="http://127.0.0.1:8080/v1/forecast") == []
+    )
     assert ids(PROVIDER="simulated", POLL_INTERVAL=1) == []
 
 

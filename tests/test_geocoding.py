@@ -101,15 +101,21 @@ def test_get_geocoder_is_a_singleton(geocoder: OfflineGeocoder) -> None:
     assert geocoder.loaded
 
 
-@pytest.mark.parametrize(("a", "b", "expected"), [("Zürich", "zurich", ZURICH), ("São Paulo", "sao paulo", SAO_PAULO)])
+@pytest.mark.parametrize(
+    ("a", "b", "expected"), [("Zürich", "zurich", ZURICH), ("São Paulo", "sao paulo", SAO_PAULO)]
+)
 def test_resolve_ignores_accents_and_case(geocoder: OfflineGeocoder, a: str, b: str, expected: str) -> None:
     assert _id(geocoder.resolve(a)) == expected
     assert _id(geocoder.resolve(b)) == expected
     assert _id(geocoder.resolve(b.upper())) == expected
 
 
-@pytest.mark.parametrize("query", ["München", "münchen", "MUNCHEN", "Munchen", "Muenchen", "Munich", " munich "])
-def test_alternate_names_and_german_transliteration_find_munich(geocoder: OfflineGeocoder, query: str) -> None:
+@pytest.mark.parametrize(
+    "query", ["München", "münchen", "MUNCHEN", "Munchen", "Muenchen", "Munich", " munich "]
+)
+def test_alternate_names_and_german_transliteration_find_munich(
+    geocoder: OfflineGeocoder, query: str
+) -> None:
     place = geocoder.resolve(query)
     assert place is not None
     assert (place.id, place.name, place.country, place.region) == (MUNICH, "Munich", "DE", "Germany")
@@ -230,7 +236,17 @@ def test_coordinate_ids_have_no_negative_zero(geocoder: OfflineGeocoder) -> None
 
 @pytest.mark.parametrize(
     ("lat", "lon"),
-    [(91, 0), (-90.5, 0), (0, 180.01), (0, -181), (math.nan, 0), (0, math.inf), ("north", 0), (None, 0), (True, 0)],
+    [
+        (91, 0),
+        (-90.5, 0),
+        (0, 180.01),
+        (0, -181),
+        (math.nan, 0),
+        (0, math.inf),
+        ("north", 0),
+        (None, 0),
+        (True, 0),
+    ],
 )
 def test_invalid_coordinates_raise(geocoder: OfflineGeocoder, lat: Any, lon: Any) -> None:
     with pytest.raises(GeocodingError):
@@ -249,7 +265,16 @@ def test_nearest_city_matches_a_full_scan(geocoder: OfflineGeocoder, raw_cities:
     vectors = [(_unit(c["latitude"], c["longitude"]), c) for c in raw_cities.values()]
     rng = random.Random(20240601)
     points = [(rng.uniform(-90, 90), rng.uniform(-180, 180)) for _ in range(50)]
-    points += [(90, 0), (-90, 0), (89.9, 179.9), (-89.9, -179.9), (0, 180), (0, -180), (65.5, -179.99), (-17.8, 178.0)]
+    points += [
+        (90, 0),
+        (-90, 0),
+        (89.9, 179.9),
+        (-89.9, -179.9),
+        (0, 180),
+        (0, -180),
+        (65.5, -179.99),
+        (-17.8, 178.0),
+    ]
     points += [(52.0, 4.0), (35.0, 139.0), (-34.0, 151.0)]  # dense areas
     for lat, lon in points:
         place = geocoder.at(lat, lon)
@@ -331,7 +356,9 @@ SMALL = {
     "1": _city(1, "Smallton", 20_000, []),
     "2": _city(2, "Bigcity", 150_000, ["Smallton"]),  # an alternate name, but not 10x as big
     "3": _city(3, "Hugecity", 5_000_000, ["Oldname"]),
-    "4": _city(4, "Oldname", 100_000, [], latitude=-10.0, longitude=-170.0, timezone="Pacific/Apia", countrycode="WS"),
+    "4": _city(
+        4, "Oldname", 100_000, [], latitude=-10.0, longitude=-170.0, timezone="Pacific/Apia", countrycode="WS"
+    ),
 }
 
 
@@ -363,7 +390,9 @@ def test_index_is_built_once_across_threads(monkeypatch: pytest.MonkeyPatch) -> 
     geocoder = OfflineGeocoder(copy.deepcopy(SMALL))
     assert not geocoder.loaded
     results: list[str | None] = []
-    threads = [threading.Thread(target=lambda: results.append(_id(geocoder.resolve("Hugecity")))) for _ in range(8)]
+    threads = [
+        threading.Thread(target=lambda: results.append(_id(geocoder.resolve("Hugecity")))) for _ in range(8)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -379,7 +408,9 @@ def _fixture(name: str) -> Any:
     return json.loads((FIXTURES / name).read_text())
 
 
-def _serving(body: Any, requests: list[httpx.Request] | None = None, status: int = 200) -> httpx.MockTransport:
+def _serving(
+    body: Any, requests: list[httpx.Request] | None = None, status: int = 200
+) -> httpx.MockTransport:
     def handler(request: httpx.Request) -> httpx.Response:
         if requests is not None:
             requests.append(request)
@@ -390,7 +421,9 @@ def _serving(body: Any, requests: list[httpx.Request] | None = None, status: int
 
 async def test_open_meteo_parses_the_first_result() -> None:
     requests: list[httpx.Request] = []
-    geocoder = OpenMeteoGeocoder(url=GEOCODING_URL, transport=_serving(_fixture("geocoding_search.json"), requests))
+    geocoder = OpenMeteoGeocoder(
+        url=GEOCODING_URL, transport=_serving(_fixture("geocoding_search.json"), requests)
+    )
     try:
         place = await geocoder.resolve("Enschede")
     finally:

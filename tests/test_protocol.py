@@ -23,9 +23,7 @@ def test_tutorial_seed_message_is_a_subscribe():
 
 
 def test_unsubscribe_and_ping():
-    assert protocol.parse('{"type": "unsubscribe", "location": "2950159"}') == Unsubscribe(
-        location="2950159"
-    )
+    assert protocol.parse('{"type": "unsubscribe", "location": "2950159"}') == Unsubscribe(location="2950159")
     assert protocol.parse('{"type": "ping", "id": "a"}') == Ping(id="a")
 
 
@@ -81,14 +79,19 @@ def test_error_keeps_a_valid_id():
 
 
 def test_weather_frame_has_published_at():
-    frame = json.loads(protocol.weather_frame(location_id="1", weather={"temperature": 1.5}, published_at=12.5))
-    assert frame == {"type": "weather", "location": "1", "weather": {"temperature": 1.5}, "published_at": 12.5}
+    frame = json.loads(
+        protocol.weather_frame(location_id="1", weather={"temperature": 1.5}, published_at=12.5)
+    )
+    assert frame == {
+        "type": "weather",
+        "location": "1",
+        "weather": {"temperature": 1.5},
+        "published_at": 12.5,
+    }
 
 
 def test_subscribed_frame_carries_tutorial_temperature(reading):
-    frame = json.loads(
-        protocol.subscribed_frame(msg_id=3, location={"id": "1"}, reading=reading)
-    )
+    frame = json.loads(protocol.subscribed_frame(msg_id=3, location={"id": "1"}, reading=reading))
     assert frame["temperature"] == reading.temperature
     assert frame["weather"]["temperature"] == reading.temperature
     assert frame["id"] == 3

@@ -65,7 +65,9 @@ def test_parse_unixtime_and_nulls_and_implausible_values():
     assert r.temperature is None and r.humidity is None
 
 
-@pytest.mark.parametrize("payload", [[], "x", {"current": {"temperature_2m": 1}}, {"current": {"time": "noon"}}])
+@pytest.mark.parametrize(
+    "payload", [[], "x", {"current": {"temperature_2m": 1}}, {"current": {"time": "noon"}}]
+)
 def test_parse_garbage_is_a_provider_error(payload):
     with pytest.raises(ProviderError):
         parse_current(payload)
@@ -121,7 +123,10 @@ async def test_answer_count_mismatch_is_an_error():
 
 
 async def test_http_400_reason_is_reported():
-    body = {"error": True, "reason": "Cannot initialize WeatherVariable from invalid String value tempeture_2m for key hourly"}
+    body = {
+        "error": True,
+        "reason": "Cannot initialize WeatherVariable from invalid String value tempeture_2m for key hourly",
+    }
     provider = provider_with(lambda request: httpx.Response(400, json=body))
     with pytest.raises(ProviderError, match="HTTP 400: Cannot initialize WeatherVariable"):
         await provider.fetch([ENSCHEDE])

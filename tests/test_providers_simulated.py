@@ -21,7 +21,11 @@ def test_deterministic_and_marked_simulated():
 
 def test_seasons_follow_the_hemisphere():
     def mean(lat, lon, month):
-        return sum(simulate(lat, lon, ts(2026, month, d, h)).temperature for d in range(1, 29) for h in range(0, 24, 3)) / (28 * 8)
+        return sum(
+            simulate(lat, lon, ts(2026, month, d, h)).temperature
+            for d in range(1, 29)
+            for h in range(0, 24, 3)
+        ) / (28 * 8)
 
     assert mean(*BERLIN, 7) > mean(*BERLIN, 1) + 10
     assert mean(*SYDNEY, 1) > mean(*SYDNEY, 7) + 5

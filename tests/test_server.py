@@ -22,8 +22,11 @@ EXAMPLE = ROOT / "example"
 def make_run_flags() -> list[str]:
     """The uvicorn flags `make run` uses, so the test serves the product the same way."""
     out = subprocess.run(
-        ["make", "-s", "--no-print-directory", "print-UVICORN_FLAGS"], cwd=ROOT, check=True,
-        capture_output=True, text=True,
+        ["make", "-s", "--no-print-directory", "print-UVICORN_FLAGS"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     return shlex.split(out)
 
@@ -61,10 +64,15 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> Non
 def start(cmd: list[str], tmp_path: Path, port: int) -> subprocess.Popen:
     env = server_env(tmp_path)
     subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput"], cwd=EXAMPLE, env=env, check=True,
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=EXAMPLE,
+        env=env,
+        check=True,
         capture_output=True,
     )
-    proc = subprocess.Popen(cmd, cwd=EXAMPLE, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        cmd, cwd=EXAMPLE, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         wait_for_port(port, proc)
     except Exception:
@@ -108,8 +116,15 @@ async def watch_two_cities(port: int, seconds: float) -> dict[str, list[dict]]:
 def test_uvicorn_pushes_each_city_about_every_second(tmp_path):
     port = free_port()
     cmd = [
-        sys.executable, "-m", "uvicorn", "example.asgi:application", "--host", "127.0.0.1",
-        "--port", str(port), *make_run_flags(),
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "example.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        *make_run_flags(),
     ]
     proc = start(cmd, tmp_path, port)
     try:

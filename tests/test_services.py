@@ -12,8 +12,14 @@ from weatherstream.readings import Reading
 pytestmark = pytest.mark.django_db
 
 PLACE = GeoPlace(
-    id="2950159", name="Berlin", country="DE", region="Germany", latitude=52.52,
-    longitude=13.41, timezone="Europe/Berlin", population=3426354,
+    id="2950159",
+    name="Berlin",
+    country="DE",
+    region="Germany",
+    latitude=52.52,
+    longitude=13.41,
+    timezone="Europe/Berlin",
+    population=3426354,
 )
 
 
@@ -33,9 +39,12 @@ def test_a_repeated_observation_is_not_stored_twice():
     t = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
     assert services.observations_record(readings=[(PLACE.id, reading_at(t))]) == 1
     assert services.observations_record(readings=[(PLACE.id, reading_at(t, 11.0))]) == 0
-    assert services.observations_record(
-        readings=[(PLACE.id, reading_at(t)), (PLACE.id, reading_at(t + timedelta(minutes=15)))]
-    ) == 1
+    assert (
+        services.observations_record(
+            readings=[(PLACE.id, reading_at(t)), (PLACE.id, reading_at(t + timedelta(minutes=15)))]
+        )
+        == 1
+    )
     assert Observation.objects.count() == 2
     # The first stored value is kept: the record is not rewritten by a replay.
     assert Observation.objects.get(observed_at=t).temperature == 10.0
@@ -50,11 +59,11 @@ def test_latest_and_history_round_trip():
     latest = services.observation_latest(location_id=PLACE.id)
     assert latest.temperature == 3.0 and latest.source == "simulated"
     assert latest.observed_at.tzinfo is not None
-    recent = services.observations_since(
-        location_id=PLACE.id, since=base + timedelta(minutes=90), limit=100
-    )
+    recent = services.observations_since(location_id=PLACE.id, since=base + timedelta(minutes=90), limit=100)
     assert [r.temperature for r in recent] == [2.0, 3.0]
-    assert [r.temperature for r in services.observations_since(location_id=PLACE.id, since=base, limit=2)] == [2.0, 3.0]
+    assert [
+        r.temperature for r in services.observations_since(location_id=PLACE.id, since=base, limit=2)
+    ] == [2.0, 3.0]
     assert services.observation_latest(location_id="nowhere") is None
 
 

@@ -28,14 +28,21 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         cls = provider_class(config["PROVIDER"])
     except ImproperlyConfigured as exc:
         problems.append(
-            Error(str(exc), hint="Use 'auto', 'open-meteo', 'simulated' or a dotted path.", id="weatherstream.E001")
+            Error(
+                str(exc),
+                hint="Use 'auto', 'open-meteo', 'simulated' or a dotted path.",
+                id="weatherstream.E001",
+            )
         )
         return problems
     interval = config["POLL_INTERVAL"]
     if interval is not None:
         if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval <= 0:
             problems.append(
-                Error("WEATHERSTREAM['POLL_INTERVAL'] must be a positive number of seconds or None.", id="weatherstream.E002")
+                Error(
+                    "WEATHERSTREAM['POLL_INTERVAL'] must be a positive number of seconds or None.",
+                    id="weatherstream.E002",
+                )
             )
         else:
             floor = cls.interval_floor(config)
@@ -50,7 +57,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                     )
                 )
     if config["POLLER"] not in ("embedded", "off"):
-        problems.append(Error("WEATHERSTREAM['POLLER'] must be 'embedded' or 'off'.", id="weatherstream.E003"))
+        problems.append(
+            Error("WEATHERSTREAM['POLLER'] must be 'embedded' or 'off'.", id="weatherstream.E003")
+        )
     elif config["POLLER"] == "off":
         backend = getattr(settings, "CHANNEL_LAYERS", {}).get("default", {}).get("BACKEND", "")
         if not backend or backend.endswith("InMemoryChannelLayer"):

@@ -23,7 +23,7 @@ from .protocol import ProtocolError
 logger = logging.getLogger(__name__)
 
 
-class WeatherConsumer(AsyncConsumer):
+class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no types
     """Speaks protocol v1 (docs/protocol.md).
 
     Unlike Channels' generic consumers it opens no channel-layer channel per
@@ -129,7 +129,9 @@ class WeatherConsumer(AsyncConsumer):
             if self._strikes > self.config["RATE_LIMIT_CLOSE_AFTER"]:
                 await self.close(protocol.CLOSE_RATE_LIMITED)
             elif self._strikes == 1:
-                self.push(protocol.error_frame(ProtocolError("rate_limited", "Too many messages; slow down.")))
+                self.push(
+                    protocol.error_frame(ProtocolError("rate_limited", "Too many messages; slow down."))
+                )
             return
         try:
             command = protocol.parse(text, max_city_length=self.config["MAX_CITY_LENGTH"])
@@ -158,7 +160,9 @@ class WeatherConsumer(AsyncConsumer):
             logger.exception("subscribe to %s failed", place.id)
             self.subscriptions.discard(place.id)
             self.engine.unsubscribe(place.id, self)
-            raise ProtocolError("unavailable", "The server could not subscribe just now.", id=command.id) from None
+            raise ProtocolError(
+                "unavailable", "The server could not subscribe just now.", id=command.id
+            ) from None
         if self._closed:  # the client left while we were looking things up
             self.engine.unsubscribe(place.id, self)
             return

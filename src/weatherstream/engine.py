@@ -11,8 +11,8 @@ import asyncio
 import logging
 import time
 import weakref
+from collections.abc import Callable, Iterable
 from datetime import timedelta
-from collections.abc import Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -56,7 +56,9 @@ class Engine:
         self.released: dict[str, float] = {}  # location id -> when its last subscriber left
         self.geocoder = get_geocoder()
         self.online_geocoder = (
-            OpenMeteoGeocoder(url=self.config["OPEN_METEO_GEOCODING_URL"], timeout=self.config["HTTP_TIMEOUT"])
+            OpenMeteoGeocoder(
+                url=self.config["OPEN_METEO_GEOCODING_URL"], timeout=self.config["HTTP_TIMEOUT"]
+            )
             if self.config["ONLINE_GEOCODING"] and role == "server"
             else None
         )
@@ -97,9 +99,7 @@ class Engine:
         if self.polls:
             self._tasks.append(self.loop.create_task(self.poller.run(), name="weatherstream-poller"))
             self._tasks.append(self.loop.create_task(self._prune_forever(), name="weatherstream-prune"))
-            logger.info(
-                "poller started: provider=%s interval=%ss", self.config["PROVIDER"], self.interval
-            )
+            logger.info("poller started: provider=%s interval=%ss", self.config["PROVIDER"], self.interval)
         if self.leases is not None:
             self._tasks.append(
                 self.loop.create_task(self.leases.listen(self.poller.request), name="weatherstream-demand")
@@ -139,7 +139,7 @@ class Engine:
             raise ProtocolError("unknown_city", f"No city called '{command.city}' was found.", id=command.id)
         return place
 
-    async def _store_places(self, places: list[GeoPlace]) -> None:
+    async def _store_places(self, places: Iterable[Any]) -> None:
         todo = [p for p in places if p.id not in self._stored]
         if todo:
             await database_sync_to_async(services.locations_ensure)(places=todo)
@@ -191,9 +191,9 @@ class Engine:
         """The latest reading, fetched now (one shared fetch) when none is fresh."""
         self.places.setdefault(place.id, place)
         await self._store_places([place])
-        reading = self.latest.get(place.id) or await database_sync_to_async(
-            services.observation_latest
-        )(location_id=place.id)
+        reading = self.latest.get(place.id) or await database_sync_to_async(services.observation_latest)(
+            location_id=place.id
+        )
         if reading is not None and (reading.stale or not self._is_old(reading)):
             return reading
         fetched = (await self.poller.fetch([place])).get(place.id)

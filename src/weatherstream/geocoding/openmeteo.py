@@ -51,7 +51,12 @@ class OpenMeteoGeocoder:
         return None
 
     async def _search(self, name: str) -> Any:
-        params = {"name": name, "count": RESULT_COUNT, "language": "en", "format": "json"}
+        params: dict[str, str | int] = {
+            "name": name,
+            "count": RESULT_COUNT,
+            "language": "en",
+            "format": "json",
+        }
         try:
             response = await self._client.get(self.url, params=params)
             response.raise_for_status()

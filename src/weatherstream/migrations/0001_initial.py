@@ -5,54 +5,68 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Location',
+            name="Location",
             fields=[
-                ('id', models.CharField(max_length=40, primary_key=True, serialize=False)),
-                ('name', models.CharField(max_length=200)),
-                ('country', models.CharField(blank=True, help_text='ISO 3166 code', max_length=2)),
-                ('region', models.CharField(blank=True, max_length=200)),
-                ('latitude', models.FloatField()),
-                ('longitude', models.FloatField()),
-                ('timezone', models.CharField(blank=True, max_length=64)),
-                ('population', models.PositiveBigIntegerField(default=0)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.CharField(max_length=40, primary_key=True, serialize=False)),
+                ("name", models.CharField(max_length=200)),
+                ("country", models.CharField(blank=True, help_text="ISO 3166 code", max_length=2)),
+                ("region", models.CharField(blank=True, max_length=200)),
+                ("latitude", models.FloatField()),
+                ("longitude", models.FloatField()),
+                ("timezone", models.CharField(blank=True, max_length=64)),
+                ("population", models.PositiveBigIntegerField(default=0)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Observation',
+            name="Observation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('observed_at', models.DateTimeField(help_text='UTC time the reading is valid for')),
-                ('fetched_at', models.DateTimeField()),
-                ('source', models.CharField(help_text='provider that produced the reading', max_length=32)),
-                ('temperature', models.FloatField(null=True)),
-                ('feels_like', models.FloatField(null=True)),
-                ('humidity', models.FloatField(null=True)),
-                ('wind_speed', models.FloatField(null=True)),
-                ('wind_gusts', models.FloatField(null=True)),
-                ('wind_direction', models.FloatField(null=True)),
-                ('precipitation', models.FloatField(null=True)),
-                ('cloud_cover', models.FloatField(null=True)),
-                ('pressure', models.FloatField(null=True)),
-                ('weather_code', models.PositiveSmallIntegerField(null=True)),
-                ('is_day', models.BooleanField(null=True)),
-                ('location', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='observations', to='weatherstream.location')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("observed_at", models.DateTimeField(help_text="UTC time the reading is valid for")),
+                ("fetched_at", models.DateTimeField()),
+                ("source", models.CharField(help_text="provider that produced the reading", max_length=32)),
+                ("temperature", models.FloatField(null=True)),
+                ("feels_like", models.FloatField(null=True)),
+                ("humidity", models.FloatField(null=True)),
+                ("wind_speed", models.FloatField(null=True)),
+                ("wind_gusts", models.FloatField(null=True)),
+                ("wind_direction", models.FloatField(null=True)),
+                ("precipitation", models.FloatField(null=True)),
+                ("cloud_cover", models.FloatField(null=True)),
+                ("pressure", models.FloatField(null=True)),
+                ("weather_code", models.PositiveSmallIntegerField(null=True)),
+                ("is_day", models.BooleanField(null=True)),
+                (
+                    "location",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="observations",
+                        to="weatherstream.location",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['location', '-observed_at'],
-                'indexes': [models.Index(fields=['observed_at'], name='weatherstream_obs_time')],
-                'constraints': [models.UniqueConstraint(fields=('location', 'observed_at'), name='weatherstream_observation_unique')],
+                "ordering": ["location", "-observed_at"],
+                "indexes": [models.Index(fields=["observed_at"], name="weatherstream_obs_time")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("location", "observed_at"), name="weatherstream_observation_unique"
+                    )
+                ],
             },
         ),
     ]

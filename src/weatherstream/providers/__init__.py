@@ -7,7 +7,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from .base import Place, ProviderError, UpstreamUnreachable, WeatherProvider
+from .base import Place, PlaceLike, ProviderError, UpstreamUnreachable, WeatherProvider
 
 ALIASES = {
     "auto": "weatherstream.providers.auto.AutoProvider",
@@ -18,6 +18,7 @@ ALIASES = {
 __all__ = [
     "ALIASES",
     "Place",
+    "PlaceLike",
     "ProviderError",
     "UpstreamUnreachable",
     "WeatherProvider",

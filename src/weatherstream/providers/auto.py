@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..readings import Reading
-from .base import Place, UpstreamUnreachable, WeatherProvider
+from .base import PlaceLike, UpstreamUnreachable, WeatherProvider
 from .openmeteo import OpenMeteoProvider
 from .simulated import SimulatedProvider
 
@@ -51,7 +51,7 @@ class AutoProvider(WeatherProvider):
     def degraded(self) -> bool:
         return self.offline_since is not None
 
-    async def fetch(self, places: Sequence[Place]) -> list[Reading | None]:
+    async def fetch(self, places: Sequence[PlaceLike]) -> list[Reading | None]:
         now = self.clock()
         if self.offline_since is not None and now < self._next_probe:
             return await self.fallback.fetch(places)

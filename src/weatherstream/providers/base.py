@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ..readings import Reading
 
@@ -16,6 +16,17 @@ class Place:
     id: str
     latitude: float
     longitude: float
+
+
+class PlaceLike(Protocol):
+    """Anything with an id and coordinates (a Place, a GeoPlace, a Location row)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def latitude(self) -> float: ...
+    @property
+    def longitude(self) -> float: ...
 
 
 class ProviderError(Exception):
@@ -51,7 +62,7 @@ class WeatherProvider:
         """The shortest poll interval this provider allows under ``config``."""
         return cls.min_interval
 
-    async def fetch(self, places: Sequence[Place]) -> list[Reading | None]:
+    async def fetch(self, places: Sequence[PlaceLike]) -> list[Reading | None]:
         """Return one reading per place, in order; ``None`` where the upstream had none.
 
         Raises :class:`ProviderError` when the whole request failed.

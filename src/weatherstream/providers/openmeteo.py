@@ -14,7 +14,7 @@ import httpx
 from .. import __version__
 from ..conf import PUBLIC_OPEN_METEO_URL
 from ..readings import Reading
-from .base import Place, ProviderError, UpstreamUnreachable, WeatherProvider
+from .base import PlaceLike, ProviderError, UpstreamUnreachable, WeatherProvider
 
 logger = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ class OpenMeteoProvider(WeatherProvider):
     def interval_floor(cls, config: dict[str, Any]) -> float:
         return _floor(config["OPEN_METEO_URL"])
 
-    def query(self, places: Sequence[Place]) -> dict[str, str]:
+    def query(self, places: Sequence[PlaceLike]) -> dict[str, str]:
         return {
             **self.params,
             "latitude": ",".join(f"{p.latitude:.4f}" for p in places),
@@ -168,7 +168,7 @@ class OpenMeteoProvider(WeatherProvider):
             "precipitation_unit": "mm",
         }
 
-    async def fetch(self, places: Sequence[Place]) -> list[Reading | None]:
+    async def fetch(self, places: Sequence[PlaceLike]) -> list[Reading | None]:
         if not places:
             return []
         try:

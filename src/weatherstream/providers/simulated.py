@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..readings import Reading
-from .base import Place, WeatherProvider
+from .base import PlaceLike, WeatherProvider
 
 _MASK = (1 << 64) - 1
 
@@ -107,6 +107,6 @@ class SimulatedProvider(WeatherProvider):
     def from_config(cls, config: dict[str, Any]) -> SimulatedProvider:
         return cls()
 
-    async def fetch(self, places: Sequence[Place]) -> list[Reading | None]:
+    async def fetch(self, places: Sequence[PlaceLike]) -> list[Reading | None]:
         now = self.clock()
         return [simulate(p.latitude, p.longitude, now) for p in places]

@@ -36,7 +36,9 @@ class Command(BaseCommand):
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await engine.start()
-        self.stdout.write(f"weatherstream poller: provider={engine.provider.name} interval={engine.interval:g}s")
+        self.stdout.write(
+            f"weatherstream poller: provider={engine.provider.name} interval={engine.interval:g}s"
+        )
         try:
             await stop.wait()
         finally:
