@@ -524,3 +524,26 @@ async def test_open_meteo_rejects_an_empty_query() -> None:
             await geocoder.resolve("  ")
     finally:
         await geocoder.aclose()
+
+
+async def test_open_meteo_answers_and_misses_are_cached_but_faults_are_not() -> None:
+    calls: list[str] = []
+    answers = {
+        "Enschede": _fixture("geocoding_search.json"),
+        "Nowhere": _fixture("geocoding_no_results.json"),
+    }
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        name = request.url.params["name"]
+        calls.append(name)
+        if name == "Flaky":
+            return httpx.Response(503)
+        return httpx.Response(200, json=answers[name])
+
+    geocoder = OpenMeteoGeocoder(url=GEOCODING_URL, transport=httpx.MockTransport(handler))
+    first = await geocoder.resolve("Enschede")
+    assert first is not None and await geocoder.resolve("enschede") == first
+    assert await geocoder.resolve("Nowhere") is None and await geocoder.resolve("Nowhere") is None
+    assert await geocoder.resolve("Flaky") is None and await geocoder.resolve("Flaky") is None
+    assert calls == ["Enschede", "Nowhere", "Flaky", "Flaky"]
+    await geocoder.aclose()

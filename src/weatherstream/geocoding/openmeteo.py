@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from typing import Any
 
 import httpx
@@ -13,6 +14,8 @@ from .offline import GeoPlace, clean_query, country_names, normalize, qualified_
 logger = logging.getLogger(__name__)
 
 RESULT_COUNT = 10
+# Answers kept per process, misses included, so repeated names cost no upstream call.
+CACHE_SIZE = 1024
 
 
 class OpenMeteoGeocoder:
@@ -26,6 +29,7 @@ class OpenMeteoGeocoder:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.url = url
+        self._cache: OrderedDict[tuple[str, str], GeoPlace | None] = OrderedDict()
         self._client = httpx.AsyncClient(
             timeout=timeout,
             transport=transport,
@@ -41,9 +45,20 @@ class OpenMeteoGeocoder:
         over-long query.
         """
         name = clean_query(query)
+        key = (normalize(name), normalize(country or ""))
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
         data = await self._search(name)
         if data is None:
-            return None
+            return None  # an upstream fault is not cached: the next ask tries again
+        place = self._pick(data, country)
+        self._cache[key] = place
+        if len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return place
+
+    def _pick(self, data: Any, country: str | None) -> GeoPlace | None:
         for result in _results(data):
             place = _place(result)
             if place is not None and (not country or _in(place, result, country)):
