@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Coroutine
 from typing import Any
 
 from channels.consumer import AsyncConsumer
@@ -23,6 +24,24 @@ from .protocol import ProtocolError
 logger = logging.getLogger(__name__)
 
 
+async def resume(coro: Coroutine[Any, Any, None], waiting_on: Any) -> None:
+    """Finish a coroutine whose first step suspended on ``waiting_on``, as a Task would."""
+    try:
+        while True:
+            if waiting_on is None:  # a bare yield: give the loop one turn
+                await asyncio.sleep(0)
+            else:
+                waiting_on._asyncio_future_blocking = False
+                if not waiting_on.done():
+                    await asyncio.wait((waiting_on,))
+            waiting_on = coro.send(None)
+    except StopIteration:
+        return
+    except BaseException:
+        coro.close()
+        raise
+
+
 class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no types
     """Speaks protocol v1 (docs/protocol.md).
 
@@ -32,11 +51,9 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
 
     engine: Engine
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        self.scope = scope
-        self.base_send = send
-        self.channel_layer = None
+    def __init__(self) -> None:
         self.config = get_config()
+        self.channel_layer = None
         self.subscriptions: set[str] = set()
         self._outbox: deque[str] = deque()
         self._outbox_bytes = 0
@@ -45,6 +62,10 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
         self._tokens = float(self.config["MESSAGE_BURST"])
         self._refilled = time.monotonic()
         self._strikes = 0
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        self.scope = scope
+        self.base_send = send
         try:
             while not self._closed:
                 message = await receive()
@@ -85,29 +106,44 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
     # -- outgoing ---------------------------------------------------------------------
 
     def push(self, text: str) -> None:
-        """Queue a frame; never blocks. Closes the connection if the client lags too far."""
+        """Send a frame without blocking the caller (the hub's fan-out loop).
+
+        With nothing queued, the frame is handed to the server at once: an ASGI server's
+        ``send`` normally completes without waiting, so no task is created per frame.
+        If it has to wait (the client reads slowly), a writer task finishes that send and
+        drains what queues up behind it; past ``SEND_BUFFER_BYTES`` the client is closed.
+        """
         if self._closed:
+            return
+        if self._writer is None:
+            send = self.base_send({"type": "websocket.send", "text": text})
+            try:
+                waiting_on = send.send(None)
+            except StopIteration:
+                return
+            except Exception:  # the client is gone; the receive loop will hear of it
+                return
+            self._writer = asyncio.get_running_loop().create_task(self._drain(send, waiting_on))
             return
         self._outbox.append(text)
         self._outbox_bytes += len(text)
         if self._outbox_bytes > self.config["SEND_BUFFER_BYTES"]:
             logger.info("closing a client that stopped reading (%d bytes queued)", self._outbox_bytes)
             self._outbox.clear()
+            self._outbox_bytes = 0
             asyncio.get_running_loop().create_task(self.close(protocol.CLOSE_SLOW_CONSUMER))
-            return
-        if self._writer is None:
-            self._writer = asyncio.get_running_loop().create_task(self._drain())
 
-    async def _drain(self) -> None:
+    async def _drain(self, send: Coroutine[Any, Any, None], waiting_on: Any) -> None:
         try:
+            await resume(send, waiting_on)
             while self._outbox:
                 text = self._outbox.popleft()
                 self._outbox_bytes -= len(text)
                 await self.base_send({"type": "websocket.send", "text": text})
         except Exception:  # the client went away mid-send; the receive loop ends it
             self._outbox.clear()
+            self._outbox_bytes = 0
         finally:
-            self._outbox_bytes = 0 if not self._outbox else self._outbox_bytes
             self._writer = None
 
     # -- incoming ---------------------------------------------------------------------
