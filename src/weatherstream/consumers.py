@@ -1,8 +1,8 @@
-"""The WebSocket endpoint: parse a frame, call the engine, queue the reply.
+"""The WebSocket endpoint: parse a frame, call the engine, send the reply.
 
-Thin on purpose. Every frame to the client goes through one bounded outbox, so
-replies and updates keep their order and a client that stops reading is closed
-(code 4009) instead of growing the server's memory.
+Thin on purpose. Every frame to the client goes through :meth:`WeatherConsumer.push`,
+so replies and updates keep their order, and a client that stops reading is closed
+(code 4009) once its bounded outbox is full instead of growing the server's memory.
 """
 
 from __future__ import annotations
