@@ -139,6 +139,16 @@ class Engine:
             raise ProtocolError("unknown_city", f"No city called '{command.city}' was found.", id=command.id)
         return place
 
+    async def _know(self, place: GeoPlace) -> None:
+        """First time this process meets a place: store it, load its latest reading."""
+        if place.id in self.places:
+            return
+        await self._store_places([place])
+        stored = await database_sync_to_async(services.observation_latest)(location_id=place.id)
+        if stored is not None:
+            self.latest.setdefault(place.id, stored)
+        self.places.setdefault(place.id, place)
+
     async def _store_places(self, places: Iterable[Any]) -> None:
         todo = [p for p in places if p.id not in self._stored]
         if todo:
@@ -153,12 +163,7 @@ class Engine:
         The subscriber is registered after the last await, so no update can reach it
         before the caller has sent its ``subscribed`` reply.
         """
-        self.places.setdefault(place.id, place)
-        await self._store_places([place])
-        if place.id not in self.latest:
-            stored = await database_sync_to_async(services.observation_latest)(location_id=place.id)
-            if stored is not None:
-                self.latest.setdefault(place.id, stored)
+        await self._know(place)
         reading = self.latest.get(place.id)
         if self.link is not None and self.hub.count(place.id) == 0:
             await self.link.watch(place)
@@ -189,11 +194,8 @@ class Engine:
 
     async def current(self, place: GeoPlace) -> Reading | None:
         """The latest reading, fetched now (one shared fetch) when none is fresh."""
-        self.places.setdefault(place.id, place)
-        await self._store_places([place])
-        reading = self.latest.get(place.id) or await database_sync_to_async(services.observation_latest)(
-            location_id=place.id
-        )
+        await self._know(place)
+        reading = self.latest.get(place.id)
         if reading is not None and (reading.stale or not self._is_old(reading)):
             return reading
         fetched = (await self.poller.fetch([place])).get(place.id)

@@ -19,10 +19,11 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, NamedTuple
 
 MAX_QUERY_LENGTH = 200
+POINT_CACHE_SIZE = 4096
 NEAR_KM = 30.0
 EARTH_RADIUS_KM = 6371.0088
 # An alternate-name match beats a city's own-name match only with this many times its population.
@@ -517,6 +518,8 @@ class OfflineGeocoder:
         self._cities = cities
         self._index: _Index | None = None
         self._lock = threading.Lock()
+        # Describing a point scans the cities around it; subscribers to one point share it.
+        self._point = lru_cache(maxsize=POINT_CACHE_SIZE)(self._describe_point)
 
     def load(self) -> None:
         """Build the index now (it is otherwise built on first use)."""
@@ -569,7 +572,9 @@ class OfflineGeocoder:
         """A coordinate location, described by the cities around it."""
         lat, lon = validate_coordinates(latitude, longitude)
         # Rounded to 0.01 degrees (~1 km): a coordinate place is a function of its id.
-        lat, lon = round_coordinate(lat), round_coordinate(lon)
+        return self._point(round_coordinate(lat), round_coordinate(lon))
+
+    def _describe_point(self, lat: float, lon: float) -> GeoPlace:
         country, region, timezone = self._surroundings(lat, lon)
         return GeoPlace(
             id=f"{lat:.2f},{lon:.2f}",
