@@ -8,7 +8,7 @@ PORT ?= 8000
 UVICORN_FLAGS ?= --loop uvloop --http httptools --ws websockets-sansio --ws-per-message-deflate false \
 	--lifespan on --no-server-header
 
-.PHONY: install run test test-py test-js check clean
+.PHONY: install run test test-py test-js check bench clean
 .DEFAULT_GOAL := run
 
 $(BIN)/.installed: pyproject.toml example/requirements.txt
@@ -35,6 +35,11 @@ check: install
 	$(BIN)/ruff check src tests example bench docs
 	$(BIN)/ruff format --check src tests example bench docs
 	$(BIN)/mypy
+
+# The fan-out benchmark (bench/README.md), e.g. make bench BENCH_ARGS="--n 10000 --k 100".
+bench: install
+	$(BIN)/python -m pip install -q -e '.[bench]'
+	$(BIN)/python bench/fanout.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,99 @@
+"""Lower-bound baseline: a plain ``websockets`` broadcast server on uvloop.
+
+Same minimal protocol as the product (hello, subscribe -> subscribed with the
+latest snapshot, a weather frame per location per second carrying published_at,
+ping -> pong); each frame is serialized once and sent with
+``websockets.broadcast()``. No Django, no ASGI.
+
+    python bench/baselines/plain_ws.py --port 9001
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import time
+from typing import Any
+
+import uvloop
+import websockets
+from weather import location_id, parse_subscribe, place, reading
+from websockets.asyncio.server import ServerConnection, serve
+
+subscribers: dict[str, set[ServerConnection]] = {}
+latest: dict[str, dict[str, Any]] = {}
+tickers: dict[str, asyncio.Task[None]] = {}
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+async def ticker(lid: str) -> None:
+    rng = random.Random(lid)
+    nxt = time.monotonic()
+    while True:
+        nxt += 1.0
+        await asyncio.sleep(max(0.0, nxt - time.monotonic()))
+        conns = subscribers.get(lid)
+        if not conns:
+            tickers.pop(lid, None)
+            return
+        weather = latest[lid] = reading(rng)
+        text = dumps({"type": "weather", "location": lid, "weather": weather, "published_at": time.time()})
+        websockets.broadcast(conns, text)
+
+
+async def handler(ws: ServerConnection) -> None:
+    mine: set[str] = set()
+    await ws.send(dumps({"type": "hello", "protocol": 1, "provider": "simulated", "poll_interval": 1.0}))
+    try:
+        async for raw in ws:
+            try:
+                msg = json.loads(raw)
+            except ValueError:
+                await ws.send(dumps({"type": "error", "code": "bad_json", "message": "bad json"}))
+                continue
+            kind = msg.get("type")
+            if kind == "ping":
+                await ws.send(dumps({"type": "pong", "id": msg.get("id")}))
+            elif kind == "subscribe" and (coords := parse_subscribe(msg)) is not None:
+                lid = location_id(*coords)
+                mine.add(lid)
+                subscribers.setdefault(lid, set()).add(ws)
+                if lid not in tickers:
+                    tickers[lid] = asyncio.get_running_loop().create_task(ticker(lid))
+                w = latest.get(lid)
+                await ws.send(
+                    dumps(
+                        {
+                            "type": "subscribed",
+                            "location": place(*coords),
+                            "weather": w,
+                            "temperature": w["temperature"] if w else None,
+                            "id": msg.get("id"),
+                        }
+                    )
+                )
+            else:
+                await ws.send(
+                    dumps({"type": "error", "code": "bad_request", "message": "?", "id": msg.get("id")})
+                )
+    finally:
+        for lid in mine:
+            subscribers.get(lid, set()).discard(ws)
+
+
+async def main(host: str, port: int) -> None:
+    async with serve(handler, host, port, compression=None, backlog=2048) as server:
+        await server.serve_forever()
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser()
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=9001)
+    a = p.parse_args()
+    uvloop.run(main(a.host, a.port))

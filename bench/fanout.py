@@ -1,0 +1,646 @@
+"""Fan-out benchmark for weatherstream (issue #3).
+
+Starts each server the way it runs in production, connects N WebSocket
+subscribers over K locations (round robin) from the same load generator,
+measures one window of steady fan-out, and prints one markdown table with the
+ratios against a plain ``websockets`` broadcast server.
+
+    python bench/fanout.py                       # N=2000, K=50, 20 s window, everything
+    python bench/fanout.py --n 10000 --k 100 --servers uvicorn-websockets-sansio
+
+See bench/README.md for what each column means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from array import array
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path.insert(0, str(BENCH))
+
+import loadgen  # noqa: E402
+import procs  # noqa: E402
+
+PRODUCT_SERVERS = [
+    "uvicorn-websockets",
+    "uvicorn-websockets-sansio",
+    "uvicorn-wsproto",
+    "daphne",
+    "granian",
+]
+BASELINES = {"plain": "plain-websockets", "textbook": "textbook-channels"}
+UVICORN_FLAGS = [
+    "--loop",
+    "uvloop",
+    "--http",
+    "httptools",
+    "--ws-per-message-deflate",
+    "false",
+    "--lifespan",
+    "on",
+    "--no-server-header",
+    "--no-access-log",
+]
+
+
+@dataclass
+class Row:
+    name: str
+    kind: str  # "baseline" | "product"
+    n: int = 0
+    subscribed: int = 0
+    connect_failures: dict[str, int] = field(default_factory=dict)
+    connect_seconds: float = 0.0
+    connects_per_s: float = 0.0
+    frames: int = 0
+    expected: int = 0
+    cpu_s: float = 0.0
+    window: float = 0.0
+    gen_cpu_s: float = 0.0
+    rss0_kib: int = 0
+    rss1_kib: int = 0
+    lat_ms: dict[str, float] = field(default_factory=dict)
+    sub_rtt_ms: dict[str, float] = field(default_factory=dict)
+    ping_rtt_ms: dict[str, float] = field(default_factory=dict)
+    rtt_failures: dict[str, int] = field(default_factory=dict)
+    rtt_samples_ms: dict[str, list[float]] = field(default_factory=dict)
+    closed: int = 0
+    close_codes: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    note: str = ""
+
+    @property
+    def cpu_us_per_frame(self) -> float | None:
+        return self.cpu_s / self.frames * 1e6 if self.frames else None
+
+    @property
+    def kib_per_sub(self) -> float | None:
+        return (self.rss1_kib - self.rss0_kib) / self.subscribed if self.subscribed else None
+
+
+# -- servers ----------------------------------------------------------------------------
+
+
+def server_command(
+    name: str, port: int, python: str, textbook_ws: str = "websockets-sansio"
+) -> tuple[list[str], Path, dict[str, str]]:
+    bindir = Path(python).parent
+    env = dict(os.environ)
+    env["PYTHONUNBUFFERED"] = "1"
+    env["DJANGO_ALLOWED_HOSTS"] = "127.0.0.1,localhost"
+    if name == "plain-websockets":
+        return (
+            [python, str(BENCH / "baselines" / "plain_ws.py"), "--port", str(port)],
+            BENCH / "baselines",
+            env,
+        )
+    if name == "textbook-channels":
+        env["PYTHONPATH"] = str(BENCH / "baselines")
+        env["DJANGO_SETTINGS_MODULE"] = "textbook.settings"
+        cmd = [
+            python,
+            "-m",
+            "uvicorn",
+            "textbook.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--ws",
+            textbook_ws,
+            *UVICORN_FLAGS,
+        ]
+        return cmd, BENCH / "baselines", env
+    env["PYTHONPATH"] = f"{REPO / 'example'}:{REPO / 'src'}"
+    env["WEATHERSTREAM_PROVIDER"] = "simulated"
+    env["WEATHERSTREAM_POLL_INTERVAL"] = "1"
+    env["DJANGO_SETTINGS_MODULE"] = "example.settings"
+    app = "example.asgi:application"
+    if name.startswith("uvicorn-"):
+        ws = name.removeprefix("uvicorn-")
+        cmd = [
+            python,
+            "-m",
+            "uvicorn",
+            app,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--ws",
+            ws,
+            *UVICORN_FLAGS,
+        ]
+    elif name == "daphne":
+        cmd = [str(bindir / "daphne"), "-b", "127.0.0.1", "-p", str(port), app]
+    elif name == "granian":
+        cmd = [
+            str(bindir / "granian"),
+            "--interface",
+            "asgi",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--loop",
+            "uvloop",
+            "--workers",
+            "1",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            app,
+        ]
+    else:
+        raise SystemExit(f"unknown server {name!r}; choose from {', '.join(PRODUCT_SERVERS)}")
+    return cmd, REPO / "example", env
+
+
+def probe(port: int, timeout: float) -> None:
+    """One real WebSocket connection that gets ``hello`` (starts a lazy engine, e.g. under daphne)."""
+    from websockets.sync.client import connect
+
+    with connect(
+        f"ws://127.0.0.1:{port}/ws/weather/",
+        origin=f"http://127.0.0.1:{port}",
+        open_timeout=timeout,
+        compression=None,
+    ) as ws:
+        hello = json.loads(ws.recv(timeout=timeout))
+        assert hello.get("type") == "hello", hello
+
+
+# -- statistics -------------------------------------------------------------------------
+
+
+def pct(values: array[float] | list[float], scale: float = 1e3) -> dict[str, float]:
+    if not len(values):
+        return {}
+    s = sorted(values)
+    n = len(s)
+
+    def q(p: float) -> float:
+        return s[min(n - 1, int(p * n))] * scale
+
+    return {"p50": q(0.50), "p99": q(0.99), "max": s[-1] * scale, "n": n}
+
+
+def recv_all(gens: list[tuple[Any, Any]], timeout: float) -> list[Any]:
+    """One answer from each generator; raises if one dies or stays silent past ``timeout``."""
+    out = []
+    deadline = time.monotonic() + timeout
+    for proc, pipe in gens:
+        while not pipe.poll(0.5):
+            if not proc.is_alive():
+                raise RuntimeError(f"load generator {proc.pid} died (exit {proc.exitcode})")
+            if time.monotonic() > deadline:
+                raise TimeoutError("load generator did not answer")
+        out.append(pipe.recv())
+    return out
+
+
+def doubles(blobs: list[bytes]) -> array[float]:
+    out = array("d")
+    for b in blobs:
+        out.frombytes(b)
+    return out
+
+
+# -- one row ----------------------------------------------------------------------------
+
+
+def run_row(name: str, args: argparse.Namespace, workdir: Path, db_template: Path | None) -> Row:
+    row = Row(name=name, kind="baseline" if name in BASELINES.values() else "product", n=args.n)
+    port = procs.free_port()
+    cmd, cwd, env = server_command(name, port, args.python, args.textbook_ws)
+    if row.kind == "product":
+        var = workdir / f"var-{name}"
+        var.mkdir()
+        assert db_template is not None
+        shutil.copy(db_template, var / db_template.name)
+        env["WEATHERSTREAM_VAR_DIR"] = str(var)
+    log = workdir / f"{name}.log"
+    print(f"\n== {name}: {' '.join(cmd)}  (log: {log})", flush=True)
+    server = procs.spawn(cmd, cwd=cwd, env=env, log=log)
+    gens: list[tuple[Any, Any]] = []
+    try:
+        procs.wait_port(port, server, timeout=90)
+        probe(port, timeout=60)
+        time.sleep(args.idle)
+        pids = procs.tree(server.pid)
+        row.rss0_kib = procs.rss_kib(pids)
+        print(f"   ready; idle RSS {row.rss0_kib / 1024:.0f} MiB", flush=True)
+
+        ctx = mp.get_context("spawn")
+        for _ in range(args.gen_procs):
+            parent, child = ctx.Pipe()
+            p = ctx.Process(target=loadgen.run, args=(child,), daemon=True)
+            p.start()
+            gens.append((p, parent))
+        # connect phase
+        prof = (
+            profile_start(server.pid, name, "connect", args, args.connect_timeout) if args.profile else None
+        )
+        g = len(gens)
+        for j, (_, pipe) in enumerate(gens):
+            pipe.send(
+                (
+                    "connect",
+                    {
+                        "host": "127.0.0.1",
+                        "port": port,
+                        "path": "/ws/weather/",
+                        "k": args.k,
+                        "indices": list(range(j, args.n, g)),
+                        "concurrency": max(1, args.concurrency // g),
+                        "conn_timeout": args.conn_timeout,
+                        "phase_timeout": args.connect_timeout,
+                    },
+                )
+            )
+        results = recv_all(gens, args.connect_timeout + args.conn_timeout + 60)
+        profile_stop(prof)
+        row.subscribed = sum(r["ok"] for r in results)
+        for r in results:
+            for why, c in r["failures"].items():
+                row.connect_failures[why] = row.connect_failures.get(why, 0) + c
+        t_first = min(r["t_first"] for r in results if r["t_first"])
+        t_last = max(r["t_last"] for r in results)
+        row.connect_seconds = max(0.0, t_last - t_first)
+        row.connects_per_s = row.subscribed / row.connect_seconds if row.connect_seconds > 0 else 0.0
+        print(
+            f"   subscribed {row.subscribed}/{args.n} in {row.connect_seconds:.2f}s "
+            f"({row.connects_per_s:.0f}/s) failures={row.connect_failures or 0}",
+            flush=True,
+        )
+        if not row.subscribed:
+            row.note = "no subscriber got through"
+            return row
+
+        # steady fan-out window
+        time.sleep(args.settle)
+        pids = procs.tree(server.pid)
+        gen_pids = [p.pid for p, _ in gens]
+        t0 = time.time() + 0.3
+        t1 = t0 + args.window
+        for _, pipe in gens:
+            pipe.send(("window", t0, t1))
+        time.sleep(max(0.0, t0 - time.time()))
+        cpu_a, gcpu_a = procs.cpu_seconds(pids), procs.cpu_seconds(gen_pids)
+        time.sleep(max(0.0, t1 - time.time()))
+        cpu_b, gcpu_b = procs.cpu_seconds(pids), procs.cpu_seconds(gen_pids)
+        row.rss1_kib = procs.rss_kib(procs.tree(server.pid))
+        results = recv_all(gens, 60)
+        row.window = args.window
+        row.cpu_s = cpu_b - cpu_a
+        row.gen_cpu_s = gcpu_b - gcpu_a
+        row.frames = sum(r["frames"] for r in results)
+        row.expected = int(row.subscribed * args.window)  # K updates/s x window x N/K subscribers each
+        row.lat_ms = pct(doubles([r["latencies"] for r in results]))
+        row.closed = sum(r["closed_in_window"] for r in results)
+        for r in results:
+            for code, c in r["close_codes"].items():
+                row.close_codes[str(code)] = row.close_codes.get(str(code), 0) + c
+            for why, c in r["errors"].items():
+                row.errors[why] = row.errors.get(why, 0) + c
+        print(
+            f"   window {args.window:.0f}s: {row.frames}/{row.expected} frames, "
+            f"server CPU {row.cpu_s / args.window * 100:.0f}%, "
+            f"{row.cpu_us_per_frame or 0:.1f} us/frame, latency {fmt_lat(row.lat_ms)} ms, "
+            f"RSS +{(row.rss1_kib - row.rss0_kib) / 1024:.0f} MiB",
+            flush=True,
+        )
+        if args.profile:
+            profile_stop(profile_start(server.pid, name, "steady", args, args.profile), wait=True)
+
+        # round trips on a sample, with the fan-out still running
+        sample = min(args.rtt_sample, row.subscribed)
+        for j, (_, pipe) in enumerate(gens):
+            pipe.send(
+                (
+                    "rtt",
+                    {
+                        "sample": sample // g + (1 if j < sample % g else 0),
+                        "pings": args.rtt_pings,
+                        "spread": args.rtt_spread,
+                        "timeout": 10.0,
+                        "k": args.k,
+                    },
+                )
+            )
+        results = recv_all(gens, args.rtt_spread + args.rtt_pings * 10 + 30)
+        pings, subs = doubles([r["pings"] for r in results]), doubles([r["subs"] for r in results])
+        row.ping_rtt_ms, row.sub_rtt_ms = pct(pings), pct(subs)
+        row.rtt_samples_ms = {
+            "ping": [round(x * 1e3, 3) for x in pings],
+            "subscribe": [round(x * 1e3, 3) for x in subs],
+        }
+        for r in results:
+            for why, c in r["failures"].items():
+                row.rtt_failures[why] = row.rtt_failures.get(why, 0) + c
+        print(
+            f"   subscribe RTT {fmt_lat(row.sub_rtt_ms)} ms, ping RTT {fmt_lat(row.ping_rtt_ms)} ms"
+            f"{' failures=' + str(row.rtt_failures) if row.rtt_failures else ''}",
+            flush=True,
+        )
+        return row
+    except Exception as exc:  # a broken server is a row with a note, not a broken run
+        row.note = f"{type(exc).__name__}: {exc}"
+        print(f"   FAILED: {row.note}", flush=True)
+        return row
+    finally:
+        procs.stop(server)
+        for p, pipe in gens:
+            try:
+                pipe.send(("close",))
+                if pipe.poll(10):
+                    pipe.recv()
+            except (BrokenPipeError, EOFError, OSError):
+                pass
+            p.join(5)
+            if p.is_alive():
+                p.kill()
+                p.join(2)
+
+
+def _pyspy(args: argparse.Namespace) -> str | None:
+    pyspy = shutil.which("py-spy") or str(Path(args.python).parent / "py-spy")
+    return pyspy if Path(pyspy).exists() else None
+
+
+def profile_start(pid: int, name: str, phase: str, args: argparse.Namespace, seconds: float) -> Any:
+    """py-spy record (collapsed stacks) of ``pid`` in the background; stop it with profile_stop."""
+    pyspy = _pyspy(args)
+    if pyspy is None:
+        print("   (py-spy not installed; no profile)")
+        return None
+    out = BENCH / "profiles" / f"{name}-n{args.n}-k{args.k}-{phase}.txt"
+    out.parent.mkdir(exist_ok=True)
+    cmd = [
+        pyspy,
+        "record",
+        "--pid",
+        str(pid),
+        "--duration",
+        str(int(seconds)),
+        "--format",
+        "raw",
+        "--subprocesses",
+        "-o",
+        str(out),
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    procs._started.append(proc)
+    return proc, out
+
+
+def profile_stop(handle: Any, wait: bool = False) -> None:
+    if handle is None:
+        return
+    proc, out = handle
+    if not wait and proc.poll() is None:
+        proc.send_signal(signal.SIGINT)  # py-spy writes what it has on Ctrl-C
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        pass
+    procs.stop(proc, grace=1)
+    print(f"   profile: {out} (collapsed stacks; bench/topstacks.py summarizes)", flush=True)
+
+
+# -- table ------------------------------------------------------------------------------
+
+
+def fmt_lat(d: dict[str, float]) -> str:
+    if not d:
+        return "-"
+    return f"{d['p50']:.1f} / {d['p99']:.1f} / {d['max']:.0f}"
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    if a is None or b is None or b <= 0:
+        return "-"
+    return f"{a / b:.2f}x"
+
+
+def revision() -> str:
+    """The product's git commit (read-only look-up), marked dirty if src/ or example/ differ."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--", "src", "example"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        return head + (" (src/example modified)" if dirty else "") if head else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def table(rows: list[Row], args: argparse.Namespace) -> str:
+    base = next((r for r in rows if r.name == "plain-websockets" and r.frames), None)
+    head = [
+        "design / server",
+        "subscribed",
+        "connects/s",
+        "frames delivered / expected",
+        "server CPU",
+        "CPU us/frame",
+        "latency p50 / p99 / max (ms)",
+        "RSS KiB/sub",
+        "subscribe p99 (ms)",
+        "ping p99 (ms)",
+        "gen CPU",
+        "CPU/frame vs plain",
+        "mem/sub vs plain",
+        "connects/s vs plain",
+        "p99 vs plain",
+    ]
+    lines = [
+        f"N={args.n} subscribers, K={args.k} locations, {args.window:.0f} s window, "
+        f"{args.gen_procs} generator process(es), {os.cpu_count()} CPUs, product at {args.revision}",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join("---" for _ in head) + "|",
+    ]
+    for r in rows:
+        name = r.name + (" (baseline)" if r.kind == "baseline" else "")
+        if not r.frames:
+            lines.append(
+                f"| {name} | {r.subscribed}/{r.n} | "
+                + " | ".join("-" for _ in head[2:-1])
+                + f" | {r.note or 'no frames'} |"
+            )
+            continue
+        delivered = f"{r.frames} / {r.expected} ({r.frames / r.expected * 100:.1f}%)"
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    name,
+                    f"{r.subscribed}/{r.n}",
+                    f"{r.connects_per_s:.0f}",
+                    delivered,
+                    f"{r.cpu_s / r.window * 100:.0f}%",
+                    f"{r.cpu_us_per_frame:.1f}",
+                    fmt_lat(r.lat_ms),
+                    f"{r.kib_per_sub:.1f}" if r.kib_per_sub is not None else "-",
+                    f"{r.sub_rtt_ms['p99']:.1f}" if r.sub_rtt_ms else "-",
+                    f"{r.ping_rtt_ms['p99']:.1f}" if r.ping_rtt_ms else "-",
+                    f"{r.gen_cpu_s / r.window * 100:.0f}%",
+                    ratio(r.cpu_us_per_frame, base.cpu_us_per_frame if base else None),
+                    ratio(r.kib_per_sub, base.kib_per_sub if base else None),
+                    ratio(r.connects_per_s, base.connects_per_s if base else None),
+                    ratio(r.lat_ms.get("p99"), base.lat_ms.get("p99") if base else None),
+                ]
+            )
+            + " |"
+        )
+    notes = [r for r in rows if r.note or r.connect_failures or r.closed or r.rtt_failures or r.errors]
+    if notes:
+        lines.append("")
+        for r in notes:
+            bits = []
+            if r.note:
+                bits.append(r.note)
+            if r.connect_failures:
+                bits.append(f"connect failures {r.connect_failures}")
+            if r.closed:
+                bits.append(f"{r.closed} connections closed during the window (codes {r.close_codes})")
+            if r.rtt_failures:
+                bits.append(f"round-trip failures {r.rtt_failures}")
+            if r.errors:
+                bits.append(f"errors {r.errors}")
+            lines.append(f"- {r.name}: " + "; ".join(bits))
+    return "\n".join(lines)
+
+
+# -- main -------------------------------------------------------------------------------
+
+
+def migrate_template(args: argparse.Namespace, workdir: Path) -> Path:
+    var = workdir / "template"
+    var.mkdir()
+    env = dict(
+        os.environ,
+        PYTHONPATH=f"{REPO / 'example'}:{REPO / 'src'}",
+        WEATHERSTREAM_VAR_DIR=str(var),
+        WEATHERSTREAM_PROVIDER="simulated",
+        DJANGO_SETTINGS_MODULE="example.settings",
+        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+    )
+    subprocess.run(
+        [args.python, "manage.py", "migrate", "--noinput"],
+        cwd=REPO / "example",
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        timeout=120,
+    )
+    return var / "weatherstream.sqlite3"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n", type=int, default=2000, help="subscribers (default 2000)")
+    p.add_argument("--k", type=int, default=50, help="locations, round robin (default 50)")
+    p.add_argument("--window", type=float, default=20.0, help="measuring window, seconds (default 20)")
+    p.add_argument(
+        "--servers",
+        default=",".join(PRODUCT_SERVERS),
+        help=f"product server options, comma separated, or 'none' (default: {','.join(PRODUCT_SERVERS)})",
+    )
+    p.add_argument("--baselines", default="plain,textbook", help="plain,textbook or 'none' (default both)")
+    p.add_argument("--gen-procs", type=int, default=1, help="load generator processes (default 1)")
+    p.add_argument(
+        "--concurrency", type=int, default=200, help="connects in flight, all generators (default 200)"
+    )
+    p.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=120.0,
+        help="cap on the whole connect phase, seconds (default 120)",
+    )
+    p.add_argument(
+        "--conn-timeout", type=float, default=30.0, help="per-connection connect+subscribe timeout"
+    )
+    p.add_argument("--settle", type=float, default=3.0, help="seconds between connect phase and window")
+    p.add_argument("--idle", type=float, default=2.0, help="seconds idle before the 0-client RSS reading")
+    p.add_argument("--rtt-sample", type=int, default=200, help="connections that measure round trips")
+    p.add_argument("--rtt-pings", type=int, default=3, help="pings per sampled connection")
+    p.add_argument("--rtt-spread", type=float, default=2.0, help="sampled connections start over this many s")
+    p.add_argument(
+        "--profile",
+        type=float,
+        default=0.0,
+        help="py-spy record each server during the connect phase, and for this many seconds "
+        "of steady fan-out after the window (0: off)",
+    )
+    p.add_argument(
+        "--textbook-ws",
+        default="websockets-sansio",
+        help="uvicorn --ws of the textbook baseline (default: what `make run` uses)",
+    )
+    p.add_argument("--json", type=Path, help="also write raw results here")
+    p.add_argument("--python", default=sys.executable, help="interpreter of the servers' venv")
+    a = p.parse_args(argv)
+    a.server_list = [] if a.servers == "none" else [s.strip() for s in a.servers.split(",") if s.strip()]
+    a.baseline_list = [] if a.baselines == "none" else [BASELINES[b.strip()] for b in a.baselines.split(",")]
+    return a
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    workdir = Path(tempfile.mkdtemp(prefix="wsbench-"))
+    args.revision = revision()
+    rows: list[Row] = []
+    started = time.monotonic()
+    try:
+        db = migrate_template(args, workdir) if args.server_list else None
+        for name in args.baseline_list + args.server_list:
+            rows.append(run_row(name, args, workdir, db))
+    except KeyboardInterrupt:
+        print("\ninterrupted; cleaning up", file=sys.stderr)
+    finally:
+        procs.stop_all()
+    out = table(rows, args)
+    print(f"\n{out}\n\n(total {time.monotonic() - started:.0f}s; server logs in {workdir})")
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+                    "rows": [
+                        r.__dict__ | {"cpu_us_per_frame": r.cpu_us_per_frame, "kib_per_sub": r.kib_per_sub}
+                        for r in rows
+                    ],
+                },
+                indent=1,
+            )
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,425 @@
+"""Cheap WebSocket load generator for the fan-out benchmark.
+
+One process holds thousands of connections. Each connection is an asyncio
+``Protocol`` with just enough RFC 6455 to be correct for this test: it sends the
+HTTP upgrade, masks its own (rare) text frames, parses the server's unmasked
+frames, answers server pings, and answers close frames. It does not verify
+``Sec-WebSocket-Accept`` (the server is trusted; the point is to be cheap).
+
+Weather frames are not JSON-decoded: ``published_at`` is pulled out with a regex,
+which keeps the per-frame cost of the receiver low and identical for every server.
+
+The orchestrator (``fanout.py``) drives a generator process through a
+``multiprocessing`` pipe with these commands, each answered with one message:
+
+``("connect", spec)``   open and subscribe ``spec["conns"]`` connections
+``("window", t0, t1)``  count weather frames received in [t0, t1] (wall clock)
+``("rtt", spec)``       ping / subscribe round trips on a sample of connections
+``("close",)``          drop every connection and exit
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import re
+import resource
+import signal
+import time
+from array import array
+from typing import Any
+
+PUBLISHED_AT = re.compile(rb'"published_at":\s*([0-9.eE+-]+)')
+
+HANDSHAKE, OPEN, CLOSED = 0, 1, 2
+
+
+def _raise_nofile() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def encode_text(text: str) -> bytes:
+    """A masked client text frame (FIN, opcode 1)."""
+    payload = text.encode()
+    n = len(payload)
+    mask = os.urandom(4)
+    if n < 126:
+        head = bytes((0x81, 0x80 | n))
+    elif n < 65536:
+        head = bytes((0x81, 0x80 | 126)) + n.to_bytes(2, "big")
+    else:
+        head = bytes((0x81, 0x80 | 127)) + n.to_bytes(8, "big")
+    return head + mask + _mask(payload, mask)
+
+
+def _control(opcode: int, payload: bytes) -> bytes:
+    mask = os.urandom(4)
+    return bytes((0x80 | opcode, 0x80 | len(payload))) + mask + _mask(payload, mask)
+
+
+def _mask(payload: bytes, mask: bytes) -> bytes:
+    n = len(payload)
+    if not n:
+        return b""
+    key = (mask * (n // 4 + 1))[:n]
+    return (int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")).to_bytes(n, "big")
+
+
+class Stats:
+    """Shared by all connections of one generator process."""
+
+    def __init__(self) -> None:
+        self.t0 = float("inf")
+        self.t1 = float("-inf")
+        self.frames = 0  # weather frames inside the window
+        self.frames_total = 0
+        self.latencies = array("d")
+        self.closed = 0
+        self.close_codes: dict[int, int] = {}
+        self.errors: dict[str, int] = {}
+
+    def error(self, what: str) -> None:
+        self.errors[what] = self.errors.get(what, 0) + 1
+
+
+class Client(asyncio.Protocol):
+    __slots__ = (
+        "stats",
+        "request",
+        "subscribe_text",
+        "state",
+        "buf",
+        "transport",
+        "subscribed",
+        "waiters",
+        "frag",
+        "t_connect",
+        "t_subscribed",
+    )
+
+    def __init__(self, stats: Stats, host: str, port: int, path: str, subscribe: dict[str, Any]) -> None:
+        self.stats = stats
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.request = (
+            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            f"Origin: http://{host}:{port}\r\n\r\n"
+        ).encode()
+        self.subscribe_text = json.dumps(subscribe, separators=(",", ":"))
+        self.state = HANDSHAKE
+        self.buf = b""
+        self.transport: asyncio.Transport | None = None
+        self.subscribed: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self.waiters: dict[Any, asyncio.Future[float]] = {}
+        self.frag: bytes | None = None
+        self.t_connect = 0.0
+        self.t_subscribed = 0.0
+
+    # -- asyncio.Protocol -----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        transport.write(self.request)  # type: ignore[attr-defined]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.state != CLOSED:
+            self.state = CLOSED
+            self.stats.closed += 1
+        self._fail("connection lost")
+
+    def _fail(self, why: str) -> None:
+        if not self.subscribed.done():
+            self.subscribed.set_exception(ConnectionError(why))
+        for fut in self.waiters.values():
+            if not fut.done():
+                fut.set_exception(ConnectionError(why))
+        self.waiters.clear()
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buf + data if self.buf else data
+        if self.state == HANDSHAKE:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                self.buf = buf
+                return
+            status = buf[: buf.find(b"\r\n")]
+            if b" 101 " not in status + b" ":
+                self.stats.error("handshake: " + status.decode(errors="replace")[:60])
+                self.state = CLOSED
+                self.stats.closed += 1
+                self._fail("handshake refused")
+                self.transport.close()  # type: ignore[union-attr]
+                return
+            self.state = OPEN
+            buf = buf[end + 4 :]
+        pos, n = 0, len(buf)
+        now = 0.0
+        stats = self.stats
+        while n - pos >= 2:
+            b0 = buf[pos]
+            ln = buf[pos + 1] & 0x7F
+            hdr = 2
+            if ln == 126:
+                if n - pos < 4:
+                    break
+                ln = int.from_bytes(buf[pos + 2 : pos + 4], "big")
+                hdr = 4
+            elif ln == 127:
+                if n - pos < 10:
+                    break
+                ln = int.from_bytes(buf[pos + 2 : pos + 10], "big")
+                hdr = 10
+            if n - pos < hdr + ln:
+                break
+            payload = buf[pos + hdr : pos + hdr + ln]
+            pos += hdr + ln
+            opcode = b0 & 0x0F
+            if opcode == 1 or opcode == 0:
+                if not b0 & 0x80:  # fragment
+                    self.frag = (self.frag or b"") + payload
+                    continue
+                if self.frag is not None:
+                    payload, self.frag = self.frag + payload, None
+                if not now:
+                    now = time.time()
+                m = PUBLISHED_AT.search(payload)
+                if m is not None:
+                    stats.frames_total += 1
+                    if stats.t0 <= now <= stats.t1:
+                        stats.frames += 1
+                        stats.latencies.append(now - float(m.group(1)))
+                else:
+                    self._control_reply(payload, now)
+            elif opcode == 9:  # ping
+                self.transport.write(_control(0xA, payload))  # type: ignore[union-attr]
+            elif opcode == 8:  # close
+                code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
+                stats.close_codes[code] = stats.close_codes.get(code, 0) + 1
+                if self.state != CLOSED:
+                    self.state = CLOSED
+                    stats.closed += 1
+                    self.transport.write(_control(0x8, payload[:2]))  # type: ignore[union-attr]
+                    self.transport.close()  # type: ignore[union-attr]
+                self._fail(f"closed {code}")
+                return
+            # opcode 2 (binary) and 10 (pong) are ignored
+        self.buf = buf[pos:] if pos < n else b""
+
+    # -- protocol messages ----------------------------------------------------------------
+
+    def _control_reply(self, payload: bytes, now: float) -> None:
+        try:
+            msg = json.loads(payload)
+        except ValueError:
+            self.stats.error("bad json from server")
+            return
+        kind = msg.get("type")
+        if kind == "hello":
+            self.send(self.subscribe_text)
+        elif kind == "subscribed" or kind == "pong":
+            fut = self.waiters.pop(msg.get("id"), None)
+            if fut is not None and not fut.done():
+                fut.set_result(now)
+            elif kind == "subscribed" and not self.subscribed.done():
+                self.t_subscribed = now
+                self.subscribed.set_result(now)
+        elif kind == "error":
+            self.stats.error("server error: " + str(msg.get("code")))
+            fut = self.waiters.pop(msg.get("id"), None)
+            if fut is not None and not fut.done():
+                fut.set_exception(RuntimeError(str(msg.get("code"))))
+            elif not self.subscribed.done():
+                self.subscribed.set_exception(RuntimeError(str(msg.get("code"))))
+
+    def send(self, text: str) -> None:
+        if self.state == OPEN:
+            self.transport.write(encode_text(text))  # type: ignore[union-attr]
+
+    async def request_reply(self, message: dict[str, Any], timeout: float) -> float:
+        """Send a message carrying an ``id``; seconds until the reply with that id."""
+        fut = asyncio.get_running_loop().create_future()
+        self.waiters[message["id"]] = fut
+        t = time.time()
+        self.send(json.dumps(message, separators=(",", ":")))
+        done = await asyncio.wait_for(fut, timeout)
+        return done - t
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.state = CLOSED
+            self.transport.abort()
+
+
+def subscribe_message(index: int, k: int) -> dict[str, Any]:
+    """Connection ``index`` watches location ``index % k`` (round robin)."""
+    lat, lon = location(index % k)
+    return {"type": "subscribe", "lat": lat, "lon": lon, "id": 1}
+
+
+def location(j: int) -> tuple[float, float]:
+    """K distinct coordinates on a land grid (France to Hungary and northwards).
+
+    Land matters: the product describes a coordinate by its nearest cities, and a
+    point in open ocean makes that search far more expensive than a user's would be.
+    25 columns 0.8 degrees apart from 0E, rows 0.4 degrees apart from 47N.
+    """
+    return (round(47.0 + (j // 25) * 0.4, 2), round(0.0 + (j % 25) * 0.8, 2))
+
+
+class Generator:
+    def __init__(self) -> None:
+        self.stats = Stats()
+        self.clients: list[Client] = []
+        self.indices: list[int] = []
+
+    async def connect(self, spec: dict[str, Any]) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        host, port, path = spec["host"], spec["port"], spec["path"]
+        sem = asyncio.Semaphore(spec["concurrency"])
+        per_conn_timeout = spec["conn_timeout"]
+        deadline = time.monotonic() + spec["phase_timeout"]
+        t_first: list[float] = []
+        ok: list[Client] = []
+        ok_idx: list[int] = []
+        failures: dict[str, int] = {}
+
+        async def one(index: int) -> None:
+            async with sem:
+                if time.monotonic() > deadline:
+                    failures["phase timeout"] = failures.get("phase timeout", 0) + 1
+                    return
+                client = Client(self.stats, host, port, path, subscribe_message(index, spec["k"]))
+                t = time.time()
+                if not t_first:
+                    t_first.append(t)
+                try:
+                    await asyncio.wait_for(
+                        loop.create_connection(lambda: client, host, port), per_conn_timeout
+                    )
+                    remaining = max(0.1, min(per_conn_timeout, deadline - time.monotonic()))
+                    await asyncio.wait_for(client.subscribed, remaining)
+                except Exception as exc:  # noqa: BLE001 - every failure is counted
+                    why = type(exc).__name__ + (f": {exc}" if str(exc) else "")
+                    failures[why[:80]] = failures.get(why[:80], 0) + 1
+                    client.abort()
+                    return
+                ok.append(client)
+                ok_idx.append(index)
+
+        await asyncio.gather(*(one(i) for i in spec["indices"]))
+        self.clients.extend(ok)
+        self.indices.extend(ok_idx)
+        t_last = max((c.t_subscribed for c in ok), default=0.0)
+        return {
+            "ok": len(ok),
+            "failed": sum(failures.values()),
+            "failures": failures,
+            "t_first": t_first[0] if t_first else 0.0,
+            "t_last": t_last,
+        }
+
+    async def window(self, t0: float, t1: float) -> dict[str, Any]:
+        s = self.stats
+        s.frames, s.latencies = 0, array("d")
+        closed_before = s.closed
+        s.t0, s.t1 = t0, t1
+        await asyncio.sleep(max(0.0, t1 - time.time()) + 0.05)
+        s.t0, s.t1 = float("inf"), float("-inf")
+        return {
+            "frames": s.frames,
+            "latencies": s.latencies.tobytes(),
+            "closed_in_window": s.closed - closed_before,
+            "open": sum(1 for c in self.clients if c.state == OPEN),
+            "close_codes": dict(s.close_codes),
+            "errors": dict(s.errors),
+        }
+
+    async def rtt(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """Ping and subscribe round trips on ``spec["sample"]`` evenly spread connections."""
+        live = [(c, i) for c, i in zip(self.clients, self.indices) if c.state == OPEN]
+        sample = spec["sample"]
+        step = max(1, len(live) // max(1, sample))
+        chosen = live[::step][:sample]
+        pings: list[float] = []
+        subs: list[float] = []
+        failures: dict[str, int] = {}
+        spread, timeout, k = spec["spread"], spec["timeout"], spec["k"]
+
+        async def one(n: int, client: Client, index: int) -> None:
+            await asyncio.sleep(spread * n / max(1, len(chosen)))
+            try:
+                for p in range(spec["pings"]):
+                    pings.append(await client.request_reply({"type": "ping", "id": 1000 + p}, timeout))
+                    await asyncio.sleep(0.15)
+                # a second, already-live location: the snapshot comes from memory
+                lat, lon = location((index + 1) % k)
+                subs.append(
+                    await client.request_reply(
+                        {"type": "subscribe", "lat": lat, "lon": lon, "id": 2000}, timeout
+                    )
+                )
+            except Exception as exc:  # noqa: BLE001
+                why = type(exc).__name__
+                failures[why] = failures.get(why, 0) + 1
+
+        await asyncio.gather(*(one(n, c, i) for n, (c, i) in enumerate(chosen)))
+        return {
+            "pings": array("d", pings).tobytes(),
+            "subs": array("d", subs).tobytes(),
+            "failures": failures,
+        }
+
+    def close(self) -> None:
+        for c in self.clients:
+            c.abort()
+        self.clients.clear()
+
+
+def run(conn: Any) -> None:
+    """Entry point of a generator process: serve commands from the pipe."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the orchestrator decides when we stop
+    _raise_nofile()
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover
+        pass
+    parent = os.getppid()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        gen = Generator()
+
+        async def orphan_watch() -> None:
+            while True:
+                await asyncio.sleep(1.0)
+                if os.getppid() != parent:
+                    os._exit(1)
+
+        watch = loop.create_task(orphan_watch())
+        while True:
+            try:  # a thread reads the pipe: the event loop must not make its fd non-blocking
+                cmd = await loop.run_in_executor(None, conn.recv)
+            except EOFError:
+                cmd = ("close",)
+            if cmd[0] == "connect":
+                conn.send(await gen.connect(cmd[1]))
+            elif cmd[0] == "window":
+                conn.send(await gen.window(cmd[1], cmd[2]))
+            elif cmd[0] == "rtt":
+                conn.send(await gen.rtt(cmd[1]))
+            elif cmd[0] == "close":
+                gen.close()
+                try:
+                    conn.send({"closed": True})
+                except (BrokenPipeError, OSError):
+                    pass
+                break
+        watch.cancel()
+
+    asyncio.run(main())
