@@ -80,6 +80,7 @@ class Engine:
             provider=self.provider, interval=self.interval, demand=demand, deliver=self.deliver
         )
         self._stored: set[str] = set()
+        self._meeting: dict[str, asyncio.Task[None]] = {}
         self._tasks: list[asyncio.Task[Any]] = []
 
     @staticmethod
@@ -140,9 +141,18 @@ class Engine:
         return place
 
     async def _know(self, place: GeoPlace) -> None:
-        """First time this process meets a place: store it, load its latest reading."""
+        """First time this process meets a place: store it, load its latest reading.
+
+        Concurrent first subscribers of one place share one look-up."""
         if place.id in self.places:
             return
+        task = self._meeting.get(place.id)
+        if task is None:
+            task = self._meeting[place.id] = self.loop.create_task(self._meet(place))
+            task.add_done_callback(lambda _: self._meeting.pop(place.id, None))
+        await asyncio.shield(task)
+
+    async def _meet(self, place: GeoPlace) -> None:
         await self._store_places([place])
         stored = await database_sync_to_async(services.observation_latest)(location_id=place.id)
         if stored is not None:
