@@ -17,6 +17,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -43,18 +44,25 @@ PRODUCT_SERVERS = [
     "granian",
 ]
 BASELINES = {"plain": "plain-websockets", "textbook": "textbook-channels"}
-UVICORN_FLAGS = [
-    "--loop",
-    "uvloop",
-    "--http",
-    "httptools",
-    "--ws-per-message-deflate",
-    "false",
-    "--lifespan",
-    "on",
-    "--no-server-header",
-    "--no-access-log",
-]
+
+
+def make_run_flags() -> list[str]:
+    """uvicorn's flags exactly as `make run` passes them, less the `--ws` choice."""
+    out = subprocess.run(
+        ["make", "-s", "--no-print-directory", "print-UVICORN_FLAGS"],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    flags = shlex.split(out)
+    if "--ws" in flags:
+        at = flags.index("--ws")
+        del flags[at : at + 2]
+    return flags
+
+
+UVICORN_FLAGS = make_run_flags()
 
 
 @dataclass

@@ -37,13 +37,12 @@ def test_locations_are_stored_once():
 def test_a_repeated_observation_is_not_stored_twice():
     services.locations_ensure(places=[PLACE])
     t = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
-    assert services.observations_record(readings=[(PLACE.id, reading_at(t))]) == 1
-    assert services.observations_record(readings=[(PLACE.id, reading_at(t, 11.0))]) == 0
-    assert (
-        services.observations_record(
-            readings=[(PLACE.id, reading_at(t)), (PLACE.id, reading_at(t + timedelta(minutes=15)))]
-        )
-        == 1
+    services.observations_record(readings=[(PLACE.id, reading_at(t))])
+    assert Observation.objects.count() == 1
+    services.observations_record(readings=[(PLACE.id, reading_at(t, 11.0))])
+    assert Observation.objects.count() == 1
+    services.observations_record(
+        readings=[(PLACE.id, reading_at(t)), (PLACE.id, reading_at(t + timedelta(minutes=15)))]
     )
     assert Observation.objects.count() == 2
     # The first stored value is kept: the record is not rewritten by a replay.

@@ -33,19 +33,14 @@ def locations_ensure(*, places: Iterable[Any]) -> None:
 
 def observations_record(
     *, readings: Sequence[tuple[str, Reading]], fetched_at: datetime | None = None
-) -> int:
-    """Store readings; one already stored for (location, observed_at) is not stored again.
-
-    Returns how many rows were new.
-    """
+) -> None:
+    """Store readings in one statement; one already stored for (location, observed_at)
+    is left as it is (the unique constraint and ``ignore_conflicts``), so a replay adds
+    no row."""
     if not readings:
-        return 0
+        return
     fetched_at = fetched_at or timezone.now()
     wanted = {(loc_id, r.observed_at): r for loc_id, r in readings}
-    match = Q()
-    for loc_id, observed_at in wanted:
-        match |= Q(location_id=loc_id, observed_at=observed_at)
-    existing = set(Observation.objects.filter(match).values_list("location_id", "observed_at"))
     rows = [
         Observation(
             location_id=loc_id,
@@ -55,11 +50,8 @@ def observations_record(
             **{name: getattr(r, name) for name in MEASUREMENTS},
         )
         for (loc_id, observed_at), r in wanted.items()
-        if (loc_id, observed_at) not in existing
     ]
-    # ignore_conflicts covers a row another process stored since the query above.
     Observation.objects.bulk_create(rows, ignore_conflicts=True)
-    return len(rows)
 
 
 def observation_latest(*, location_id: str) -> Reading | None:
