@@ -519,7 +519,8 @@ class OfflineGeocoder:
         self._index: _Index | None = None
         self._lock = threading.Lock()
         # Describing a point scans the cities around it; subscribers to one point share it.
-        self._point = lru_cache(maxsize=POINT_CACHE_SIZE)(self._describe_point)
+        self._point = lru_cache(maxsize=POINT_CACHE_SIZE)(self._round_point)
+        self._described = lru_cache(maxsize=POINT_CACHE_SIZE)(self._describe_point)
 
     def load(self) -> None:
         """Build the index now (it is otherwise built on first use)."""
@@ -570,9 +571,11 @@ class OfflineGeocoder:
 
     def at(self, latitude: float, longitude: float) -> GeoPlace:
         """A coordinate location, described by the cities around it."""
-        lat, lon = validate_coordinates(latitude, longitude)
+        return self._point(*validate_coordinates(latitude, longitude))
+
+    def _round_point(self, lat: float, lon: float) -> GeoPlace:
         # Rounded to 0.01 degrees (~1 km): a coordinate place is a function of its id.
-        return self._point(round_coordinate(lat), round_coordinate(lon))
+        return self._described(round_coordinate(lat), round_coordinate(lon))
 
     def _describe_point(self, lat: float, lon: float) -> GeoPlace:
         country, region, timezone = self._surroundings(lat, lon)
