@@ -78,25 +78,46 @@ def test_error_keeps_a_valid_id():
     assert frame == {"type": "error", "id": 9, "code": "bad_request", "message": info.value.message}
 
 
-def test_weather_frame_has_published_at():
-    frame = json.loads(
-        protocol.weather_frame(location_id="1", weather={"temperature": 1.5}, published_at=12.5)
-    )
-    assert frame == {
+def test_weather_frame_has_published_at(reading):
+    weather = protocol.dumps(reading.to_wire())
+    text = protocol.weather_frame(location_id="52.52,13.41", weather=weather, published_at=1795500000.125)
+    assert json.loads(text) == {
         "type": "weather",
-        "location": "1",
-        "weather": {"temperature": 1.5},
-        "published_at": 12.5,
+        "location": "52.52,13.41",
+        "weather": reading.to_wire(),
+        "published_at": 1795500000.125,
     }
 
 
 def test_subscribed_frame_carries_tutorial_temperature(reading):
-    frame = json.loads(protocol.subscribed_frame(msg_id=3, location={"id": "1"}, reading=reading))
-    assert frame["temperature"] == reading.temperature
-    assert frame["weather"]["temperature"] == reading.temperature
-    assert frame["id"] == 3
-    empty = json.loads(protocol.subscribed_frame(msg_id=None, location={"id": "1"}, reading=None))
-    assert empty["weather"] is None and empty["temperature"] is None and "id" not in empty
+    location = {"id": "1", "name": "Enschede"}
+    frame = json.loads(
+        protocol.subscribed_frame(
+            msg_id=3,
+            location=protocol.dumps(location),
+            weather=protocol.dumps(reading.to_wire()),
+            temperature=reading.temperature,
+        )
+    )
+    assert frame == {
+        "type": "subscribed",
+        "id": 3,
+        "location": location,
+        "weather": reading.to_wire(),
+        "temperature": reading.temperature,
+    }
+    empty = json.loads(
+        protocol.subscribed_frame(
+            msg_id=None, location=protocol.dumps(location), weather=None, temperature=None
+        )
+    )
+    assert empty == {"type": "subscribed", "location": location, "weather": None, "temperature": None}
+    assert (
+        json.loads(protocol.subscribed_frame(msg_id='a"b', location="{}", weather=None, temperature=None))[
+            "id"
+        ]
+        == 'a"b'
+    )
 
 
 def test_frames_never_contain_nan():

@@ -85,9 +85,7 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
     async def on_connect(self) -> None:
         self.engine = await get_engine()
         await self.base_send({"type": "websocket.accept"})
-        self.push(
-            protocol.hello_frame(provider=self.engine.provider_name, poll_interval=self.engine.interval)
-        )
+        self.push(self.engine.hello())
 
     def _release(self) -> None:
         engine = getattr(self, "engine", None)
@@ -191,7 +189,7 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
                 )
             self.subscriptions.add(place.id)
         try:
-            reading = await self.engine.subscribe(place, self)
+            await self.engine.subscribe(place, self)
         except Exception:
             logger.exception("subscribe to %s failed", place.id)
             self.subscriptions.discard(place.id)
@@ -202,7 +200,7 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
         if self._closed:  # the client left while we were looking things up
             self.engine.unsubscribe(place.id, self)
             return
-        self.push(protocol.subscribed_frame(msg_id=command.id, location=place.as_dict(), reading=reading))
+        self.push(self.engine.subscribed(place, command.id))
 
     def unsubscribe(self, command: protocol.Unsubscribe) -> None:
         # Idempotent: unsubscribing from a location not held is not an error.

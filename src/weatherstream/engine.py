@@ -19,7 +19,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.core.exceptions import ImproperlyConfigured
 
-from . import services
+from . import protocol, services
 from .bus import LayerDemand, LayerLink
 from .conf import get_config
 from .geocoding import GeocodingError, GeoPlace, get_geocoder
@@ -81,6 +81,9 @@ class Engine:
         )
         self._stored: set[str] = set()
         self._meeting: dict[str, asyncio.Task[None]] = {}
+        self._place_json: dict[str, str] = {}
+        self._weather_json: dict[str, str] = {}  # of self.latest, once fanned out
+        self._hello: tuple[Any, str] = (None, "")
         self._tasks: list[asyncio.Task[Any]] = []
 
     @staticmethod
@@ -241,13 +244,38 @@ class Engine:
     async def publish(self, location_id: str, reading: Reading) -> None:
         if self.leases is not None:
             self.latest[location_id] = reading
+            self._weather_json.pop(location_id, None)
             await self.leases.publish(location_id, reading)
         else:
             self._fan_out(location_id, reading)
 
     def _fan_out(self, location_id: str, reading: Reading) -> None:
         self.latest[location_id] = reading
-        self.hub.broadcast(location_id, reading.to_wire())
+        weather = self._weather_json[location_id] = protocol.dumps(reading.to_wire())
+        self.hub.broadcast(location_id, weather)
+
+    # -- frames -----------------------------------------------------------------------
+    # JSON texts kept per place, so a subscribe or a connect serializes nothing.
+
+    def hello(self) -> str:
+        key = (self.provider_name, self.interval)
+        if self._hello[0] != key:
+            self._hello = (key, protocol.hello_frame(provider=key[0], poll_interval=key[1]))
+        return self._hello[1]
+
+    def subscribed(self, place: GeoPlace, msg_id: Any) -> str:
+        """The ``subscribed`` reply with the latest reading of a place."""
+        location = self._place_json.get(place.id)
+        if location is None:
+            location = self._place_json[place.id] = protocol.dumps(place.as_dict())
+        reading = self.latest.get(place.id)
+        weather = self._weather_json.get(place.id)
+        if reading is not None and weather is None:
+            weather = self._weather_json[place.id] = protocol.dumps(reading.to_wire())
+        temperature = reading.temperature if reading is not None else None
+        return protocol.subscribed_frame(
+            msg_id=msg_id, location=location, weather=weather, temperature=temperature
+        )
 
     async def _prune_forever(self) -> None:
         keep = timedelta(days=self.config["RETENTION_DAYS"])

@@ -7,7 +7,7 @@ no per-connection channel-layer machinery sits on this path.
 from __future__ import annotations
 
 import time
-from typing import Any, Protocol
+from typing import Protocol
 
 from .protocol import weather_frame
 
@@ -47,8 +47,9 @@ class Hub:
     def locations(self) -> list[str]:
         return list(self._subscribers)
 
-    def broadcast(self, location_id: str, weather: dict[str, Any]) -> int:
-        """Send one ``weather`` frame to every local subscriber; returns how many."""
+    def broadcast(self, location_id: str, weather: str) -> int:
+        """Send one ``weather`` frame (``weather`` as JSON text) to every local subscriber;
+        returns how many."""
         subs = self._subscribers.get(location_id)
         if not subs:
             return 0

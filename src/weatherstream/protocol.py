@@ -11,8 +11,6 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .readings import Reading
-
 PROTOCOL_VERSION = 1
 
 ERROR_CODES = {
@@ -128,7 +126,7 @@ def parse(text: str | None, *, max_city_length: int = 200) -> Command:
     raise ProtocolError("bad_request", f"Unknown message type '{shown}'.", id=msg_id)
 
 
-def dumps(frame: dict[str, Any]) -> str:
+def dumps(frame: Any) -> str:
     return json.dumps(frame, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
@@ -148,16 +146,12 @@ def error_frame(error: ProtocolError) -> str:
     return dumps(_with_id({"type": "error", "code": error.code, "message": error.message}, error.id))
 
 
-def subscribed_frame(*, msg_id: Any, location: dict[str, Any], reading: Reading | None) -> str:
-    weather = reading.to_wire() if reading else None
-    frame = {
-        "type": "subscribed",
-        "location": location,
-        "weather": weather,
-        # The original tutorial's clients read a top-level temperature.
-        "temperature": weather["temperature"] if weather else None,
-    }
-    return dumps(_with_id(frame, msg_id))
+def subscribed_frame(*, msg_id: Any, location: str, weather: str | None, temperature: float | None) -> str:
+    """``location`` and ``weather`` are JSON texts the engine keeps per place, so a
+    subscribe costs no serialization of the snapshot. The top-level ``temperature``
+    keeps the original tutorial's clients working."""
+    head = '{"type":"subscribed"' + (f',"id":{dumps(msg_id)}' if msg_id is not None else "")
+    return f'{head},"location":{location},"weather":{weather or "null"},"temperature":{dumps(temperature)}}}'
 
 
 def unsubscribed_frame(*, msg_id: Any, location_id: str) -> str:
@@ -168,7 +162,9 @@ def pong_frame(*, msg_id: Any) -> str:
     return dumps(_with_id({"type": "pong"}, msg_id))
 
 
-def weather_frame(*, location_id: str, weather: dict[str, Any], published_at: float) -> str:
-    return dumps(
-        {"type": "weather", "location": location_id, "weather": weather, "published_at": published_at}
+def weather_frame(*, location_id: str, weather: str, published_at: float) -> str:
+    """``weather`` is the reading's JSON text, serialized once per update."""
+    return (
+        f'{{"type":"weather","location":{dumps(location_id)},"weather":{weather},'
+        f'"published_at":{published_at!r}}}'
     )

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.db import connection, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
@@ -31,27 +32,54 @@ def locations_ensure(*, places: Iterable[Any]) -> None:
     Location.objects.bulk_create(rows, ignore_conflicts=True)
 
 
+_OBSERVATION_COLUMNS = ("location_id", "observed_at", "fetched_at", "source", *MEASUREMENTS)
+
+
 def observations_record(
     *, readings: Sequence[tuple[str, Reading]], fetched_at: datetime | None = None
 ) -> None:
-    """Store readings in one statement; one already stored for (location, observed_at)
-    is left as it is (the unique constraint and ``ignore_conflicts``), so a replay adds
-    no row."""
+    """Store readings in one transaction; one already stored for (location, observed_at)
+    is left as it is, so a replay adds no row.
+
+    On SQLite and PostgreSQL this is one prepared ``INSERT ... ON CONFLICT DO NOTHING``
+    run for every row: the poller calls it each interval, and building the ORM's bulk
+    INSERT cost more than the fan-out of the readings it stores.
+    """
     if not readings:
         return
     fetched_at = fetched_at or timezone.now()
     wanted = {(loc_id, r.observed_at): r for loc_id, r in readings}
-    rows = [
-        Observation(
-            location_id=loc_id,
-            observed_at=observed_at,
-            fetched_at=fetched_at,
-            source=r.source,
-            **{name: getattr(r, name) for name in MEASUREMENTS},
+    if connection.vendor not in ("sqlite", "postgresql"):
+        rows = [
+            Observation(
+                location_id=loc_id,
+                observed_at=observed_at,
+                fetched_at=fetched_at,
+                source=r.source,
+                **{name: getattr(r, name) for name in MEASUREMENTS},
+            )
+            for (loc_id, observed_at), r in wanted.items()
+        ]
+        Observation.objects.bulk_create(rows, ignore_conflicts=True)
+        return
+    ops = connection.ops
+    fetched = ops.adapt_datetimefield_value(fetched_at)
+    params = [
+        (
+            loc_id,
+            ops.adapt_datetimefield_value(observed_at),
+            fetched,
+            r.source,
+            *(getattr(r, name) for name in MEASUREMENTS),
         )
         for (loc_id, observed_at), r in wanted.items()
     ]
-    Observation.objects.bulk_create(rows, ignore_conflicts=True)
+    table = ops.quote_name(Observation._meta.db_table)
+    columns = ", ".join(ops.quote_name(c) for c in _OBSERVATION_COLUMNS)
+    values = ", ".join(["%s"] * len(_OBSERVATION_COLUMNS))
+    sql = f"INSERT INTO {table} ({columns}) VALUES ({values}) ON CONFLICT DO NOTHING"
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.executemany(sql, params)
 
 
 def observation_latest(*, location_id: str) -> Reading | None:
