@@ -31,6 +31,7 @@ import time
 from array import array
 from typing import Any
 
+LATE_GRACE = 2.0  # seconds to wait after the window for frames published inside it
 PUBLISHED_AT = re.compile(rb'"published_at":\s*([0-9.eE+-]+)')
 
 HANDSHAKE, OPEN, CLOSED = 0, 1, 2
@@ -75,7 +76,9 @@ class Stats:
     def __init__(self) -> None:
         self.t0 = float("inf")
         self.t1 = float("-inf")
-        self.frames = 0  # weather frames inside the window
+        self.frames = 0  # weather frames published inside the window
+        # location -> the distinct publications (published_at) seen inside the window
+        self.publications: dict[int, set[float]] = {}
         self.frames_total = 0
         self.latencies = array("d")
         self.closed = 0
@@ -99,10 +102,14 @@ class Client(asyncio.Protocol):
         "frag",
         "t_connect",
         "t_subscribed",
+        "loc",
     )
 
-    def __init__(self, stats: Stats, host: str, port: int, path: str, subscribe: dict[str, Any]) -> None:
+    def __init__(
+        self, stats: Stats, host: str, port: int, path: str, subscribe: dict[str, Any], loc: int
+    ) -> None:
         self.stats = stats
+        self.loc = loc
         key = base64.b64encode(os.urandom(16)).decode()
         self.request = (
             f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
@@ -189,9 +196,17 @@ class Client(asyncio.Protocol):
                 m = PUBLISHED_AT.search(payload)
                 if m is not None:
                     stats.frames_total += 1
-                    if stats.t0 <= now <= stats.t1:
+                    published = float(m.group(1))
+                    # The window selects by publication time: a burst cut by its edge
+                    # counts whole, and a frame published inside it but never received
+                    # shows as a shortfall against the publications its peers saw.
+                    if stats.t0 <= published <= stats.t1:
                         stats.frames += 1
-                        stats.latencies.append(now - float(m.group(1)))
+                        stats.latencies.append(now - published)
+                        seen = stats.publications.get(self.loc)
+                        if seen is None:
+                            seen = stats.publications[self.loc] = set()
+                        seen.add(published)
                 else:
                     self._control_reply(payload, now)
             elif opcode == 9:  # ping
@@ -292,7 +307,9 @@ class Generator:
                 if time.monotonic() > deadline:
                     failures["phase timeout"] = failures.get("phase timeout", 0) + 1
                     return
-                client = Client(self.stats, host, port, path, subscribe_message(index, spec["k"]))
+                client = Client(
+                    self.stats, host, port, path, subscribe_message(index, spec["k"]), index % spec["k"]
+                )
                 t = time.time()
                 if not t_first:
                     t_first.append(t)
@@ -324,13 +341,20 @@ class Generator:
 
     async def window(self, t0: float, t1: float) -> dict[str, Any]:
         s = self.stats
-        s.frames, s.latencies = 0, array("d")
+        s.frames, s.latencies, s.publications = 0, array("d"), {}
         closed_before = s.closed
         s.t0, s.t1 = t0, t1
-        await asyncio.sleep(max(0.0, t1 - time.time()) + 0.05)
+        # Frames published just before t1 are still on their way: wait for them.
+        await asyncio.sleep(max(0.0, t1 - time.time()) + LATE_GRACE)
         s.t0, s.t1 = float("inf"), float("-inf")
+        subscribers: dict[int, int] = {}
+        for client in self.clients:
+            if client.state == OPEN:
+                subscribers[client.loc] = subscribers.get(client.loc, 0) + 1
         return {
             "frames": s.frames,
+            "publications": {loc: sorted(seen) for loc, seen in s.publications.items()},
+            "subscribers": subscribers,
             "latencies": s.latencies.tobytes(),
             "closed_in_window": s.closed - closed_before,
             "open": sum(1 for c in self.clients if c.state == OPEN),

@@ -1,5 +1,9 @@
 """Settings for the test suite: in-memory layer, simulated provider, no network."""
 
+import os
+
+import dj_database_url
+
 SECRET_KEY = "tests-only"
 DEBUG = False
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
@@ -14,7 +18,12 @@ INSTALLED_APPS = [
 ]
 MIDDLEWARE: list[str] = []
 ROOT_URLCONF = "tests.urls"
-DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+# SQLite in memory unless TEST_DATABASE_URL names another database (e.g. PostgreSQL).
+DATABASES = {
+    "default": dj_database_url.parse(os.environ["TEST_DATABASE_URL"])
+    if os.environ.get("TEST_DATABASE_URL")
+    else {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 TEMPLATES = [
     {
