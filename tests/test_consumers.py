@@ -236,3 +236,32 @@ async def test_disconnect_releases_subscriptions():
     await asyncio.sleep(0.05)
     assert engine.hub.count(loc) == 0
     assert loc in engine.released  # still polled during the grace period
+
+
+@pytest.mark.parametrize("city", [",", ", FR", " ,"])
+async def test_empty_name_before_a_qualifier_with_online_geocoding(city):
+    with override_settings(WEATHERSTREAM={**get_config(), "ONLINE_GEOCODING": True}):
+        await shutdown_engine()  # an engine built with the online geocoder
+        comm = await connect()
+        await comm.send_json_to({"type": "subscribe", "city": city, "id": 1})
+        error = await comm.receive_json_from()
+        assert error["type"] == "error" and error["code"] in {"bad_request", "unknown_city"}
+        await comm.send_json_to({"type": "ping"})
+        assert await comm.receive_json_from() == {"type": "pong"}
+        await comm.disconnect()
+
+
+async def test_an_unexpected_failure_answers_unavailable_and_keeps_the_connection(monkeypatch):
+    comm = await connect()
+    engine = await get_engine()
+
+    async def broken(command):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(engine, "resolve", broken)
+    await comm.send_json_to({"type": "subscribe", "city": "Oslo", "id": 2})
+    error = await comm.receive_json_from()
+    assert error["code"] == "unavailable"
+    await comm.send_json_to({"type": "ping"})
+    assert await comm.receive_json_from() == {"type": "pong"}
+    await comm.disconnect()

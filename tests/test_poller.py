@@ -36,14 +36,14 @@ class Clock:
         return self.now
 
 
-def make(provider, demand, clock=None):
+def make(provider, demand, clock=None, interval=10):
     delivered = []
 
     async def deliver(results, error):
         delivered.append((results, error))
 
     poller = Poller(
-        provider=provider, interval=10, demand=lambda: demand, deliver=deliver, clock=clock or Clock()
+        provider=provider, interval=interval, demand=lambda: demand, deliver=deliver, clock=clock or Clock()
     )
     return poller, delivered
 
@@ -109,16 +109,20 @@ async def test_failures_are_delivered_and_retried_with_backoff(monkeypatch):
     monkeypatch.setattr("random.uniform", lambda a, b: b)
     provider = CountingProvider(fail=True)
     clock = Clock()
-    poller, delivered = make(provider, [A], clock)
+    poller, delivered = make(provider, [A], clock, interval=30)
     await poller.fetch([A])
     results, error = delivered[0]
     assert isinstance(error, ProviderError) and results == [(A, None)]
     assert poller._next_due["a"] == pytest.approx(5.0)  # first retry after RETRY_BASE
     await poller.fetch([A])
-    assert poller._next_due["a"] == pytest.approx(10.0)  # doubled, capped at the interval
+    assert poller._next_due["a"] == pytest.approx(10.0)  # doubled
+    await poller.fetch([A])
+    assert poller._next_due["a"] == pytest.approx(20.0)  # doubled again
+    await poller.fetch([A])
+    assert poller._next_due["a"] == pytest.approx(30.0)  # capped at the interval
     provider.fail = False
     await poller.fetch([A])
-    assert poller._next_due["a"] == pytest.approx(10.0) and "a" not in poller._failures
+    assert poller._next_due["a"] == pytest.approx(30.0) and "a" not in poller._failures
 
 
 async def test_retry_after_is_honoured():
@@ -138,3 +142,55 @@ async def test_batches_respect_max_batch():
     poller, _ = make(provider, places)
     await poller.fetch(places)
     assert sorted(len(b) for b in provider.batches) == [1, 2, 2]
+
+
+async def test_a_provider_bug_backs_off_instead_of_spinning(monkeypatch):
+    monkeypatch.setattr("random.uniform", lambda a, b: b)
+
+    class Buggy(CountingProvider):
+        async def fetch(self, places):
+            self.batches.append([p.id for p in places])
+            raise AttributeError("'list' object has no attribute 'get'")
+
+    provider = Buggy()
+    poller, delivered = make(provider, [A])
+    task = asyncio.create_task(poller.run())
+    await asyncio.sleep(0.2)
+    task.cancel()
+    assert len(provider.batches) == 1  # retried only after RETRY_BASE seconds
+    assert isinstance(delivered[0][1], ProviderError)
+    assert poller._next_due["a"] == pytest.approx(5.0)
+
+
+async def test_a_wrong_number_of_readings_is_a_failure():
+    class Short(CountingProvider):
+        async def fetch(self, places):
+            return []
+
+    poller, delivered = make(Short(), [A, B])
+    await poller.fetch([A, B])
+    assert isinstance(delivered[0][1], ProviderError)
+
+
+async def test_no_busy_loop_while_another_caller_fetches_a_due_place():
+    provider = CountingProvider(delay=0.3)
+    clock = Clock()
+    poller, _ = make(provider, [A], clock)
+    turns = 0
+    real_demand = poller.demand
+
+    def counting_demand():
+        nonlocal turns
+        turns += 1
+        return real_demand()
+
+    poller.demand = counting_demand
+    outside = asyncio.create_task(poller.fetch([A]))  # e.g. the HTTP API
+    await asyncio.sleep(0)
+    task = asyncio.create_task(poller.run())
+    await asyncio.sleep(0.2)
+    assert turns < 5, turns
+    await outside
+    await asyncio.sleep(0.05)
+    task.cancel()
+    assert provider.batches == [["a"]]  # the run loop did not fetch it again

@@ -123,3 +123,19 @@ def test_subscribed_frame_carries_tutorial_temperature(reading):
 def test_frames_never_contain_nan():
     with pytest.raises(ValueError):
         protocol.dumps({"x": math.nan})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"type": "subscribe", "lat": 1' + "0" * 400 + ', "lon": 0}',
+        '{"type": "subscribe", "lat": 0, "lon": -1' + "0" * 400 + "}",
+        '{"type": "subscribe", "city": "\\ud800"}',
+        '{"type": "ping", "id": "\\udfff"}',
+        '{"type": "unsubscribe", "location": "a\\ud800"}',
+    ],
+)
+def test_hostile_values_are_bad_requests_not_crashes(text):
+    with pytest.raises(ProtocolError) as info:
+        protocol.parse(text)
+    assert info.value.code == "bad_request"

@@ -177,6 +177,11 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
                 self.push(protocol.pong_frame(msg_id=command.id))
         except ProtocolError as error:
             self.push(protocol.error_frame(error))
+        except Exception:  # a bug must not end this connection, nor hide from the logs
+            logger.exception("handling a client message failed")
+            self.push(
+                protocol.error_frame(ProtocolError("unavailable", "The server could not do that just now."))
+            )
 
     async def subscribe(self, command: protocol.Subscribe) -> None:
         place = await self.engine.resolve(command)

@@ -138,7 +138,10 @@ class Engine:
             raise ProtocolError("bad_request", str(exc), id=command.id) from None
         if place is None and self.online_geocoder is not None:
             name, _, country = command.city.partition(",")
-            place = await self.online_geocoder.resolve(name.strip(), country.strip() or None)
+            try:
+                place = await self.online_geocoder.resolve(name.strip(), country.strip() or None)
+            except GeocodingError:  # e.g. nothing before the comma
+                place = None
         if place is None:
             raise ProtocolError("unknown_city", f"No city called '{command.city}' was found.", id=command.id)
         return place

@@ -70,7 +70,12 @@ class Poller:
                     await self.fetch(due)
                 except Exception:  # never let one bad turn stop polling
                     logger.exception("poller turn failed")
-            waits = [due_at for pid, due_at in self._next_due.items() if pid in places]
+            # A place another caller is fetching is rescheduled when that fetch ends.
+            waits = [
+                due_at
+                for pid, due_at in self._next_due.items()
+                if pid in places and pid not in self._inflight
+            ]
             timeout = max(0.0, min(waits) - self.clock()) if waits else None
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout)
@@ -94,6 +99,7 @@ class Poller:
                 self._inflight.pop(pid, None)
                 if not fut.done():
                     fut.set_result(None)
+            self._wake.set()  # the run loop recomputes its wait without these in flight
         return {pid: await asyncio.shield(fut) for pid, fut in {**mine, **joined}.items()}
 
     async def _fetch_batch(self, batch: Sequence[PlaceLike]) -> None:
@@ -104,10 +110,16 @@ class Poller:
         readings: list[Reading | None]
         try:
             readings = await self.provider.fetch(batch)
+            if len(readings) != len(batch):
+                raise ProviderError(f"{len(readings)} readings for {len(batch)} locations")
         except ProviderError as exc:
             error = exc
             readings = [None] * len(batch)
             logger.warning("fetch of %d location(s) failed: %s", len(batch), exc)
+        except Exception as exc:  # a provider bug or garbage it did not catch: back off too
+            error = ProviderError(f"{type(exc).__name__}: {exc}")
+            readings = [None] * len(batch)
+            logger.exception("fetch of %d location(s) failed unexpectedly", len(batch))
         for place, reading in zip(batch, readings, strict=True):
             self._schedule(place.id, started, error)
             fut = self._inflight.get(place.id)

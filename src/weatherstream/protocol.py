@@ -63,10 +63,22 @@ Command = Subscribe | Unsubscribe | Ping
 def _coordinate(value: Any, name: str, limit: float, id: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ProtocolError("bad_request", f"'{name}' must be a number.", id=id)
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer too large for a float
+        number = math.inf
     if not math.isfinite(number) or not -limit <= number <= limit:
         raise ProtocolError("bad_request", f"'{name}' must be between -{limit:g} and {limit:g}.", id=id)
     return number
+
+
+def _encodable(text: str) -> bool:
+    """False for strings with lone surrogates ("\\ud800" in JSON): they cannot be sent back."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _reject_constant(name: str) -> float:
@@ -83,6 +95,9 @@ def parse(text: str | None, *, max_city_length: int = 200) -> Command:
         raise ProtocolError("bad_json", "The frame is not valid JSON.") from None
     if not isinstance(data, dict):
         raise ProtocolError("bad_request", "A message must be a JSON object.")
+    for key in ("id", "city", "location", "type"):
+        if isinstance(data.get(key), str) and not _encodable(data[key]):
+            raise ProtocolError("bad_request", f"'{key}' is not valid Unicode text.")
 
     msg_id = data.get("id")
     if msg_id is not None and (
