@@ -32,7 +32,7 @@ test-py: install
 	$(BIN)/python -m pytest
 
 test-js:
-	node --test tests/js/
+	node --test tests/js/*.test.mjs
 
 check: install
 	$(BIN)/ruff check src tests example bench docs

@@ -101,3 +101,17 @@ def test_wire_round_trip_and_group_names():
 def test_poll_command_refuses_the_in_memory_layer():
     with pytest.raises(CommandError, match="shared channel layer"):
         call_command("weatherstream_poll")
+
+
+async def test_a_lost_group_membership_is_restored_by_the_next_heartbeat(pair):
+    server, poller = pair
+    berlin = get_geocoder().resolve("Berlin")
+    inbox = Inbox()
+    await server.subscribe(berlin, inbox)
+    await inbox.next()
+    # As if the layer's group_expiry had dropped it, or a heartbeat raced a subscribe.
+    await server.link.layer.group_discard(location_group(berlin.id), server.link.channel)
+    await asyncio.sleep(1.2)  # updates in flight drain; heartbeats (0.2 s) rejoin
+    inbox.arrived.clear()
+    frame = await inbox.next(timeout=3)
+    assert frame["location"] == berlin.id

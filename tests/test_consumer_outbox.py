@@ -7,6 +7,7 @@ from django.test import override_settings
 
 from weatherstream.conf import get_config
 from weatherstream.consumers import WeatherConsumer
+from weatherstream.engine import Engine
 
 
 class Server:
@@ -58,9 +59,15 @@ async def test_a_client_that_stops_reading_is_closed_with_4009():
     server = Server()
     server.gate.clear()
     c = consumer(server, SEND_BUFFER_BYTES=1000)
-    for _ in range(30):
+    c.engine = Engine()
+    c.subscriptions.add("somewhere")
+    c.engine.hub.add("somewhere", c)
+    for n in range(30):
         c.push("x" * 100)
-    assert c._outbox_bytes <= 1000
+        if n < 10:  # the first waits in the server, ten more fit the 1000-character outbox
+            assert not c._closed
+    # Closed at once: unsubscribed, so the fan-out stops queueing for it.
+    assert c._closed and c.engine.hub.count("somewhere") == 0 and not c._outbox
     server.gate.set()
     await asyncio.sleep(0.05)
     assert {"type": "websocket.close", "code": 4009} in server.sent

@@ -64,3 +64,12 @@ async def test_an_error_answer_is_not_replaced_by_fake_weather():
         await provider.fetch([PLACE])
     assert not provider.degraded
     await provider.aclose()
+
+
+async def test_source_names_the_provider_in_use():
+    network, now = Network(), [0.0]
+    provider = make(network, lambda: now[0])
+    assert provider.source == "open-meteo"
+    await provider.fetch([PLACE])
+    assert provider.source == "simulated"
+    await provider.aclose()

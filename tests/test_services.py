@@ -82,3 +82,15 @@ def test_prune_keeps_recent_rows_and_each_locations_latest():
     remaining = sorted((o.location_id, o.observed_at) for o in Observation.objects.all())
     assert [loc for loc, _ in remaining] == ["1", PLACE.id]
     assert services.observation_latest(location_id="1").observed_at > now - timedelta(days=21)
+
+
+def test_prune_scales_past_a_thousand_locations():
+    places = [dataclasses.replace(PLACE, id=f"p{i}", name=f"P{i}") for i in range(1100)]
+    services.locations_ensure(places=places)
+    now = timezone.now()
+    services.observations_record(
+        readings=[(p.id, reading_at(now - timedelta(days=d))) for p in places for d in (10, 20)]
+    )
+    assert services.observations_prune(older_than=timedelta(days=7)) == 1100
+    assert Observation.objects.count() == 1100
+    assert not Observation.objects.filter(observed_at__lt=now - timedelta(days=15)).exists()

@@ -111,5 +111,9 @@ async def test_page_renders_with_socket_path(client):
     assert "weatherstream/js/app.js" in html
 
 
-async def test_post_is_not_allowed(client):
-    assert (await client.post("/api/weather", {"city": "Berlin"})).status_code == 405
+@pytest.mark.parametrize("path", ["/api/weather", "/api/history", "/api/locations", "/"])
+async def test_post_is_not_allowed_and_says_so_in_json(client, path):
+    response = await client.post(path, {"city": "Berlin"})
+    assert response.status_code == 405
+    assert response["Allow"] == "GET, HEAD"
+    assert response.json()["error"]["code"] == "method_not_allowed"

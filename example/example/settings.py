@@ -1,7 +1,7 @@
 """The example site `make run` serves. Configured by environment variables:
 
 DJANGO_SECRET_KEY, DJANGO_DEBUG (0/1), DJANGO_ALLOWED_HOSTS (comma list), DATABASE_URL
-(default: SQLite in var/), WEATHERSTREAM_PROVIDER, WEATHERSTREAM_POLL_INTERVAL,
+(default: SQLite in var/), REDIS_URL (default: in-memory channel layer), WEATHERSTREAM_PROVIDER, WEATHERSTREAM_POLL_INTERVAL,
 WEATHERSTREAM_POLLER, OPEN_METEO_URL, OPEN_METEO_GEOCODING_URL, LOG_LEVEL.
 """
 
@@ -74,7 +74,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
     }
 
-CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# One process: the in-memory layer. Several processes or a separate poller
+# (WEATHERSTREAM_POLLER=off): REDIS_URL, with the package's `redis` extra installed.
+if os.environ.get("REDIS_URL"):
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [os.environ["REDIS_URL"]]},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 WEATHERSTREAM = {
     "PROVIDER": os.environ.get("WEATHERSTREAM_PROVIDER", "auto"),

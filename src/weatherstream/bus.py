@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -81,11 +82,18 @@ class LayerLink:
         await self.layer.group_send(POLLER_GROUP, {"type": "demand", "places": [place_to_wire(place)]})
 
     async def announce(self) -> None:
+        """Tell the poller what is watched here, and bring group membership in line.
+
+        Joining again every heartbeat also renews memberships before the layer's
+        ``group_expiry`` drops them."""
         places = self.demand()
         wanted = {p.id for p in places}
         for gone in self.joined - wanted:
             await self.layer.group_discard(location_group(gone), self.channel)
             self.joined.discard(gone)
+        for place_id in wanted:
+            await self.layer.group_add(location_group(place_id), self.channel)
+            self.joined.add(place_id)
         if places:
             await self.layer.group_send(
                 POLLER_GROUP, {"type": "demand", "places": [place_to_wire(p) for p in places]}
@@ -112,10 +120,11 @@ class LayerLink:
             if message.get("type") == "weather":
                 try:
                     reading = Reading.from_wire(message["weather"])
+                    self.on_update(str(message["location"]), reading)
                 except (KeyError, TypeError, ValueError):
                     logger.warning("dropping a malformed update for %r", message.get("location"))
-                    continue
-                self.on_update(str(message["location"]), reading)
+                except Exception:
+                    logger.exception("fanning out an update failed")
 
 
 class LayerDemand:
@@ -151,10 +160,20 @@ class LayerDemand:
 
     async def listen(self, on_urgent: Callable[[str], None]) -> None:
         channel = await self.layer.new_channel("weatherstream.poller.")
-        await self.layer.group_add(POLLER_GROUP, channel)
+        joined = -math.inf
         while True:
-            message = await self.layer.receive(channel)
-            if message.get("type") == "demand":
+            try:
+                if self.clock() - joined > self.ttl:  # renew before the layer's group_expiry
+                    await self.layer.group_add(POLLER_GROUP, channel)
+                    joined = self.clock()
+                message = await asyncio.wait_for(self.layer.receive(channel), self.ttl)
+            except TimeoutError:
+                continue
+            except Exception:
+                logger.exception("receiving demand failed; retrying")
+                await asyncio.sleep(1.0)
+                continue
+            if message.get("type") == "demand" and isinstance(message.get("places"), list):
                 for place_id in self.renew(message):
                     on_urgent(place_id)
 

@@ -62,6 +62,7 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
         self._tokens = float(self.config["MESSAGE_BURST"])
         self._refilled = time.monotonic()
         self._strikes = 0
+        self._closer: asyncio.Task[None] | None = None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         self.scope = scope
@@ -99,7 +100,20 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
         if not self._closed:
             self._closed = True
             self._release()
+            await self._send_close(code)
+
+    def _abandon(self, code: int) -> None:
+        """Stop serving this client at once; the close frame follows when its socket lets it."""
+        if not self._closed:
+            self._closed = True
+            self._release()
+            self._closer = asyncio.get_running_loop().create_task(self._send_close(code))
+
+    async def _send_close(self, code: int) -> None:
+        try:
             await self.base_send({"type": "websocket.close", "code": code})
+        except Exception:  # already gone
+            pass
 
     # -- outgoing ---------------------------------------------------------------------
 
@@ -126,10 +140,10 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
         self._outbox.append(text)
         self._outbox_bytes += len(text)
         if self._outbox_bytes > self.config["SEND_BUFFER_BYTES"]:
-            logger.info("closing a client that stopped reading (%d bytes queued)", self._outbox_bytes)
+            logger.info("closing a client that stopped reading (%d characters queued)", self._outbox_bytes)
             self._outbox.clear()
             self._outbox_bytes = 0
-            asyncio.get_running_loop().create_task(self.close(protocol.CLOSE_SLOW_CONSUMER))
+            self._abandon(protocol.CLOSE_SLOW_CONSUMER)
 
     async def _drain(self, send: Coroutine[Any, Any, None], waiting_on: Any) -> None:
         try:

@@ -122,8 +122,9 @@ class Engine:
 
     @property
     def provider_name(self) -> str:
-        degraded = getattr(self.provider, "degraded", False)
-        return "simulated" if degraded else self.provider.name
+        """The source readings come from now ("open-meteo", or "simulated" while ``auto``
+        falls back)."""
+        return str(getattr(self.provider, "source", self.provider.name))
 
     # -- places -----------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Max, Q
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from .models import Location, Observation
@@ -97,12 +97,7 @@ def observations_since(*, location_id: str, since: datetime, limit: int) -> list
 def observations_prune(*, older_than: timedelta) -> int:
     """Delete observations older than the retention, keeping each location's latest."""
     cutoff = timezone.now() - older_than
-    latest = Observation.objects.values("location_id").annotate(last=Max("observed_at"))
-    keep = Q()
-    for row in latest.filter(last__lt=cutoff):
-        keep |= Q(location_id=row["location_id"], observed_at=row["last"])
-    old = Observation.objects.filter(observed_at__lt=cutoff)
-    if keep:
-        old = old.exclude(keep)
+    newest = Observation.objects.filter(location_id=OuterRef("location_id")).order_by("-observed_at")
+    old = Observation.objects.filter(observed_at__lt=cutoff).exclude(pk=Subquery(newest.values("pk")[:1]))
     deleted, _ = old.delete()
     return deleted

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import math
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -11,7 +14,6 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET
 
 from . import services
 from .conf import get_config
@@ -24,6 +26,31 @@ class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+
+
+def require_get(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Like Django's require_GET, but the 405 answer is JSON like every other error."""
+
+    def refuse(request: HttpRequest) -> JsonResponse | None:
+        if request.method in ("GET", "HEAD"):
+            return None
+        response = _error(ApiError(405, "method_not_allowed", "Only GET is allowed here."))
+        response["Allow"] = "GET, HEAD"
+        return response
+
+    if asyncio.iscoroutinefunction(view):
+
+        @functools.wraps(view)
+        async def async_view(request: HttpRequest) -> HttpResponse:
+            return refuse(request) or await view(request)
+
+        return async_view
+
+    @functools.wraps(view)
+    def sync_view(request: HttpRequest) -> HttpResponse:
+        return refuse(request) or view(request)
+
+    return sync_view
 
 
 def _error(exc: ApiError) -> JsonResponse:
@@ -60,7 +87,7 @@ async def _place(request: HttpRequest) -> GeoPlace:
         raise ApiError(status, exc.code, exc.message) from None
 
 
-@require_GET
+@require_get
 async def weather(request: HttpRequest) -> JsonResponse:
     try:
         place = await _place(request)
@@ -72,7 +99,7 @@ async def weather(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"location": place.as_dict(), "weather": reading.to_wire()})
 
 
-@require_GET
+@require_get
 async def history(request: HttpRequest) -> JsonResponse:
     config = get_config()
     max_hours = config["RETENTION_DAYS"] * 24
@@ -100,7 +127,7 @@ async def history(request: HttpRequest) -> JsonResponse:
     )
 
 
-@require_GET
+@require_get
 def locations(request: HttpRequest) -> JsonResponse:
     query = request.GET.get("q")
     if query is None:
@@ -116,7 +143,7 @@ def locations(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"results": results})
 
 
-@require_GET
+@require_get
 def index(request: HttpRequest) -> HttpResponse:
     return render(
         request,

@@ -51,6 +51,11 @@ class AutoProvider(WeatherProvider):
     def degraded(self) -> bool:
         return self.offline_since is not None
 
+    @property
+    def source(self) -> str:
+        """The provider whose readings are served now."""
+        return self.fallback.name if self.degraded else self.primary.name
+
     async def fetch(self, places: Sequence[PlaceLike]) -> list[Reading | None]:
         now = self.clock()
         if self.offline_since is not None and now < self._next_probe:
