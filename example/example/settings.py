@@ -1,8 +1,9 @@
 """The example site `make run` serves. Configured by environment variables:
 
 DJANGO_SECRET_KEY, DJANGO_DEBUG (0/1), DJANGO_ALLOWED_HOSTS (comma list), DATABASE_URL
-(default: SQLite in var/), REDIS_URL (default: in-memory channel layer), WEATHERSTREAM_PROVIDER, WEATHERSTREAM_POLL_INTERVAL,
-WEATHERSTREAM_POLLER, OPEN_METEO_URL, OPEN_METEO_GEOCODING_URL, LOG_LEVEL.
+(default: SQLite in var/), REDIS_URL (default: in-memory channel layer),
+WEATHERSTREAM_PROVIDER, WEATHERSTREAM_POLL_INTERVAL, WEATHERSTREAM_POLLER, OPEN_METEO_URL,
+OPEN_METEO_GEOCODING_URL, LOG_LEVEL.
 """
 
 import os
