@@ -215,7 +215,8 @@ class Engine:
         reading = self.latest.get(place.id)
         if reading is not None and (reading.stale or not self._is_old(reading)):
             return reading
-        fetched = (await self.poller.fetch([place])).get(place.id)
+        # Shielded: a cancelled request (its client left) must not end a fetch others share.
+        fetched = (await asyncio.shield(self.poller.fetch([place]))).get(place.id)
         return self.latest.get(place.id) or fetched or reading
 
     async def deliver(self, results: Results, error: ProviderError | None) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from .offline import (
     GeocodingError,
     GeoPlace,
@@ -12,9 +10,7 @@ from .offline import (
     normalize,
     parse_coordinates,
 )
-
-if TYPE_CHECKING:
-    from .openmeteo import OpenMeteoGeocoder
+from .openmeteo import OpenMeteoGeocoder
 
 __all__ = [
     "GeoPlace",
@@ -25,12 +21,3 @@ __all__ = [
     "normalize",
     "parse_coordinates",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    # The online geocoder (and httpx) is imported only when asked for.
-    if name == "OpenMeteoGeocoder":
-        from .openmeteo import OpenMeteoGeocoder
-
-        return OpenMeteoGeocoder
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
