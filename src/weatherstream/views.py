@@ -42,13 +42,15 @@ def require_get(view: Callable[..., Any]) -> Callable[..., Any]:
 
         @functools.wraps(view)
         async def async_view(request: HttpRequest) -> HttpResponse:
-            return refuse(request) or await view(request)
+            refused = refuse(request)
+            return refused if refused is not None else await view(request)
 
         return async_view
 
     @functools.wraps(view)
     def sync_view(request: HttpRequest) -> HttpResponse:
-        return refuse(request) or view(request)
+        refused = refuse(request)
+        return refused if refused is not None else view(request)
 
     return sync_view
 
