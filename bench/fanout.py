@@ -80,6 +80,7 @@ class Row:
     frames: int = 0
     expected: int = 0
     publications: int = 0  # distinct (location, published_at) inside the window
+    cpu_user_s: float = 0.0  # the user-mode part of cpu_s (the rest is kernel time)
     cpu_s: float = 0.0
     window: float = 0.0
     gen_cpu_s: float = 0.0
@@ -317,9 +318,11 @@ def run_row(
         for _, pipe in gens:
             pipe.send(("window", t0, t1))
         time.sleep(max(0.0, t0 - time.time()))
-        cpu_a, gcpu_a = procs.cpu_seconds(pids), procs.cpu_seconds(gen_pids)
+        split_a, gcpu_a = procs.cpu_split(pids), procs.cpu_seconds(gen_pids)
         time.sleep(max(0.0, t1 - time.time()))
-        cpu_b, gcpu_b = procs.cpu_seconds(pids), procs.cpu_seconds(gen_pids)
+        split_b, gcpu_b = procs.cpu_split(pids), procs.cpu_seconds(gen_pids)
+        cpu_a, cpu_b = sum(split_a), sum(split_b)
+        row.cpu_user_s = split_b[0] - split_a[0]
         row.rss1_kib = procs.rss_kib(procs.tree(server.pid))
         results = recv_all(gens, 60)
         row.window = args.window
@@ -347,7 +350,8 @@ def run_row(
         print(
             f"   window {args.window:.0f}s: {row.frames}/{row.expected} frames "
             f"({row.publications} publications of {args.k} locations), "
-            f"server CPU {row.cpu_s / args.window * 100:.0f}%, "
+            f"server CPU {row.cpu_s / args.window * 100:.0f}% "
+            f"(user {row.cpu_user_s / max(row.cpu_s, 1e-9) * 100:.0f}% of it), "
             f"{row.cpu_us_per_frame or 0:.1f} us/frame, latency {fmt_lat(row.lat_ms)} ms, "
             f"RSS +{(row.rss1_kib - row.rss0_kib) / 1024:.0f} MiB",
             flush=True,
