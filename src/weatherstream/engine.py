@@ -249,7 +249,6 @@ class Engine:
     async def publish(self, location_id: str, reading: Reading) -> None:
         if self.leases is not None:
             self.latest[location_id] = reading
-            self._weather_json.pop(location_id, None)
             await self.leases.publish(location_id, reading)
         else:
             self._fan_out(location_id, reading)

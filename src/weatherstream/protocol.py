@@ -60,7 +60,8 @@ class Ping:
 Command = Subscribe | Unsubscribe | Ping
 
 
-def _coordinate(value: Any, name: str, limit: float, id: Any) -> float:
+def coordinate(value: Any, name: str, limit: float, id: Any = None) -> float:
+    """A finite number within ±limit (a latitude or longitude), or ProtocolError."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ProtocolError("bad_request", f"'{name}' must be a number.", id=id)
     try:
@@ -124,8 +125,8 @@ def parse(text: str | None, *, max_city_length: int = 200) -> Command:
                 )
             return Subscribe(id=msg_id, city=city.strip())
         if "lat" in data or "lon" in data:
-            lat = _coordinate(data.get("lat"), "lat", 90.0, msg_id)
-            lon = _coordinate(data.get("lon"), "lon", 180.0, msg_id)
+            lat = coordinate(data.get("lat"), "lat", 90.0, msg_id)
+            lon = coordinate(data.get("lon"), "lon", 180.0, msg_id)
             return Subscribe(id=msg_id, lat=lat, lon=lon)
         raise ProtocolError("bad_request", "Subscribe needs 'city' or 'lat' and 'lon'.", id=msg_id)
     if kind == "unsubscribe":

@@ -19,7 +19,7 @@ from . import services
 from .conf import get_config
 from .engine import get_engine
 from .geocoding import GeocodingError, GeoPlace, get_geocoder
-from .protocol import ProtocolError, Subscribe
+from .protocol import ProtocolError, Subscribe, coordinate
 
 
 class ApiError(Exception):
@@ -62,12 +62,11 @@ def _error(exc: ApiError) -> JsonResponse:
 def _float(request: HttpRequest, name: str, limit: float) -> float:
     raw = request.GET.get(name, "")
     try:
-        value = float(raw)
+        return coordinate(float(raw), name, limit)
     except ValueError:
         raise ApiError(400, "bad_request", f"'{name}' must be a number.") from None
-    if not math.isfinite(value) or not -limit <= value <= limit:
-        raise ApiError(400, "bad_request", f"'{name}' must be between -{limit:g} and {limit:g}.")
-    return value
+    except ProtocolError as exc:
+        raise ApiError(400, exc.code, exc.message) from None
 
 
 async def _place(request: HttpRequest) -> GeoPlace:
