@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -42,3 +44,42 @@ def geonames_index():
     geocoder = get_geocoder()
     geocoder.load()
     return geocoder
+
+
+# Real Redis and PostgreSQL, started on loopback for the tests that need them. Missing
+# binaries fail those tests (`make test` installs them); they are never skipped.
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    from scripts.engines import Redis, missing
+
+    assert "redis-server" not in missing(), "redis-server is not installed: run `make test`"
+    folder = Path(tempfile.mkdtemp(prefix="weatherstream-redis-"))
+    server = Redis(folder).start()
+    yield server
+    server.stop()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    from scripts.engines import Postgres, missing
+
+    assert "postgresql" not in missing(), "PostgreSQL is not installed: run `make test`"
+    folder = Path(tempfile.mkdtemp(prefix="weatherstream-pg-", dir="/tmp"))
+    folder.chmod(0o755)  # as root, the server runs as the postgres user
+    server = Postgres(folder / "pg").start()
+    yield server
+    server.stop()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+async def redis_client(redis_server):
+    import redis.asyncio as redis
+
+    client = redis.Redis.from_url(redis_server.url)
+    await client.flushdb()
+    yield client
+    await client.aclose()

@@ -2,14 +2,18 @@
 
 DJANGO_SECRET_KEY, DJANGO_DEBUG (0/1), DJANGO_ALLOWED_HOSTS (comma list), DATABASE_URL
 (default: SQLite in var/), REDIS_URL (default: in-memory channel layer),
-WEATHERSTREAM_PROVIDER, WEATHERSTREAM_POLL_INTERVAL, WEATHERSTREAM_POLLER, OPEN_METEO_URL,
+WEATHERSTREAM_<KEY> for any key of the WEATHERSTREAM setting (WEATHERSTREAM_PROVIDER,
+WEATHERSTREAM_POLL_INTERVAL, WEATHERSTREAM_POLLER, ...), OPEN_METEO_URL,
 OPEN_METEO_GEOCODING_URL, LOG_LEVEL.
 """
 
+import json
 import os
 from pathlib import Path
 
 import dj_database_url
+
+from weatherstream.conf import DEFAULTS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("WEATHERSTREAM_VAR_DIR", BASE_DIR.parent / "var"))
@@ -87,13 +91,17 @@ if os.environ.get("REDIS_URL"):
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
-WEATHERSTREAM = {
-    "PROVIDER": os.environ.get("WEATHERSTREAM_PROVIDER", "auto"),
-    "POLLER": os.environ.get("WEATHERSTREAM_POLLER", "embedded"),
-}
-if os.environ.get("WEATHERSTREAM_POLL_INTERVAL"):
-    WEATHERSTREAM["POLL_INTERVAL"] = float(os.environ["WEATHERSTREAM_POLL_INTERVAL"])
-for _name in ("OPEN_METEO_URL", "OPEN_METEO_GEOCODING_URL"):
+# Every WEATHERSTREAM key can be set as WEATHERSTREAM_<KEY> (a JSON value, or plain
+# text): e.g. WEATHERSTREAM_POLL_INTERVAL=1 WEATHERSTREAM_POLLER=off.
+WEATHERSTREAM = {"PROVIDER": "auto", "POLLER": "embedded"}
+for _key in DEFAULTS:
+    _raw = os.environ.get(f"WEATHERSTREAM_{_key}")
+    if _raw is not None:
+        try:
+            WEATHERSTREAM[_key] = json.loads(_raw)
+        except ValueError:
+            WEATHERSTREAM[_key] = _raw
+for _name in ("OPEN_METEO_URL", "OPEN_METEO_GEOCODING_URL"):  # shorter spellings
     if os.environ.get(_name):
         WEATHERSTREAM[_name] = os.environ[_name]
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -104,8 +103,8 @@ class LayerLink:
             await asyncio.sleep(self.heartbeat)
             try:
                 await self.announce()
-            except Exception:
-                logger.exception("announcing demand to the poller failed; retrying")
+            except Exception as exc:  # the layer's Redis is down or restarting
+                logger.warning("announcing demand to the poller failed (%s); retrying", exc)
 
     async def _receive(self) -> None:
         while True:
@@ -113,8 +112,8 @@ class LayerLink:
                 message = await self.layer.receive(self.channel)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                logger.exception("receiving updates failed; retrying")
+            except Exception as exc:
+                logger.warning("receiving updates failed (%s); retrying", exc)
                 await asyncio.sleep(1.0)
                 continue
             if message.get("type") == "weather":
@@ -160,22 +159,33 @@ class LayerDemand:
 
     async def listen(self, on_urgent: Callable[[str], None]) -> None:
         channel = await self.layer.new_channel("weatherstream.poller.")
-        joined = -math.inf
+        joining = asyncio.get_running_loop().create_task(self._stay_joined(channel))
+        try:
+            while True:
+                # Never cancelled by a timeout: the pub/sub layer drops a channel whose
+                # receive() is cancelled.
+                try:
+                    message = await self.layer.receive(channel)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    logger.warning("receiving demand failed (%s); retrying", exc)
+                    await asyncio.sleep(1.0)
+                    continue
+                if message.get("type") == "demand" and isinstance(message.get("places"), list):
+                    for place_id in self.renew(message):
+                        on_urgent(place_id)
+        finally:
+            joining.cancel()
+
+    async def _stay_joined(self, channel: str) -> None:
+        """Join the poller group, again every lease period (the layer's group_expiry)."""
         while True:
             try:
-                if self.clock() - joined > self.ttl:  # renew before the layer's group_expiry
-                    await self.layer.group_add(POLLER_GROUP, channel)
-                    joined = self.clock()
-                message = await asyncio.wait_for(self.layer.receive(channel), self.ttl)
-            except TimeoutError:
-                continue
-            except Exception:
-                logger.exception("receiving demand failed; retrying")
-                await asyncio.sleep(1.0)
-                continue
-            if message.get("type") == "demand" and isinstance(message.get("places"), list):
-                for place_id in self.renew(message):
-                    on_urgent(place_id)
+                await self.layer.group_add(POLLER_GROUP, channel)
+            except Exception as exc:
+                logger.warning("joining the poller group failed (%s); retrying", exc)
+            await asyncio.sleep(self.ttl)
 
     async def publish(self, location_id: str, reading: Reading) -> None:
         await self.layer.group_send(

@@ -40,6 +40,11 @@ DEFAULTS: dict[str, Any] = {
     # With POLLER="off": how often a server re-announces what its clients watch,
     # seconds; the poller forgets a location not announced for three heartbeats.
     "DEMAND_HEARTBEAT": 10.0,
+    # Separate pollers elect one of them through a lease in Redis, held this many
+    # seconds and renewed every third of it; a dead poller is replaced within two.
+    "LEADER_LEASE": 10.0,
+    # The Redis for that lease. None: the first host of a channels_redis layer.
+    "REDIS_URL": None,
     # A location nobody watches any more is still polled this long, seconds.
     "DEMAND_GRACE": 60.0,
     # Observations older than this many days are pruned by the poller.

@@ -22,6 +22,7 @@ from django.core.exceptions import ImproperlyConfigured
 from . import protocol, services
 from .bus import LayerDemand, LayerLink
 from .conf import get_config
+from .election import RedisLease, redis_url_from_settings
 from .geocoding import GeocodingError, GeoPlace, get_geocoder
 from .geocoding.openmeteo import OpenMeteoGeocoder
 from .hub import Hub, Subscriber
@@ -67,17 +68,27 @@ class Engine:
         heartbeat = self.config["DEMAND_HEARTBEAT"]
         self.link: LayerLink | None = None
         self.leases: LayerDemand | None = None
+        self.lease: RedisLease | None = None
         demand: Callable[[], list[GeoPlace]] = self.demand
         if role == "poller":
             self.leases = LayerDemand(self._layer(), ttl=3 * heartbeat)
             demand = self.leases
+            url = self.config["REDIS_URL"] or redis_url_from_settings()
+            if url:
+                self.lease = RedisLease(url, ttl=self.config["LEADER_LEASE"])
+            else:
+                logger.warning("no Redis to elect a poller on: run only one weatherstream_poll")
         elif self.config["POLLER"] == "off":
             self.link = LayerLink(
                 self._layer(), demand=self.demand, on_update=self._fan_out, heartbeat=heartbeat
             )
         self.polls = role == "poller" or self.config["POLLER"] == "embedded"
         self.poller = Poller(
-            provider=self.provider, interval=self.interval, demand=demand, deliver=self.deliver
+            provider=self.provider,
+            interval=self.interval,
+            demand=demand,
+            deliver=self.deliver,
+            schedule=self.lease,
         )
         self._stored: set[str] = set()
         self._meeting: dict[str, asyncio.Task[None]] = {}
@@ -100,10 +111,10 @@ class Engine:
             return
         if self.role == "server":
             await asyncio.to_thread(self.geocoder.load)
-        if self.polls:
-            self._tasks.append(self.loop.create_task(self.poller.run(), name="weatherstream-poller"))
-            self._tasks.append(self.loop.create_task(self._prune_forever(), name="weatherstream-prune"))
-            logger.info("poller started: provider=%s interval=%ss", self.config["PROVIDER"], self.interval)
+        if self.lease is not None:
+            self._tasks.append(self.loop.create_task(self._lead(self.lease), name="weatherstream-lead"))
+        elif self.polls:
+            self._tasks.append(self.loop.create_task(self._poll(), name="weatherstream-poller"))
         if self.leases is not None:
             self._tasks.append(
                 self.loop.create_task(self.leases.listen(self.poller.request), name="weatherstream-demand")
@@ -116,9 +127,39 @@ class Engine:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        if self.lease is not None:
+            await self.lease.release()
+            await self.lease.aclose()
         await self.provider.aclose()
         if self.online_geocoder:
             await self.online_geocoder.aclose()
+
+    async def _poll(self) -> None:
+        """Poll, and prune old observations, until cancelled."""
+        logger.info("poller started: provider=%s interval=%ss", self.config["PROVIDER"], self.interval)
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self.poller.run())
+            tasks.create_task(self._prune_forever())
+
+    async def _lead(self, lease: RedisLease) -> None:
+        """Poll while holding the lease; stand by (listening to demand) otherwise."""
+        polling: asyncio.Task[None] | None = None
+        try:
+            while True:
+                if await lease.take():
+                    if polling is None:
+                        logger.info("this poller (%s) holds the lease", lease.holder)
+                        polling = self.loop.create_task(self._poll(), name="weatherstream-poller")
+                elif polling is not None:
+                    logger.warning("this poller (%s) lost the lease; standing by", lease.holder)
+                    polling.cancel()
+                    await asyncio.gather(polling, return_exceptions=True)
+                    polling = None
+                await asyncio.sleep(lease.ttl / 3)
+        finally:
+            if polling is not None:
+                polling.cancel()
+                await asyncio.gather(polling, return_exceptions=True)
 
     @property
     def provider_name(self) -> str:
@@ -161,10 +202,15 @@ class Engine:
 
     async def _meet(self, place: GeoPlace) -> None:
         await self._store_places([place])
-        stored = await database_sync_to_async(services.observation_latest)(location_id=place.id)
-        if stored is not None:
-            self.latest.setdefault(place.id, stored)
+        await self._reload(place.id)
         self.places.setdefault(place.id, place)
+
+    async def _reload(self, location_id: str) -> None:
+        stored = await database_sync_to_async(services.observation_latest)(location_id=location_id)
+        held = self.latest.get(location_id)
+        if stored is not None and (held is None or stored.observed_at > held.observed_at):
+            self.latest[location_id] = stored
+            self._weather_json.pop(location_id, None)
 
     async def _store_places(self, places: Iterable[Any]) -> None:
         todo = [p for p in places if p.id not in self._stored]
@@ -180,10 +226,13 @@ class Engine:
         The subscriber is registered after the last await, so no update can reach it
         before the caller has sent its ``subscribed`` reply.
         """
+        known = place.id in self.places
         await self._know(place)
-        reading = self.latest.get(place.id)
         if self.link is not None and self.hub.count(place.id) == 0:
             await self.link.watch(place)
+            if known:  # updates stopped reaching this process when its watchers left
+                await self._reload(place.id)
+        reading = self.latest.get(place.id)
         if self.hub.add(place.id, subscriber) and (reading is None or self._is_old(reading)):
             if self.polls:
                 self.poller.request(place.id)
@@ -249,7 +298,10 @@ class Engine:
     async def publish(self, location_id: str, reading: Reading) -> None:
         if self.leases is not None:
             self.latest[location_id] = reading
-            await self.leases.publish(location_id, reading)
+            try:
+                await self.leases.publish(location_id, reading)
+            except Exception as exc:  # the layer's Redis is down: the next update goes out
+                logger.warning("publishing an update of %s failed (%s)", location_id, exc)
         else:
             self._fan_out(location_id, reading)
 

@@ -12,6 +12,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Protocol
 
 from .providers import PlaceLike, ProviderError, WeatherProvider
 from .readings import Reading
@@ -25,6 +26,16 @@ Deliver = Callable[[Results, ProviderError | None], Awaitable[None]]
 RETRY_BASE = 5.0  # seconds before the first retry of a failed fetch
 
 
+class SharedSchedule(Protocol):
+    """Fetch slots shared by several pollers (:class:`weatherstream.election.RedisLease`)."""
+
+    async def claim(self, ids: Sequence[str], interval: float) -> dict[str, float] | None:
+        """None: this poller may fetch nothing; else ids to skip -> seconds until due."""
+
+    async def reschedule(self, delays: dict[str, float]) -> None:
+        """Record in how many seconds each location is next due."""
+
+
 class Poller:
     def __init__(
         self,
@@ -34,8 +45,10 @@ class Poller:
         demand: Callable[[], Iterable[PlaceLike]],
         deliver: Deliver,
         clock: Callable[[], float] = time.monotonic,
+        schedule: SharedSchedule | None = None,
     ) -> None:
         self.provider = provider
+        self.schedule = schedule
         self.interval = interval
         self.demand = demand
         self.deliver = deliver
@@ -67,7 +80,9 @@ class Poller:
             ]
             if due:
                 try:
-                    await self.fetch(due)
+                    due = await self._claim(due)
+                    if due:
+                        await self.fetch(due)
                 except Exception:  # never let one bad turn stop polling
                     logger.exception("poller turn failed")
             # A place another caller is fetching is rescheduled when that fetch ends.
@@ -81,6 +96,24 @@ class Poller:
                 await asyncio.wait_for(self._wake.wait(), timeout)
             except TimeoutError:
                 pass
+
+    async def _claim(self, due: list[PlaceLike]) -> list[PlaceLike]:
+        """With a shared schedule: only the places no other poller has fetched lately."""
+        if self.schedule is None:
+            return due
+        try:
+            skip = await self.schedule.claim([p.id for p in due], self.interval)
+        except Exception as exc:  # the shared store is down: fetch nothing, retry soon
+            logger.warning("claiming fetch slots failed: %s", exc)
+            skip = None
+        now = self.clock()
+        if skip is None:
+            for p in due:
+                self._next_due[p.id] = now + min(1.0, self.interval)
+            return []
+        for pid, wait in skip.items():
+            self._next_due[pid] = now + wait
+        return [p for p in due if p.id not in skip]
 
     async def fetch(self, places: Sequence[PlaceLike]) -> dict[str, Reading | None]:
         """Fetch now; a place already being fetched joins that fetch instead."""
@@ -125,6 +158,12 @@ class Poller:
             fut = self._inflight.get(place.id)
             if fut is not None and not fut.done():
                 fut.set_result(reading)
+        if self.schedule is not None and error is not None:  # due sooner than claimed
+            now = self.clock()
+            try:
+                await self.schedule.reschedule({p.id: self._next_due[p.id] - now for p in batch})
+            except Exception as exc:
+                logger.warning("recording the retry schedule failed: %s", exc)
         await self.deliver(list(zip(batch, readings, strict=True)), error)
 
     def _schedule(self, place_id: str, started: float, error: ProviderError | None) -> None:

@@ -1,0 +1,265 @@
+"""The scaled-out topology for real: two server processes and two pollers over a real
+redis-server and PostgreSQL, the upstream faked on loopback (tests/upstream.py).
+
+The processes are started once for the module, as `make cluster` starts them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+import websockets
+
+from scripts.engines import Redis, free_port, wait_for_port
+from tests.test_server import EXAMPLE, ROOT, make_run_flags
+from tests.upstream import FakeOpenMeteo, coordinate
+from weatherstream.election import LEASE_KEY
+from weatherstream.geocoding import get_geocoder
+
+INTERVAL = 2.0  # seconds between fetches of one location
+LEASE = 1.5  # the poller lease: a killed poller is replaced within 2 * LEASE
+HEARTBEAT = 0.5  # servers renew demand this often; it expires after 3 heartbeats
+
+
+class Cluster:
+    def __init__(self, folder: Path, redis_server: Redis, database_url: str, upstream: FakeOpenMeteo):
+        self.folder = folder
+        self.redis = redis_server
+        self.upstream = upstream
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.ports: dict[str, int] = {}
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "example.settings",
+            "PYTHONPATH": os.pathsep.join([str(EXAMPLE), str(ROOT / "src")]),
+            "WEATHERSTREAM_VAR_DIR": str(folder),
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_server.url,
+            "WEATHERSTREAM_PROVIDER": "open-meteo",
+            "OPEN_METEO_URL": upstream.url,
+            "WEATHERSTREAM_ONLINE_GEOCODING": "false",
+            "WEATHERSTREAM_POLL_INTERVAL": str(INTERVAL),
+            "WEATHERSTREAM_POLLER": "off",
+            "WEATHERSTREAM_DEMAND_HEARTBEAT": str(HEARTBEAT),
+            "WEATHERSTREAM_LEADER_LEASE": str(LEASE),
+            "LOG_LEVEL": "INFO",
+        }
+
+    def manage(self, *args: str) -> None:
+        subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=EXAMPLE, env=self.env, check=True, capture_output=True
+        )
+
+    def _spawn(self, name: str, cmd: list[str]) -> subprocess.Popen:
+        log = open(self.folder / f"{name}.log", "a")
+        proc = subprocess.Popen(cmd, cwd=EXAMPLE, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.procs[name] = proc
+        return proc
+
+    def server(self, name: str) -> None:
+        port = self.ports.setdefault(name, free_port())
+        cmd = [sys.executable, "-m", "uvicorn", "example.asgi:application", "--host", "127.0.0.1"]
+        proc = self._spawn(name, [*cmd, "--port", str(port), *make_run_flags()])
+        wait_for_port(port, proc)
+
+    def poller(self, name: str) -> None:
+        self._spawn(name, [sys.executable, "manage.py", "weatherstream_poll"])
+
+    def kill(self, name: str) -> None:
+        proc = self.procs.pop(name)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+    def leader(self) -> str | None:
+        """The name of the poller holding the lease, from its pid in the lease."""
+        holder = redis.Redis.from_url(self.redis.url).get(LEASE_KEY)
+        if holder is None:
+            return None
+        pid = int(holder.decode().split(":")[1])
+        return next((n for n, p in self.procs.items() if p.pid == pid), "unknown")
+
+    def log(self, name: str) -> str:
+        return (self.folder / f"{name}.log").read_text()
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            proc.terminate()
+        for proc in self.procs.values():
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, postgres_server):
+    folder = tmp_path_factory.mktemp("cluster")
+    redis_server = Redis(folder / "redis").start()  # its own: a test restarts it
+    upstream = FakeOpenMeteo().start()
+    database_url = postgres_server.create_database("cluster")
+    topology = Cluster(folder, redis_server, database_url, upstream)
+    topology.manage("migrate", "--noinput")
+    try:
+        topology.poller("poller-1")
+        topology.poller("poller-2")
+        topology.server("a")
+        topology.server("b")
+        yield topology
+    finally:
+        topology.stop()
+        redis_server.stop()
+        upstream.stop()
+    for name in ("a", "b", "poller-1", "poller-2"):  # (channels_redis logs its own reconnects)
+        assert " ERROR weatherstream" not in topology.log(name), topology.log(name)
+
+
+class Client:
+    def __init__(self, ws):
+        self.ws = ws
+        self.ids: dict[str, str] = {}  # city asked for -> location id
+
+    @classmethod
+    async def open(cls, port: int) -> Client:
+        uri = f"ws://127.0.0.1:{port}/ws/weather/"
+        ws = await websockets.connect(uri, origin=f"http://127.0.0.1:{port}", open_timeout=20)
+        hello = json.loads(await ws.recv())
+        assert hello["type"] == "hello" and hello["provider"] == "open-meteo"
+        return cls(ws)
+
+    async def subscribe(self, city: str) -> dict:
+        await self.ws.send(json.dumps({"type": "subscribe", "city": city, "id": city}))
+        while True:
+            frame = json.loads(await asyncio.wait_for(self.ws.recv(), 10))
+            if frame["type"] == "subscribed" and frame["id"] == city:
+                self.ids[city] = frame["location"]["id"]
+                return frame
+
+    async def weather(self, city: str, *, newer_than: str = "", timeout: float = 10) -> dict:
+        """The next update of a city observed after ``newer_than`` (ISO time)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            frame = json.loads(await asyncio.wait_for(self.ws.recv(), deadline - time.monotonic()))
+            if frame["type"] == "weather" and frame["location"] == self.ids[city]:
+                if frame["weather"]["observed_at"] > newer_than:
+                    return frame
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+def where(city: str) -> str:
+    place = get_geocoder().resolve(city)
+    return coordinate(place.latitude, place.longitude)
+
+
+def assert_never_twice_in_one_interval(upstream: FakeOpenMeteo, city: str) -> list[float]:
+    times = upstream.fetches(where(city))
+    gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+    assert not gaps or min(gaps) > INTERVAL - 0.15, (city, gaps)
+    return times
+
+
+async def test_an_update_reaches_subscribers_in_both_processes(cluster):
+    a, b = await Client.open(cluster.ports["a"]), await Client.open(cluster.ports["b"])
+    await a.subscribe("Berlin")
+    await b.subscribe("Berlin")
+    first = await a.weather("Berlin")
+    on_b = await b.weather("Berlin", newer_than=first["weather"]["observed_at"][:-1])
+    assert on_b["weather"] == first["weather"]
+    assert on_b["weather"]["source"] == "open-meteo"
+    await a.close()
+    await b.close()
+    assert_never_twice_in_one_interval(cluster.upstream, "Berlin")
+
+
+async def test_a_city_watched_in_the_other_process_has_its_snapshot_at_once(cluster):
+    a = await Client.open(cluster.ports["a"])
+    await a.subscribe("Oslo")
+    await a.weather("Oslo")  # fetched, stored and published by the poller
+    b = await Client.open(cluster.ports["b"])
+    snapshot = await b.subscribe("Oslo")
+    assert snapshot["weather"] is not None and snapshot["weather"]["source"] == "open-meteo"
+    await a.close()
+    await b.close()
+
+
+async def test_a_killed_poller_is_replaced_within_two_leases(cluster):
+    client = await Client.open(cluster.ports["a"])
+    await client.subscribe("Paris")
+    await client.weather("Paris")
+    old = cluster.leader()
+    assert old in ("poller-1", "poller-2")
+    killed_at = time.monotonic()
+    cluster.kill(old)
+    while (new := cluster.leader()) not in cluster.procs:  # None, or the dead one's pid
+        assert time.monotonic() - killed_at < 3 * LEASE, "no poller took over"
+        await asyncio.sleep(0.05)
+    takeover = time.monotonic() - killed_at
+    print(f"takeover after {takeover:.2f} s (lease {LEASE} s)")
+    assert new != old and takeover <= 2 * LEASE
+    # Updates go on, and the handover fetched nothing twice in one interval.
+    latest = (await client.weather("Paris"))["weather"]["observed_at"]
+    await client.weather("Paris", newer_than=latest)
+    assert len(assert_never_twice_in_one_interval(cluster.upstream, "Paris")) >= 3
+    await client.close()
+    cluster.poller(old)  # back to two pollers
+
+
+async def test_updates_resume_after_a_redis_restart(cluster):
+    a, b = await Client.open(cluster.ports["a"]), await Client.open(cluster.ports["b"])
+    await a.subscribe("Madrid")
+    await b.subscribe("Madrid")
+    before = (await a.weather("Madrid"))["weather"]["observed_at"]
+    cluster.redis.stop()  # everything in it is gone: leases, schedule, subscriptions
+    await asyncio.sleep(1.0)
+    cluster.redis.start()
+    # The same connections, no new subscribe: the servers and pollers reconnect themselves.
+    after_a = await a.weather("Madrid", newer_than=before, timeout=30)
+    after_b = await b.weather("Madrid", newer_than=before, timeout=30)
+    assert after_a["weather"]["source"] == after_b["weather"]["source"] == "open-meteo"
+    await a.close()
+    await b.close()
+
+
+async def test_demand_expires_when_the_watching_process_is_killed(cluster):
+    b = await Client.open(cluster.ports["b"])
+    await b.subscribe("Rome")  # nobody else watches Rome
+    await b.weather("Rome")
+    killed_at = time.monotonic()
+    cluster.kill("b")
+    # Its lease lapses after 3 heartbeats; a fetch already due may still go out.
+    await asyncio.sleep(3 * HEARTBEAT + 3 * INTERVAL)
+    last = cluster.upstream.fetches(where("Rome"))[-1]
+    assert last < killed_at + 3 * HEARTBEAT + INTERVAL + 0.5, last - killed_at
+    cluster.server("b")  # restarted: its clients come back to their snapshots
+    again = await Client.open(cluster.ports["b"])
+    assert (await again.subscribe("Rome"))["weather"] is not None
+    await again.close()
+
+
+def test_postgres_holds_each_observation_once(cluster):
+    url = cluster.env["DATABASE_URL"]
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT count(*) FROM weatherstream_observation").fetchone()[0]
+        duplicates = conn.execute(
+            "SELECT location_id, observed_at FROM weatherstream_observation"
+            " GROUP BY 1, 2 HAVING count(*) > 1"
+        ).fetchall()
+        conn.execute("SET enable_seqscan = off")  # the table is small; ask what the planner can use
+        plan = conn.execute(
+            "EXPLAIN SELECT * FROM weatherstream_observation WHERE location_id = %s"
+            " AND observed_at >= now() - interval '1 day' ORDER BY observed_at DESC LIMIT 100",
+            [get_geocoder().resolve("Berlin").id],
+        ).fetchall()
+    assert rows >= 10 and duplicates == []
+    assert "Index" in " ".join(line for (line,) in plan), plan
