@@ -10,7 +10,7 @@ PORT ?= 8000
 UVICORN_FLAGS ?= --loop uvloop --http httptools --ws websockets-sansio --ws-per-message-deflate false \
 	--lifespan on --no-server-header --log-level warning
 
-.PHONY: install run test test-py test-js check bench clean
+.PHONY: install engines run poll cluster test test-py test-js check bench clean
 .DEFAULT_GOAL := run
 
 $(BIN)/.installed: pyproject.toml example/requirements.txt
@@ -21,22 +21,36 @@ $(BIN)/.installed: pyproject.toml example/requirements.txt
 
 install: $(BIN)/.installed
 
+# redis-server and PostgreSQL from Debian's packages (apt-get when missing, as root);
+# the tests and `make cluster` start their own on loopback.
+engines:
+	$(PYTHON) scripts/engines.py install
+
 run: install
 	cd example && ../$(BIN)/python manage.py migrate --noinput
 	@echo "weatherstream: serving http://$(HOST):$(PORT)/ (Ctrl-C stops)"
 	cd example && exec ../$(BIN)/uvicorn example.asgi:application --host $(HOST) --port $(PORT) $(UVICORN_FLAGS)
 
-test: install test-py test-js
+# A separate poller for server processes run with WEATHERSTREAM_POLLER=off; needs REDIS_URL
+# (and DATABASE_URL, shared with the servers).
+poll: install
+	cd example && exec ../$(BIN)/python manage.py weatherstream_poll
 
-test-py: install
+# The scaled-out topology on this machine: Redis, PostgreSQL, two servers, two pollers.
+cluster: install engines
+	HOST=$(HOST) PORT=$(PORT) UVICORN_FLAGS="$(UVICORN_FLAGS)" $(BIN)/python scripts/cluster.py
+
+test: install engines test-py test-js
+
+test-py: install engines
 	$(BIN)/python -m pytest
 
 test-js:
 	node --test tests/js/*.test.mjs
 
 check: install
-	$(BIN)/ruff check src tests example bench docs
-	$(BIN)/ruff format --check src tests example bench docs
+	$(BIN)/ruff check src tests example bench docs scripts
+	$(BIN)/ruff format --check src tests example bench docs scripts
 	$(BIN)/mypy
 
 # The fan-out benchmark (bench/README.md), e.g. make bench BENCH_ARGS="--n 10000 --k 100".

@@ -47,6 +47,10 @@ PRODUCT_SERVERS = [
     "granian",
 ]
 BASELINES = {"plain": "plain-websockets", "textbook": "textbook-channels"}
+# --redis: the scaled-out topology, two server processes (uvicorn as `make run` runs it)
+# with WEATHERSTREAM_POLLER=off, one `manage.py weatherstream_poll`, and redis-server,
+# over channels_redis's pub/sub layer or its core (list-based) layer.
+CLUSTER_SERVERS = {"pubsub": "redis-pubsub-2proc", "core": "redis-core-2proc"}
 
 
 def make_run_flags() -> list[str]:
@@ -184,6 +188,41 @@ def server_command(
     return cmd, REPO / "example", env
 
 
+def design(
+    name: str, args: argparse.Namespace, workdir: Path, db_template: Path | None, tag: str
+) -> list[tuple[list[str], Path, dict[str, str], int | None]]:
+    """The processes of one row, in start order: (command, cwd, env, port to wait for)."""
+    layer = next((k for k, v in CLUSTER_SERVERS.items() if v == name), None)
+    single = "uvicorn-websockets-sansio" if layer else name
+    port = procs.free_port()
+    cmd, cwd, env = server_command(single, port, args.python, args.textbook_ws)
+    if name in BASELINES.values():
+        return [(cmd, cwd, env, port)]
+    var = workdir / f"var-{tag}"
+    var.mkdir()
+    assert db_template is not None
+    shutil.copy(db_template, var / db_template.name)
+    env["WEATHERSTREAM_VAR_DIR"] = str(var)
+    if layer is None:
+        return [(cmd, cwd, env, port)]
+    redis_port = procs.free_port()
+    redis = ["redis-server", "--bind", "127.0.0.1", "--port", str(redis_port), "--save", ""]
+    env |= {
+        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "REDIS_LAYER": layer,
+        "WEATHERSTREAM_POLLER": "off",
+    }
+    poller = [args.python, "manage.py", "weatherstream_poll"]
+    second = procs.free_port()
+    cmd2, _, _ = server_command(single, second, args.python, args.textbook_ws)
+    return [
+        (redis + ["--dir", str(var)], var, env, redis_port),
+        (poller, cwd, env, None),
+        (cmd, cwd, env, port),
+        (cmd2, cwd, env, second),
+    ]
+
+
 def probe(port: int, timeout: float) -> None:
     """One real WebSocket connection that gets ``hello`` (starts a lazy engine, e.g. under daphne)."""
     from websockets.sync.client import connect
@@ -241,25 +280,28 @@ def run_row(
     name: str, args: argparse.Namespace, workdir: Path, db_template: Path | None, run: int = 1
 ) -> Row:
     row = Row(name=name, kind="baseline" if name in BASELINES.values() else "product", n=args.n, run=run)
-    port = procs.free_port()
-    cmd, cwd, env = server_command(name, port, args.python, args.textbook_ws)
     tag = f"{name}-run{run}" if args.runs > 1 else name
-    if row.kind == "product":
-        var = workdir / f"var-{tag}"
-        var.mkdir()
-        assert db_template is not None
-        shutil.copy(db_template, var / db_template.name)
-        env["WEATHERSTREAM_VAR_DIR"] = str(var)
-    log = workdir / f"{tag}.log"
     round_ = f" [run {run}/{args.runs}]" if args.runs > 1 else ""
-    print(f"\n== {name}{round_}: {' '.join(cmd)}  (log: {log})", flush=True)
-    server = procs.spawn(cmd, cwd=cwd, env=env, log=log)
+    servers: list[Any] = []  # every process of the design: CPU and RSS are their sum
+    ports: list[int] = []  # where subscribers connect, round robin
     gens: list[tuple[Any, Any]] = []
+
+    def all_pids() -> list[int]:
+        return [pid for s in servers for pid in procs.tree(s.pid)]
+
     try:
-        procs.wait_port(port, server, timeout=90)
-        probe(port, timeout=60)
+        for part, (cmd, cwd, env, port) in enumerate(design(name, args, workdir, db_template, tag)):
+            log = workdir / f"{tag}-{part}.log"
+            print(f"\n== {name}{round_}: {' '.join(cmd)}  (log: {log})", flush=True)
+            servers.append(procs.spawn(cmd, cwd=cwd, env=env, log=log))
+            if port is not None:
+                procs.wait_port(port, servers[-1], timeout=90)
+                if cmd[0] != "redis-server":
+                    ports.append(port)
+        for port in ports:
+            probe(port, timeout=60)
         time.sleep(args.idle)
-        pids = procs.tree(server.pid)
+        pids = all_pids()
         row.rss0_kib = procs.rss_kib(pids)
         print(f"   ready; idle RSS {row.rss0_kib / 1024:.0f} MiB", flush=True)
 
@@ -271,7 +313,9 @@ def run_row(
             gens.append((p, parent))
         # connect phase
         prof = (
-            profile_start(server.pid, name, "connect", args, args.connect_timeout) if args.profile else None
+            profile_start(servers[-1].pid, name, "connect", args, args.connect_timeout)
+            if args.profile
+            else None
         )
         g = len(gens)
         for j, (_, pipe) in enumerate(gens):
@@ -280,7 +324,7 @@ def run_row(
                     "connect",
                     {
                         "host": "127.0.0.1",
-                        "port": port,
+                        "ports": ports,
                         "path": "/ws/weather/",
                         "k": args.k,
                         "indices": list(range(j, args.n, g)),
@@ -311,7 +355,7 @@ def run_row(
 
         # steady fan-out window
         time.sleep(args.settle)
-        pids = procs.tree(server.pid)
+        pids = all_pids()
         gen_pids = [p.pid for p, _ in gens]
         t0 = time.time() + 0.3
         t1 = t0 + args.window
@@ -323,7 +367,7 @@ def run_row(
         split_b, gcpu_b = procs.cpu_split(pids), procs.cpu_seconds(gen_pids)
         cpu_a, cpu_b = sum(split_a), sum(split_b)
         row.cpu_user_s = split_b[0] - split_a[0]
-        row.rss1_kib = procs.rss_kib(procs.tree(server.pid))
+        row.rss1_kib = procs.rss_kib(all_pids())
         results = recv_all(gens, 60)
         row.window = args.window
         row.cpu_s = cpu_b - cpu_a
@@ -357,7 +401,7 @@ def run_row(
             flush=True,
         )
         if args.profile:
-            profile_stop(profile_start(server.pid, name, "steady", args, args.profile), wait=True)
+            profile_stop(profile_start(servers[-1].pid, name, "steady", args, args.profile), wait=True)
 
         # round trips on a sample, with the fan-out still running
         sample = min(args.rtt_sample, row.subscribed)
@@ -395,7 +439,8 @@ def run_row(
         print(f"   FAILED: {row.note}", flush=True)
         return row
     finally:
-        procs.stop(server)
+        for server in reversed(servers):
+            procs.stop(server)
         for p, pipe in gens:
             try:
                 pipe.send(("close",))
@@ -652,6 +697,7 @@ TARGETS = [
     ("frame-latency p99", "lat_p99", "<=", 1.2),
 ]
 LARGE_N = 15000
+CLUSTER_P99 = 2.0  # issue #4: the --redis topology's p99 against one process
 LARGE_N_P99_MS = 500.0
 
 
@@ -669,7 +715,15 @@ def target_lines(
     for name in products:
         m, runs = med[name], groups[name]
         who = f"{name}: " if len(products) > 1 else ""
-        for label, key, op, limit in TARGETS:
+        if name in CLUSTER_SERVERS.values():  # issue #4: against one process at the same N
+            single = med.get("uvicorn-websockets-sansio")
+            if single is None or not single["lat_p99"] or m["lat_p99"] is None:
+                out.append(f"{who}target p99 <= {CLUSTER_P99}x one process: not checked (no such row)")
+            else:
+                r = m["lat_p99"] / single["lat_p99"]
+                verdict = "PASS" if r <= CLUSTER_P99 else "MISS"
+                out.append(f"{who}target p99 <= {CLUSTER_P99}x one process: {r:.3f}x {verdict}")
+        for label, key, op, limit in TARGETS if name not in CLUSTER_SERVERS.values() else []:
             if base is None or m[key] is None or not base[key]:
                 out.append(f"{who}target {label} {op} {limit}x plain: not checked (no plain baseline in run)")
                 continue
@@ -739,6 +793,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="rounds: run every selected row this many times, designs alternating per round; "
         "the table shows the medians (default 1)",
     )
+    p.add_argument(
+        "--redis",
+        nargs="?",
+        const="pubsub",
+        default="",
+        metavar="LAYERS",
+        help="also run the scaled-out topology (two server processes, a separate poller, "
+        "redis-server) over these channels_redis layers: pubsub, core or pubsub,core (default pubsub)",
+    )
     p.add_argument("--gen-procs", type=int, default=1, help="load generator processes (default 1)")
     p.add_argument(
         "--concurrency", type=int, default=200, help="connects in flight, all generators (default 200)"
@@ -782,6 +845,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--runs must be at least 1")
     a.server_list = [] if a.servers == "none" else [s.strip() for s in a.servers.split(",") if s.strip()]
     a.baseline_list = [] if a.baselines == "none" else [BASELINES[b.strip()] for b in a.baselines.split(",")]
+    if a.redis:
+        a.server_list += [CLUSTER_SERVERS[layer.strip()] for layer in a.redis.split(",")]
     return a
 
 

@@ -293,7 +293,7 @@ class Generator:
 
     async def connect(self, spec: dict[str, Any]) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
-        host, port, path = spec["host"], spec["port"], spec["path"]
+        host, ports, path = spec["host"], spec["ports"], spec["path"]
         sem = asyncio.Semaphore(spec["concurrency"])
         per_conn_timeout = spec["conn_timeout"]
         deadline = time.monotonic() + spec["phase_timeout"]
@@ -307,6 +307,7 @@ class Generator:
                 if time.monotonic() > deadline:
                     failures["phase timeout"] = failures.get("phase timeout", 0) + 1
                     return
+                port = ports[index % len(ports)]  # several server processes: round robin
                 client = Client(
                     self.stats, host, port, path, subscribe_message(index, spec["k"]), index % spec["k"]
                 )

@@ -252,8 +252,7 @@ def test_postgres_holds_each_observation_once(cluster):
     with psycopg.connect(url) as conn:
         rows = conn.execute("SELECT count(*) FROM weatherstream_observation").fetchone()[0]
         duplicates = conn.execute(
-            "SELECT location_id, observed_at FROM weatherstream_observation"
-            " GROUP BY 1, 2 HAVING count(*) > 1"
+            "SELECT location_id, observed_at FROM weatherstream_observation GROUP BY 1, 2 HAVING count(*) > 1"
         ).fetchall()
         conn.execute("SET enable_seqscan = off")  # the table is small; ask what the planner can use
         plan = conn.execute(

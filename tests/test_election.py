@@ -154,4 +154,3 @@ def test_redis_url_comes_from_the_channel_layer():
     with override_settings(CHANNEL_LAYERS={"default": {**layer, "CONFIG": {"hosts": [("r", 7)]}}}):
         assert redis_url_from_settings() == "redis://r:7"
     assert redis_url_from_settings() is None  # the tests' in-memory layer
-

@@ -81,10 +81,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 # One process: the in-memory layer. Several processes or a separate poller
 # (WEATHERSTREAM_POLLER=off): REDIS_URL, with the package's `redis` extra installed.
+# REDIS_LAYER=core picks channels_redis's list-based layer instead of pub/sub (see
+# docs/architecture.md for why pub/sub is the default).
 if os.environ.get("REDIS_URL"):
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "BACKEND": "channels_redis.core.RedisChannelLayer"
+            if os.environ.get("REDIS_LAYER") == "core"
+            else "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {"hosts": [os.environ["REDIS_URL"]]},
         }
     }

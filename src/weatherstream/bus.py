@@ -64,6 +64,7 @@ class LayerLink:
         self.heartbeat = heartbeat
         self.channel = ""
         self.joined: set[str] = set()
+        self._watching: dict[str, asyncio.Task[None]] = {}
 
     async def start(self) -> list[asyncio.Task[None]]:
         self.channel = await self.layer.new_channel("weatherstream.server.")
@@ -74,10 +75,21 @@ class LayerLink:
         ]
 
     async def watch(self, place: GeoPlace) -> None:
-        """A first local subscriber: join the location's group and tell the poller."""
-        if place.id not in self.joined:
-            await self.layer.group_add(location_group(place.id), self.channel)
-            self.joined.add(place.id)
+        """A first local subscriber: join the location's group and tell the poller.
+
+        Once per place while joined (the heartbeat keeps its lease), and concurrent
+        first subscribers share one round of layer calls."""
+        if place.id in self.joined:
+            return
+        task = self._watching.get(place.id)
+        if task is None:
+            task = self._watching[place.id] = asyncio.get_running_loop().create_task(self._join(place))
+            task.add_done_callback(lambda _: self._watching.pop(place.id, None))
+        await asyncio.shield(task)
+
+    async def _join(self, place: GeoPlace) -> None:
+        await self.layer.group_add(location_group(place.id), self.channel)
+        self.joined.add(place.id)
         await self.layer.group_send(POLLER_GROUP, {"type": "demand", "places": [place_to_wire(place)]})
 
     async def announce(self) -> None:

@@ -228,9 +228,9 @@ class Engine:
         """
         known = place.id in self.places
         await self._know(place)
-        if self.link is not None and self.hub.count(place.id) == 0:
+        if self.link is not None and place.id not in self.link.joined:
             await self.link.watch(place)
-            if known:  # updates stopped reaching this process when its watchers left
+            if known:  # updates stopped reaching this process when it left the group
                 await self._reload(place.id)
         reading = self.latest.get(place.id)
         if self.hub.add(place.id, subscriber) and (reading is None or self._is_old(reading)):
