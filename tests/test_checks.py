@@ -40,3 +40,9 @@ def test_separate_poller_needs_a_shared_layer():
     assert ids(POLLER="off") == ["weatherstream.E004"]
     with override_settings(CHANNEL_LAYERS={"default": {"BACKEND": "channels_redis.core.RedisChannelLayer"}}):
         assert ids(POLLER="off") == []
+
+
+def test_lease_and_heartbeat_must_be_positive_seconds():
+    assert ids(LEADER_LEASE=0) == ["weatherstream.E005"]
+    assert ids(DEMAND_HEARTBEAT="often") == ["weatherstream.E005"]
+    assert ids(LEADER_LEASE=2.5, DEMAND_HEARTBEAT=1) == []

@@ -56,6 +56,12 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                         id="weatherstream.W002",
                     )
                 )
+    for key in ("LEADER_LEASE", "DEMAND_HEARTBEAT"):
+        value = config[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            problems.append(
+                Error(f"WEATHERSTREAM[{key!r}] must be a positive number of seconds.", id="weatherstream.E005")
+            )
     if config["POLLER"] not in ("embedded", "off"):
         problems.append(
             Error("WEATHERSTREAM['POLLER'] must be 'embedded' or 'off'.", id="weatherstream.E003")
