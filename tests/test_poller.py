@@ -2,6 +2,8 @@ import asyncio
 
 import pytest
 
+from weatherstream.breaker import CircuitBreaker
+from weatherstream.budget import CallBudget
 from weatherstream.poller import Poller
 from weatherstream.providers import Place, ProviderError, WeatherProvider
 from weatherstream.providers.simulated import simulate
@@ -36,14 +38,19 @@ class Clock:
         return self.now
 
 
-def make(provider, demand, clock=None, interval=10):
+def make(provider, demand, clock=None, interval=10, **guards):
     delivered = []
 
     async def deliver(results, error):
         delivered.append((results, error))
 
     poller = Poller(
-        provider=provider, interval=interval, demand=lambda: demand, deliver=deliver, clock=clock or Clock()
+        provider=provider,
+        interval=interval,
+        demand=lambda: demand,
+        deliver=deliver,
+        clock=clock or Clock(),
+        **guards,
     )
     return poller, delivered
 
@@ -194,3 +201,38 @@ async def test_no_busy_loop_while_another_caller_fetches_a_due_place():
     await asyncio.sleep(0.05)
     task.cancel()
     assert provider.batches == [["a"]]  # the run loop did not fetch it again
+
+
+async def test_an_open_circuit_stops_calls_then_one_probe_closes_it():
+    provider = CountingProvider(fail=True)
+    clock = Clock()
+    breaker = CircuitBreaker(threshold=3, cooldown=60, clock=clock)
+    poller, delivered = make(provider, [A], clock, interval=30, breaker=breaker)
+    for _ in range(3):
+        await poller.fetch([A])
+    assert len(provider.batches) == 3 and breaker.state == "open"
+    await poller.fetch([A])  # refused without calling the upstream
+    assert len(provider.batches) == 3
+    results, error = delivered[-1]
+    assert "circuit open" in str(error) and results == [(A, None)]  # subscribers go stale
+    assert poller._next_due["a"] >= 60, "retried no sooner than the probe"
+    clock.now = 60
+    provider.fail = False
+    await poller.fetch([A])  # the probe
+    assert len(provider.batches) == 4 and breaker.state == "closed"
+    assert delivered[-1][1] is None and delivered[-1][0][0][1] is not None
+
+
+async def test_a_spent_budget_refuses_without_calling_the_upstream():
+    provider = CountingProvider()
+    clock = Clock()
+    budget = CallBudget({"minute": 3}, clock=clock)
+    poller, delivered = make(provider, [A, B], clock, budget=budget)
+    await poller.fetch([A, B])
+    await poller.fetch([A, B])  # 2 + 2 > 3
+    assert provider.batches == [["a", "b"]]
+    assert "budget" in str(delivered[-1][1])
+    assert poller._next_due["a"] >= 60
+    clock.now = 60
+    await poller.fetch([A, B])
+    assert provider.batches == [["a", "b"], ["a", "b"]]

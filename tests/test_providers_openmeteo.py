@@ -58,11 +58,18 @@ def test_parse_converts_imperial_units():
 def test_parse_unixtime_and_nulls_and_implausible_values():
     payload = load_fixture("open-meteo/forecast_current.json")
     payload["current"]["time"] = 1_790_000_000
-    payload["current"]["temperature_2m"] = None
+    payload["current"]["wind_gusts_10m"] = None
     payload["current"]["relative_humidity_2m"] = 250
     r = parse_current(payload)
     assert r.observed_at == datetime.fromtimestamp(1_790_000_000, UTC)
-    assert r.temperature is None and r.humidity is None
+    assert r.wind_gusts is None and r.humidity is None and r.temperature == 17.7
+
+
+@pytest.mark.parametrize("temperature", [None, 300.0, -150.0, "warm"])
+def test_no_plausible_temperature_is_no_reading(temperature):
+    payload = load_fixture("open-meteo/forecast_current.json")
+    payload["current"]["temperature_2m"] = temperature
+    assert parse_current(payload) is None
 
 
 @pytest.mark.parametrize(

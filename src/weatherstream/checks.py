@@ -60,7 +60,10 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         value = config[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
             problems.append(
-                Error(f"WEATHERSTREAM[{key!r}] must be a positive number of seconds.", id="weatherstream.E005")
+                Error(
+                    f"WEATHERSTREAM[{key!r}] must be a positive number of seconds.",
+                    id="weatherstream.E005",
+                )
             )
     if config["POLLER"] not in ("embedded", "off"):
         problems.append(

@@ -32,6 +32,13 @@ DEFAULTS: dict[str, Any] = {
     "ONLINE_GEOCODING": True,
     # Total deadline of one upstream HTTP request, seconds.
     "HTTP_TIMEOUT": 10.0,
+    # After this many failed upstream requests in a row the circuit opens: no calls
+    # for BREAKER_COOLDOWN seconds, then one probe; its success closes it again.
+    "BREAKER_FAILURES": 5,
+    "BREAKER_COOLDOWN": 60.0,
+    # Upstream calls allowed per minute/hour/day (each location in a request counts as
+    # one; Open-Meteo's free-use limits). None: no budget (a self-hosted instance).
+    "UPSTREAM_BUDGET": {"minute": 600, "hour": 5000, "day": 10000},
     # At most this many locations go out in one upstream request.
     "BATCH_SIZE": 50,
     # "embedded": the poller runs inside the server process. "off": run

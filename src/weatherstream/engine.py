@@ -20,6 +20,8 @@ from channels.layers import get_channel_layer
 from django.core.exceptions import ImproperlyConfigured
 
 from . import protocol, services
+from .breaker import CircuitBreaker
+from .budget import CallBudget
 from .bus import LayerDemand, LayerLink
 from .conf import get_config
 from .election import RedisLease, redis_url_from_settings
@@ -89,6 +91,12 @@ class Engine:
             demand=demand,
             deliver=self.deliver,
             schedule=self.lease,
+            breaker=CircuitBreaker(
+                threshold=self.config["BREAKER_FAILURES"], cooldown=self.config["BREAKER_COOLDOWN"]
+            ),
+            budget=CallBudget(self.config["UPSTREAM_BUDGET"])
+            if self.config["UPSTREAM_BUDGET"] and self.provider.metered
+            else None,
         )
         self._stored: set[str] = set()
         self._meeting: dict[str, asyncio.Task[None]] = {}
@@ -278,9 +286,11 @@ class Engine:
             return
         new: list[tuple[str, Reading]] = []
         for place, reading in results:
-            if reading is None:
-                continue
             prev = self.latest.get(place.id)
+            if reading is None:  # an answer with nothing usable for this place
+                if prev is not None and not prev.stale:
+                    await self.publish(place.id, prev.as_stale())
+                continue
             if prev is not None and not prev.stale and reading.observed_at <= prev.observed_at:
                 continue  # the upstream has nothing newer
             new.append((place.id, reading))
@@ -326,7 +336,7 @@ class Engine:
             location = self._place_json[place.id] = protocol.dumps(place.as_dict())
         reading = self.latest.get(place.id)
         weather = self._weather_json.get(place.id)
-        if reading is not None and weather is None:
+        if reading is not None and (weather is None or reading.stale):  # a stale one's age moves
             weather = self._weather_json[place.id] = protocol.dumps(reading.to_wire())
         temperature = reading.temperature if reading is not None else None
         return protocol.subscribed_frame(

@@ -14,6 +14,8 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Protocol
 
+from .breaker import CircuitBreaker
+from .budget import CallBudget
 from .providers import PlaceLike, ProviderError, WeatherProvider
 from .readings import Reading
 
@@ -46,9 +48,13 @@ class Poller:
         deliver: Deliver,
         clock: Callable[[], float] = time.monotonic,
         schedule: SharedSchedule | None = None,
+        breaker: CircuitBreaker | None = None,
+        budget: CallBudget | None = None,
     ) -> None:
         self.provider = provider
         self.schedule = schedule
+        self.breaker = breaker
+        self.budget = budget
         self.interval = interval
         self.demand = demand
         self.deliver = deliver
@@ -135,33 +141,62 @@ class Poller:
             self._wake.set()  # the run loop recomputes its wait without these in flight
         return {pid: await asyncio.shield(fut) for pid, fut in {**mine, **joined}.items()}
 
+    def _refusal(self, calls: int) -> ProviderError | None:
+        """Why this batch may not go out now (budget spent, circuit open), or None."""
+        if self.budget is not None and (wait := self.budget.wait(calls)) > 0:
+            logger.warning("upstream call budget spent: %s left", self.budget.remaining())
+            return ProviderError(
+                f"upstream call budget spent; {wait:.0f}s until it allows more", retry_after=wait
+            )
+        if self.breaker is not None and not self.breaker.allow():
+            wait = self.breaker.retry_in()
+            return ProviderError(
+                f"circuit open after repeated failures; next probe in {wait:.0f}s", retry_after=wait
+            )
+        if self.budget is not None:
+            self.budget.take(calls)
+        return None
+
     async def _fetch_batch(self, batch: Sequence[PlaceLike]) -> None:
         started = self.clock()
-        self.requests += 1
-        self.fetches += len(batch)
-        error: ProviderError | None = None
-        readings: list[Reading | None]
-        try:
-            readings = await self.provider.fetch(batch)
-            if len(readings) != len(batch):
-                raise ProviderError(f"{len(readings)} readings for {len(batch)} locations")
-        except ProviderError as exc:
-            error = exc
-            readings = [None] * len(batch)
-            logger.warning("fetch of %d location(s) failed: %s", len(batch), exc)
-        except Exception as exc:  # a provider bug or garbage it did not catch: back off too
-            error = ProviderError(f"{type(exc).__name__}: {exc}")
-            readings = [None] * len(batch)
-            logger.exception("fetch of %d location(s) failed unexpectedly", len(batch))
+        error: ProviderError | None = self._refusal(len(batch))
+        readings: list[Reading | None] = [None] * len(batch)
+        if error is None:
+            self.requests += 1
+            self.fetches += len(batch)
+            try:
+                readings = await self.provider.fetch(batch)
+                if len(readings) != len(batch):
+                    raise ProviderError(f"{len(readings)} readings for {len(batch)} locations")
+            except ProviderError as exc:
+                error = exc
+                readings = [None] * len(batch)
+                logger.warning("fetch of %d location(s) failed: %s", len(batch), exc)
+            except Exception as exc:  # a provider bug or garbage it did not catch: back off too
+                error = ProviderError(f"{type(exc).__name__}: {exc}")
+                readings = [None] * len(batch)
+                logger.exception("fetch of %d location(s) failed unexpectedly", len(batch))
+            if self.breaker is not None:
+                was = self.breaker.state
+                if error is None:
+                    self.breaker.success()
+                else:
+                    self.breaker.failure()
+                if self.breaker.state != was:
+                    logger.warning("upstream circuit %s -> %s", was, self.breaker.state)
+        nothing = ProviderError("no usable reading in the answer")
         for place, reading in zip(batch, readings, strict=True):
-            self._schedule(place.id, started, error)
+            # A place the answer had nothing usable for is retried like a failure.
+            self._schedule(place.id, started, error or (nothing if reading is None else None))
             fut = self._inflight.get(place.id)
             if fut is not None and not fut.done():
                 fut.set_result(reading)
-        if self.schedule is not None and error is not None:  # due sooner than claimed
+        if self.schedule is not None and (error or None in readings):  # due sooner than claimed
             now = self.clock()
             try:
-                await self.schedule.reschedule({p.id: self._next_due[p.id] - now for p in batch})
+                await self.schedule.reschedule(
+                    {p.id: self._next_due[p.id] - now for p, r in zip(batch, readings) if error or r is None}
+                )
             except Exception as exc:
                 logger.warning("recording the retry schedule failed: %s", exc)
         await self.deliver(list(zip(batch, readings, strict=True)), error)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -93,6 +94,8 @@ class Reading:
         wire["observed_at"] = self.observed_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
         wire["source"] = self.source
         wire["stale"] = self.stale
+        if self.stale:  # how old the last good value is, in seconds, when this was sent
+            wire["age"] = max(0, round(time.time() - self.observed_at.timestamp()))
         return wire
 
     @classmethod

@@ -20,6 +20,7 @@ class AutoProvider(WeatherProvider):
     a 5xx or 429 is a fault of real weather, served as stale, never replaced by fake data."""
 
     name = "auto"
+    metered = True
 
     def __init__(
         self,

@@ -52,6 +52,9 @@ class WeatherProvider:
     default_interval: float = 900.0
     min_interval: float = 1.0
     max_batch: int = 1
+    # True when fetches are calls to a third party whose free use is limited: the
+    # poller then spends UPSTREAM_BUDGET on them.
+    metered: bool = False
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> WeatherProvider:

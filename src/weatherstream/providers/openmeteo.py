@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import Sequence
@@ -72,7 +73,8 @@ def _convert(field: str, value: float, unit: str | None) -> float:
 
 
 def parse_current(payload: dict[str, Any], *, source: str = "open-meteo") -> Reading | None:
-    """One forecast object -> a Reading, or None when it carries no ``current`` block.
+    """One forecast object -> a Reading; None when it carries no ``current`` block or no
+    plausible temperature. Other implausible values become None (null on the wire).
 
     ``current.time`` is local time of the response's ``timezone`` without an offset;
     ``utc_offset_seconds`` turns it into UTC (unless ``timeformat=unixtime`` was asked).
@@ -108,6 +110,9 @@ def parse_current(payload: dict[str, Any], *, source: str = "open-meteo") -> Rea
             values[field] = None
             continue
         values[field] = value
+    if values["temperature"] is None:  # not a reading anyone could use
+        logger.warning("open-meteo: an answer without a plausible temperature")
+        return None
     if values["weather_code"] is not None:
         values["weather_code"] = int(values["weather_code"])
     if values["is_day"] is not None:
@@ -122,6 +127,7 @@ def _floor(url: str) -> float:
 
 class OpenMeteoProvider(WeatherProvider):
     name = "open-meteo"
+    metered = True
     default_interval = 900.0
 
     def __init__(
@@ -137,9 +143,11 @@ class OpenMeteoProvider(WeatherProvider):
         self.params = dict(params or {})
         self.max_batch = max(1, batch_size)
         self.min_interval = _floor(url)
+        self.deadline = timeout
         self.client = httpx.AsyncClient(
             transport=transport,
-            timeout=httpx.Timeout(timeout),
+            # Connecting gets half the deadline, so an unreachable host is told apart.
+            timeout=httpx.Timeout(timeout, connect=timeout / 2),
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
         )
 
@@ -172,16 +180,29 @@ class OpenMeteoProvider(WeatherProvider):
         if not places:
             return []
         try:
-            response = await self.client.get(self.url, params=self.query(places))
+            # One deadline for the whole exchange: httpx's timeouts are per read, so a
+            # body trickling in a byte at a time would never trip them.
+            async with asyncio.timeout(self.deadline):
+                response = await self.client.get(self.url, params=self.query(places))
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # no answer at all
             raise UpstreamUnreachable(f"cannot reach {self.url}: {exc}") from exc
         except httpx.HTTPError as exc:
             raise ProviderError(f"{type(exc).__name__} from {self.url}: {exc}") from exc
+        except TimeoutError:
+            raise ProviderError(f"no complete answer from {self.url} within {self.deadline:g}s") from None
         payload = self._payload(response)
         objects = payload if isinstance(payload, list) else [payload]
         if len(objects) != len(places):
             raise ProviderError(f"asked for {len(places)} locations, got {len(objects)} answers")
-        return [parse_current(obj) for obj in objects]
+        return [self._parse(obj) for obj in objects]
+
+    def _parse(self, obj: Any) -> Reading | None:
+        # One bad object costs its own location, not the whole batch.
+        try:
+            return parse_current(obj)
+        except ProviderError as exc:
+            logger.warning("open-meteo: unusable answer for one location: %s", exc)
+            return None
 
     def _payload(self, response: httpx.Response) -> Any:
         if response.status_code != 200:

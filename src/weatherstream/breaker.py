@@ -1,0 +1,46 @@
+"""A circuit breaker for the upstream: after repeated failures, stop calling it for a
+while, then let one probe through; its outcome closes or re-opens the circuit."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
+
+
+class CircuitBreaker:
+    def __init__(
+        self, *, threshold: int, cooldown: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.threshold = max(1, threshold)
+        self.cooldown = cooldown
+        self.clock = clock
+        self.state = CLOSED
+        self.failures = 0  # consecutive
+        self._opened_at = 0.0
+
+    def allow(self) -> bool:
+        """May a request go out now? In half-open state only the one probe may."""
+        if self.state == CLOSED:
+            return True
+        if self.state == OPEN and self.clock() >= self._opened_at + self.cooldown:
+            self.state = HALF_OPEN
+            return True
+        return False
+
+    def retry_in(self) -> float:
+        """Seconds until the next probe may go out (0 when closed)."""
+        if self.state == CLOSED:
+            return 0.0
+        return max(0.0, self._opened_at + self.cooldown - self.clock())
+
+    def success(self) -> None:
+        self.state = CLOSED
+        self.failures = 0
+
+    def failure(self) -> None:
+        self.failures += 1
+        if self.state == HALF_OPEN or self.failures >= self.threshold:
+            self.state = OPEN
+            self._opened_at = self.clock()

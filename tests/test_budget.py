@@ -1,0 +1,67 @@
+import pytest
+
+from weatherstream.budget import CallBudget
+
+FREE_USE = {"minute": 600, "hour": 5000, "day": 10000}
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_the_minute_limit():
+    clock = Clock()
+    budget = CallBudget(FREE_USE, clock=clock)
+    assert all(budget.take(50) for _ in range(12))  # 600 calls at once
+    assert not budget.take(1)
+    assert budget.wait(1) == 60
+    clock.now += 59.9
+    assert not budget.take(1)
+    clock.now += 0.1
+    assert budget.take(600) and not budget.take(1)
+
+
+def test_no_day_long_span_holds_more_than_the_day_limit():
+    clock = Clock()
+    budget = CallBudget(FREE_USE, clock=clock)
+    spent = []  # (time, calls)
+    for _ in range(2 * 24 * 60):  # two days of one-minute steps, always asking for more
+        while budget.take(10):
+            spent.append((clock.now, 10))
+        clock.now += 60
+    for start, _ in spent:  # every window starting at a spend
+        in_day = sum(c for t, c in spent if start <= t < start + 86400)
+        assert in_day <= 10000
+    assert sum(c for _, c in spent) == 20000  # and it does allow the limit each day
+
+
+def test_wait_says_when_the_oldest_calls_leave_the_window():
+    clock = Clock()
+    budget = CallBudget({"minute": 10}, clock=clock)
+    assert budget.take(4)
+    clock.now = 20
+    assert budget.take(6)
+    clock.now = 30
+    assert budget.wait(1) == 30  # the 4 from t=0 leave at t=60
+    assert budget.wait(5) == 50  # 5 more need the 6 from t=20 gone too
+    clock.now = 60
+    assert budget.take(4) and not budget.take(1)
+
+
+def test_a_refused_take_spends_nothing():
+    clock = Clock()
+    budget = CallBudget({"minute": 10, "day": 15}, clock=clock)
+    assert budget.take(10)
+    assert not budget.take(6)
+    clock.now += 60
+    assert budget.remaining() == {"minute": 10, "day": 5}
+    assert not budget.take(6) and budget.take(5)
+
+
+def test_unknown_period_is_refused():
+    with pytest.raises(ValueError):
+        CallBudget({"week": 5})
