@@ -7,8 +7,10 @@ PORT ?= 8000
 # Production-style ASGI server settings (see docs/architecture.md for the measurements).
 # uvicorn's INFO lines (three per WebSocket connection) cost 14% of the connect path:
 # warnings and errors only; weatherstream's own log lines still show.
+# --ws-max-size: frames over 64 KiB are refused unread (1009); WEATHERSTREAM's
+# MAX_MESSAGE_BYTES (4 KiB) closes smaller oversized ones.
 UVICORN_FLAGS ?= --loop uvloop --http httptools --ws websockets-sansio --ws-per-message-deflate false \
-	--lifespan on --no-server-header --log-level warning
+	--ws-max-size 65536 --lifespan on --no-server-header --log-level warning
 
 .PHONY: install engines run poll cluster test test-py test-js check bench clean
 .DEFAULT_GOAL := run

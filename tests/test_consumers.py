@@ -127,6 +127,13 @@ async def test_ping_pong():
         ('{"type": "subscribe", "city": 5, "id": 2}', "bad_request"),
         ('{"type": "teleport"}', "bad_request"),
         ('{"type": "subscribe", "city": "Xyzzyville Qqq", "id": 4}', "unknown_city"),
+        ('{"type": "subscribe", "city": "   ", "id": 5}', "bad_request"),
+        ('{"type": "subscribe", "lat": NaN, "lon": 0}', "bad_json"),
+        ('{"type": "subscribe", "lat": 1e400, "lon": 0}', "bad_request"),
+        ('{"type": "subscribe", "lat": 91, "lon": 0}', "bad_request"),
+        ('{"type": "subscribe", "lat": "52", "lon": 13}', "bad_request"),
+        ("[1, 2, 3]", "bad_request"),
+        ('{"city": null}', "bad_request"),
     ],
 )
 async def test_errors_keep_the_connection_open(frame, code):
@@ -265,3 +272,100 @@ async def test_an_unexpected_failure_answers_unavailable_and_keeps_the_connectio
     await comm.send_json_to({"type": "ping"})
     assert await comm.receive_json_from() == {"type": "pong"}
     await comm.disconnect()
+
+
+async def test_no_origin_is_refused_too():
+    comm = WebsocketCommunicator(application, "/ws/weather/")
+    connected, _ = await comm.connect()
+    assert not connected
+
+
+@pytest.mark.parametrize(
+    ("frame", "closed"),
+    [
+        ("x" * 4096, False),  # at the limit: an error frame, not a close
+        ("x" * 4097, True),
+        ("€" * 1365, False),  # 4,095 bytes in UTF-8
+        ("€" * 1366, True),  # 4,098 bytes
+    ],
+)
+async def test_a_message_over_the_size_limit_closes_with_1009(frame, closed):
+    comm = await connect()
+    await comm.send_to(text_data=frame)
+    out = await comm.receive_output(timeout=2)
+    if closed:
+        assert out == {"type": "websocket.close", "code": 1009}
+    else:
+        assert out["type"] == "websocket.send" and '"bad_json"' in out["text"]
+        await comm.disconnect()
+
+
+async def test_a_binary_message_over_the_size_limit_closes_with_1009():
+    comm = await connect()
+    await comm.send_to(bytes_data=b"\0" * 5000)
+    assert await comm.receive_output(timeout=2) == {"type": "websocket.close", "code": 1009}
+
+
+async def test_connections_per_address_are_limited():
+    with override_settings(WEATHERSTREAM={**get_config(), "MAX_CONNECTIONS_PER_ADDRESS": 2}):
+
+        def from_(address):
+            comm = WebsocketCommunicator(application, "/ws/weather/", headers=ORIGIN)
+            comm.scope["client"] = (address, 50000)
+            return comm
+
+        first, second, third, elsewhere = (from_(a) for a in ["10.0.0.1"] * 3 + ["10.0.0.2"])
+        for comm in (first, second, elsewhere):
+            assert (await comm.connect())[0]
+            assert (await comm.receive_json_from())["type"] == "hello"
+        assert (await third.connect())[0]  # accepted so that it can read why it is closed
+        assert await third.receive_output(timeout=2) == {"type": "websocket.close", "code": 4029}
+        await first.disconnect()
+        again = from_("10.0.0.1")  # a slot is free again
+        assert (await again.connect())[0]
+        assert (await again.receive_json_from())["type"] == "hello"
+        for comm in (second, elsewhere, again):
+            await comm.disconnect()
+        engine = await get_engine()
+        assert engine.addresses == {}
+
+
+async def test_require_login_refuses_anonymous_and_serves_a_logged_in_user():
+    from asgiref.sync import sync_to_async
+    from django.conf import settings
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    @sync_to_async
+    def session_cookie():
+        client = Client()
+        client.force_login(User.objects.create_user("ada"))
+        return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+
+    with override_settings(WEATHERSTREAM={**get_config(), "REQUIRE_LOGIN": True}):
+        anonymous = WebsocketCommunicator(application, "/ws/weather/", headers=ORIGIN)
+        assert (await anonymous.connect())[0]
+        assert await anonymous.receive_output(timeout=2) == {"type": "websocket.close", "code": 4003}
+
+        cookie = await session_cookie()
+        user = WebsocketCommunicator(
+            application, "/ws/weather/", headers=[*ORIGIN, (b"cookie", cookie.encode())]
+        )
+        assert (await user.connect())[0]
+        assert (await user.receive_json_from())["type"] == "hello"
+        await user.send_json_to({"type": "subscribe", "city": "Berlin", "id": 1})
+        assert (await next_of(user, "subscribed"))["id"] == 1
+        await user.disconnect()
+
+
+async def test_a_10000_character_city_name():
+    # Over the default 4 KiB message limit it closes with 1009 (above); under a raised
+    # limit it is a bad_request like any name longer than MAX_CITY_LENGTH.
+    with override_settings(WEATHERSTREAM={**get_config(), "MAX_MESSAGE_BYTES": 65536}):
+        comm = await connect()
+        await comm.send_json_to({"type": "subscribe", "city": "x" * 10000, "id": 9})
+        error = await comm.receive_json_from()
+        assert error["code"] == "bad_request" and error["id"] == 9
+        await comm.send_json_to({"type": "ping"})
+        assert await comm.receive_json_from() == {"type": "pong"}
+        await comm.disconnect()

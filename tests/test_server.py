@@ -158,3 +158,71 @@ def test_runserver_serves_the_websocket_endpoint_too(tmp_path):
         stop(proc)
     assert set(frames) == {"Berlin", "Tokyo"}
     assert all(len(got) >= 2 for got in frames.values())
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def uvicorn(port: int, *extra: str) -> list[str]:
+    app = ["-m", "uvicorn", "example.asgi:application", "--host", "127.0.0.1", "--port", str(port)]
+    return [sys.executable, *app, *make_run_flags(), *extra]
+
+
+async def send_and_wait_close(port: int, text: str) -> tuple[int, str] | None:
+    uri = f"ws://127.0.0.1:{port}/ws/weather/"
+    async with websockets.connect(uri, origin=f"http://127.0.0.1:{port}", max_size=None) as ws:
+        await ws.recv()  # hello
+        try:
+            await ws.send(text)
+            while True:
+                await asyncio.wait_for(ws.recv(), 10)
+        except websockets.ConnectionClosed as closed:
+            return (closed.rcvd.code, closed.rcvd.reason) if closed.rcvd else None
+
+
+def test_oversized_frames_are_refused_without_growing_the_server(tmp_path):
+    port = free_port()
+    proc = start(uvicorn(port), tmp_path, port)
+    try:
+        assert asyncio.run(send_and_wait_close(port, "x" * 5000)) == (1009, "")  # MAX_MESSAGE_BYTES
+        for _ in range(3):  # warm up what a connection allocates
+            asyncio.run(send_and_wait_close(port, "x" * 5000))
+        before = rss_kib(proc.pid)
+        codes = [asyncio.run(send_and_wait_close(port, "x" * (2 * 1024 * 1024))) for _ in range(20)]
+        grown = rss_kib(proc.pid) - before
+    finally:
+        stop(proc)
+    # uvicorn's --ws-max-size refuses them from the frame header, before reading them
+    assert all(code == 1009 and "exceeds limit" in reason for code, reason in codes), codes[0]
+    assert grown < 8 * 1024, f"RSS grew {grown} KiB after 40 MiB of refused frames"
+
+
+def test_a_dead_peer_is_reaped_by_the_ping_timeout(tmp_path):
+    port = free_port()
+    proc = start(uvicorn(port, "--ws-ping-interval", "1", "--ws-ping-timeout", "1"), tmp_path, port)
+    try:
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.sendall(
+            b"GET /ws/weather/ HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            b"Sec-WebSocket-Version: 13\r\nOrigin: http://127.0.0.1\r\n\r\n"
+        )
+        opened = time.monotonic()
+        sock.settimeout(10)
+        received = b""
+        while b"101 Switching Protocols" not in received:
+            received += sock.recv(4096)
+        # From here on the peer is dead: it never answers the server's pings.
+        time.sleep(2.5)
+        while chunk := sock.recv(65536):  # what the server sent, up to its close
+            received += chunk
+        closed_after = time.monotonic() - opened
+        sock.close()
+    finally:
+        stop(proc)
+    assert b"\x89" in received, "the server pinged"
+    assert closed_after < 5, f"the dead peer was still connected after {closed_after:.1f}s"

@@ -56,6 +56,15 @@ DEFAULTS: dict[str, Any] = {
     "DEMAND_GRACE": 60.0,
     # Observations older than this many days are pruned by the poller.
     "RETENTION_DAYS": 7,
+    # Largest client message accepted, bytes; a bigger one closes the connection (1009).
+    # The ASGI server's own limit (uvicorn --ws-max-size) refuses far bigger ones unread.
+    "MAX_MESSAGE_BYTES": 4096,
+    # Open WebSocket connections per client address (each over it is closed, 4029);
+    # behind a proxy, have the ASGI server trust its X-Forwarded-For. None: no limit.
+    "MAX_CONNECTIONS_PER_ADDRESS": 100,
+    # Only logged-in Django users may connect (closed with 4003 otherwise); needs
+    # Channels' AuthMiddlewareStack around the WebSocket routes.
+    "REQUIRE_LOGIN": False,
     # Subscriptions one WebSocket connection may hold.
     "MAX_SUBSCRIPTIONS": 50,
     # Client messages per second a connection may send (token bucket), and its burst.

@@ -63,6 +63,7 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
         self._refilled = time.monotonic()
         self._strikes = 0
         self._closer: asyncio.Task[None] | None = None
+        self._address: str | None = None  # counted against MAX_CONNECTIONS_PER_ADDRESS
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         self.scope = scope
@@ -72,7 +73,7 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
                 message = await receive()
                 kind = message["type"]
                 if kind == "websocket.receive":
-                    await self.on_frame(message.get("text"))
+                    await self.on_frame(message.get("text"), message.get("bytes"))
                 elif kind == "websocket.connect":
                     await self.on_connect()
                 elif kind == "websocket.disconnect":
@@ -80,13 +81,32 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
         finally:
             self._closed = True
             self._release()
+            if self._address is not None:
+                self.engine.disconnected(self._address)
 
     # -- connection -------------------------------------------------------------------
 
     async def on_connect(self) -> None:
         self.engine = await get_engine()
+        # Refusals are sent after accepting, so that browsers see their close code.
         await self.base_send({"type": "websocket.accept"})
+        if self.config["REQUIRE_LOGIN"] and not self._logged_in():
+            await self.close(protocol.CLOSE_LOGIN_REQUIRED)
+            return
+        client = self.scope.get("client")
+        if client:
+            if not self.engine.connected(client[0]):
+                await self.close(protocol.CLOSE_TOO_MANY_CONNECTIONS)
+                return
+            self._address = client[0]
         self.push(self.engine.hello())
+
+    def _logged_in(self) -> bool:
+        user = self.scope.get("user")
+        if user is None:
+            logger.error("REQUIRE_LOGIN needs Channels' AuthMiddlewareStack around the WebSocket routes")
+            return False
+        return bool(user.is_authenticated)
 
     def _release(self) -> None:
         engine = getattr(self, "engine", None)
@@ -160,6 +180,14 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
 
     # -- incoming ---------------------------------------------------------------------
 
+    def _too_big(self, text: str | None, data: bytes | None) -> bool:
+        limit: int = self.config["MAX_MESSAGE_BYTES"]
+        if text is None:
+            return data is not None and len(data) > limit
+        if len(text) * 4 <= limit:  # UTF-8 takes at most 4 bytes a character
+            return False
+        return len(text) > limit or len(text.encode("utf-8", "surrogatepass")) > limit
+
     def _allow(self) -> bool:
         now = time.monotonic()
         rate, burst = self.config["MESSAGES_PER_SECOND"], self.config["MESSAGE_BURST"]
@@ -172,7 +200,10 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
         self._strikes += 1
         return False
 
-    async def on_frame(self, text: str | None) -> None:
+    async def on_frame(self, text: str | None, data: bytes | None = None) -> None:
+        if self._too_big(text, data):
+            await self.close(protocol.CLOSE_TOO_BIG)
+            return
         if not self._allow():
             if self._strikes > self.config["RATE_LIMIT_CLOSE_AFTER"]:
                 await self.close(protocol.CLOSE_RATE_LIMITED)

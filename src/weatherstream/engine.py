@@ -104,6 +104,7 @@ class Engine:
         self._weather_json: dict[str, str] = {}  # of self.latest, once fanned out
         self._hello: tuple[Any, str] = (None, "")
         self._tasks: list[asyncio.Task[Any]] = []
+        self.addresses: dict[str, int] = {}  # client address -> open connections
 
     @staticmethod
     def _layer() -> Any:
@@ -250,6 +251,22 @@ class Engine:
     def unsubscribe(self, location_id: str, subscriber: Subscriber) -> None:
         if self.hub.discard(location_id, subscriber):
             self.released[location_id] = time.monotonic()
+
+    def connected(self, address: str) -> bool:
+        """Count a new connection from ``address``; False (not counted) over the limit."""
+        limit = self.config["MAX_CONNECTIONS_PER_ADDRESS"]
+        count = self.addresses.get(address, 0)
+        if limit is not None and count >= limit:
+            return False
+        self.addresses[address] = count + 1
+        return True
+
+    def disconnected(self, address: str) -> None:
+        count = self.addresses.get(address, 0) - 1
+        if count > 0:
+            self.addresses[address] = count
+        else:
+            self.addresses.pop(address, None)
 
     def demand(self) -> list[GeoPlace]:
         """Places watched here now, or released less than DEMAND_GRACE seconds ago."""

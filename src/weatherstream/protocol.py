@@ -23,8 +23,11 @@ ERROR_CODES = {
 }
 
 # WebSocket close codes the server uses (4000-4999 are application codes).
+CLOSE_TOO_BIG = 1009  # RFC 6455: a message over MAX_MESSAGE_BYTES
+CLOSE_LOGIN_REQUIRED = 4003  # REQUIRE_LOGIN is on and the handshake carried no logged-in user
 CLOSE_RATE_LIMITED = 4008
 CLOSE_SLOW_CONSUMER = 4009
+CLOSE_TOO_MANY_CONNECTIONS = 4029  # MAX_CONNECTIONS_PER_ADDRESS reached
 
 MAX_ID_LENGTH = 64
 
