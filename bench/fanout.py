@@ -51,6 +51,8 @@ BASELINES = {"plain": "plain-websockets", "textbook": "textbook-channels"}
 # with WEATHERSTREAM_POLLER=off, one `manage.py weatherstream_poll`, and redis-server,
 # over channels_redis's pub/sub layer or its core (list-based) layer.
 CLUSTER_SERVERS = {"pubsub": "redis-pubsub-2proc", "core": "redis-core-2proc"}
+# --stalled F: the same server again with a fraction F of subscribers that never read.
+STALLED = "+stalled"
 
 
 def make_run_flags() -> list[str]:
@@ -100,6 +102,7 @@ class Row:
     errors: dict[str, int] = field(default_factory=dict)
     note: str = ""
     run: int = 1  # 1-based round of --runs
+    stalled: int = 0  # subscribers that never read (--stalled); not counted in frames/latency
 
     @property
     def cpu_us_per_frame(self) -> float | None:
@@ -146,6 +149,7 @@ def server_command(
     env["PYTHONPATH"] = f"{REPO / 'example'}:{REPO / 'src'}"
     env["WEATHERSTREAM_PROVIDER"] = "simulated"
     env["WEATHERSTREAM_POLL_INTERVAL"] = "1"
+    env["WEATHERSTREAM_MAX_CONNECTIONS_PER_ADDRESS"] = "null"  # every subscriber is 127.0.0.1
     env["DJANGO_SETTINGS_MODULE"] = "example.settings"
     app = "example.asgi:application"
     if name.startswith("uvicorn-"):
@@ -192,6 +196,7 @@ def design(
     name: str, args: argparse.Namespace, workdir: Path, db_template: Path | None, tag: str
 ) -> list[tuple[list[str], Path, dict[str, str], int | None]]:
     """The processes of one row, in start order: (command, cwd, env, port to wait for)."""
+    name = name.removesuffix(STALLED)
     layer = next((k for k, v in CLUSTER_SERVERS.items() if v == name), None)
     single = "uvicorn-websockets-sansio" if layer else name
     port = procs.free_port()
@@ -329,6 +334,7 @@ def run_row(
                         "k": args.k,
                         "indices": list(range(j, args.n, g)),
                         "concurrency": max(1, args.concurrency // g),
+                        "stalled": args.stalled if name.endswith(STALLED) else 0.0,
                         "conn_timeout": args.conn_timeout,
                         "phase_timeout": args.connect_timeout,
                     },
@@ -337,6 +343,7 @@ def run_row(
         results = recv_all(gens, args.connect_timeout + args.conn_timeout + 60)
         profile_stop(prof)
         row.subscribed = sum(r["ok"] for r in results)
+        row.stalled = sum(r["stalled"] for r in results)
         for r in results:
             for why, c in r["failures"].items():
                 row.connect_failures[why] = row.connect_failures.get(why, 0) + c
@@ -552,6 +559,7 @@ def metrics(r: Row) -> dict[str, float | None]:
         "ping_p99": r.ping_rtt_ms.get("p99"),
         "gen_cpu_pct": r.gen_cpu_s / r.window * 100 if r.window else None,
         "closed": float(r.closed),
+        "rss_growth_kib": float(r.rss1_kib - r.rss0_kib) if r.rss1_kib else None,
     }
 
 
@@ -698,6 +706,7 @@ TARGETS = [
 ]
 LARGE_N = 15000
 CLUSTER_P99 = 2.0  # issue #4: the --redis topology's p99 against one process
+STALLED_P99 = 1.2  # issue #5: readers' p99 beside non-readers, against the run without
 LARGE_N_P99_MS = 500.0
 
 
@@ -715,6 +724,23 @@ def target_lines(
     for name in products:
         m, runs = med[name], groups[name]
         who = f"{name}: " if len(products) > 1 else ""
+        if name.endswith(STALLED):  # issue #5: readers beside non-readers, against no non-readers
+            calm = med.get(name.removesuffix(STALLED))
+            if calm is None or not calm["lat_p99"] or m["lat_p99"] is None:
+                out.append(f"{who}target fast readers' p99 <= {STALLED_P99}x: not checked (no such row)")
+            else:
+                r = m["lat_p99"] / calm["lat_p99"]
+                out.append(
+                    f"{who}target fast readers' p99 <= {STALLED_P99}x the run without non-readers: "
+                    f"{r:.3f}x {'PASS' if r <= STALLED_P99 else 'MISS'}; {runs[0].stalled} non-readers; "
+                    f"server RSS +{(m['rss_growth_kib'] or 0) / 1024:.0f} MiB against "
+                    f"+{(calm['rss_growth_kib'] or 0) / 1024:.0f} MiB"
+                )
+            per_run = [(r.subscribed, r.frames, r.expected) for r in runs]
+            ok = all(s == args.n and e > 0 and f == e for s, f, e in per_run)
+            detail = ", ".join(f"{s}/{args.n} subscribed {f}/{e} frames" for s, f, e in per_run)
+            out.append(f"{who}target every frame to every reader: {detail} {'PASS' if ok else 'MISS'}")
+            continue
         if name in CLUSTER_SERVERS.values():  # issue #4: against one process at the same N
             single = med.get("uvicorn-websockets-sansio")
             if single is None or not single["lat_p99"] or m["lat_p99"] is None:
@@ -802,6 +828,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="also run the scaled-out topology (two server processes, a separate poller, "
         "redis-server) over these channels_redis layers: pubsub, core or pubsub,core (default pubsub)",
     )
+    p.add_argument(
+        "--stalled",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="also run each product server with this fraction of subscribers that stop reading "
+        "after subscribing (issue #5: e.g. 0.1); the fast ones' p99 is compared with the run without",
+    )
     p.add_argument("--gen-procs", type=int, default=1, help="load generator processes (default 1)")
     p.add_argument(
         "--concurrency", type=int, default=200, help="connects in flight, all generators (default 200)"
@@ -847,6 +881,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a.baseline_list = [] if a.baselines == "none" else [BASELINES[b.strip()] for b in a.baselines.split(",")]
     if a.redis:
         a.server_list += [CLUSTER_SERVERS[layer.strip()] for layer in a.redis.split(",")]
+    if a.stalled:
+        a.server_list += [s + STALLED for s in a.server_list if s not in CLUSTER_SERVERS.values()]
     return a
 
 

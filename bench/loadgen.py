@@ -103,6 +103,7 @@ class Client(asyncio.Protocol):
         "t_connect",
         "t_subscribed",
         "loc",
+        "stalled",
     )
 
     def __init__(
@@ -125,6 +126,7 @@ class Client(asyncio.Protocol):
         self.frag: bytes | None = None
         self.t_connect = 0.0
         self.t_subscribed = 0.0
+        self.stalled = False  # subscribed, then never reads again (a slow or dead client)
 
     # -- asyncio.Protocol -----------------------------------------------------------------
 
@@ -301,6 +303,8 @@ class Generator:
         ok: list[Client] = []
         ok_idx: list[int] = []
         failures: dict[str, int] = {}
+        stalled = spec.get("stalled", 0.0)
+        stall_every = round(1 / stalled) if stalled else 0
 
         async def one(index: int) -> None:
             async with sem:
@@ -325,6 +329,9 @@ class Generator:
                     failures[why[:80]] = failures.get(why[:80], 0) + 1
                     client.abort()
                     return
+                if stall_every and index % stall_every == 0:
+                    client.stalled = True
+                    client.transport.pause_reading()  # type: ignore[union-attr]
                 ok.append(client)
                 ok_idx.append(index)
 
@@ -334,6 +341,7 @@ class Generator:
         t_last = max((c.t_subscribed for c in ok), default=0.0)
         return {
             "ok": len(ok),
+            "stalled": sum(c.stalled for c in ok),
             "failed": sum(failures.values()),
             "failures": failures,
             "t_first": t_first[0] if t_first else 0.0,
@@ -350,7 +358,7 @@ class Generator:
         s.t0, s.t1 = float("inf"), float("-inf")
         subscribers: dict[int, int] = {}
         for client in self.clients:
-            if client.state == OPEN:
+            if client.state == OPEN and not client.stalled:  # stalled ones read nothing
                 subscribers[client.loc] = subscribers.get(client.loc, 0) + 1
         return {
             "frames": s.frames,
@@ -358,14 +366,14 @@ class Generator:
             "subscribers": subscribers,
             "latencies": s.latencies.tobytes(),
             "closed_in_window": s.closed - closed_before,
-            "open": sum(1 for c in self.clients if c.state == OPEN),
+            "open": sum(1 for c in self.clients if c.state == OPEN and not c.stalled),
             "close_codes": dict(s.close_codes),
             "errors": dict(s.errors),
         }
 
     async def rtt(self, spec: dict[str, Any]) -> dict[str, Any]:
         """Ping and subscribe round trips on ``spec["sample"]`` evenly spread connections."""
-        live = [(c, i) for c, i in zip(self.clients, self.indices) if c.state == OPEN]
+        live = [(c, i) for c, i in zip(self.clients, self.indices) if c.state == OPEN and not c.stalled]
         sample = spec["sample"]
         step = max(1, len(live) // max(1, sample))
         chosen = live[::step][:sample]
