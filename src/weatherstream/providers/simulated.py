@@ -61,13 +61,14 @@ def simulate(lat: float, lon: float, ts: float, *, source: str = "simulated") ->
     diurnal = 4.5 * math.cos(2 * math.pi * (solar_hour - 15.0) / 24.0)
     weather = noise(seed, ts, 6 * 3600)  # fronts passing over hours
     gust = noise(seed + 1, ts, 90)  # small changes minute to minute
-    temperature = mean + season + diurnal + 4.0 * weather + 0.4 * gust
+    flicker = noise(seed + 7, ts, 3)  # and second to second, as a live sensor shows
+    temperature = mean + season + diurnal + 4.0 * weather + 0.4 * gust + 0.15 * flicker
 
     cloud = max(0.0, min(100.0, 50 + 60 * noise(seed + 2, ts, 3 * 3600) + 5 * gust))
     wetness = noise(seed + 3, ts, 2 * 3600)
     precipitation = max(0.0, (wetness - 0.35) * 4.0) if cloud > 60 else 0.0
     humidity = max(5.0, min(100.0, 65 - 2.2 * diurnal + 0.25 * (cloud - 50) + 30 * precipitation))
-    wind_speed = max(0.0, 12 + 10 * noise(seed + 4, ts, 4 * 3600) + 3 * gust)
+    wind_speed = max(0.0, 12 + 10 * noise(seed + 4, ts, 4 * 3600) + 3 * gust + 1.5 * flicker)
     wind_gusts = wind_speed * (1.4 + 0.2 * abs(gust))
     wind_direction = (225 + 120 * noise(seed + 5, ts, 8 * 3600)) % 360
     pressure = 1013 + 14 * noise(seed + 6, ts, 12 * 3600) - 3 * precipitation
