@@ -117,3 +117,17 @@ async def test_post_is_not_allowed_and_says_so_in_json(client, path):
     assert response.status_code == 405
     assert response["Allow"] == "GET, HEAD"
     assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+async def test_history_by_location_id_of_a_watched_place(client):
+    from weatherstream.geocoding import get_geocoder
+
+    engine = await get_engine()
+    oslo = get_geocoder().resolve("Oslo")
+    await engine.subscribe(oslo, type("Sink", (), {"push": lambda self, text: None})())
+    await engine.poller.fetch([oslo])
+    ok = await client.get("/api/history", {"location": oslo.id, "hours": 1})
+    assert ok.status_code == 200 and ok.json()["location"]["id"] == oslo.id
+    assert len(ok.json()["observations"]) == 1
+    missing = await client.get("/api/history", {"location": "nowhere"})
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "unknown_location"

@@ -11,15 +11,21 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from weatherstream.conf import get_config  # noqa: E402
 from weatherstream.lifespan import lifespan  # noqa: E402
 from weatherstream.routing import websocket_urlpatterns  # noqa: E402
+
+websocket = URLRouter(websocket_urlpatterns)
+if get_config()["REQUIRE_LOGIN"]:
+    # The session's user in the scope. Only when needed: it costs a thread hop and a
+    # session object per connection (bench/README.md).
+    websocket = AuthMiddlewareStack(websocket)
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        # Handshakes from other sites' pages are refused; the session's user is in the
-        # scope (for WEATHERSTREAM["REQUIRE_LOGIN"]).
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        # Handshakes from other sites' pages are refused (cross-site WebSocket hijacking).
+        "websocket": AllowedHostsOriginValidator(websocket),
         "lifespan": lifespan,
     }
 )

@@ -70,8 +70,14 @@ def _float(request: HttpRequest, name: str, limit: float) -> float:
 
 
 async def _place(request: HttpRequest) -> GeoPlace:
-    """The place named by ?city= or ?lat=&lon=."""
+    """The place named by ?city=, ?lat=&lon=, or ?location= (an id from ``subscribed``)."""
     city = request.GET.get("city", "").strip()
+    location_id = request.GET.get("location", "").strip()
+    if location_id and not city:
+        known = (await get_engine()).places.get(location_id)
+        if known is None:
+            raise ApiError(404, "unknown_location", "No location with that id is being watched.")
+        return known
     if city:
         if len(city) > get_config()["MAX_CITY_LENGTH"]:
             raise ApiError(400, "bad_request", "'city' is too long.")
@@ -149,5 +155,9 @@ def index(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "weatherstream/index.html",
-        {"ws_path": "/ws/weather/", "locations_url": reverse("weatherstream:locations")},
+        {
+            "ws_path": "/ws/weather/",
+            "locations_url": reverse("weatherstream:locations"),
+            "history_url": reverse("weatherstream:history"),
+        },
     )

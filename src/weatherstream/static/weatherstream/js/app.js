@@ -1,8 +1,12 @@
 // The weatherstream page: a search box, one card per watched place, kept live
 // over the WebSocket. The DOM is built with createElement/textContent only.
+import { HistoryChart } from "./chart.js";
 import { WeatherClient, normalizeQuery } from "./client.js";
+import * as fmt from "./format.js";
 
 const STORAGE_KEY = "weatherstream.cities";
+const UNITS_KEY = "weatherstream.units";
+const HISTORY_HOURS = 24;
 const SUGGEST_DELAY = 250;
 const MAX_SUGGESTIONS = 8;
 const COORDS = /^\s*([-+]?\d+(?:\.\d+)?)\s*[,;\s]\s*([-+]?\d+(?:\.\d+)?)\s*$/;
@@ -15,6 +19,9 @@ const ui = {
   connectionLabel: $("connection").querySelector(".connection__label"),
   retry: $("retry"),
   banner: $("simulated-banner"),
+  outage: $("outage-banner"),
+  unitTemperature: $("unit-temperature"),
+  unitSpeed: $("unit-speed"),
   form: $("search"),
   input: $("city"),
   list: $("city-suggestions"),
@@ -129,6 +136,34 @@ function forgetQuery(text) {
   const kept = list.filter((t) => keyOf(t) !== keyOf(text));
   if (kept.length !== list.length) saveQueries(kept);
 }
+
+// --- units (localStorage) ------------------------------------------------------------
+
+function loadUnits() {
+  try {
+    return fmt.cleanUnits(JSON.parse(localStorage.getItem(UNITS_KEY) || "null"));
+  } catch {
+    return { ...fmt.DEFAULT_UNITS };
+  }
+}
+
+let units = loadUnits();
+
+function setUnits(next) {
+  units = fmt.cleanUnits(next);
+  try {
+    localStorage.setItem(UNITS_KEY, JSON.stringify(units));
+  } catch {
+    /* the page still converts, it just forgets */
+  }
+  for (const card of cards.values()) {
+    if (card.reading) renderReading(card, card.reading, { quiet: true });
+    drawHistory(card);
+  }
+}
+
+const tempText = (celsius, digits = 1) => number(fmt.temperature(celsius, units.temperature), digits);
+const speedText = (kmh) => `${number(fmt.speed(kmh, units.speed))} ${fmt.SPEED_UNITS[units.speed]}`;
 
 /** "52.52, 13.405" -> {lat, lon}; anything else is a city name. Throws on bad input. */
 function parseQuery(text) {
@@ -339,10 +374,17 @@ window.addEventListener("pageshow", (event) => {
 
 function updateBanner() {
   let simulated = provider === "simulated";
+  let read = 0;
+  let stale = 0;
   for (const card of cards.values()) {
-    if (card.reading && card.reading.source === "simulated") simulated = true;
+    if (!card.reading) continue;
+    read += 1;
+    if (card.reading.stale) stale += 1;
+    if (card.reading.source === "simulated") simulated = true;
   }
   ui.banner.hidden = !simulated;
+  // Every reading stale: the weather service is down, not one place's data.
+  ui.outage.hidden = !(read > 0 && stale === read);
 }
 
 function updateEmpty() {
@@ -381,6 +423,9 @@ function createCard(loc, order) {
     remove: h("button", { type: "button", className: "card__remove", "aria-label": `Remove ${name}`, title: `Remove ${name}` }),
     temp: h("p", { className: "card__temp" }),
     tempValue: h("span", { className: "card__temp-value", text: "–" }),
+    tempUnit: h("span", { className: "card__temp-unit", text: fmt.TEMPERATURE_UNITS[units.temperature] }),
+    icon: h("span", { className: "card__icon", role: "img", "aria-label": "Waiting for a reading", text: "·" }),
+    chart: h("div", { className: "card__chart" }),
     summary: h("p", { className: "card__summary", text: "Waiting for the first reading…" }),
     stale: h("span", {
       className: "badge badge--stale",
@@ -403,7 +448,7 @@ function createCard(loc, order) {
   refs.region.textContent = region;
   refs.region.hidden = !region;
   refs.remove.append(h("span", { "aria-hidden": "true", text: "×" }));
-  refs.temp.append(refs.tempValue, h("span", { className: "card__temp-unit", text: "°C" }));
+  refs.temp.append(refs.tempValue, refs.tempUnit);
   refs.windArrow.style.visibility = "hidden";
   refs.wind.append(refs.windArrow, refs.windText);
 
@@ -416,7 +461,13 @@ function createCard(loc, order) {
       h("div", {}, h("h2", { className: "card__title", id: titleId }, refs.name, " ", refs.country), refs.region),
       refs.remove,
     ),
-    h("div", { className: "card__now" }, refs.temp, h("div", { className: "card__conditions" }, refs.summary, refs.stale)),
+    h(
+      "div",
+      { className: "card__now" },
+      refs.icon,
+      refs.temp,
+      h("div", { className: "card__conditions" }, refs.summary, refs.stale),
+    ),
     h(
       "dl",
       { className: "card__details" },
@@ -427,17 +478,73 @@ function createCard(loc, order) {
       detail("Precipitation", refs.precipitation),
       detail("Cloud cover", refs.clouds),
     ),
+    refs.chart,
     h("footer", { className: "card__meta" }, h("span", {}, "Observed ", refs.time), refs.source),
   );
 
-  const card = { el, refs, order, location: { ...loc }, reading: null, texts: new Set(), formatter: null };
+  const card = {
+    el,
+    refs,
+    order,
+    location: { ...loc },
+    reading: null,
+    texts: new Set(),
+    formatter: null,
+    history: { times: [], celsius: [] },
+    chart: new HistoryChart(refs.chart, name),
+  };
   refs.remove.addEventListener("click", () => removeCard(locationId, { send: true, focus: true }));
   el.addEventListener("animationend", () => el.classList.remove("changed", "found"));
 
   // keep the cards in the order they were added (subscribe ids grow)
   const after = [...cards.values()].find((c) => c.order > order);
   ui.cards.insertBefore(el, after ? after.el : null);
+  loadHistory(card, locationId);
   return card;
+}
+
+// --- history chart -------------------------------------------------------------------
+
+async function loadHistory(card, locationId) {
+  const url = new URL(body.dataset.historyUrl || "/api/history", location.href);
+  url.searchParams.set("location", locationId);
+  url.searchParams.set("hours", String(HISTORY_HOURS));
+  try {
+    const response = await fetch(url, { headers: { Accept: "application/json" } });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    const data = await response.json();
+    const past = Array.isArray(data.observations) ? data.observations : [];
+    // Merge with live points that arrived while this was loading.
+    const live = card.history;
+    card.history = { times: [], celsius: [] };
+    for (const w of past) addPoint(card, w);
+    live.times.forEach((t, i) => addPoint(card, { observed_at: t * 1000, temperature: live.celsius[i] }));
+  } catch (err) {
+    console.warn("weatherstream: no history for", locationId, err);
+  }
+  drawHistory(card);
+}
+
+/** Append a reading to the card's series (ordered, no duplicates, last 24 hours). */
+function addPoint(card, w) {
+  const when = new Date(w.observed_at).getTime() / 1000;
+  if (!Number.isFinite(when) || w.temperature == null) return false;
+  const { times, celsius } = card.history;
+  if (times.length && when <= times[times.length - 1]) return false;
+  times.push(when);
+  celsius.push(Number(w.temperature));
+  const cutoff = when - HISTORY_HOURS * 3600;
+  while (times.length && times[0] < cutoff) {
+    times.shift();
+    celsius.shift();
+  }
+  return true;
+}
+
+function drawHistory(card) {
+  const { times, celsius } = card.history;
+  const values = celsius.map((c) => fmt.temperature(c, units.temperature));
+  card.chart.draw(times, values, fmt.TEMPERATURE_UNITS[units.temperature]);
 }
 
 function highlight(el, className) {
@@ -446,16 +553,18 @@ function highlight(el, className) {
   el.classList.add(className);
 }
 
-function renderReading(card, w) {
+function renderReading(card, w, { quiet = false } = {}) {
   const { refs, el } = card;
   const previous = card.reading ? card.reading.temperature : null;
   card.reading = { ...w };
 
   const temp = w.temperature;
-  refs.tempValue.textContent = number(temp, 1);
+  refs.tempValue.textContent = tempText(temp);
+  refs.tempUnit.textContent = fmt.TEMPERATURE_UNITS[units.temperature];
   if (temp != null) el.dataset.temperature = String(temp);
   else delete el.dataset.temperature;
-  if (previous != null && temp != null && previous !== temp) {
+  if (!quiet && !w.stale && addPoint(card, w)) drawHistory(card);
+  if (!quiet && previous != null && temp != null && previous !== temp) {
     el.dataset.trend = temp > previous ? "up" : "down";
     highlight(el, "changed");
   }
@@ -464,17 +573,23 @@ function renderReading(card, w) {
   const stale = Boolean(w.stale);
   el.classList.toggle("stale", stale);
   refs.stale.hidden = !stale;
+  refs.stale.textContent = stale && w.age != null ? `stale · ${fmt.age(w.age)} old` : "stale";
   if (w.is_day != null) el.dataset.day = w.is_day ? "day" : "night";
+  const icon = fmt.weatherIcon(w.weather_code, w.is_day);
+  refs.icon.textContent = icon.symbol;
+  refs.icon.setAttribute("aria-label", icon.label);
+  refs.icon.title = icon.label;
 
-  refs.feels.textContent = w.feels_like != null ? `${number(w.feels_like, 1)} °C` : "–";
+  const tempUnit = fmt.TEMPERATURE_UNITS[units.temperature];
+  refs.feels.textContent = w.feels_like != null ? `${tempText(w.feels_like)} ${tempUnit}` : "–";
   refs.humidity.textContent = w.humidity != null ? `${number(w.humidity)} %` : "–";
   refs.pressure.textContent = w.pressure != null ? `${number(w.pressure)} hPa` : "–";
   refs.precipitation.textContent = w.precipitation != null ? `${number(w.precipitation, 1)} mm` : "–";
   refs.clouds.textContent = w.cloud_cover != null ? `${number(w.cloud_cover)} %` : "–";
 
   const parts = [];
-  if (w.wind_speed != null) parts.push(`${number(w.wind_speed)} km/h`);
-  if (w.wind_gusts != null) parts.push(`gusts ${number(w.wind_gusts)} km/h`);
+  if (w.wind_speed != null) parts.push(speedText(w.wind_speed));
+  if (w.wind_gusts != null) parts.push(`gusts ${speedText(w.wind_gusts)}`);
   if (w.wind_direction != null && Number.isFinite(Number(w.wind_direction))) {
     const from = Number(w.wind_direction);
     parts.push(`from ${compass(from)}`);
@@ -522,6 +637,7 @@ function removeCard(locationId, { send = true, focus = false } = {}) {
     const neighbour = card.el.nextElementSibling || card.el.previousElementSibling;
     next = (neighbour && neighbour.querySelector(".card__remove")) || ui.input;
   }
+  card.chart.destroy();
   card.el.remove();
   cards.delete(locationId);
   updateEmpty();
@@ -713,6 +829,13 @@ ui.form.addEventListener("submit", (e) => {
   ui.input.value = "";
   subscribeText(text, { fromSearch: true });
 });
+
+// --- unit pickers ------------------------------------------------------------------------
+
+ui.unitTemperature.value = units.temperature;
+ui.unitSpeed.value = units.speed;
+ui.unitTemperature.addEventListener("change", () => setUnits({ ...units, temperature: ui.unitTemperature.value }));
+ui.unitSpeed.addEventListener("change", () => setUnits({ ...units, speed: ui.unitSpeed.value }));
 
 // --- start -------------------------------------------------------------------------------
 

@@ -1,0 +1,62 @@
+// Units and icons for the page. The wire is always metric (°C, km/h); conversion
+// happens here, in the browser. Pure functions: tested with node (tests/js/).
+
+export const TEMPERATURE_UNITS = { C: "°C", F: "°F" };
+export const SPEED_UNITS = { kmh: "km/h", ms: "m/s", mph: "mph" };
+export const DEFAULT_UNITS = Object.freeze({ temperature: "C", speed: "kmh" });
+
+/** °C -> the chosen unit (null stays null). */
+export function temperature(celsius, unit) {
+  if (celsius == null || !Number.isFinite(Number(celsius))) return null;
+  return unit === "F" ? (Number(celsius) * 9) / 5 + 32 : Number(celsius);
+}
+
+/** km/h -> the chosen unit (null stays null). */
+export function speed(kmh, unit) {
+  if (kmh == null || !Number.isFinite(Number(kmh))) return null;
+  const value = Number(kmh);
+  if (unit === "ms") return value / 3.6;
+  if (unit === "mph") return value / 1.609344;
+  return value;
+}
+
+/** Stored units, with anything unknown replaced by the default. */
+export function cleanUnits(raw) {
+  const units = { ...DEFAULT_UNITS };
+  if (raw && typeof raw === "object") {
+    if (raw.temperature in TEMPERATURE_UNITS) units.temperature = raw.temperature;
+    if (raw.speed in SPEED_UNITS) units.speed = raw.speed;
+  }
+  return units;
+}
+
+// WMO 4677 weather codes (Open-Meteo's `weather_code`) -> an icon and its words.
+const ICONS = [
+  [[0], "☀️", "🌙", "Clear"],
+  [[1], "🌤️", "🌙", "Mainly clear"],
+  [[2], "⛅", "☁️", "Partly cloudy"],
+  [[3], "☁️", "☁️", "Overcast"],
+  [[45, 48], "🌫️", "🌫️", "Fog"],
+  [[51, 53, 55, 56, 57], "🌦️", "🌧️", "Drizzle"],
+  [[61, 63, 65, 66, 67, 80, 81, 82], "🌧️", "🌧️", "Rain"],
+  [[71, 73, 75, 77, 85, 86], "🌨️", "🌨️", "Snow"],
+  [[95, 96, 99], "⛈️", "⛈️", "Thunderstorm"],
+];
+
+/** {symbol, label} for a WMO code; day or night matters for clear skies. */
+export function weatherIcon(code, isDay = true) {
+  const n = Number(code);
+  for (const [codes, day, night, label] of ICONS) {
+    if (codes.includes(n)) return { symbol: isDay === false ? night : day, label };
+  }
+  return { symbol: "🌡️", label: "Unknown conditions" };
+}
+
+/** "12 s", "5 min", "3 h", "2 d": how old a stale reading is. */
+export function age(seconds) {
+  const s = Math.max(0, Math.round(Number(seconds) || 0));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.round(s / 60)} min`;
+  if (s < 86400) return `${Math.round(s / 3600)} h`;
+  return `${Math.round(s / 86400)} d`;
+}
