@@ -21,10 +21,20 @@ $(BIN)/.installed: pyproject.toml example/requirements.txt
 	$(BIN)/python -m pip install -q -r example/requirements.txt -e '.[dev]'
 	touch $@
 
-install: $(BIN)/.installed
+# The page's charting library, from the npm registry (package-lock.json), into the app's
+# static files (kept out of git).
+VENDOR := src/weatherstream/static/weatherstream/vendor
+$(VENDOR)/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(VENDOR)
+	cp node_modules/uplot/dist/uPlot.esm.js node_modules/uplot/dist/uPlot.min.css $(VENDOR)/
+	cp node_modules/uplot/LICENSE $(VENDOR)/uPlot.LICENSE
+	touch $@
 
-# redis-server and PostgreSQL from Debian's packages (apt-get when missing, as root);
-# the tests and `make cluster` start their own on loopback.
+install: $(BIN)/.installed $(VENDOR)/.installed
+
+# redis-server, PostgreSQL and Chromium from Debian's packages (apt-get when missing, as
+# root); the tests and `make cluster` start their own servers on loopback.
 engines:
 	$(PYTHON) scripts/engines.py install
 

@@ -1,7 +1,8 @@
 """Redis and PostgreSQL from Debian's packages, run on loopback with data in a folder
-of ours: for the test suite and `make cluster`, never the system-wide services.
+of ours: for the test suite and `make cluster`, never the system-wide services. Also
+Debian's Chromium, which the page's browser tests drive.
 
-    python scripts/engines.py install       # apt-get them when missing (as root)
+    python scripts/engines.py install       # apt-get what is missing (as root)
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PACKAGES = {"redis-server": "redis-server", "initdb": "postgresql"}
+PACKAGES = {"redis-server": "redis-server", "initdb": "postgresql", "chromium": "chromium"}
+CHROMIUM = "/usr/bin/chromium"
 
 
 def pg_bin(name: str) -> str | None:
@@ -33,7 +35,11 @@ def _version(path: str) -> float:
 
 
 def missing() -> list[str]:
-    have = {"redis-server": shutil.which("redis-server"), "initdb": pg_bin("initdb")}
+    have = {
+        "redis-server": shutil.which("redis-server"),
+        "initdb": pg_bin("initdb"),
+        "chromium": CHROMIUM if os.path.exists(CHROMIUM) else None,
+    }
     return [PACKAGES[name] for name, path in have.items() if not path]
 
 
@@ -42,7 +48,7 @@ def install() -> None:
     if not need:
         return
     if os.geteuid() != 0:
-        sys.exit(f"Redis and PostgreSQL are needed: run `sudo apt-get install {' '.join(need)}`.")
+        sys.exit(f"The tests need Debian packages: run `sudo apt-get install {' '.join(need)}`.")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-q"], check=True, env=env)
     subprocess.run(["apt-get", "install", "-y", "-q", *need], check=True, env=env)

@@ -28,11 +28,17 @@ def coordinate(lat: float, lon: float) -> str:
 class FakeOpenMeteo:
     def __init__(self) -> None:
         self.log: list[tuple[float, str]] = []  # (monotonic time, "lat,lon")
+        self.failing = False  # True: answer 503 until set back
         self.lock = threading.Lock()
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                if fake.failing:  # an outage: what Open-Meteo's front answers then
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 query = parse_qs(urlsplit(self.path).query)
                 lats = query.get("latitude", [""])[0].split(",")
                 lons = query.get("longitude", [""])[0].split(",")

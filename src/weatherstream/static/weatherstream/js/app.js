@@ -3,6 +3,7 @@
 import { HistoryChart } from "./chart.js";
 import { WeatherClient, normalizeQuery } from "./client.js";
 import * as fmt from "./format.js";
+import { iconSvg } from "./icons.js";
 
 const STORAGE_KEY = "weatherstream.cities";
 const UNITS_KEY = "weatherstream.units";
@@ -424,7 +425,7 @@ function createCard(loc, order) {
     temp: h("p", { className: "card__temp" }),
     tempValue: h("span", { className: "card__temp-value", text: "–" }),
     tempUnit: h("span", { className: "card__temp-unit", text: fmt.TEMPERATURE_UNITS[units.temperature] }),
-    icon: h("span", { className: "card__icon", role: "img", "aria-label": "Waiting for a reading", text: "·" }),
+    icon: h("span", { className: "card__icon", role: "img", "aria-label": "Waiting for a reading" }),
     chart: h("div", { className: "card__chart" }),
     summary: h("p", { className: "card__summary", text: "Waiting for the first reading…" }),
     stale: h("span", {
@@ -576,7 +577,10 @@ function renderReading(card, w, { quiet = false } = {}) {
   refs.stale.textContent = stale && w.age != null ? `stale · ${fmt.age(w.age)} old` : "stale";
   if (w.is_day != null) el.dataset.day = w.is_day ? "day" : "night";
   const icon = fmt.weatherIcon(w.weather_code, w.is_day);
-  refs.icon.textContent = icon.symbol;
+  if (refs.icon.dataset.icon !== `${icon.name}/${icon.night}`) {
+    refs.icon.dataset.icon = `${icon.name}/${icon.night}`;
+    refs.icon.replaceChildren(iconSvg(icon));
+  }
   refs.icon.setAttribute("aria-label", icon.label);
   refs.icon.title = icon.label;
 

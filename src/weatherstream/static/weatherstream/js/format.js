@@ -30,26 +30,26 @@ export function cleanUnits(raw) {
   return units;
 }
 
-// WMO 4677 weather codes (Open-Meteo's `weather_code`) -> an icon and its words.
+// WMO 4677 weather codes (Open-Meteo's `weather_code`) -> an icon name and its words.
 const ICONS = [
-  [[0], "☀️", "🌙", "Clear"],
-  [[1], "🌤️", "🌙", "Mainly clear"],
-  [[2], "⛅", "☁️", "Partly cloudy"],
-  [[3], "☁️", "☁️", "Overcast"],
-  [[45, 48], "🌫️", "🌫️", "Fog"],
-  [[51, 53, 55, 56, 57], "🌦️", "🌧️", "Drizzle"],
-  [[61, 63, 65, 66, 67, 80, 81, 82], "🌧️", "🌧️", "Rain"],
-  [[71, 73, 75, 77, 85, 86], "🌨️", "🌨️", "Snow"],
-  [[95, 96, 99], "⛈️", "⛈️", "Thunderstorm"],
+  [[0], "clear", "Clear"],
+  [[1], "mostly-clear", "Mainly clear"],
+  [[2], "partly-cloudy", "Partly cloudy"],
+  [[3], "cloudy", "Overcast"],
+  [[45, 48], "fog", "Fog"],
+  [[51, 53, 55, 56, 57], "drizzle", "Drizzle"],
+  [[61, 63, 65, 66, 67, 80, 81, 82], "rain", "Rain"],
+  [[71, 73, 75, 77, 85, 86], "snow", "Snow"],
+  [[95, 96, 99], "thunder", "Thunderstorm"],
 ];
 
-/** {symbol, label} for a WMO code; day or night matters for clear skies. */
+/** {name, label, night} for a WMO code; day or night matters for clear skies. */
 export function weatherIcon(code, isDay = true) {
-  const n = Number(code);
-  for (const [codes, day, night, label] of ICONS) {
-    if (codes.includes(n)) return { symbol: isDay === false ? night : day, label };
+  const n = code == null || code === "" ? NaN : Number(code);
+  for (const [codes, name, label] of ICONS) {
+    if (codes.includes(n)) return { name, label, night: isDay === false };
   }
-  return { symbol: "🌡️", label: "Unknown conditions" };
+  return { name: "unknown", label: "Unknown conditions", night: false };
 }
 
 /** "12 s", "5 min", "3 h", "2 d": how old a stale reading is. */

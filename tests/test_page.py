@@ -1,0 +1,236 @@
+"""The page in a real browser: Playwright driving Debian's Chromium against the real
+server (uvicorn as `make run` starts it, simulated provider, one-second interval).
+
+Screenshots at desktop and phone width go to test-artifacts/ (kept out of git).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from scripts.engines import CHROMIUM
+from tests.test_server import EXAMPLE, ROOT, free_port, make_run_flags, server_env, stop, wait_for_port
+from tests.upstream import FakeOpenMeteo
+
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+class Server:
+    """A server process that can be stopped and started again on the same port."""
+
+    def __init__(self, folder: Path, **env: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.env = {**server_env(folder), **env}
+        self.proc: subprocess.Popen | None = None
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput"], cwd=EXAMPLE, env=self.env, check=True
+        )
+
+    def start(self) -> None:
+        cmd = [sys.executable, "-m", "uvicorn", "example.asgi:application", "--host", "127.0.0.1"]
+        self.proc = subprocess.Popen(
+            [*cmd, "--port", str(self.port), *make_run_flags()],
+            cwd=EXAMPLE,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        wait_for_port(self.port, self.proc)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop(self.proc)
+            self.proc = None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    assert os.path.exists(CHROMIUM), "Debian's chromium is not installed: run `make test`"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    server = Server(tmp_path_factory.mktemp("page"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def page(browser, server):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(server.url)
+    expect(page.locator("body")).to_have_attribute("data-ready", "1", timeout=20_000)
+    yield page
+    context.close()
+    assert not errors, errors
+
+
+def card(page: Page, name: str):
+    return page.locator(".card", has=page.locator(".card__name", has_text=re.compile(f"^{name}$")))
+
+
+def temperatures(page: Page, name: str, count: int, timeout: float = 25_000) -> list[str]:
+    """Wait until the card's temperature took ``count`` distinct values; return them."""
+    seen: list[str] = []
+    deadline = timeout
+    while len(seen) < count and deadline > 0:
+        value = card(page, name).get_attribute("data-temperature", timeout=5_000)
+        if value is not None and (not seen or seen[-1] != value):
+            seen.append(value)
+        page.wait_for_timeout(250)
+        deadline -= 250
+    return seen
+
+
+def add_city(page: Page, text: str) -> None:
+    page.locator("#city").fill(text)
+    page.locator("#city").press("Enter")
+
+
+def test_two_cities_added_by_search_fill_in_and_change(page):
+    box = page.locator("#city")
+    box.press_sequentially("Berl", delay=40)  # autocompletion, driven by the keyboard
+    options = page.locator("#city-suggestions [role=option]")
+    expect(options.first).to_be_visible(timeout=5_000)
+    expect(options.first).to_contain_text("Berlin")
+    expect(options.first).to_contain_text("Germany")  # region and country tell places apart
+    box.press("ArrowDown")
+    expect(options.first).to_have_attribute("aria-selected", "true")
+    box.press("Enter")
+    add_city(page, "Paris, FR")
+    expect(page.locator(".card")).to_have_count(2, timeout=10_000)
+    for name in ("Berlin", "Paris"):
+        expect(card(page, name).locator(".card__temp-value")).not_to_have_text("–", timeout=10_000)
+        expect(card(page, name).locator(".card__source")).to_have_text("via simulated")
+        assert len(temperatures(page, name, 3)) >= 3, f"{name} did not change twice"
+    expect(page.locator("#simulated-banner")).to_be_visible()
+    expect(card(page, "Berlin").locator(".card__icon")).to_have_attribute("aria-label", re.compile(".+"))
+    expect(card(page, "Berlin").locator(".card__chart canvas")).to_have_count(1, timeout=10_000)
+
+
+def test_remove_reload_and_units(page):
+    add_city(page, "Madrid")
+    add_city(page, "Oslo")
+    expect(page.locator(".card")).to_have_count(2, timeout=10_000)
+    card(page, "Madrid").locator(".card__remove").click()
+    expect(page.locator(".card")).to_have_count(1)
+    page.reload()
+    expect(page.locator(".card")).to_have_count(1, timeout=10_000)
+    oslo = card(page, "Oslo")
+    expect(oslo.locator(".card__temp-value")).not_to_have_text("–", timeout=10_000)
+
+    page.locator("#unit-temperature").select_option("F")
+    page.locator("#unit-speed").select_option("mph")
+    shown = oslo.locator(".card__temp-value").inner_text()
+    celsius = float(oslo.get_attribute("data-temperature"))
+    # The page shows what it was sent, converted; the reading may move on meanwhile.
+    assert abs(float(shown.replace("−", "-")) - (celsius * 9 / 5 + 32)) <= 0.6, (shown, celsius)
+    expect(oslo.locator(".card__temp-unit")).to_have_text("°F")
+    expect(oslo.locator(".wind")).to_contain_text("mph")
+    page.reload()  # units are remembered
+    expect(page.locator("#unit-temperature")).to_have_value("F")
+    expect(card(page, "Oslo").locator(".card__temp-unit")).to_have_text("°F", timeout=10_000)
+
+
+def test_a_server_restart_shows_reconnecting_then_live_without_duplicates(page, server):
+    add_city(page, "Rome")
+    add_city(page, "Vienna")
+    expect(page.locator(".card")).to_have_count(2, timeout=10_000)
+    label = page.locator(".connection__label")
+    expect(label).to_have_text("Live")
+    server.stop()
+    expect(label).to_contain_text("Reconnecting in", timeout=10_000)
+    server.start()
+    expect(label).to_have_text("Live", timeout=40_000)
+    expect(page.locator(".card")).to_have_count(2)
+    assert len(temperatures(page, "Rome", 2)) >= 2, "no live updates after the restart"
+
+
+def test_an_unknown_city_is_told_at_the_search_box(page):
+    add_city(page, "Xyzzyville Qqq")
+    expect(page.locator("#search-error")).to_contain_text("Xyzzyville", timeout=10_000)
+    expect(page.locator(".card")).to_have_count(0)
+
+
+def test_screenshots_at_desktop_and_phone_width(browser, server):
+    ARTIFACTS.mkdir(exist_ok=True)
+    cities = '["Berlin", "Tokyo", "São Paulo", "Reykjavik"]'
+    for name, viewport in [
+        ("desktop", {"width": 1280, "height": 800}),
+        ("phone", {"width": 360, "height": 780}),
+    ]:
+        context = browser.new_context(viewport=viewport)
+        page = context.new_page()
+        page.add_init_script(f"localStorage.setItem('weatherstream.cities', {cities!r})")
+        page.goto(server.url)
+        expect(page.locator(".card")).to_have_count(4, timeout=20_000)
+        expect(page.locator(".card__chart canvas")).to_have_count(4, timeout=20_000)
+        page.wait_for_timeout(2500)
+        # Nothing wider than the screen at 360 px.
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= viewport["width"], (name, width)
+        path = ARTIFACTS / f"screenshot-{name}.png"
+        page.screenshot(path=path, full_page=name == "phone")
+        assert path.stat().st_size > 10_000
+        context.close()
+
+
+@pytest.fixture
+def failing_upstream_server(tmp_path):
+    upstream = FakeOpenMeteo().start()
+    server = Server(
+        tmp_path,
+        WEATHERSTREAM_PROVIDER="open-meteo",
+        OPEN_METEO_URL=upstream.url,
+        WEATHERSTREAM_ONLINE_GEOCODING="false",
+        WEATHERSTREAM_BREAKER_FAILURES="1000",
+    )
+    server.start()
+    yield server, upstream
+    server.stop()
+    upstream.stop()
+
+
+def test_an_upstream_outage_shows_stale_cards_then_recovers(browser, failing_upstream_server):
+    server, upstream = failing_upstream_server
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(server.url)
+    add_city(page, "Berlin")
+    berlin = card(page, "Berlin")
+    expect(berlin.locator(".card__source")).to_have_text("via open-meteo", timeout=10_000)
+    expect(page.locator("#simulated-banner")).to_be_hidden()
+    upstream.failing = True
+    expect(berlin).to_have_class(re.compile(r"\bstale\b"), timeout=15_000)
+    expect(berlin.locator(".badge--stale")).to_contain_text(re.compile(r"stale · \d+ s old"))
+    expect(page.locator("#outage-banner")).to_be_visible()
+    upstream.failing = False
+    expect(berlin).not_to_have_class(re.compile(r"\bstale\b"), timeout=20_000)
+    expect(page.locator("#outage-banner")).to_be_hidden()
+    context.close()
