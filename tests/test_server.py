@@ -226,3 +226,65 @@ def test_a_dead_peer_is_reaped_by_the_ping_timeout(tmp_path):
         stop(proc)
     assert b"\x89" in received, "the server pinged"
     assert closed_after < 5, f"the dead peer was still connected after {closed_after:.1f}s"
+
+
+async def scrape_with_subscribers(port: int, seconds: float) -> str:
+    """Two clients (Berlin and Tokyo; Berlin) read updates for ``seconds``, then /metrics
+    is scraped while they are still connected."""
+    uri = f"ws://127.0.0.1:{port}/ws/weather/"
+
+    async def read(ws, until: float) -> None:
+        while (left := until - time.monotonic()) > 0:
+            try:
+                await asyncio.wait_for(ws.recv(), left)
+            except TimeoutError:
+                return
+
+    async with (
+        websockets.connect(uri, origin=f"http://127.0.0.1:{port}") as one,
+        websockets.connect(uri, origin=f"http://127.0.0.1:{port}") as two,
+    ):
+        for ws, city in ((one, "Berlin"), (one, "Tokyo"), (two, "Berlin")):
+            await ws.send(json.dumps({"type": "subscribe", "city": city}))
+        until = time.monotonic() + seconds
+        await asyncio.gather(read(one, until), read(two, until))
+        async with httpx.AsyncClient() as client:
+            return (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+
+
+def samples(text: str) -> dict[str, float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()) if k != "le")
+            out[s.name + (f"{{{labels}}}" if labels else "")] = s.value
+    return out
+
+
+def test_metrics_and_health_scraped_during_a_run_with_subscribers(tmp_path):
+    port = free_port()
+    proc = start(uvicorn(port), tmp_path, port)
+    try:
+        during = samples(asyncio.run(scrape_with_subscribers(port, 3.5)))
+        time.sleep(0.5)
+        after = samples(httpx.get(f"http://127.0.0.1:{port}/metrics").text)
+        healthz = httpx.get(f"http://127.0.0.1:{port}/healthz")
+        readyz = httpx.get(f"http://127.0.0.1:{port}/readyz")
+    finally:
+        stop(proc)
+    assert during["weatherstream_connections"] == 2
+    assert during["weatherstream_subscriptions"] == 3
+    assert during["weatherstream_frames_sent_total"] >= 6  # ~3 s of Berlin x2 and Tokyo
+    assert during["weatherstream_fanout_seconds_count"] >= 4
+    assert during["weatherstream_upstream_requests_total{outcome=ok}"] >= 3
+    assert during["weatherstream_upstream_requests_total{outcome=error}"] == 0
+    assert during["weatherstream_upstream_request_seconds_count"] >= 3
+    assert during["weatherstream_watched_locations"] == 2
+    assert during["weatherstream_circuit_open"] == 0
+    assert 0 <= during["weatherstream_poller_lag_seconds"] < 1
+    assert after["weatherstream_connections"] == 0 and after["weatherstream_subscriptions"] == 0
+    assert healthz.status_code == 200 and healthz.json() == {"status": "ok"}
+    assert readyz.status_code == 200
+    assert readyz.json()["checks"] == {"database": "ok", "channel_layer": "ok", "poller": "ok"}

@@ -4,7 +4,7 @@ DJANGO_SECRET_KEY, DJANGO_DEBUG (0/1), DJANGO_ALLOWED_HOSTS (comma list), DATABA
 (default: SQLite in var/), REDIS_URL (default: in-memory channel layer),
 WEATHERSTREAM_<KEY> for any key of the WEATHERSTREAM setting (WEATHERSTREAM_PROVIDER,
 WEATHERSTREAM_POLL_INTERVAL, WEATHERSTREAM_POLLER, ...), OPEN_METEO_URL,
-OPEN_METEO_GEOCODING_URL, LOG_LEVEL.
+OPEN_METEO_GEOCODING_URL, LOG_LEVEL, LOG_FORMAT (plain, kv or json).
 """
 
 import json
@@ -117,11 +117,18 @@ STATIC_ROOT = VAR_DIR / "static"
 SERVESTATIC_USE_FINDERS = True  # serve app static files without collectstatic
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# LOG_FORMAT: plain (for people), kv (key=value) or json (one object per line).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "kv": {"()": "weatherstream.logs.KeyValueFormatter"},
+        "json": {"()": "weatherstream.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": os.environ.get("LOG_FORMAT", "plain")}
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"httpx": {"level": "WARNING"}},
 }

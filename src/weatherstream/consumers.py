@@ -16,7 +16,7 @@ from typing import Any
 
 from channels.consumer import AsyncConsumer
 
-from . import protocol
+from . import metrics, protocol
 from .conf import get_config
 from .engine import Engine, get_engine
 from .protocol import ProtocolError
@@ -64,6 +64,7 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
         self._strikes = 0
         self._closer: asyncio.Task[None] | None = None
         self._address: str | None = None  # counted against MAX_CONNECTIONS_PER_ADDRESS
+        self._counted = False  # in metrics.CONNECTIONS
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         self.scope = scope
@@ -83,6 +84,8 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
             self._release()
             if self._address is not None:
                 self.engine.disconnected(self._address)
+            if self._counted:
+                metrics.CONNECTIONS.dec()
 
     # -- connection -------------------------------------------------------------------
 
@@ -99,6 +102,8 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
                 await self.close(protocol.CLOSE_TOO_MANY_CONNECTIONS)
                 return
             self._address = client[0]
+        metrics.CONNECTIONS.inc()
+        self._counted = True
         self.push(self.engine.hello())
 
     def _logged_in(self) -> bool:
@@ -113,6 +118,7 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
         if engine is not None:
             for location_id in self.subscriptions:
                 engine.unsubscribe(location_id, self)
+        metrics.SUBSCRIPTIONS.dec(len(self.subscriptions))
         self.subscriptions.clear()
         self._outbox.clear()
 
@@ -238,11 +244,14 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
                     id=command.id,
                 )
             self.subscriptions.add(place.id)
+            metrics.SUBSCRIPTIONS.inc()
         try:
             await self.engine.subscribe(place, self)
         except Exception:
             logger.exception("subscribe to %s failed", place.id)
-            self.subscriptions.discard(place.id)
+            if place.id in self.subscriptions:
+                self.subscriptions.discard(place.id)
+                metrics.SUBSCRIPTIONS.dec()
             self.engine.unsubscribe(place.id, self)
             raise ProtocolError(
                 "unavailable", "The server could not subscribe just now.", id=command.id
@@ -256,5 +265,6 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
         # Idempotent: unsubscribing from a location not held is not an error.
         if command.location in self.subscriptions:
             self.subscriptions.discard(command.location)
+            metrics.SUBSCRIPTIONS.dec()
             self.engine.unsubscribe(command.location, self)
         self.push(protocol.unsubscribed_frame(msg_id=command.id, location_id=command.location))

@@ -19,7 +19,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.core.exceptions import ImproperlyConfigured
 
-from . import protocol, services
+from . import metrics, protocol, services
 from .breaker import CircuitBreaker
 from .budget import CallBudget
 from .bus import LayerDemand, LayerLink
@@ -142,6 +142,11 @@ class Engine:
         await self.provider.aclose()
         if self.online_geocoder:
             await self.online_geocoder.aclose()
+
+    def polling(self) -> bool:
+        """True while this process's poller task (or its lease loop) runs."""
+        names = ("weatherstream-poller", "weatherstream-lead")
+        return any(t.get_name() in names and not t.done() for t in self._tasks)
 
     async def _poll(self) -> None:
         """Poll, and prune old observations, until cancelled."""
@@ -335,7 +340,11 @@ class Engine:
     def _fan_out(self, location_id: str, reading: Reading) -> None:
         self.latest[location_id] = reading
         weather = self._weather_json[location_id] = protocol.dumps(reading.to_wire())
-        self.hub.broadcast(location_id, weather)
+        started = time.perf_counter()
+        sent = self.hub.broadcast(location_id, weather)
+        if sent:
+            metrics.FANOUT_SECONDS.observe(time.perf_counter() - started)
+            metrics.FRAMES.inc(sent)
 
     # -- frames -----------------------------------------------------------------------
     # JSON texts kept per place, so a subscribe or a connect serializes nothing.

@@ -14,7 +14,8 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Protocol
 
-from .breaker import CircuitBreaker
+from . import metrics
+from .breaker import CLOSED, HALF_OPEN, CircuitBreaker
 from .budget import CallBudget
 from .providers import PlaceLike, ProviderError, WeatherProvider
 from .readings import Reading
@@ -79,6 +80,9 @@ class Poller:
                 del self._next_due[gone]
                 self._failures.pop(gone, None)
             now = self.clock()
+            metrics.DEMAND.set(len(places))
+            overdue = [now - self._next_due[pid] for pid in places if pid in self._next_due]
+            metrics.POLLER_LAG.set(max(0.0, max(overdue, default=0.0)))
             due = [
                 p
                 for pid, p in places.items()
@@ -161,9 +165,12 @@ class Poller:
         started = self.clock()
         error: ProviderError | None = self._refusal(len(batch))
         readings: list[Reading | None] = [None] * len(batch)
-        if error is None:
+        if error is not None:
+            metrics.UPSTREAM_REQUESTS.labels("refused").inc()
+        else:
             self.requests += 1
             self.fetches += len(batch)
+            sent_at = time.perf_counter()
             try:
                 readings = await self.provider.fetch(batch)
                 if len(readings) != len(batch):
@@ -176,6 +183,8 @@ class Poller:
                 error = ProviderError(f"{type(exc).__name__}: {exc}")
                 readings = [None] * len(batch)
                 logger.exception("fetch of %d location(s) failed unexpectedly", len(batch))
+            metrics.UPSTREAM_SECONDS.observe(time.perf_counter() - sent_at)
+            metrics.UPSTREAM_REQUESTS.labels("ok" if error is None else "error").inc()
             if self.breaker is not None:
                 was = self.breaker.state
                 if error is None:
@@ -184,6 +193,8 @@ class Poller:
                     self.breaker.failure()
                 if self.breaker.state != was:
                     logger.warning("upstream circuit %s -> %s", was, self.breaker.state)
+                state = self.breaker.state
+                metrics.CIRCUIT_OPEN.set(0.0 if state == CLOSED else 0.5 if state == HALF_OPEN else 1.0)
         nothing = ProviderError("no usable reading in the answer")
         for place, reading in zip(batch, readings, strict=True):
             # A place the answer had nothing usable for is retried like a failure.

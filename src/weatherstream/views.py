@@ -15,7 +15,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 
-from . import services
+from . import health, metrics, services
 from .conf import get_config
 from .engine import get_engine
 from .geocoding import GeocodingError, GeoPlace, get_geocoder
@@ -161,3 +161,25 @@ def index(request: HttpRequest) -> HttpResponse:
             "history_url": reverse("weatherstream:history"),
         },
     )
+
+
+@require_get
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Alive: the process answers (for a liveness probe; no dependency is asked)."""
+    return JsonResponse({"status": "ok"})
+
+
+@require_get
+async def readyz(request: HttpRequest) -> JsonResponse:
+    """Ready to serve: database, channel layer and a poller answer; 503 otherwise."""
+    checks = await health.readiness(await get_engine())
+    ready = all(v == "ok" for v in checks.values())
+    return JsonResponse(
+        {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
+    )
+
+
+@require_get
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    body, content_type = metrics.exposition()
+    return HttpResponse(body, content_type=content_type)

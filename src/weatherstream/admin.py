@@ -1,0 +1,47 @@
+"""Django admin: observations are a record of what the upstream said, so they are
+read-only (editing one would lie); locations can be renamed, never re-pointed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from .models import Location, Observation
+
+
+@admin.register(Location)
+class LocationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("name", "country", "region", "latitude", "longitude", "timezone", "created_at")
+    list_filter = ("country",)
+    search_fields = ("id", "name", "region")
+    # The id, coordinates and zone define which weather is fetched and stored for it.
+    readonly_fields = ("id", "latitude", "longitude", "timezone", "population", "created_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # locations come from subscriptions, through the geocoder
+
+
+@admin.register(Observation)
+class ObservationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = (
+        "location",
+        "observed_at",
+        "source",
+        "temperature",
+        "humidity",
+        "wind_speed",
+        "weather_code",
+    )
+    list_filter = ("source", ("location", admin.RelatedOnlyFieldListFilter), "observed_at")
+    list_select_related = ("location",)
+    date_hierarchy = "observed_at"
+    search_fields = ("location__name",)
+    ordering = ("-observed_at",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # viewing stays allowed (the view permission)

@@ -1,0 +1,71 @@
+"""Readiness: can this process serve? The database answers, the channel layer carries
+a message, and a poller is alive (this process's own, or the lease holder's in Redis)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.db import connection
+
+from .election import LEASE_KEY, redis_url_from_settings
+from .engine import Engine
+
+TIMEOUT = 2.0  # seconds each check may take
+
+
+def _database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+async def database() -> None:
+    await database_sync_to_async(_database)()
+
+
+async def channel_layer() -> None:
+    layer = get_channel_layer()
+    if layer is None or isinstance(layer, InMemoryChannelLayer):
+        return  # in-process: nothing that can be down
+    channel = await layer.new_channel("weatherstream.ready.")
+    token = uuid.uuid4().hex
+    await layer.send(channel, {"type": "ready", "token": token})
+    message = await layer.receive(channel)
+    if message.get("token") != token:
+        raise RuntimeError("the channel layer returned another message")
+
+
+async def poller(engine: Engine) -> None:
+    if engine.polls:
+        if not engine.polling():
+            raise RuntimeError("this process's poller is not running")
+        return
+    url = engine.config["REDIS_URL"] or redis_url_from_settings()
+    if not url:
+        raise RuntimeError("no Redis to find the poller's lease in")
+    import redis.asyncio as redis
+
+    client: Any = redis.Redis.from_url(url, socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT)
+    try:
+        if not await client.exists(LEASE_KEY):
+            raise RuntimeError("no poller holds the lease (is `manage.py weatherstream_poll` running?)")
+    finally:
+        await client.aclose()
+
+
+async def readiness(engine: Engine) -> dict[str, str]:
+    """Each check's name -> "ok" or what failed."""
+    checks = {"database": database(), "channel_layer": channel_layer(), "poller": poller(engine)}
+    results: dict[str, str] = {}
+    for name, check in checks.items():
+        try:
+            await asyncio.wait_for(check, TIMEOUT)
+            results[name] = "ok"
+        except TimeoutError:
+            results[name] = f"no answer within {TIMEOUT:g}s"
+        except Exception as exc:
+            results[name] = f"{type(exc).__name__}: {exc}"
+    return results

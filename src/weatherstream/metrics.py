@@ -1,0 +1,68 @@
+"""Prometheus metrics (prometheus-client), served at ``/metrics`` by :mod:`.views`.
+
+Several worker processes: point ``PROMETHEUS_MULTIPROC_DIR`` at an empty directory
+shared by them (before they start); each process writes its values there and a
+scrape of any one of them reports the whole set. Gauges say how they combine.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+CONNECTIONS = Gauge("weatherstream_connections", "Open WebSocket connections.", multiprocess_mode="livesum")
+SUBSCRIPTIONS = Gauge(
+    "weatherstream_subscriptions", "Subscriptions held by open connections.", multiprocess_mode="livesum"
+)
+FRAMES = Counter("weatherstream_frames_sent", "Weather frames handed to subscribers.")
+FANOUT_SECONDS = Histogram(
+    "weatherstream_fanout_seconds",
+    "Time to hand one update to every local subscriber of its location.",
+    buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+)
+UPSTREAM_REQUESTS = Counter(
+    "weatherstream_upstream_requests",
+    "Upstream weather requests by outcome (ok, error, refused: circuit open or budget spent).",
+    ["outcome"],
+)
+UPSTREAM_SECONDS = Histogram(
+    "weatherstream_upstream_request_seconds",
+    "Duration of upstream weather requests.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+POLLER_LAG = Gauge(
+    "weatherstream_poller_lag_seconds",
+    "How far past its due time the most overdue watched location is.",
+    multiprocess_mode="max",
+)
+CIRCUIT_OPEN = Gauge(
+    "weatherstream_circuit_open",
+    "Upstream circuit breaker: 0 closed, 0.5 half-open (probing), 1 open.",
+    multiprocess_mode="max",
+)
+DEMAND = Gauge(
+    "weatherstream_watched_locations",
+    "Locations the poller fetches (watched, or within their grace period).",
+    multiprocess_mode="max",
+)
+for outcome in ("ok", "error", "refused"):  # present from the start, at 0
+    UPSTREAM_REQUESTS.labels(outcome)
+
+
+def exposition() -> tuple[bytes, str]:
+    """The text to answer a scrape with, and its content type."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
