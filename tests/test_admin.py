@@ -4,8 +4,8 @@ import pytest
 from django.contrib.auth.models import User
 
 from weatherstream import services
-from weatherstream.models import Location, Observation
 from weatherstream.geocoding import get_geocoder
+from weatherstream.models import Location, Observation
 from weatherstream.providers.simulated import simulate
 
 pytestmark = pytest.mark.django_db
