@@ -12,7 +12,7 @@ PORT ?= 8000
 UVICORN_FLAGS ?= --loop uvloop --http httptools --ws websockets-sansio --ws-per-message-deflate false \
 	--ws-max-size 65536 --lifespan on --no-server-header --log-level warning
 
-.PHONY: install engines run poll cluster test test-py test-js check bench clean
+.PHONY: install engines run poll cluster test test-py test-js check bench wheel clean
 .DEFAULT_GOAL := run
 
 $(BIN)/.installed: pyproject.toml example/requirements.txt
@@ -69,6 +69,10 @@ check: install
 bench: install
 	$(BIN)/python -m pip install -q -e '.[bench]'
 	$(BIN)/python bench/fanout.py $(BENCH_ARGS)
+
+# The package as users install it (the page's chart library included).
+wheel: install
+	$(BIN)/python -m pip wheel -q --no-deps -w dist .
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

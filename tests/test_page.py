@@ -234,3 +234,27 @@ def test_an_upstream_outage_shows_stale_cards_then_recovers(browser, failing_ups
     expect(berlin).not_to_have_class(re.compile(r"\bstale\b"), timeout=20_000)
     expect(page.locator("#outage-banner")).to_be_hidden()
     context.close()
+
+
+def test_widgets_on_a_site_page_share_one_websocket(browser, server):
+    context = browser.new_context()
+    page = context.new_page()
+    sockets = []
+    page.on("websocket", lambda ws: sockets.append(ws.url))
+    page.goto(server.url + "widgets/")
+    widgets = page.locator("[data-weatherstream-widget]")
+    expect(widgets).to_have_count(4)
+    for i in range(4):
+        expect(widgets.nth(i).locator(".weatherstream-widget__temp")).to_have_text(
+            re.compile(r"^-?\d+\.\d °C$"), timeout=10_000
+        )
+    expect(widgets.nth(0)).to_have_attribute("data-state", "live")
+    expect(widgets.nth(1).locator(".weatherstream-widget__name")).to_have_text("Paris")
+    first = widgets.nth(0).get_attribute("data-temperature")
+    page.wait_for_function(  # and they stay live
+        "t => document.querySelector('[data-weatherstream-widget]').dataset.temperature !== t",
+        arg=first,
+        timeout=20_000,
+    )
+    assert len(sockets) == 1, sockets
+    context.close()
