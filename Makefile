@@ -54,7 +54,13 @@ cluster: install engines
 
 test: install engines test-py test-js
 
-test-py: install engines
+# Wheels of everything the package needs, so tests/test_wheel.py installs it offline.
+WHEELHOUSE := var/wheelhouse
+$(WHEELHOUSE)/.done: pyproject.toml
+	$(BIN)/python -m pip wheel -q -w $(WHEELHOUSE) '.[server]'
+	touch $@
+
+test-py: install engines $(WHEELHOUSE)/.done
 	$(BIN)/python -m pytest
 
 test-js:

@@ -98,7 +98,11 @@ class Redis:
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
-            self.proc.wait(10)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
         self.proc = None
 
 
@@ -137,13 +141,19 @@ class Postgres:
             )  # fmt: skip
         postgres = pg_bin("postgres")
         assert postgres
+        log = open(self.folder / "server.log", "ab")  # noqa: SIM115 - the server's, until stop()
         self.proc = subprocess.Popen(
             [postgres, "-D", str(data), "-h", "127.0.0.1", "-p", str(self.port), "-k", str(self.folder),
              "-c", "fsync=off", "-c", "max_connections=200"],
-            stdout=subprocess.DEVNULL, stderr=open(self.folder / "server.log", "ab"), **self._owner(),
+            stdout=subprocess.DEVNULL, stderr=log, **self._owner(),
         )  # fmt: skip
-        wait_for_port(self.port, self.proc)
-        self.create_database("weatherstream")
+        log.close()  # the server has its own copy of the descriptor
+        try:
+            wait_for_port(self.port, self.proc)
+            self.create_database("weatherstream")
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def create_database(self, name: str) -> str:

@@ -46,3 +46,11 @@ def test_lease_and_heartbeat_must_be_positive_seconds():
     assert ids(LEADER_LEASE=0) == ["weatherstream.E005"]
     assert ids(DEMAND_HEARTBEAT="often") == ["weatherstream.E005"]
     assert ids(LEADER_LEASE=2.5, DEMAND_HEARTBEAT=1) == []
+
+
+def test_upstream_budget_shape_and_batch_size():
+    assert ids(UPSTREAM_BUDGET={"week": 5}) == ["weatherstream.E006"]
+    assert ids(UPSTREAM_BUDGET={"minute": 0}) == ["weatherstream.E006"]
+    assert ids(UPSTREAM_BUDGET=[600]) == ["weatherstream.E006"]
+    assert ids(UPSTREAM_BUDGET={"minute": 30}, BATCH_SIZE=50) == ["weatherstream.E007"]
+    assert ids(UPSTREAM_BUDGET=None) == []

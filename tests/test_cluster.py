@@ -15,13 +15,14 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 import redis
 import websockets
 
 from scripts.engines import Redis, free_port, wait_for_port
-from tests.test_server import EXAMPLE, ROOT, make_run_flags
+from tests.test_server import EXAMPLE, ROOT, make_run_flags, samples
 from tests.upstream import FakeOpenMeteo, coordinate
 from weatherstream.election import LEASE_KEY
 from weatherstream.geocoding import get_geocoder
@@ -53,7 +54,10 @@ class Cluster:
             "WEATHERSTREAM_DEMAND_HEARTBEAT": str(HEARTBEAT),
             "WEATHERSTREAM_LEADER_LEASE": str(LEASE),
             "LOG_LEVEL": "INFO",
+            # One metrics directory for all four processes: any /metrics reports them all.
+            "PROMETHEUS_MULTIPROC_DIR": str(folder / "metrics"),
         }
+        (folder / "metrics").mkdir()
 
     def manage(self, *args: str) -> None:
         subprocess.run(
@@ -104,12 +108,14 @@ class Cluster:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory, postgres_server):
     folder = tmp_path_factory.mktemp("cluster")
-    redis_server = Redis(folder / "redis").start()  # its own: a test restarts it
-    upstream = FakeOpenMeteo().start()
+    redis_server = Redis(folder / "redis")  # its own: a test restarts it
+    upstream = FakeOpenMeteo()
     database_url = postgres_server.create_database("cluster")
     topology = Cluster(folder, redis_server, database_url, upstream)
-    topology.manage("migrate", "--noinput")
     try:
+        redis_server.start()
+        upstream.start()
+        topology.manage("migrate", "--noinput")
         topology.poller("poller-1")
         topology.poller("poller-2")
         topology.server("a")
@@ -177,6 +183,13 @@ async def test_an_update_reaches_subscribers_in_both_processes(cluster):
     on_b = await b.weather("Berlin", newer_than=first["weather"]["observed_at"][:-1])
     assert on_b["weather"] == first["weather"]
     assert on_b["weather"]["source"] == "open-meteo"
+    # Either server's /metrics sums both servers and counts the poller's upstream calls.
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(f"http://127.0.0.1:{cluster.ports['a']}/metrics")).text
+    metrics = samples(text)
+    assert metrics["weatherstream_connections"] == 2
+    assert metrics["weatherstream_subscriptions"] == 2
+    assert metrics["weatherstream_upstream_requests_total{outcome=ok}"] >= 1
     await a.close()
     await b.close()
     assert_never_twice_in_one_interval(cluster.upstream, "Berlin")
@@ -255,10 +268,12 @@ def test_postgres_holds_each_observation_once(cluster):
             "SELECT location_id, observed_at FROM weatherstream_observation GROUP BY 1, 2 HAVING count(*) > 1"
         ).fetchall()
         conn.execute("SET enable_seqscan = off")  # the table is small; ask what the planner can use
+        conn.execute("SET enable_bitmapscan = off")
         plan = conn.execute(
             "EXPLAIN SELECT * FROM weatherstream_observation WHERE location_id = %s"
             " AND observed_at >= now() - interval '1 day' ORDER BY observed_at DESC LIMIT 100",
             [get_geocoder().resolve("Berlin").id],
         ).fetchall()
-    assert rows >= 10 and duplicates == []
-    assert "Index" in " ".join(line for (line,) in plan), plan
+    assert rows >= 10 and duplicates == []  # (after the tests above: failover, Redis restart)
+    # History reads go through the (location, observed_at) unique index.
+    assert "using weatherstream_observation_unique" in " ".join(line for (line,) in plan), plan

@@ -44,7 +44,7 @@ async def test_a_dead_holder_is_replaced_once_its_lease_expires(leases):
     while not await b.take():  # a stops renewing, as if killed
         await asyncio.sleep(0.05)
     waited = time.monotonic() - started
-    assert 0.3 < waited < 0.8
+    assert 0.3 < waited < 1.5  # the TTL (0.5 s), plus polling and a loaded machine
     assert not await a.take(), "the old holder does not get it back"
     assert not a.held()
 
@@ -130,7 +130,8 @@ async def test_handover_fetches_no_location_twice_in_one_interval(leases):
     a_lease, b_lease = leases(ttl=0.3), leases(ttl=0.3)
     assert await a_lease.take()
     a = [asyncio.create_task(hold(a_lease)), asyncio.create_task(poller("a", a_lease).run())]
-    await asyncio.sleep(0.2)
+    while not log:  # a's first fetch
+        await asyncio.sleep(0.02)
     for task in a:  # a dies right after its first fetch
         task.cancel()
     while not await b_lease.take():

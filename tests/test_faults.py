@@ -115,7 +115,7 @@ async def test_a_fault_serves_the_last_good_reading_stale_then_recovers(rig, fau
     if "Retry-After" in fault:
         assert retry_in >= (120 if "seconds" in fault else 140)
     else:  # bounded, exponential backoff with jitter: RETRY_BASE/2 .. RETRY_BASE at first
-        assert RETRY_BASE / 2 - 0.1 <= retry_in <= RETRY_BASE + 0.1
+        assert RETRY_BASE / 2 - 0.1 <= retry_in <= RETRY_BASE + 0.5
 
     script["handler"] = lambda request: answer(minutes_ago=0)
     await engine.poller.fetch([berlin])

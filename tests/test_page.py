@@ -258,3 +258,56 @@ def test_widgets_on_a_site_page_share_one_websocket(browser, server):
     )
     assert len(sockets) == 1, sockets
     context.close()
+
+
+CONTRAST = """
+(selectors) => {
+  const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] > 0.9)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const out = {};
+  for (const sel of selectors) {
+    const el = document.querySelector(sel);
+    if (!el) { out[sel] = null; continue; }
+    const [a, b] = [lum(rgb(getComputedStyle(el).color).slice(0, 3)), lum(background(el))];
+    out[sel] = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  }
+  return out;
+}
+"""
+TEXT = [
+    ".brand", ".search__label", "#city", ".card__name", ".card__country", ".card__region",
+    ".card__temp-value", ".card__summary", ".detail dt", ".detail dd", ".card__meta",
+    ".card__source", ".connection__label", "#simulated-banner", ".site-footer p",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_text_contrast_meets_wcag_aa_and_the_page_works_by_keyboard(browser, server, scheme):
+    context = browser.new_context(color_scheme=scheme)
+    page = context.new_page()
+    page.add_init_script('localStorage.setItem("weatherstream.cities", JSON.stringify(["Berlin", "Oslo"]))')
+    page.goto(server.url)
+    expect(page.locator(".card")).to_have_count(2, timeout=10_000)
+    expect(card(page, "Berlin").locator(".card__temp-value")).not_to_have_text("–", timeout=10_000)
+    ratios = page.evaluate(CONTRAST, TEXT)
+    low = {sel: round(r, 2) for sel, r in ratios.items() if r is None or r < 4.5}
+    assert not low, f"{scheme}: below 4.5:1 (or missing): {low}"
+    # Keyboard only: tab to Berlin's remove button and press Enter.
+    page.locator("#city").focus()
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.getAttribute('aria-label')") == "Remove Berlin":
+            break
+    page.keyboard.press("Enter")
+    expect(page.locator(".card")).to_have_count(1)
+    context.close()

@@ -75,7 +75,7 @@ class FakeOpenMeteo:
         with self.lock:
             return [t for t, c in self.log if c == where]
 
-    def start(self) -> FakeOpenMeteo:
+    def start(self) -> FakeOpenMeteo:  # (once)
         self.thread.start()
         return self
 

@@ -19,13 +19,19 @@ class CircuitBreaker:
         self.state = CLOSED
         self.failures = 0  # consecutive
         self._opened_at = 0.0
+        self._probe_at = 0.0
 
     def allow(self) -> bool:
         """May a request go out now? In half-open state only the one probe may."""
         if self.state == CLOSED:
             return True
-        if self.state == OPEN and self.clock() >= self._opened_at + self.cooldown:
+        now = self.clock()
+        if self.state == OPEN and now >= self._opened_at + self.cooldown:
             self.state = HALF_OPEN
+            self._probe_at = now
+            return True
+        if self.state == HALF_OPEN and now >= self._probe_at + self.cooldown:
+            self._probe_at = now  # the last probe never reported back (cancelled): another
             return True
         return False
 

@@ -63,7 +63,7 @@ class LayerLink:
         self.on_update = on_update
         self.heartbeat = heartbeat
         self.channel = ""
-        self.joined: set[str] = set()
+        self.joined: dict[str, float] = {}  # location id -> when this process joined its group
         self._watching: dict[str, asyncio.Task[None]] = {}
 
     async def start(self) -> list[asyncio.Task[None]]:
@@ -89,7 +89,7 @@ class LayerLink:
 
     async def _join(self, place: GeoPlace) -> None:
         await self.layer.group_add(location_group(place.id), self.channel)
-        self.joined.add(place.id)
+        self.joined[place.id] = time.monotonic()
         await self.layer.group_send(POLLER_GROUP, {"type": "demand", "places": [place_to_wire(place)]})
 
     async def announce(self) -> None:
@@ -99,12 +99,15 @@ class LayerLink:
         ``group_expiry`` drops them."""
         places = self.demand()
         wanted = {p.id for p in places}
-        for gone in self.joined - wanted:
+        now = time.monotonic()
+        for gone in set(self.joined) - wanted:
+            if now - self.joined[gone] < self.heartbeat:
+                continue  # joined for a subscriber that is still being registered
             await self.layer.group_discard(location_group(gone), self.channel)
-            self.joined.discard(gone)
+            del self.joined[gone]
         for place_id in wanted:
             await self.layer.group_add(location_group(place_id), self.channel)
-            self.joined.add(place_id)
+            self.joined.setdefault(place_id, now)
         if places:
             await self.layer.group_send(
                 POLLER_GROUP, {"type": "demand", "places": [place_to_wire(p) for p in places]}
@@ -170,7 +173,13 @@ class LayerDemand:
         return urgent
 
     async def listen(self, on_urgent: Callable[[str], None]) -> None:
-        channel = await self.layer.new_channel("weatherstream.poller.")
+        while True:  # Redis may be down when the poller starts
+            try:
+                channel = await self.layer.new_channel("weatherstream.poller.")
+                break
+            except Exception as exc:
+                logger.warning("opening the demand channel failed (%s); retrying", exc)
+                await asyncio.sleep(1.0)
         joining = asyncio.get_running_loop().create_task(self._stay_joined(channel))
         try:
             while True:

@@ -65,6 +65,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                     id="weatherstream.E005",
                 )
             )
+    problems.extend(_budget(config))
     if config["POLLER"] not in ("embedded", "off"):
         problems.append(
             Error("WEATHERSTREAM['POLLER'] must be 'embedded' or 'off'.", id="weatherstream.E003")
@@ -81,3 +82,33 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                 )
             )
     return problems
+
+
+def _budget(config: dict[str, Any]) -> list[Any]:
+    budget = config["UPSTREAM_BUDGET"]
+    if budget is None:
+        return []
+    periods = ("minute", "hour", "day")
+    if (
+        not isinstance(budget, dict)
+        or not budget
+        or any(k not in periods for k in budget)
+        or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in budget.values())
+    ):
+        return [
+            Error(
+                "WEATHERSTREAM['UPSTREAM_BUDGET'] must be None or a dict of positive calls per "
+                "'minute', 'hour' and/or 'day'.",
+                id="weatherstream.E006",
+            )
+        ]
+    if config["BATCH_SIZE"] > min(budget.values()):
+        return [
+            Error(
+                f"WEATHERSTREAM['BATCH_SIZE'] ({config['BATCH_SIZE']}) is more than UPSTREAM_BUDGET "
+                f"allows in one period ({min(budget.values())}): such a batch could never go out.",
+                hint="Lower BATCH_SIZE or raise the budget.",
+                id="weatherstream.E007",
+            )
+        ]
+    return []

@@ -145,7 +145,11 @@ class Watch:
             for i, city in enumerate(self.cities):
                 await ws.send(json.dumps({"type": "subscribe", "city": city, "id": i}))
             async for text in ws:
-                row = self.handle(json.loads(text))
+                try:
+                    frame = json.loads(text)
+                except ValueError:  # not our server, or a bug there: skip it
+                    continue
+                row = self.handle(frame) if isinstance(frame, dict) else None
                 if row is not None:
                     self.draw(row)
                 # --once: done when every city has a reading or an error

@@ -101,8 +101,9 @@ def redis_url_from_settings() -> str | None:
 
 
 class RedisLease:
-    """The poller lease. ``held()`` is conservative: it turns false a little before
-    the key can have expired in Redis, so an old holder stops before a new one starts."""
+    """The poller lease. ``held()`` (for callers that want to know) turns false a little
+    before the key can have expired in Redis; what keeps two holders from fetching is
+    the claim script, which checks the lease in Redis itself before every fetch."""
 
     def __init__(
         self,

@@ -226,6 +226,12 @@ class Engine:
             self.latest[location_id] = stored
             self._weather_json.pop(location_id, None)
 
+    async def _reload_quietly(self, location_id: str) -> None:
+        try:
+            await self._reload(location_id)
+        except Exception as exc:  # the database is down too: nothing to mark stale
+            logger.warning("loading the latest reading of %s failed (%s)", location_id, exc)
+
     async def _store_places(self, places: Iterable[Any]) -> None:
         todo = [p for p in places if p.id not in self._stored]
         if todo:
@@ -302,6 +308,8 @@ class Engine:
         """Poller callback: store what is new, then fan it out; mark failures stale."""
         if error is not None:
             for place, _ in results:
+                if place.id not in self.latest and self.role == "poller":
+                    await self._reload_quietly(place.id)  # e.g. a new leader: from the database
                 prev = self.latest.get(place.id)
                 if prev is not None and not prev.stale:
                     await self.publish(place.id, prev.as_stale())

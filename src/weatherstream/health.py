@@ -15,6 +15,7 @@ from .election import LEASE_KEY, redis_url_from_settings
 from .engine import Engine
 
 TIMEOUT = 2.0  # seconds each check may take
+_probe_channels: dict[int, str] = {}
 
 
 def _database() -> None:
@@ -30,7 +31,9 @@ async def channel_layer() -> None:
     layer = get_channel_layer()
     if layer is None or isinstance(layer, InMemoryChannelLayer):
         return  # in-process: nothing that can be down
-    channel = await layer.new_channel("weatherstream.ready.")
+    channel = _probe_channels.get(id(layer))
+    if channel is None:  # one per process: the pub/sub layer keeps every channel subscribed
+        channel = _probe_channels[id(layer)] = await layer.new_channel("weatherstream.ready.")
     token = uuid.uuid4().hex
     await layer.send(channel, {"type": "ready", "token": token})
     message = await layer.receive(channel)

@@ -2,7 +2,8 @@
 
 Several worker processes: point ``PROMETHEUS_MULTIPROC_DIR`` at an empty directory
 shared by them (before they start); each process writes its values there and a
-scrape of any one of them reports the whole set. Gauges say how they combine.
+scrape of any one of them reports the whole set. Gauges say how they combine. Empty
+the directory when the service starts: a crashed process's values stay in it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # e.g. a poller on a machine of its own
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 CONNECTIONS = Gauge("weatherstream_connections", "Open WebSocket connections.", multiprocess_mode="livesum")
 SUBSCRIPTIONS = Gauge(

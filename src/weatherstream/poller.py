@@ -81,7 +81,8 @@ class Poller:
                 self._failures.pop(gone, None)
             now = self.clock()
             metrics.DEMAND.set(len(places))
-            overdue = [now - self._next_due[pid] for pid in places if pid in self._next_due]
+            # (0.0 marks a place asked for at once by request(): not late, just new)
+            overdue = [now - at for pid in places if (at := self._next_due.get(pid, 0.0)) > 0.0]
             metrics.POLLER_LAG.set(max(0.0, max(overdue, default=0.0)))
             due = [
                 p
@@ -157,8 +158,8 @@ class Poller:
             return ProviderError(
                 f"circuit open after repeated failures; next probe in {wait:.0f}s", retry_after=wait
             )
-        if self.budget is not None:
-            self.budget.take(calls)
+        if self.budget is not None and not self.budget.take(calls):
+            return ProviderError(f"a batch of {calls} locations is more than UPSTREAM_BUDGET allows at once")
         return None
 
     async def _fetch_batch(self, batch: Sequence[PlaceLike]) -> None:
@@ -175,6 +176,9 @@ class Poller:
                 readings = await self.provider.fetch(batch)
                 if len(readings) != len(batch):
                     raise ProviderError(f"{len(readings)} readings for {len(batch)} locations")
+            except asyncio.CancelledError:  # e.g. the lease was lost: give the slots back
+                await self._release_slots(batch)
+                raise
             except ProviderError as exc:
                 error = exc
                 readings = [None] * len(batch)
@@ -211,6 +215,13 @@ class Poller:
             except Exception as exc:
                 logger.warning("recording the retry schedule failed: %s", exc)
         await self.deliver(list(zip(batch, readings, strict=True)), error)
+
+    async def _release_slots(self, batch: Sequence[PlaceLike]) -> None:
+        if self.schedule is not None:
+            try:
+                await asyncio.wait_for(self.schedule.reschedule({p.id: 0.0 for p in batch}), 1.0)
+            except Exception:  # Redis is gone too: its keys expire on their own
+                pass
 
     def _schedule(self, place_id: str, started: float, error: ProviderError | None) -> None:
         if error is None:

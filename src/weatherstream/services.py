@@ -10,6 +10,7 @@ from django.db import connection, transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
+from .geocoding import GeoPlace
 from .models import Location, Observation
 from .readings import MEASUREMENTS, Reading
 
@@ -24,6 +25,23 @@ def location_fields(place: Any) -> dict[str, Any]:
         "timezone": place.timezone,
         "population": place.population,
     }
+
+
+def location_get(*, location_id: str) -> GeoPlace | None:
+    """A stored location as a place, or None."""
+    row = Location.objects.filter(id=location_id).first()
+    if row is None:
+        return None
+    return GeoPlace(
+        id=row.id,
+        name=row.name,
+        country=row.country,
+        region=row.region,
+        latitude=row.latitude,
+        longitude=row.longitude,
+        timezone=row.timezone,
+        population=row.population,
+    )
 
 
 def locations_ensure(*, places: Iterable[Any]) -> None:

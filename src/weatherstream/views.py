@@ -75,8 +75,10 @@ async def _place(request: HttpRequest) -> GeoPlace:
     location_id = request.GET.get("location", "").strip()
     if location_id and not city:
         known = (await get_engine()).places.get(location_id)
+        if known is None:  # watched through another worker, or earlier: it is stored
+            known = await database_sync_to_async(services.location_get)(location_id=location_id)
         if known is None:
-            raise ApiError(404, "unknown_location", "No location with that id is being watched.")
+            raise ApiError(404, "unknown_location", "No location with that id is known.")
         return known
     if city:
         if len(city) > get_config()["MAX_CITY_LENGTH"]:

@@ -51,7 +51,8 @@ function render(el, w) {
   if (!w) return;
   el.querySelector(".weatherstream-widget__temp").textContent =
     w.temperature == null ? "–" : `${Number(w.temperature).toFixed(1)} °C`;
-  el.querySelector(".weatherstream-widget__summary").textContent = w.stale ? `${w.summary} (stale)` : w.summary || "";
+  const summary = w.summary || "";
+  el.querySelector(".weatherstream-widget__summary").textContent = w.stale ? `${summary} (stale)`.trim() : summary;
   const icon = fmt.weatherIcon(w.weather_code, w.is_day);
   const holder = el.querySelector(".weatherstream-widget__icon");
   holder.replaceChildren(iconSvg(icon));
