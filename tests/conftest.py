@@ -83,3 +83,15 @@ async def redis_client(redis_server):
     await client.flushdb()
     yield client
     await client.aclose()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The product's server as `make run` starts it (simulated, one-second interval), per
+    test module; tests may stop and start it again on the same port."""
+    from tests.test_server import Server
+
+    server = Server(tmp_path_factory.mktemp("server"))
+    server.start()
+    yield server
+    server.stop()

@@ -11,20 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
-from tests.test_page import Server
-
 WATCH = str(Path(sys.executable).parent / "weatherstream")
 CLEAR = "\x1b[H\x1b[J"
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    server = Server(tmp_path_factory.mktemp("cli"))
-    server.start()
-    yield server
-    server.stop()
 
 
 def ws_url(server) -> str:

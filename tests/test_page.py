@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from scripts.engines import CHROMIUM
-from tests.test_server import EXAMPLE, ROOT, free_port, make_run_flags, server_env, stop, wait_for_port
+from tests.test_server import ROOT, Server
 from tests.upstream import FakeOpenMeteo
 
 ARTIFACTS = ROOT / "test-artifacts"
@@ -31,36 +28,6 @@ CHROMIUM_ARGS = [
 ]
 
 
-class Server:
-    """A server process that can be stopped and started again on the same port."""
-
-    def __init__(self, folder: Path, **env: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self.env = {**server_env(folder), **env}
-        self.proc: subprocess.Popen | None = None
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput"], cwd=EXAMPLE, env=self.env, check=True
-        )
-
-    def start(self) -> None:
-        cmd = [sys.executable, "-m", "uvicorn", "example.asgi:application", "--host", "127.0.0.1"]
-        self.proc = subprocess.Popen(
-            [*cmd, "--port", str(self.port), *make_run_flags()],
-            cwd=EXAMPLE,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        wait_for_port(self.port, self.proc)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            stop(self.proc)
-            self.proc = None
-
-
 @pytest.fixture(scope="module")
 def browser():
     assert os.path.exists(CHROMIUM), "Debian's chromium is not installed: run `make test`"
@@ -68,14 +35,6 @@ def browser():
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    server = Server(tmp_path_factory.mktemp("page"))
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 import websockets
 
+from scripts.engines import free_port, wait_for_port
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "example"
 
@@ -31,12 +33,6 @@ def make_run_flags() -> list[str]:
     return shlex.split(out)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def server_env(tmp_path: Path) -> dict[str, str]:
     return {
         **os.environ,
@@ -46,19 +42,6 @@ def server_env(tmp_path: Path) -> dict[str, str]:
         "WEATHERSTREAM_VAR_DIR": str(tmp_path),
         "PYTHONPATH": os.pathsep.join([str(EXAMPLE), str(ROOT / "src")]),
     }
-
-
-def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}: {proc.stdout.read()}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"nothing listens on {port}")
 
 
 def start(cmd: list[str], tmp_path: Path, port: int) -> subprocess.Popen:
@@ -288,3 +271,33 @@ def test_metrics_and_health_scraped_during_a_run_with_subscribers(tmp_path):
     assert healthz.status_code == 200 and healthz.json() == {"status": "ok"}
     assert readyz.status_code == 200
     assert readyz.json()["checks"] == {"database": "ok", "channel_layer": "ok", "poller": "ok"}
+
+
+class Server:
+    """A server process that can be stopped and started again on the same port."""
+
+    def __init__(self, folder: Path, **env: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.env = {**server_env(folder), **env}
+        self.proc: subprocess.Popen | None = None
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput"], cwd=EXAMPLE, env=self.env, check=True
+        )
+
+    def start(self) -> None:
+        cmd = [sys.executable, "-m", "uvicorn", "example.asgi:application", "--host", "127.0.0.1"]
+        self.proc = subprocess.Popen(
+            [*cmd, "--port", str(self.port), *make_run_flags()],
+            cwd=EXAMPLE,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        wait_for_port(self.port, self.proc)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop(self.proc)
+            self.proc = None

@@ -47,6 +47,22 @@ def place_from_wire(data: dict[str, Any]) -> GeoPlace:
     )
 
 
+async def receive(layer: Any, channel: str, what: str) -> dict[str, Any]:
+    """The next message on ``channel``, waiting out layer failures (Redis restarting).
+
+    Never cancelled by a timeout: the pub/sub layer drops a channel whose receive() is
+    cancelled."""
+    while True:
+        try:
+            message: dict[str, Any] = await layer.receive(channel)
+            return message
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.warning("receiving %s failed (%s); retrying", what, exc)
+            await asyncio.sleep(1.0)
+
+
 class LayerLink:
     """A server process's side: announce demand, receive updates for its hub."""
 
@@ -123,14 +139,7 @@ class LayerLink:
 
     async def _receive(self) -> None:
         while True:
-            try:
-                message = await self.layer.receive(self.channel)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                logger.warning("receiving updates failed (%s); retrying", exc)
-                await asyncio.sleep(1.0)
-                continue
+            message = await receive(self.layer, self.channel, "updates")
             if message.get("type") == "weather":
                 try:
                     reading = Reading.from_wire(message["weather"])
@@ -183,16 +192,7 @@ class LayerDemand:
         joining = asyncio.get_running_loop().create_task(self._stay_joined(channel))
         try:
             while True:
-                # Never cancelled by a timeout: the pub/sub layer drops a channel whose
-                # receive() is cancelled.
-                try:
-                    message = await self.layer.receive(channel)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    logger.warning("receiving demand failed (%s); retrying", exc)
-                    await asyncio.sleep(1.0)
-                    continue
+                message = await receive(self.layer, channel, "demand")
                 if message.get("type") == "demand" and isinstance(message.get("places"), list):
                     for place_id in self.renew(message):
                         on_urgent(place_id)
