@@ -21,7 +21,7 @@ class Inbox:
         self.frames = []
         self.arrived = asyncio.Event()
 
-    def push(self, text):
+    def push(self, text, encoded=None):
         self.frames.append(json.loads(text))
         self.arrived.set()
 

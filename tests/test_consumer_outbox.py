@@ -102,3 +102,109 @@ async def test_a_send_that_fails_after_waiting_is_contained(fail_after_wait):
     gate.set()
     await asyncio.wait_for(c._writer, 1)
     assert c._writer is None and not c._outbox
+
+
+# -- the direct path under uvicorn's websockets-sansio implementation -----------------
+
+
+async def test_uvicorn_websockets_sansio_is_recognised():
+    """Fails if a uvicorn upgrade changes what the direct path relies on (it would then
+    fall back to the ASGI send, correct but slower: bench/README.md)."""
+    from uvicorn.config import Config
+    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+    from uvicorn.server import ServerState
+
+    from weatherstream.consumers import direct_writer
+
+    config = Config(app=lambda *a: None, ws="websockets-sansio", ws_per_message_deflate=False)
+    config.load()
+    proto = WebSocketsSansIOProtocol(config=config, server_state=ServerState(), app_state={})
+    assert direct_writer(proto.send) is proto
+    assert direct_writer(Server().send) is None  # any other server: the ASGI path
+
+
+class FakeConn:
+    def __init__(self):
+        self.frames = []
+
+    def send_text(self, data):
+        self.frames.append(b"TEXT:" + data)
+
+    def data_to_send(self):
+        out, self.frames = self.frames, []
+        return out
+
+
+class FakeTransport:
+    def __init__(self):
+        self.written = []
+
+    def write(self, data):
+        self.written.append(data)
+
+    def is_closing(self):
+        return False
+
+
+class WebSocketsSansIOProtocol:
+    """Shaped like uvicorn's: what direct_writer() looks for."""
+
+    def __init__(self):
+        self.conn, self.transport = FakeConn(), FakeTransport()
+        self.writable = asyncio.Event()
+        self.writable.set()
+        self.close_sent = self.disconnected = False
+        self.asgi = Server()
+
+    async def send(self, message):
+        await self.writable.wait()
+        await self.asgi.send(message)
+
+
+def direct_consumer(proto, **config):
+    from weatherstream.consumers import direct_writer
+
+    c = consumer(proto.asgi, **config)
+    c.base_send = proto.send
+    c._direct = direct_writer(proto.send)
+    assert c._direct is proto
+    return c
+
+
+async def test_direct_frames_go_to_the_transport_encoded_once():
+    proto = WebSocketsSansIOProtocol()
+    c = direct_consumer(proto)
+    shared = "ä frame".encode()
+    c.push("ä frame", shared)
+    c.push("reply")  # no encoded copy given: encoded here
+    assert proto.transport.written == [b"TEXT:" + shared, b"TEXT:reply"]
+    assert proto.asgi.sent == [] and c._writer is None
+
+
+async def test_a_paused_transport_falls_back_to_the_bounded_outbox_then_4009():
+    proto = WebSocketsSansIOProtocol()
+    c = direct_consumer(proto, SEND_BUFFER_BYTES=100)
+    proto.writable.clear()  # uvicorn's pause_writing(): the client stopped reading
+    c.push("first")
+    assert c._writer is not None and proto.transport.written == []
+    c.push("x" * 60)
+    c.push("y" * 60)  # past 100 characters queued: abandoned
+    assert c._closed
+    await asyncio.sleep(0)
+    proto.writable.set()
+    await asyncio.sleep(0.01)
+    assert {"type": "websocket.close", "code": 4009} in proto.asgi.sent
+
+
+async def test_frames_keep_their_order_across_a_pause():
+    proto = WebSocketsSansIOProtocol()
+    c = direct_consumer(proto)
+    c.push("1")
+    proto.writable.clear()
+    c.push("2")  # waits in the writer task
+    proto.writable.set()
+    c.push("3")  # queued behind "2", not written ahead of it
+    await asyncio.sleep(0.01)
+    c.push("4")  # the writer is done: direct again
+    assert proto.transport.written == [b"TEXT:1", b"TEXT:4"]
+    assert [m["text"] for m in proto.asgi.sent] == ["2", "3"]

@@ -42,6 +42,18 @@ async def resume(coro: Coroutine[Any, Any, None], waiting_on: Any) -> None:
         raise
 
 
+def direct_writer(send: Any) -> Any:
+    """uvicorn's websockets-sansio connection behind ``send``, when that is what serves
+    this socket: a frame can then go to its sans-I/O protocol and transport directly,
+    without an ASGI message and a coroutine per frame (the fan-out's hot path). Any
+    other server, or another uvicorn version's shape, gets None: the ASGI path."""
+    proto = getattr(send, "__self__", None)
+    if type(proto).__name__ != "WebSocketsSansIOProtocol":
+        return None
+    needed = ("conn", "transport", "writable", "close_sent", "disconnected")
+    return proto if all(hasattr(proto, name) for name in needed) else None
+
+
 class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no types
     """Speaks protocol v1 (docs/protocol.md).
 
@@ -65,10 +77,12 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
         self._closer: asyncio.Task[None] | None = None
         self._address: str | None = None  # counted against MAX_CONNECTIONS_PER_ADDRESS
         self._counted = False  # in metrics.CONNECTIONS
+        self._direct: Any = None  # see direct_writer()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         self.scope = scope
         self.base_send = send
+        self._direct = direct_writer(send)
         try:
             while not self._closed:
                 message = await receive()
@@ -143,7 +157,7 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
 
     # -- outgoing ---------------------------------------------------------------------
 
-    def push(self, text: str) -> None:
+    def push(self, text: str, encoded: bytes | None = None) -> None:
         """Send a frame without blocking the caller (the hub's fan-out loop).
 
         With nothing queued, the frame is handed to the server at once: an ASGI server's
@@ -152,6 +166,21 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
         drains what queues up behind it; past ``SEND_BUFFER_BYTES`` the client is closed.
         """
         if self._closed:
+            return
+        direct = self._direct
+        if (
+            direct is not None
+            and self._writer is None
+            and direct.writable.is_set()
+            and not direct.close_sent
+            and not direct.disconnected
+            and not direct.transport.is_closing()
+        ):
+            try:
+                direct.conn.send_text(encoded if encoded is not None else text.encode())
+                direct.transport.write(b"".join(direct.conn.data_to_send()))
+            except Exception:  # closing under us: the receive loop hears of it
+                pass
             return
         if self._writer is None:
             send = self.base_send({"type": "websocket.send", "text": text})

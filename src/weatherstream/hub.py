@@ -13,8 +13,9 @@ from .protocol import weather_frame
 
 
 class Subscriber(Protocol):
-    def push(self, text: str) -> None:
-        """Queue a text frame for sending; must not block."""
+    def push(self, text: str, encoded: bytes | None = None) -> None:
+        """Queue a text frame for sending (``encoded``: the same text as UTF-8, when the
+        caller has it); must not block."""
 
 
 class Hub:
@@ -54,7 +55,8 @@ class Hub:
         if not subs:
             return 0
         text = weather_frame(location_id=location_id, weather=weather, published_at=time.time())
+        encoded = text.encode()  # once for every subscriber
         targets = tuple(subs)  # a push may unsubscribe a slow client mid-loop
         for subscriber in targets:
-            subscriber.push(text)
+            subscriber.push(text, encoded)
         return len(targets)
