@@ -21,7 +21,7 @@ class Inbox:
         self.frames = []
         self.arrived = asyncio.Event()
 
-    def push(self, text, encoded=None):
+    def push(self, text, prepared=None):
         self.frames.append(json.loads(text))
         self.arrived.set()
 

@@ -4,10 +4,12 @@ import asyncio
 
 import pytest
 from django.test import override_settings
+from websockets.protocol import State
 
 from weatherstream.conf import get_config
 from weatherstream.consumers import WeatherConsumer
 from weatherstream.engine import Engine
+from weatherstream.hub import Prepared
 
 
 class Server:
@@ -126,6 +128,9 @@ async def test_uvicorn_websockets_sansio_is_recognised():
 class FakeConn:
     def __init__(self):
         self.frames = []
+        self.state = State.OPEN
+        self.extensions = []
+        self.expect_continuation_frame = False
 
     def send_text(self, data):
         self.frames.append(b"TEXT:" + data)
@@ -171,13 +176,17 @@ def direct_consumer(proto, **config):
     return c
 
 
-async def test_direct_frames_go_to_the_transport_encoded_once():
+async def test_direct_frames_go_to_the_transport_prepared_once():
     proto = WebSocketsSansIOProtocol()
     c = direct_consumer(proto)
-    shared = "ä frame".encode()
+    shared = Prepared("ä frame")
     c.push("ä frame", shared)
-    c.push("reply")  # no encoded copy given: encoded here
-    assert proto.transport.written == [b"TEXT:" + shared, b"TEXT:reply"]
+    assert proto.transport.written == [b"\x81\x08" + "ä frame".encode()]  # a whole text frame
+    c.push("reply")  # nothing prepared: through the sans-I/O protocol
+    assert proto.transport.written[1] == b"TEXT:reply"
+    proto.conn.extensions = ["permessage-deflate"]  # a negotiated extension: never bypassed
+    c.push("ä frame", shared)
+    assert proto.transport.written[2] == b"TEXT:" + shared.encoded
     assert proto.asgi.sent == [] and c._writer is None
 
 

@@ -33,7 +33,7 @@ class Inbox:
     def __init__(self):
         self.frames = []
 
-    def push(self, text, encoded=None):
+    def push(self, text, prepared=None):
         self.frames.append(json.loads(text))
 
     def last(self):

@@ -124,7 +124,7 @@ async def test_history_by_location_id_of_a_watched_place(client):
 
     engine = await get_engine()
     oslo = get_geocoder().resolve("Oslo")
-    await engine.subscribe(oslo, type("Sink", (), {"push": lambda self, text, encoded=None: None})())
+    await engine.subscribe(oslo, type("Sink", (), {"push": lambda self, text, prepared=None: None})())
     await engine.poller.fetch([oslo])
     ok = await client.get("/api/history", {"location": oslo.id, "hours": 1})
     assert ok.status_code == 200 and ok.json()["location"]["id"] == oslo.id

@@ -15,10 +15,12 @@ from collections.abc import Coroutine
 from typing import Any
 
 from channels.consumer import AsyncConsumer
+from websockets.protocol import State
 
 from . import metrics, protocol
 from .conf import get_config
 from .engine import Engine, get_engine
+from .hub import Prepared
 from .protocol import ProtocolError
 
 logger = logging.getLogger(__name__)
@@ -157,7 +159,7 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
 
     # -- outgoing ---------------------------------------------------------------------
 
-    def push(self, text: str, encoded: bytes | None = None) -> None:
+    def push(self, text: str, prepared: Prepared | None = None) -> None:
         """Send a frame without blocking the caller (the hub's fan-out loop).
 
         With nothing queued, the frame is handed to the server at once: an ASGI server's
@@ -176,9 +178,19 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
             and not direct.disconnected
             and not direct.transport.is_closing()
         ):
+            conn = direct.conn
             try:
-                direct.conn.send_text(encoded if encoded is not None else text.encode())
-                direct.transport.write(b"".join(direct.conn.data_to_send()))
+                if (
+                    prepared is not None
+                    and conn.state is State.OPEN
+                    and not conn.extensions
+                    and not conn.expect_continuation_frame
+                ):
+                    # The frame conn.send_text() would build, built once for everyone.
+                    direct.transport.write(prepared.frame)
+                else:
+                    conn.send_text(prepared.encoded if prepared is not None else text.encode())
+                    direct.transport.write(b"".join(conn.data_to_send()))
             except Exception:  # closing under us: the receive loop hears of it
                 pass
             return

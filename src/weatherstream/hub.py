@@ -9,13 +9,33 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
+from websockets.frames import Frame, Opcode
+
 from .protocol import weather_frame
 
 
+class Prepared:
+    """One update's frame, prepared once for all its subscribers: the text as UTF-8, and
+    (on first use) the whole WebSocket frame a server sends for it, unmasked and
+    uncompressed, built by the websockets library."""
+
+    __slots__ = ("encoded", "_frame")
+
+    def __init__(self, text: str) -> None:
+        self.encoded = text.encode()
+        self._frame: bytes | None = None
+
+    @property
+    def frame(self) -> bytes:
+        if self._frame is None:
+            self._frame = Frame(Opcode.TEXT, self.encoded).serialize(mask=False)
+        return self._frame
+
+
 class Subscriber(Protocol):
-    def push(self, text: str, encoded: bytes | None = None) -> None:
-        """Queue a text frame for sending (``encoded``: the same text as UTF-8, when the
-        caller has it); must not block."""
+    def push(self, text: str, prepared: Prepared | None = None) -> None:
+        """Queue a text frame for sending (``prepared``: the same text, encoded once for
+        every subscriber); must not block."""
 
 
 class Hub:
@@ -55,8 +75,8 @@ class Hub:
         if not subs:
             return 0
         text = weather_frame(location_id=location_id, weather=weather, published_at=time.time())
-        encoded = text.encode()  # once for every subscriber
+        prepared = Prepared(text)
         targets = tuple(subs)  # a push may unsubscribe a slow client mid-loop
         for subscriber in targets:
-            subscriber.push(text, encoded)
+            subscriber.push(text, prepared)
         return len(targets)
