@@ -1,10 +1,12 @@
 """The consumer's send path: eager when the server can take a frame, bounded when it cannot."""
 
 import asyncio
+import dataclasses
 
 import pytest
 from django.test import override_settings
 from websockets.protocol import State
+from websockets.server import ServerProtocol
 
 from weatherstream.conf import get_config
 from weatherstream.consumers import WeatherConsumer
@@ -125,19 +127,20 @@ async def test_uvicorn_websockets_sansio_is_recognised():
     assert direct_writer(Server().send) is None  # any other server: the ASGI path
 
 
-class FakeConn:
-    def __init__(self):
-        self.frames = []
-        self.state = State.OPEN
-        self.extensions = []
-        self.expect_continuation_frame = False
+def open_conn():
+    """A real websockets server-side sans-I/O protocol, past its handshake."""
+    conn = ServerProtocol()
+    conn.state = State.OPEN
+    return conn
 
-    def send_text(self, data):
-        self.frames.append(b"TEXT:" + data)
 
-    def data_to_send(self):
-        out, self.frames = self.frames, []
-        return out
+class MarkingExtension:
+    """Stands in for a negotiated extension (per-message deflate): it changes frames."""
+
+    name = "x-marking"
+
+    def encode(self, frame):
+        return dataclasses.replace(frame, data=b"X" + frame.data)
 
 
 class FakeTransport:
@@ -155,7 +158,7 @@ class WebSocketsSansIOProtocol:
     """Shaped like uvicorn's: what direct_writer() looks for."""
 
     def __init__(self):
-        self.conn, self.transport = FakeConn(), FakeTransport()
+        self.conn, self.transport = open_conn(), FakeTransport()
         self.writable = asyncio.Event()
         self.writable.set()
         self.close_sent = self.disconnected = False
@@ -181,13 +184,41 @@ async def test_direct_frames_go_to_the_transport_prepared_once():
     c = direct_consumer(proto)
     shared = Prepared("ä frame")
     c.push("ä frame", shared)
-    assert proto.transport.written == [b"\x81\x08" + "ä frame".encode()]  # a whole text frame
     c.push("reply")  # nothing prepared: through the sans-I/O protocol
-    assert proto.transport.written[1] == b"TEXT:reply"
-    proto.conn.extensions = ["permessage-deflate"]  # a negotiated extension: never bypassed
+    # Byte for byte what websockets itself sends for these texts.
+    reference = open_conn()
+    reference.send_text("ä frame".encode())
+    reference.send_text(b"reply")
+    assert proto.transport.written == [b"".join(reference.data_to_send())[:10], b"\x81\x05reply"]
+    assert proto.transport.written[0] == shared.frame == b"\x81\x08" + "ä frame".encode()
+    proto.conn.extensions = [MarkingExtension()]  # negotiated per connection: never bypassed
     c.push("ä frame", shared)
-    assert proto.transport.written[2] == b"TEXT:" + shared.encoded
+    assert proto.transport.written[2] == b"\x81\x09X" + shared.encoded
     assert proto.asgi.sent == [] and c._writer is None
+
+
+async def test_an_unexpected_failure_turns_the_direct_path_off_not_the_connection(caplog):
+    proto = WebSocketsSansIOProtocol()
+    c = direct_consumer(proto)
+
+    def broken(data):
+        raise AttributeError("renamed in some future version")
+
+    proto.conn.send_text = broken
+    c.push("reply")  # falls through to the ASGI send, and stays there
+    c.push("next")
+    assert c._direct is None
+    assert [m["text"] for m in proto.asgi.sent] == ["reply", "next"]
+    assert "direct send path failed" in caplog.text
+
+
+async def test_a_closing_connection_drops_the_frame_quietly(caplog):
+    proto = WebSocketsSansIOProtocol()
+    c = direct_consumer(proto)
+    proto.conn.state = State.CLOSING
+    c.push("late", Prepared("late"))
+    assert proto.transport.written == [] and proto.asgi.sent == [] and c._direct is proto
+    assert "failed" not in caplog.text
 
 
 async def test_a_paused_transport_falls_back_to_the_bounded_outbox_then_4009():
@@ -215,5 +246,5 @@ async def test_frames_keep_their_order_across_a_pause():
     c.push("3")  # queued behind "2", not written ahead of it
     await asyncio.sleep(0.01)
     c.push("4")  # the writer is done: direct again
-    assert proto.transport.written == [b"TEXT:1", b"TEXT:4"]
+    assert proto.transport.written == [b"\x81\x011", b"\x81\x014"]
     assert [m["text"] for m in proto.asgi.sent] == ["2", "3"]

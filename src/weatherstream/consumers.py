@@ -15,6 +15,8 @@ from collections.abc import Coroutine
 from typing import Any
 
 from channels.consumer import AsyncConsumer
+from websockets.exceptions import InvalidState
+from websockets.protocol import Protocol as WebSocketsProtocol
 from websockets.protocol import State
 
 from . import metrics, protocol
@@ -49,11 +51,14 @@ def direct_writer(send: Any) -> Any:
     this socket: a frame can then go to its sans-I/O protocol and transport directly,
     without an ASGI message and a coroutine per frame (the fan-out's hot path). Any
     other server, or another uvicorn version's shape, gets None: the ASGI path."""
-    proto = getattr(send, "__self__", None)
+    proto: Any = getattr(send, "__self__", None)
     if type(proto).__name__ != "WebSocketsSansIOProtocol":
         return None
     needed = ("conn", "transport", "writable", "close_sent", "disconnected")
-    return proto if all(hasattr(proto, name) for name in needed) else None
+    if not all(hasattr(proto, name) for name in needed) or not isinstance(proto.conn, WebSocketsProtocol):
+        return None
+    conn_needed = ("state", "extensions", "expect_continuation_frame", "send_text", "data_to_send")
+    return proto if all(hasattr(proto.conn, name) for name in conn_needed) else None
 
 
 class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no types
@@ -191,9 +196,12 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
                 else:
                     conn.send_text(prepared.encoded if prepared is not None else text.encode())
                     direct.transport.write(b"".join(conn.data_to_send()))
-            except Exception:  # closing under us: the receive loop hears of it
-                pass
-            return
+                return
+            except InvalidState:  # closing under us: the receive loop hears of it
+                return
+            except Exception:  # not what this code expects: the ASGI path from now on
+                logger.exception("the direct send path failed; using the ASGI send for this connection")
+                self._direct = None
         if self._writer is None:
             send = self.base_send({"type": "websocket.send", "text": text})
             try:

@@ -6,12 +6,15 @@ no per-connection channel-layer machinery sits on this path.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Protocol
 
 from websockets.frames import Frame, Opcode
 
 from .protocol import weather_frame
+
+logger = logging.getLogger(__name__)
 
 
 class Prepared:
@@ -78,5 +81,8 @@ class Hub:
         prepared = Prepared(text)
         targets = tuple(subs)  # a push may unsubscribe a slow client mid-loop
         for subscriber in targets:
-            subscriber.push(text, prepared)
+            try:
+                subscriber.push(text, prepared)
+            except Exception:  # a bug in one subscriber must not cost the others their update
+                logger.exception("pushing an update to a subscriber failed")
         return len(targets)
