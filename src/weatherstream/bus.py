@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .flights import shared
 from .geocoding import GeoPlace
 from .readings import Reading
 
@@ -95,13 +96,8 @@ class LayerLink:
 
         Once per place while joined (the heartbeat keeps its lease), and concurrent
         first subscribers share one round of layer calls."""
-        if place.id in self.joined:
-            return
-        task = self._watching.get(place.id)
-        if task is None:
-            task = self._watching[place.id] = asyncio.get_running_loop().create_task(self._join(place))
-            task.add_done_callback(lambda _: self._watching.pop(place.id, None))
-        await asyncio.shield(task)
+        if place.id not in self.joined:
+            await shared(self._watching, place.id, lambda: self._join(place))
 
     async def _join(self, place: GeoPlace) -> None:
         await self.layer.group_add(location_group(place.id), self.channel)

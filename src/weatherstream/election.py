@@ -100,6 +100,27 @@ def redis_url_from_settings() -> str | None:
     return None
 
 
+def redis_url(config: dict[str, Any]) -> str | None:
+    """The Redis of the lease: ``REDIS_URL``, else the channel layer's."""
+    return config["REDIS_URL"] or redis_url_from_settings()
+
+
+def redis_client(url: str, timeout: float) -> Any:
+    import redis.asyncio as redis  # the package's `redis` extra
+
+    return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+
+
+async def lease_holder(url: str, *, timeout: float) -> str | None:
+    """Who holds the poller lease now (None: nobody, so no poller is polling)."""
+    client = redis_client(url, timeout)
+    try:
+        holder = await client.get(LEASE_KEY)
+    finally:
+        await client.aclose()
+    return holder.decode() if holder is not None else None
+
+
 class RedisLease:
     """The poller lease. ``held()`` (for callers that want to know) turns false a little
     before the key can have expired in Redis; what keeps two holders from fetching is
@@ -117,10 +138,7 @@ class RedisLease:
         self.key = key
         self.clock = clock
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        import redis.asyncio as redis  # the package's `redis` extra
-
-        timeout = max(0.5, ttl / 3)
-        self.redis: Any = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        self.redis: Any = redis_client(url, timeout=max(0.5, ttl / 3))
         self._valid_until = float("-inf")
 
     def held(self) -> bool:

@@ -24,7 +24,8 @@ from .breaker import CircuitBreaker
 from .budget import CallBudget
 from .bus import LayerDemand, LayerLink
 from .conf import get_config
-from .election import RedisLease, redis_url_from_settings
+from .election import RedisLease, redis_url
+from .flights import shared
 from .geocoding import GeocodingError, GeoPlace, get_geocoder
 from .geocoding.openmeteo import OpenMeteoGeocoder
 from .hub import Hub, Subscriber
@@ -75,7 +76,7 @@ class Engine:
         if role == "poller":
             self.leases = LayerDemand(self._layer(), ttl=3 * heartbeat)
             demand = self.leases
-            url = self.config["REDIS_URL"] or redis_url_from_settings()
+            url = redis_url(self.config)
             if url:
                 self.lease = RedisLease(url, ttl=self.config["LEADER_LEASE"])
             else:
@@ -206,13 +207,8 @@ class Engine:
         """First time this process meets a place: store it, load its latest reading.
 
         Concurrent first subscribers of one place share one look-up."""
-        if place.id in self.places:
-            return
-        task = self._meeting.get(place.id)
-        if task is None:
-            task = self._meeting[place.id] = self.loop.create_task(self._meet(place))
-            task.add_done_callback(lambda _: self._meeting.pop(place.id, None))
-        await asyncio.shield(task)
+        if place.id not in self.places:
+            await shared(self._meeting, place.id, lambda: self._meet(place))
 
     async def _meet(self, place: GeoPlace) -> None:
         await self._store_places([place])
@@ -308,19 +304,14 @@ class Engine:
         """Poller callback: store what is new, then fan it out; mark failures stale."""
         if error is not None:
             for place, _ in results:
-                if place.id not in self.latest and self.role == "poller":
-                    await self._reload_quietly(place.id)  # e.g. a new leader: from the database
-                prev = self.latest.get(place.id)
-                if prev is not None and not prev.stale:
-                    await self.publish(place.id, prev.as_stale())
+                await self._go_stale(place.id)
             return
         new: list[tuple[str, Reading]] = []
         for place, reading in results:
-            prev = self.latest.get(place.id)
             if reading is None:  # an answer with nothing usable for this place
-                if prev is not None and not prev.stale:
-                    await self.publish(place.id, prev.as_stale())
+                await self._go_stale(place.id)
                 continue
+            prev = self.latest.get(place.id)
             if prev is not None and not prev.stale and reading.observed_at <= prev.observed_at:
                 continue  # the upstream has nothing newer
             new.append((place.id, reading))
@@ -334,6 +325,14 @@ class Engine:
             logger.exception("storing %d observation(s) failed; publishing them anyway", len(new))
         for place_id, reading in new:
             await self.publish(place_id, reading)
+
+    async def _go_stale(self, location_id: str) -> None:
+        """Republish the last good reading marked stale (once, not at every failure)."""
+        if location_id not in self.latest and self.role == "poller":
+            await self._reload_quietly(location_id)  # e.g. a new leader: from the database
+        prev = self.latest.get(location_id)
+        if prev is not None and not prev.stale:
+            await self.publish(location_id, prev.as_stale())
 
     async def publish(self, location_id: str, reading: Reading) -> None:
         if self.leases is not None:

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import connection
 
-from .election import LEASE_KEY, redis_url_from_settings
+from .election import lease_holder, redis_url
 from .engine import Engine
 
 TIMEOUT = 2.0  # seconds each check may take
@@ -46,17 +45,11 @@ async def poller(engine: Engine) -> None:
         if not engine.polling():
             raise RuntimeError("this process's poller is not running")
         return
-    url = engine.config["REDIS_URL"] or redis_url_from_settings()
+    url = redis_url(engine.config)
     if not url:
         raise RuntimeError("no Redis to find the poller's lease in")
-    import redis.asyncio as redis
-
-    client: Any = redis.Redis.from_url(url, socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT)
-    try:
-        if not await client.exists(LEASE_KEY):
-            raise RuntimeError("no poller holds the lease (is `manage.py weatherstream_poll` running?)")
-    finally:
-        await client.aclose()
+    if await lease_holder(url, timeout=TIMEOUT) is None:
+        raise RuntimeError("no poller holds the lease (is `manage.py weatherstream_poll` running?)")
 
 
 async def readiness(engine: Engine) -> dict[str, str]:
