@@ -19,7 +19,6 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import shlex
 import shutil
 import signal
 import statistics
@@ -35,9 +34,12 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(REPO))
 
 import loadgen  # noqa: E402
 import procs  # noqa: E402
+
+from scripts.makeflags import make_run_flags  # noqa: E402
 
 PRODUCT_SERVERS = [
     "uvicorn-websockets",
@@ -55,23 +57,16 @@ CLUSTER_SERVERS = {"pubsub": "redis-pubsub-2proc", "core": "redis-core-2proc"}
 STALLED = "+stalled"
 
 
-def make_run_flags() -> list[str]:
+def bench_flags() -> list[str]:
     """uvicorn's flags exactly as `make run` passes them, less the `--ws` choice."""
-    out = subprocess.run(
-        ["make", "-s", "--no-print-directory", "print-UVICORN_FLAGS"],
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    flags = shlex.split(out)
+    flags = make_run_flags()
     if "--ws" in flags:
         at = flags.index("--ws")
         del flags[at : at + 2]
     return flags
 
 
-UVICORN_FLAGS = make_run_flags()
+UVICORN_FLAGS = bench_flags()
 
 
 @dataclass

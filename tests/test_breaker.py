@@ -1,16 +1,9 @@
+from tests.clock import FakeClock
 from weatherstream.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
 
 
-class Clock:
-    def __init__(self):
-        self.now = 100.0
-
-    def __call__(self):
-        return self.now
-
-
 def test_opens_after_threshold_failures_in_a_row():
-    breaker = CircuitBreaker(threshold=3, cooldown=30, clock=Clock())
+    breaker = CircuitBreaker(threshold=3, cooldown=30, clock=FakeClock(100.0))
     for _ in range(2):
         breaker.failure()
     assert breaker.state == CLOSED and breaker.allow()
@@ -24,7 +17,7 @@ def test_opens_after_threshold_failures_in_a_row():
 
 
 def test_one_probe_after_the_cooldown_then_closed_or_open_again():
-    clock = Clock()
+    clock = FakeClock(100.0)
     breaker = CircuitBreaker(threshold=1, cooldown=30, clock=clock)
     breaker.failure()
     clock.now += 29.9

@@ -1,20 +1,13 @@
 import pytest
 
+from tests.clock import FakeClock
 from weatherstream.budget import CallBudget
 
 FREE_USE = {"minute": 600, "hour": 5000, "day": 10000}
 
 
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-
 def test_the_minute_limit():
-    clock = Clock()
+    clock = FakeClock()
     budget = CallBudget(FREE_USE, clock=clock)
     assert all(budget.take(50) for _ in range(12))  # 600 calls at once
     assert not budget.take(1)
@@ -26,7 +19,7 @@ def test_the_minute_limit():
 
 
 def test_no_day_long_span_holds_more_than_the_day_limit():
-    clock = Clock()
+    clock = FakeClock()
     budget = CallBudget(FREE_USE, clock=clock)
     spent = []  # (time, calls)
     for _ in range(2 * 24 * 60):  # two days of one-minute steps, always asking for more
@@ -40,7 +33,7 @@ def test_no_day_long_span_holds_more_than_the_day_limit():
 
 
 def test_wait_says_when_the_oldest_calls_leave_the_window():
-    clock = Clock()
+    clock = FakeClock()
     budget = CallBudget({"minute": 10}, clock=clock)
     assert budget.take(4)
     clock.now = 20
@@ -53,7 +46,7 @@ def test_wait_says_when_the_oldest_calls_leave_the_window():
 
 
 def test_a_refused_take_spends_nothing():
-    clock = Clock()
+    clock = FakeClock()
     budget = CallBudget({"minute": 10, "day": 15}, clock=clock)
     assert budget.take(10)
     assert not budget.take(6)

@@ -2,6 +2,7 @@ import asyncio
 
 import pytest
 
+from tests.clock import FakeClock
 from weatherstream.breaker import CircuitBreaker
 from weatherstream.budget import CallBudget
 from weatherstream.poller import Poller
@@ -30,14 +31,6 @@ class CountingProvider(WeatherProvider):
         return [simulate(p.latitude, p.longitude, self.now) for p in places]
 
 
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-
 def make(provider, demand, clock=None, interval=10, **guards):
     delivered = []
 
@@ -49,7 +42,7 @@ def make(provider, demand, clock=None, interval=10, **guards):
         interval=interval,
         demand=lambda: demand,
         deliver=deliver,
-        clock=clock or Clock(),
+        clock=clock or FakeClock(),
         **guards,
     )
     return poller, delivered
@@ -66,7 +59,7 @@ async def test_concurrent_fetches_of_one_place_share_one_request():
 
 async def test_due_places_go_out_in_one_batch_then_wait_an_interval():
     provider = CountingProvider()
-    clock = Clock()
+    clock = FakeClock()
     poller, delivered = make(provider, [A, B], clock)
     task = asyncio.create_task(poller.run())
     await asyncio.sleep(0.05)
@@ -86,7 +79,7 @@ async def test_due_places_go_out_in_one_batch_then_wait_an_interval():
 async def test_request_fetches_a_new_place_at_once():
     provider = CountingProvider()
     demand = [A]
-    clock = Clock()
+    clock = FakeClock()
     poller, _ = make(provider, demand, clock)
     task = asyncio.create_task(poller.run())
     await asyncio.sleep(0.02)
@@ -100,7 +93,7 @@ async def test_request_fetches_a_new_place_at_once():
 async def test_places_not_demanded_are_not_fetched():
     provider = CountingProvider()
     demand = [A, B]
-    clock = Clock()
+    clock = FakeClock()
     poller, _ = make(provider, demand, clock)
     task = asyncio.create_task(poller.run())
     await asyncio.sleep(0.02)
@@ -115,7 +108,7 @@ async def test_places_not_demanded_are_not_fetched():
 async def test_failures_are_delivered_and_retried_with_backoff(monkeypatch):
     monkeypatch.setattr("random.uniform", lambda a, b: b)
     provider = CountingProvider(fail=True)
-    clock = Clock()
+    clock = FakeClock()
     poller, delivered = make(provider, [A], clock, interval=30)
     await poller.fetch([A])
     results, error = delivered[0]
@@ -181,7 +174,7 @@ async def test_a_wrong_number_of_readings_is_a_failure():
 
 async def test_no_busy_loop_while_another_caller_fetches_a_due_place():
     provider = CountingProvider(delay=0.3)
-    clock = Clock()
+    clock = FakeClock()
     poller, _ = make(provider, [A], clock)
     turns = 0
     real_demand = poller.demand
@@ -205,7 +198,7 @@ async def test_no_busy_loop_while_another_caller_fetches_a_due_place():
 
 async def test_an_open_circuit_stops_calls_then_one_probe_closes_it():
     provider = CountingProvider(fail=True)
-    clock = Clock()
+    clock = FakeClock()
     breaker = CircuitBreaker(threshold=3, cooldown=60, clock=clock)
     poller, delivered = make(provider, [A], clock, interval=30, breaker=breaker)
     for _ in range(3):
@@ -225,7 +218,7 @@ async def test_an_open_circuit_stops_calls_then_one_probe_closes_it():
 
 async def test_a_spent_budget_refuses_without_calling_the_upstream():
     provider = CountingProvider()
-    clock = Clock()
+    clock = FakeClock()
     budget = CallBudget({"minute": 3}, clock=clock)
     poller, delivered = make(provider, [A, B], clock, budget=budget)
     await poller.fetch([A, B])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shlex
 import socket
 import subprocess
 import sys
@@ -16,21 +15,10 @@ import httpx
 import websockets
 
 from scripts.engines import free_port, wait_for_port
+from scripts.makeflags import make_run_flags
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "example"
-
-
-def make_run_flags() -> list[str]:
-    """The uvicorn flags `make run` uses, so the test serves the product the same way."""
-    out = subprocess.run(
-        ["make", "-s", "--no-print-directory", "print-UVICORN_FLAGS"],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return shlex.split(out)
 
 
 def server_env(tmp_path: Path) -> dict[str, str]:
