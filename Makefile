@@ -12,7 +12,7 @@ PORT ?= 8000
 UVICORN_FLAGS ?= --loop uvloop --http httptools --ws websockets-sansio --ws-per-message-deflate false \
 	--ws-max-size 65536 --lifespan on --no-server-header --log-level warning
 
-.PHONY: install engines run poll cluster test test-py test-js check bench wheel clean
+.PHONY: install vendor engines run poll cluster test test-py test-js check bench wheel clean
 .DEFAULT_GOAL := run
 
 $(BIN)/.installed: pyproject.toml example/requirements.txt
@@ -21,17 +21,23 @@ $(BIN)/.installed: pyproject.toml example/requirements.txt
 	$(BIN)/python -m pip install -q -r example/requirements.txt -e '.[dev]'
 	touch $@
 
-# The page's charting library, from the npm registry (package-lock.json), into the app's
-# static files (kept out of git).
+# The page's charting library, uPlot, is committed under the app's static files
+# (src/weatherstream/static/weatherstream/vendor/), so every standard build of the package
+# (pip wheel ., python -m build, pip install ./checkout) ships it without npm. Its version
+# is pinned in package.json/package-lock.json; `make vendor` copies that release from the
+# npm registry into the package (commit the result), and tests/js/vendor.test.mjs checks
+# that the committed copy is byte for byte the locked release.
 VENDOR := src/weatherstream/static/weatherstream/vendor
-$(VENDOR)/.installed: package.json package-lock.json
+node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+vendor: node_modules/.installed
 	mkdir -p $(VENDOR)
 	cp node_modules/uplot/dist/uPlot.esm.js node_modules/uplot/dist/uPlot.min.css $(VENDOR)/
 	cp node_modules/uplot/LICENSE $(VENDOR)/uPlot.LICENSE
-	touch $@
 
-install: $(BIN)/.installed $(VENDOR)/.installed
+install: $(BIN)/.installed
 
 # redis-server, PostgreSQL and Chromium from Debian's packages (apt-get when missing, as
 # root); the tests and `make cluster` start their own servers on loopback.
@@ -57,13 +63,13 @@ test: install engines test-py test-js
 # Wheels of everything the package needs, so tests/test_wheel.py installs it offline.
 WHEELHOUSE := var/wheelhouse
 $(WHEELHOUSE)/.done: pyproject.toml
-	$(BIN)/python -m pip wheel -q -w $(WHEELHOUSE) '.[server]'
+	$(BIN)/python -m pip wheel -q -w $(WHEELHOUSE) '.[server]' 'setuptools>=68' wheel
 	touch $@
 
 test-py: install engines $(WHEELHOUSE)/.done
 	$(BIN)/python -m pytest
 
-test-js:
+test-js: node_modules/.installed
 	node --test tests/js/*.test.mjs
 
 check: install

@@ -93,6 +93,8 @@ class Redis:
     folder: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    # More subprocess.Popen arguments (`make cluster`: a process group of its own).
+    popen: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def url(self) -> str:
@@ -103,7 +105,7 @@ class Redis:
         self.proc = subprocess.Popen(
             ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
              "--appendonly", "no", "--dir", str(self.folder), "--loglevel", "warning"],
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, **self.popen,
         )  # fmt: skip
         wait_for_port(self.port, self.proc)
         return self
@@ -123,6 +125,8 @@ class Postgres:
     port: int = field(default_factory=free_port)
     user: str = "weatherstream"
     proc: subprocess.Popen[bytes] | None = None
+    # More subprocess.Popen arguments for the server (`make cluster`: its own process group).
+    popen: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def url(self, database: str = "weatherstream") -> str:
         return f"postgres://{self.user}@127.0.0.1:{self.port}/{database}"
@@ -152,7 +156,7 @@ class Postgres:
         self.proc = subprocess.Popen(
             [postgres, "-D", str(data), "-h", "127.0.0.1", "-p", str(self.port), "-k", str(self.folder),
              "-c", "fsync=off", "-c", "max_connections=200"],
-            stdout=subprocess.DEVNULL, stderr=log, **self._owner(),
+            stdout=subprocess.DEVNULL, stderr=log, **self._owner(), **self.popen,
         )  # fmt: skip
         log.close()  # the server has its own copy of the descriptor
         try:

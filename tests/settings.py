@@ -19,8 +19,9 @@ INSTALLED_APPS = [
     "channels",
     "weatherstream",
 ]
-MIDDLEWARE = [  # what the admin needs
+MIDDLEWARE = [  # what the admin needs, and CSRF as in every new project
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
 ]
@@ -46,7 +47,7 @@ TEMPLATES = [
     }
 ]
 STATIC_URL = "/static/"
-ASGI_APPLICATION = "tests.asgi.application"
+ASGI_APPLICATION = "example.asgi.application"  # the application users run
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 WEATHERSTREAM = {
     "PROVIDER": "simulated",

@@ -144,11 +144,12 @@ class Client:
 
     async def subscribe(self, city: str) -> dict:
         await self.ws.send(json.dumps({"type": "subscribe", "city": city, "id": city}))
-        while True:
-            frame = json.loads(await asyncio.wait_for(self.ws.recv(), 10))
-            if frame["type"] == "subscribed" and frame["id"] == city:
-                self.ids[city] = frame["location"]["id"]
-                return frame
+        async with asyncio.timeout(10):  # in all, however many updates come first
+            while True:
+                frame = json.loads(await self.ws.recv())
+                if frame["type"] == "subscribed" and frame["id"] == city:
+                    self.ids[city] = frame["location"]["id"]
+                    return frame
 
     async def weather(self, city: str, *, newer_than: str = "", timeout: float = 10) -> dict:
         """The next update of a city observed after ``newer_than`` (ISO time)."""

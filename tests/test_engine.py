@@ -1,4 +1,5 @@
 import asyncio
+import dataclasses
 
 import pytest
 
@@ -63,3 +64,162 @@ def test_poll_interval_defaults_and_floors():
     assert poll_interval({"POLL_INTERVAL": 5}, public) == 60
     custom = OpenMeteoProvider(url="http://127.0.0.1:9/v1/forecast")
     assert poll_interval({"POLL_INTERVAL": 5}, custom) == 5
+
+
+def _reading(minutes_ago, source, temperature=1.0):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from weatherstream.readings import Reading
+
+    when = timezone.now().replace(microsecond=0) - timedelta(minutes=minutes_ago)
+    return Reading(observed_at=when, source=source, temperature=temperature)
+
+
+async def test_a_real_reading_replaces_a_newer_simulated_one(engine):
+    place = get_geocoder().resolve("Vienna")
+    inbox = Inbox()
+    await engine.subscribe(place, inbox)
+    await engine.deliver([(place, _reading(0, "simulated", 30.0))], None)
+    await engine.deliver([(place, _reading(14, "open-meteo", 5.0))], None)  # older, real
+    assert engine.latest[place.id].source == "open-meteo"
+    assert [f for f in inbox.frames if '"open-meteo"' in f], inbox.frames
+
+
+async def test_a_simulated_reading_never_replaces_a_real_one_it_marks_it_stale(engine):
+    place = get_geocoder().resolve("Vienna")
+    inbox = Inbox()
+    await engine.subscribe(place, inbox)
+    await engine.deliver([(place, _reading(14, "open-meteo", 5.0))], None)
+    await engine.deliver([(place, _reading(0, "simulated", 30.0))], None)  # the auto fallback
+    held = engine.latest[place.id]
+    assert (held.source, held.temperature, held.stale) == ("open-meteo", 5.0, True)
+    assert not [f for f in inbox.frames if '"simulated"' in f], inbox.frames
+    rows = await asyncio.to_thread(
+        lambda: list(services.Observation.objects.values_list("source", flat=True))
+    )
+    assert rows == ["open-meteo"]
+
+
+@pytest.mark.parametrize(
+    ("provider", "stored", "served"),
+    [
+        ("open-meteo", ["simulated", "open-meteo"], "open-meteo"),  # the simulated one is newer
+        ("open-meteo", ["simulated"], None),  # a strict real provider never serves it
+        ("auto", ["simulated", "open-meteo"], "open-meteo"),
+        ("auto", ["simulated"], "simulated"),  # marked, while nothing real is known
+        ("simulated", ["open-meteo", "simulated"], "simulated"),  # the demo shows its own
+    ],
+)
+async def test_a_new_process_takes_up_the_stored_reading_its_provider_serves(provider, stored, served):
+    place = get_geocoder().resolve("Lisbon")
+    await asyncio.to_thread(services.locations_ensure, places=[place])
+    # The first source listed is the newest stored reading.
+    readings = [(place.id, _reading(i * 10, source)) for i, source in enumerate(stored)]
+    await asyncio.to_thread(services.observations_record, readings=readings)
+    engine = Engine({**get_config(), "PROVIDER": provider, "POLL_INTERVAL": 3600, "UPSTREAM_BUDGET": None})
+    try:
+        inbox = Inbox()
+        held = await engine.subscribe(place, inbox)
+        assert (held.source if held else None) == served
+        frame = engine.subscribed(place, 1)
+        assert ('"simulated"' in frame) == (served == "simulated"), frame
+    finally:
+        await engine.stop()
+
+
+def test_with_the_simulated_provider_nothing_goes_online_unless_asked():
+    base = {**get_config(), "ONLINE_GEOCODING": None}
+    assert online(Engine, {**base, "PROVIDER": "simulated"}) is False
+    assert online(Engine, {**base, "PROVIDER": "open-meteo"}) is True
+    assert online(Engine, {**base, "PROVIDER": "simulated", "ONLINE_GEOCODING": True}) is True
+
+
+def online(cls, config):
+    async def build():
+        engine = cls(config)
+        try:
+            return engine.online_geocoder is not None
+        finally:
+            await engine.stop()
+
+    return asyncio.run(build())
+
+
+async def test_places_nobody_watches_leave_memory_and_points_leave_the_database(engine, monkeypatch):
+    from datetime import timedelta
+
+    from weatherstream.models import Location
+
+    engine.config = {**engine.config, "DEMAND_GRACE": 0, "NEW_PLACES_PER_HOUR": None}
+    # The engine's memory is under test here: its per-place look-ups skip the database
+    # (one thread hop each), and the places are stored below in one go.
+    real_ensure = services.locations_ensure
+    monkeypatch.setattr(services, "observation_latest", lambda **kwargs: None)
+    monkeypatch.setattr(services, "locations_ensure", lambda **kwargs: None)
+    berlin = get_geocoder().resolve("Berlin")
+    kept = Inbox()
+    await engine.subscribe(berlin, kept)
+    n = 20_000
+    template = get_geocoder().at(0.0, 0.0)
+    points = [
+        dataclasses.replace(template, id=f"{lat:.2f},{lon:.2f}", latitude=lat, longitude=lon)
+        for i in range(n)
+        for lat, lon in [(-60 + (i // 600) * 0.05, -170 + (i % 600) * 0.05)]
+    ]
+    assert len({p.id for p in points}) == n
+    inbox = Inbox()
+    for chunk in range(0, n, 1000):
+        batch = points[chunk : chunk + 1000]
+        await asyncio.gather(*(engine.subscribe(p, inbox) for p in batch))
+        for p in batch:
+            engine.unsubscribe(p.id, inbox)
+    assert len(engine.places) == n + 1
+    engine.demand()  # the grace period (0 s) is over
+    engine.sweep()
+    assert set(engine.places) == {berlin.id} and set(engine.latest) <= {berlin.id}
+    assert len(engine._place_json) <= 1 and len(engine._weather_json) <= 1 and len(engine._stored) <= 1
+    await asyncio.to_thread(real_ensure, places=[berlin, *points])
+    rows = await asyncio.to_thread(Location.objects.count)
+    assert rows == n + 1
+    # Nobody watched them for the retention period: the points go, the city stays.
+    removed = 0
+    while batch_removed := await asyncio.to_thread(
+        services.points_prune, older_than=timedelta(0), keep={berlin.id}
+    ):
+        removed += batch_removed
+    assert removed == n
+    assert await asyncio.to_thread(lambda: list(Location.objects.values_list("id", flat=True))) == [berlin.id]
+
+
+async def test_one_address_may_add_only_so_many_new_places_an_hour(engine):
+    engine.config = {**engine.config, "NEW_PLACES_PER_HOUR": 3}
+    places = [get_geocoder().at(10 + i, 10) for i in range(5)]
+    assert [engine.admit(p.id, "10.0.0.1") for p in places] == [True, True, True, False, False]
+    assert engine.admit(places[4].id, "10.0.0.2")  # another address has its own allowance
+    inbox = Inbox()
+    await engine.subscribe(places[0], inbox)
+    assert engine.admit(places[0].id, "10.0.0.1"), "a place watched already is free"
+    engine.new_places["10.0.0.1"][0] -= 3601  # an hour later the oldest is forgotten
+    assert engine.admit(places[3].id, "10.0.0.1")
+    assert not engine.admit(places[4].id, "10.0.0.1")
+
+
+async def test_a_silent_place_is_marked_stale_by_the_server_itself(engine):
+    import json
+    import time
+
+    place = get_geocoder().resolve("Vienna")
+    inbox = Inbox()
+    await engine.subscribe(place, inbox)
+    await engine.deliver([(place, _reading(0, "open-meteo", 5.0))], None)
+    now = time.time()
+    assert engine.mark_silence(now) == 0
+    assert engine.mark_silence(now + 2 * engine.interval) == 0  # not yet two intervals overdue
+    assert engine.mark_silence(now + 2 * engine.interval + 10) == 1
+    frame = json.loads(inbox.frames[-1])
+    assert frame["weather"]["stale"] is True and frame["weather"]["temperature"] == 5.0
+    assert engine.mark_silence(now + 3 * engine.interval) == 0, "once, not at every sweep"
+    await engine.deliver([(place, _reading(0, "open-meteo", 6.0))], None)  # the same time, fresh
+    assert json.loads(inbox.frames[-1])["weather"]["stale"] is False

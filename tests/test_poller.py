@@ -208,7 +208,7 @@ async def test_an_open_circuit_stops_calls_then_one_probe_closes_it():
     assert len(provider.batches) == 3
     results, error = delivered[-1]
     assert "circuit open" in str(error) and results == [(A, None)]  # subscribers go stale
-    assert poller._next_due["a"] >= 60, "retried no sooner than the probe"
+    assert poller._next_due["a"] >= breaker.retry_in() == 2, "retried no sooner than the probe"
     clock.now = 60
     provider.fail = False
     await poller.fetch([A])  # the probe

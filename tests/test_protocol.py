@@ -78,6 +78,21 @@ def test_error_keeps_a_valid_id():
     assert frame == {"type": "error", "id": 9, "code": "bad_request", "message": info.value.message}
 
 
+def test_an_unknown_city_error_carries_its_suggestions_and_others_none():
+    berlin = {"id": "2950159", "name": "Berlin", "country": "DE", "region": "Germany", "query": "Berlin, DE"}
+    error = ProtocolError("unknown_city", "No city called 'Berln' was found.", id=4, suggestions=[berlin])
+    assert json.loads(protocol.error_frame(error)) == {
+        "type": "error",
+        "code": "unknown_city",
+        "message": "No city called 'Berln' was found.",
+        "id": 4,
+        "suggestions": [berlin],
+    }
+    nothing_close = ProtocolError("unknown_city", "No city called 'Qqq' was found.", suggestions=[])
+    assert json.loads(protocol.error_frame(nothing_close))["suggestions"] == []
+    assert "suggestions" not in json.loads(protocol.error_frame(ProtocolError("bad_json", "Not JSON.")))
+
+
 def test_weather_frame_has_published_at(reading):
     weather = protocol.dumps(reading.to_wire())
     text = protocol.weather_frame(location_id="52.52,13.41", weather=weather, published_at=1795500000.125)

@@ -23,3 +23,30 @@ def test_summaries_cover_the_wmo_table():
     assert summary_for(None) is None
     assert summary_for(42) == "Weather code 42"
     assert all(isinstance(k, int) and v for k, v in WMO_CODES.items())
+
+
+def _at(minute, source="open-meteo", stale=False):
+    from datetime import UTC
+
+    return Reading(observed_at=datetime(2026, 12, 1, 12, minute, tzinfo=UTC), source=source, stale=stale)
+
+
+def test_a_real_reading_beats_a_simulated_one_whatever_their_times():
+    from weatherstream.readings import supersedes
+
+    assert supersedes(_at(0), _at(59, "simulated"))  # older, but real
+    assert not supersedes(_at(59, "simulated"), _at(0))  # newer, but simulated
+    assert not supersedes(_at(59, "simulated"), _at(0, stale=True))  # not even a stale real one
+
+
+def test_between_readings_of_one_kind_the_later_wins():
+    from weatherstream.readings import supersedes
+
+    assert supersedes(_at(15), None)
+    assert supersedes(_at(15), _at(0))
+    assert not supersedes(_at(0), _at(15))
+    assert not supersedes(_at(15), _at(15))  # the same reading again: nothing new
+    assert supersedes(_at(15), _at(15, stale=True))  # the upstream is back: fresh again
+    assert not supersedes(_at(15, stale=True), _at(15))
+    assert supersedes(_at(15, "met-norway"), _at(0, "open-meteo"))  # real sources by time
+    assert supersedes(_at(15, "simulated"), _at(0, "simulated"))

@@ -149,8 +149,9 @@ async def send_and_wait_close(port: int, text: str) -> tuple[int, str] | None:
         await ws.recv()  # hello
         try:
             await ws.send(text)
-            while True:
-                await asyncio.wait_for(ws.recv(), 10)
+            async with asyncio.timeout(20):
+                while True:
+                    await ws.recv()
         except websockets.ConnectionClosed as closed:
             return (closed.rcvd.code, closed.rcvd.reason) if closed.rcvd else None
 
@@ -269,6 +270,7 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}/"
         self.env = {**server_env(folder), **env}
         self.proc: subprocess.Popen | None = None
+        self.log = ""  # what the stopped processes printed
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "--noinput"], cwd=EXAMPLE, env=self.env, check=True
         )
@@ -288,4 +290,5 @@ class Server:
     def stop(self) -> None:
         if self.proc is not None:
             stop(self.proc)
+            self.log += self.proc.stdout.read() if self.proc.stdout else ""
             self.proc = None

@@ -91,6 +91,21 @@ async def test_history_of_unknown_city_is_404(client):
     assert response.status_code == 404
 
 
+@pytest.mark.parametrize("path", ["/api/weather", "/api/history"])
+async def test_an_unknown_city_is_404_with_suggestions(client, path):
+    response = await client.get(path, {"city": "Pariss"})
+    assert response.status_code == 404
+    error = response.json()["error"]
+    assert error["code"] == "unknown_city" and "Pariss" in error["message"]
+    paris = {"id": "2988507", "name": "Paris", "country": "FR", "region": "France", "query": "Paris, FR"}
+    assert error["suggestions"][0] == paris and 1 <= len(error["suggestions"]) <= 3
+    again = await client.get(path, {"city": paris["query"]})
+    assert again.status_code == 200 and again.json()["location"]["id"] == paris["id"]
+    nothing = (await client.get(path, {"city": "Xyzzyville Qqq"})).json()["error"]
+    assert nothing["suggestions"] == []
+    assert "suggestions" not in (await client.get(path, {"city": "x" * 300})).json()["error"]
+
+
 async def test_locations_autocomplete(client):
     response = await client.get("/api/locations", {"q": "springf"})
     assert response.status_code == 200
@@ -111,9 +126,11 @@ async def test_page_renders_with_socket_path(client):
     assert "weatherstream/js/app.js" in html
 
 
-@pytest.mark.parametrize("path", ["/api/weather", "/api/history", "/api/locations", "/"])
-async def test_post_is_not_allowed_and_says_so_in_json(client, path):
-    response = await client.post(path, {"city": "Berlin"})
+@pytest.mark.parametrize("method", ["post", "put", "delete", "patch"])
+@pytest.mark.parametrize("path", ["/api/weather", "/api/history", "/api/locations", "/", "/api/nope"])
+async def test_other_methods_get_a_json_405_not_the_csrf_page(path, method):
+    # A client without a CSRF token, as any script is: the read-only API needs none.
+    response = await getattr(AsyncClient(enforce_csrf_checks=True), method)(path, {"city": "Berlin"})
     assert response.status_code == 405
     assert response["Allow"] == "GET, HEAD"
     assert response.json()["error"]["code"] == "method_not_allowed"
@@ -131,3 +148,68 @@ async def test_history_by_location_id_of_a_watched_place(client):
     assert len(ok.json()["observations"]) == 1
     missing = await client.get("/api/history", {"location": "nowhere"})
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "unknown_location"
+
+
+async def test_an_unknown_api_path_is_a_json_404(client):
+    response = await client.get("/api/nope/deeper")
+    assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+
+
+async def test_a_database_failure_is_a_json_503(client, monkeypatch):
+    from django.db import OperationalError
+
+    from weatherstream import services
+
+    def down(**kwargs):
+        raise OperationalError("the database is down")
+
+    monkeypatch.setattr(services, "observations_since", down)
+    response = await client.get("/api/history", {"city": "Rome"})
+    assert response.status_code == 503 and response.json()["error"]["code"] == "unavailable"
+
+
+def test_the_app_urls_hold_the_page_and_api_only():
+    from django.urls import include, path, resolve
+    from django.urls.exceptions import Resolver404
+
+    with override_settings(
+        ROOT_URLCONF=type("Conf", (), {"urlpatterns": [path("w/", include("weatherstream.urls"))]})
+    ):
+        assert resolve("/w/api/weather").url_name == "weather"
+        for operations in ("/w/metrics", "/w/healthz", "/w/readyz"):
+            with pytest.raises(Resolver404):
+                resolve(operations)
+
+
+async def test_history_keeps_sources_apart(client):
+    from datetime import timedelta
+
+    from asgiref.sync import sync_to_async
+    from django.utils import timezone
+
+    from weatherstream import services
+    from weatherstream.geocoding import get_geocoder
+    from weatherstream.readings import Reading
+
+    oslo = get_geocoder().resolve("Oslo")
+    now = timezone.now().replace(microsecond=0)
+    await sync_to_async(services.locations_ensure)(places=[oslo])
+    await sync_to_async(services.observations_record)(
+        readings=[
+            (oslo.id, Reading(observed_at=now - timedelta(minutes=30), source="open-meteo", temperature=1.0)),
+            (oslo.id, Reading(observed_at=now - timedelta(minutes=20), source="simulated", temperature=9.0)),
+            (oslo.id, Reading(observed_at=now - timedelta(minutes=15), source="open-meteo", temperature=2.0)),
+        ]
+    )
+
+    async def temperatures(**params):
+        response = await client.get("/api/history", {"location": oslo.id, "hours": 1, **params})
+        assert response.status_code == 200, response.content
+        return [(o["source"], o["temperature"]) for o in response.json()["observations"]]
+
+    assert await temperatures(source="real") == [("open-meteo", 1.0), ("open-meteo", 2.0)]
+    assert await temperatures(source="simulated") == [("simulated", 9.0)]
+    assert await temperatures(source="open-meteo") == [("open-meteo", 1.0), ("open-meteo", 2.0)]
+    assert await temperatures() == [("open-meteo", 1.0), ("simulated", 9.0), ("open-meteo", 2.0)]
+    bad = await client.get("/api/history", {"location": oslo.id, "source": "x" * 65})
+    assert bad.status_code == 400

@@ -1,9 +1,15 @@
-"""The package as a Django developer meets it: the built wheel, pip-installed into a fresh
-virtualenv next to a new `django-admin startproject`, set up with the README's own
-blocks, serving the WebSocket endpoint, the API, a widget page and the console script.
+"""The package as a Django developer meets it, following the README word for word.
 
-Offline: the wheel is built from a clean copy of the tree (no stale build/), and its
-dependencies come from var/wheelhouse, which `make test` fills from the registry first."""
+A clean copy of the tree is built the standard way (`pip wheel .`, with build isolation)
+and installed into a fresh virtualenv with the README's own install line; a new
+`django-admin startproject` gets the README's four blocks; the README's commands migrate,
+collect static files and serve it with the README's uvicorn command. Then: every asset the
+weather page and a widget page name is fetched, both pages are opened in Chromium (two
+widgets inside sentences, with their simulated marker; a city added on the page with its
+chart), and the API, the operations URLs and the console script are tried.
+
+Offline: pip takes everything from var/wheelhouse, which `make test` fills from the
+registry first (setuptools and wheel included, for the isolated build)."""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ import asyncio
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -18,27 +25,93 @@ import zipfile
 from pathlib import Path
 
 import httpx
+import pytest
 import websockets
+from playwright.sync_api import expect, sync_playwright
 
+from tests.test_page import CHROMIUM_ARGS
 from tests.test_server import ROOT, free_port, stop, wait_for_port
 
 README = (ROOT / "README.md").read_text()
-# A new project's environment: nothing of this test suite's settings or paths.
-CLEAN_ENV = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "PYTHONPATH")}
+WHEELHOUSE = ROOT / "var" / "wheelhouse"
 
 
-def readme_block(title: str) -> str:
-    match = re.search(rf"```python\n# {re.escape(title)}\n(.*?)```", README, re.S)
-    assert match, f"README has no block starting with '# {title}'"
-    return match.group(1)
+def readme_block(language: str, first_line: str) -> str:
+    """The README's fenced block in ``language`` whose first line starts with ``first_line``."""
+    for match in re.finditer(rf"```{language}\n(.*?)```", README, re.S):
+        if match.group(1).startswith(first_line):
+            return match.group(1)
+    raise AssertionError(f"README has no {language} block starting with {first_line!r}")
 
 
-def run(*argv: str | Path, cwd: Path | None = None) -> str:
-    done = subprocess.run(
-        [str(a) for a in argv], cwd=cwd, env=CLEAN_ENV, capture_output=True, text=True, timeout=600
-    )
-    assert done.returncode == 0, f"{argv}:\n{done.stdout}\n{done.stderr}"
+def readme_commands(first_word: str) -> list[str]:
+    """The command lines of the README's sh block that starts with ``first_word``."""
+    block = readme_block("sh", first_word)
+    return [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def user(tmp_path_factory):
+    """A new user's machine: a virtualenv, PATH to it, pip offline from the wheelhouse."""
+    assert (WHEELHOUSE / ".done").exists(), "no var/wheelhouse: run `make test`"
+    home = tmp_path_factory.mktemp("user")
+    venv = home / "venv"
+    subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DJANGO_SETTINGS_MODULE", "PYTHONPATH", "VIRTUAL_ENV") and not k.startswith("PIP_")
+    }
+    env |= {
+        "PATH": f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}",
+        "PIP_NO_INDEX": "1",
+        "PIP_FIND_LINKS": str(WHEELHOUSE),
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+    }
+    return home, env
+
+
+def sh(line: str, cwd: Path, env: dict[str, str]) -> str:
+    done = subprocess.run(line, shell=True, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"{line}:\n{done.stdout}\n{done.stderr}"
     return done.stdout
+
+
+def clean_checkout(dest: Path) -> Path:
+    shutil.copytree(
+        ROOT,
+        dest,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "node_modules", "build", "dist", "var", "test-artifacts", "*.egg-info",
+            "__pycache__", ".*_cache", ".installed",
+        ),
+    )  # fmt: skip
+    return dest
+
+
+def test_a_standard_build_ships_every_asset_the_templates_name(tmp_path, user):
+    _, env = user
+    source = clean_checkout(tmp_path / "weatherstream")
+    sh(f"pip wheel -q --no-deps -w {tmp_path / 'dist'} {source}", tmp_path, env)
+    names = set(zipfile.ZipFile(next((tmp_path / "dist").glob("weatherstream-*.whl"))).namelist())
+    static = sorted(n for n in names if n.startswith("weatherstream/static/"))
+    assert "weatherstream/static/weatherstream/vendor/uPlot.esm.js" in static, static
+    assert "weatherstream/static/weatherstream/vendor/uPlot.min.css" in static, static
+    # Every file a template or a script names is in the wheel.
+    package = ROOT / "src" / "weatherstream"
+    named: set[str] = set()
+    for template in (package / "templates").rglob("*.html"):
+        named |= {
+            f"weatherstream/static/{m}" for m in re.findall(r"{% static '([^']+)' %}", template.read_text())
+        }
+    for script in (package / "static").rglob("*.js"):
+        if "vendor" in script.parts:
+            continue
+        for ref in re.findall(
+            r"""(?:from|import\(new URL\()\s*["'](\.{1,2}/[^"']+)["']""", script.read_text()
+        ):
+            named.add(str((script.parent / ref).resolve().relative_to(package.parent)))
+    assert named and named <= names, sorted(named - names)
 
 
 async def subscribe_and_wait(port: int) -> tuple[dict, dict]:
@@ -46,90 +119,160 @@ async def subscribe_and_wait(port: int) -> tuple[dict, dict]:
     async with websockets.connect(uri, origin=f"http://127.0.0.1:{port}", open_timeout=30) as ws:
         hello = json.loads(await ws.recv())
         await ws.send(json.dumps({"type": "subscribe", "city": "Berlin", "id": 1}))
-        while (frame := json.loads(await asyncio.wait_for(ws.recv(), 10)))["type"] != "weather":
-            pass
+        async with asyncio.timeout(20):
+            while (frame := json.loads(await ws.recv()))["type"] != "weather":
+                pass
         return hello, frame
 
 
-def test_the_wheel_in_a_fresh_virtualenv_and_a_new_project(tmp_path):
-    wheelhouse = ROOT / "var" / "wheelhouse"
-    assert (wheelhouse / ".done").exists(), "no var/wheelhouse: run `make test`"
-    source = tmp_path / "source"
-    shutil.copytree(
-        ROOT,
-        source,
-        ignore=shutil.ignore_patterns(
-            ".git", ".venv", "node_modules", "build", "dist", "var", "test-artifacts", "*.egg-info",
-            "__pycache__", ".*_cache", "bench", "tests",
-        ),
-    )  # fmt: skip
-    run(
-        sys.executable,
-        "-m",
-        "pip",
-        "wheel",
-        "-q",
-        "--no-deps",
-        "--no-build-isolation",
-        "-w",
-        tmp_path / "dist",
-        source,
-    )
-    wheel = next((tmp_path / "dist").glob("weatherstream-*.whl"))
-    names = zipfile.ZipFile(wheel).namelist()
-    for needed in (
-        "weatherstream/static/weatherstream/vendor/uPlot.esm.js",  # from npm, by `make install`
-        "weatherstream/static/weatherstream/js/widget.js",
-        "weatherstream/templates/weatherstream/widget.html",
-        "weatherstream/migrations/0001_initial.py",
-    ):
-        assert needed in names, needed
+async def handshake_status(port: int, path: str) -> int:
+    try:
+        async with websockets.connect(
+            f"ws://127.0.0.1:{port}{path}", origin=f"http://127.0.0.1:{port}", open_timeout=10
+        ):
+            return 101
+    except websockets.InvalidStatus as exc:
+        return exc.response.status_code
 
-    venv = tmp_path / "venv"
-    run(sys.executable, "-m", "venv", venv)
-    bin_ = venv / "bin"
-    run(bin_ / "pip", "install", "-q", "--no-index", "--find-links", wheelhouse, f"{wheel}[server]")
-    run(bin_ / "django-admin", "startproject", "mysite", tmp_path)
-    site = tmp_path / "mysite"
+
+def test_the_readme_in_a_new_project_with_the_readme_server_command(tmp_path, user):
+    home, env = user
+    clean_checkout(tmp_path / "weatherstream")
+    (install,) = readme_commands('pip install "./weatherstream')
+    sh(install, tmp_path, env)  # verbatim: from a checkout in ./weatherstream
+    sh("django-admin startproject mysite", tmp_path, env)
+    project = tmp_path / "mysite"
+    site = project / "mysite"
     with open(site / "settings.py", "a") as f:
-        f.write("\n" + readme_block("settings.py: add"))
+        f.write("\n" + readme_block("python", "# settings.py: add"))
         # This test's own: nothing reaches the internet, updates every second.
-        f.write(
-            '\nWEATHERSTREAM = {"PROVIDER": "simulated", "POLL_INTERVAL": 1, "ONLINE_GEOCODING": False}\n'
-        )
+        f.write('\nWEATHERSTREAM = {"PROVIDER": "simulated", "POLL_INTERVAL": 1}\n')
         f.write('TEMPLATES[0]["DIRS"] = [BASE_DIR / "templates"]\n')
     with open(site / "urls.py", "a") as f:
-        f.write("\n" + readme_block("urls.py: add"))
+        f.write("\n" + readme_block("python", "# urls.py: add"))
         f.write("from django.views.generic import TemplateView\n")
-        f.write('urlpatterns += [path("widget/", TemplateView.as_view(template_name="widget_page.html"))]\n')
+        f.write('urlpatterns += [path("widgets/", TemplateView.as_view(template_name="widgets.html"))]\n')
     with open(site / "asgi.py", "a") as f:
-        f.write("\n" + readme_block("asgi.py: add at the end"))
-    (tmp_path / "templates").mkdir()
-    (tmp_path / "templates" / "widget_page.html").write_text(
-        '{% load weatherstream %}<p>Berlin: {% weather_widget "Berlin" %}</p>'
+        f.write("\n" + readme_block("python", "# asgi.py: add at the end"))
+    (project / "templates").mkdir()
+    (project / "templates" / "widgets.html").write_text(
+        "<!doctype html><html lang=en><head><meta charset=utf-8><title>Offices</title>"
+        '<link rel="icon" href="data:,"></head><body>\n'
+        + readme_block("django", "{# any template of yours")
+        + '<p>Paris, in °F: {% weather_widget "Paris, FR" units="F" %} and that is all.</p>\n</body></html>\n'
     )
 
-    run(bin_ / "python", "manage.py", "check", "--fail-level", "WARNING", cwd=tmp_path)
-    run(bin_ / "python", "manage.py", "migrate", "--noinput", cwd=tmp_path)
+    sh("python manage.py check --fail-level WARNING", project, env)
+    migrate, collect, serve = readme_commands("python manage.py migrate")
+    assert serve.startswith("uvicorn ") and "--ws-max-size" in serve, serve
+    sh(migrate, project, env)
+    sh(collect, project, env)
     port = free_port()
     server = subprocess.Popen(
-        [bin_ / "uvicorn", "mysite.asgi:application", "--port", str(port), "--lifespan", "on"],
-        cwd=tmp_path, env=CLEAN_ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [*shlex.split(serve), "--port", str(port)],
+        cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
     try:
         wait_for_port(port, server)
         hello, update = asyncio.run(subscribe_and_wait(port))
-        api = httpx.get(f"http://127.0.0.1:{port}/weather/api/weather", params={"city": "Paris, FR"})
-        page = httpx.get(f"http://127.0.0.1:{port}/widget/")
-        url = f"ws://127.0.0.1:{port}/ws/weather/"
+        unknown_ws = asyncio.run(handshake_status(port, "/ws/nowhere/"))
+        with httpx.Client(base_url=base, timeout=30) as http:
+            api = http.get("/weather/api/weather", params={"city": "Paris, FR"})
+            posted = http.post("/weather/api/weather", data={"city": "Paris"})
+            operations = [http.get(f"/weather/{p}").status_code for p in ("metrics", "healthz", "readyz")]
+        browsed = browse(base)
         once = subprocess.run(
-            [bin_ / "weatherstream", "watch", "--once", "--url", url, "Oslo"],
-            env=CLEAN_ENV, capture_output=True, text=True, timeout=60,
+            ["weatherstream", "watch", "--once", "--url", f"ws://127.0.0.1:{port}/ws/weather/", "Oslo"],
+            env=env, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
     finally:
         stop(server)
+    log = server.stdout.read() if server.stdout else ""
     assert hello["type"] == "hello" and hello["provider"] == "simulated"
     assert update["weather"]["source"] == "simulated"
     assert api.status_code == 200 and api.json()["location"]["name"] == "Paris"
-    assert page.status_code == 200 and "data-weatherstream-widget" in page.text and "widget.js" in page.text
+    # A POST is the documented JSON 405, not Django's HTML CSRF page.
+    assert posted.status_code == 405 and posted.json()["error"]["code"] == "method_not_allowed"
+    # The operations endpoints are not published by include("weatherstream.urls").
+    assert operations == [404, 404, 404]
+    assert unknown_ws == 404
+    assert browsed["failed"] == [], browsed["failed"]
+    assert browsed["errors"] == [], browsed["errors"]
+    for asset in (
+        "js/widget.js",
+        "css/widget.css",
+        "js/app.js",
+        "css/app.css",
+        "vendor/uPlot.min.css",
+        "vendor/uPlot.esm.js",
+    ):
+        assert any(u.endswith(f"/static/weatherstream/{asset}") for u in browsed["fetched"]), (asset, browsed)
+    assert browsed["widget_assets"] == (1, 1)  # one stylesheet and one script for two widgets
+    assert browsed["sockets"] == 1
+    berlin, paris = browsed["widgets"]
+    assert re.fullmatch(r"-?\d+\.\d °C", berlin["temp"]) and "simulated" in berlin["marker"], berlin
+    assert re.fullmatch(r"-?\d+\.\d °F", paris["temp"]) and "simulated" in paris["marker"], paris
+    assert berlin["inParagraph"] and paris["inParagraph"]
+    assert browsed["chart"] is True
     assert once.returncode == 0 and "Oslo" in once.stdout, once.stdout + once.stderr
+    assert "Traceback" not in log, log
+
+
+def browse(base: str) -> dict:
+    """The widget page and the weather page in Chromium, with every request watched."""
+    out: dict = {"fetched": [], "failed": [], "errors": []}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        context = browser.new_context()
+        page = context.new_page()
+        page.on(  # 304: the browser's cached copy of an earlier 200
+            "response",
+            lambda r: (
+                out["fetched"].append(r.url) if r.status < 400 else out["failed"].append((r.url, r.status))
+            ),
+        )
+        page.on("requestfailed", lambda r: out["failed"].append((r.url, r.failure)))
+        page.on(
+            "console",
+            lambda m: (
+                out["errors"].append((m.text, m.location.get("url")))
+                if m.type in ("error", "warning")
+                else None
+            ),
+        )
+        page.on("pageerror", lambda exc: out["errors"].append(str(exc)))
+        sockets: list[str] = []
+        page.on("websocket", lambda ws: sockets.append(ws.url))
+
+        page.goto(f"{base}/widgets/")
+        widgets = page.locator("[data-weatherstream-widget]")
+        expect(widgets).to_have_count(2)
+        for i in range(2):
+            expect(widgets.nth(i).locator(".weatherstream-widget__temp")).to_have_text(
+                re.compile(r"\d"), timeout=20_000
+            )
+            expect(widgets.nth(i).locator(".weatherstream-widget__marker")).to_be_visible()
+        out["widgets"] = [
+            {
+                "temp": widgets.nth(i).locator(".weatherstream-widget__temp").inner_text(),
+                "marker": widgets.nth(i).locator(".weatherstream-widget__marker").inner_text(),
+                "inParagraph": widgets.nth(i).evaluate("el => el.parentElement.tagName === 'P'"),
+            }
+            for i in range(2)
+        ]
+        out["widget_assets"] = (
+            page.locator("link[href$='widget.css']").count(),
+            page.locator("script[src$='widget.js']").count(),
+        )
+        out["sockets"] = len(sockets)
+
+        page.goto(f"{base}/weather/")
+        expect(page.locator("body")).to_have_attribute("data-ready", "1", timeout=20_000)
+        page.locator("#city").fill("Berlin")
+        page.locator("#city").press("Enter")
+        expect(page.locator(".card .uplot")).to_have_count(1, timeout=20_000)
+        out["chart"] = page.locator(".card .uplot").is_visible()
+        context.close()
+        browser.close()
+    return out

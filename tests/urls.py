@@ -1,4 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
-urlpatterns = [path("admin/", admin.site.urls), path("", include("weatherstream.urls"))]
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("", include("weatherstream.urls")),
+    path("", include("weatherstream.operations_urls")),
+]

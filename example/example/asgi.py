@@ -13,9 +13,9 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from weatherstream.conf import get_config  # noqa: E402
 from weatherstream.lifespan import lifespan  # noqa: E402
-from weatherstream.routing import websocket_urlpatterns  # noqa: E402
+from weatherstream.routing import unknown_path, websocket_urlpatterns  # noqa: E402
 
-websocket = URLRouter(websocket_urlpatterns)
+websocket = URLRouter([*websocket_urlpatterns, unknown_path])
 if get_config()["REQUIRE_LOGIN"]:
     # The session's user in the scope. Only when needed: it costs a thread hop and a
     # session object per connection (bench/README.md).

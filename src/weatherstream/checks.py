@@ -1,114 +1,354 @@
-"""System checks: configuration mistakes found at ``manage.py check`` time."""
+"""System checks: configuration mistakes found at ``manage.py check`` time.
+
+Every key of ``conf.DEFAULTS`` has one rule in :data:`RULES`: what its value must be and
+the id of the error otherwise. The checks that need more than one key (or the provider
+class) run after it, on keys whose own rule passed. docs/settings.md lists every id.
+"""
 
 from __future__ import annotations
 
+import difflib
+import math
+import reprlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.checks import Error, Warning, register
+from django.core.checks import CheckMessage, Error, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
-from .conf import DEFAULTS, get_config
-from .providers import provider_class
+from .budget import PERIODS
+from .conf import DEFAULTS, get_config, user_settings
+from .providers import ALIASES, WeatherProvider, provider_class
+
+# uvicorn's --ws-max-size in `make run` (see the Makefile): bigger frames are refused unread.
+WS_MAX_SIZE = 65536
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What a value must be: ``wants`` completes "must be ...", ``ok`` tests a value."""
+
+    wants: str
+    ok: Callable[[Any], bool]
+    # False where a value may hold a credential (URLs, query parameters): it is not echoed.
+    shown: bool = True
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # True is not 1 here
+
+
+def _is_number(value: Any) -> bool:
+    return _is_int(value) or (isinstance(value, float) and math.isfinite(value))
+
+
+def positive(unit: str) -> Kind:
+    return Kind(f"a positive number of {unit}", lambda v: _is_number(v) and v > 0)
+
+
+def integer(minimum: int, unit: str = "") -> Kind:
+    return Kind(f"an integer of at least {minimum} {unit}".rstrip(), lambda v: _is_int(v) and v >= minimum)
+
+
+def optional(kind: Kind, meaning: str) -> Kind:
+    return Kind(f"None ({meaning}) or {kind.wants}", lambda v: v is None or kind.ok(v), kind.shown)
+
+
+def choice(*values: str) -> Kind:
+    return Kind(f"one of {', '.join(map(repr, values))}", lambda v: isinstance(v, str) and v in values)
+
+
+def url(*schemes: str) -> Kind:
+    def ok(value: Any) -> bool:
+        if not isinstance(value, str):
+            return False
+        try:
+            parts = urlsplit(value)
+        except ValueError:  # e.g. an unclosed [IPv6] bracket
+            return False
+        host = parts.netloc or (parts.scheme == "unix" and parts.path)
+        return parts.scheme in schemes and bool(host)
+
+    return Kind(f"a URL starting with {' or '.join(s + '://' for s in schemes)}", ok, shown=False)
+
+
+def _is_provider_setting(value: Any) -> bool:
+    # Issue 14 will let PROVIDER be a list of providers; the shape is accepted here already.
+    if isinstance(value, (list, tuple)):
+        return bool(value) and all(isinstance(name, str) for name in value)
+    return isinstance(value, str)
+
+
+def _is_budget(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and bool(value)
+        and all(k in PERIODS and _is_int(v) and v >= 1 for k, v in value.items())
+    )
+
+
+def _is_params(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and (isinstance(v, str) or _is_number(v)) for k, v in value.items()
+    )
+
+
+SECONDS = positive("seconds")
+BOOL = Kind("True or False", lambda v: isinstance(v, bool))
+HTTP_URL = url("http", "https")
+
+
+@dataclass(frozen=True)
+class Rule:
+    kind: Kind
+    id: str
+    hint: str = ""
+
+
+RULES: dict[str, Rule] = {
+    "PROVIDER": Rule(
+        Kind("a provider alias, a dotted path, or a non-empty list of them", _is_provider_setting),
+        "weatherstream.E001",
+        f"Use one of {', '.join(map(repr, ALIASES))} or the dotted path of a WeatherProvider subclass.",
+    ),
+    "POLL_INTERVAL": Rule(
+        optional(SECONDS, "the provider's default"),
+        "weatherstream.E002",
+        "None polls at the provider's default: 900 s for Open-Meteo, 60 s simulated.",
+    ),
+    "OPEN_METEO_URL": Rule(HTTP_URL, "weatherstream.E011", "The forecast endpoint of an Open-Meteo."),
+    "OPEN_METEO_GEOCODING_URL": Rule(
+        HTTP_URL, "weatherstream.E011", "The geocoding endpoint of an Open-Meteo."
+    ),
+    "OPEN_METEO_PARAMS": Rule(
+        Kind("a dict of query parameters, str names to str or number values", _is_params, shown=False),
+        "weatherstream.E012",
+        "For example {'apikey': '...'}; {} for none.",
+    ),
+    "ONLINE_GEOCODING": Rule(
+        Kind("None, True or False", lambda v: v is None or isinstance(v, bool)),
+        "weatherstream.E013",
+        "None: online look-ups except with PROVIDER 'simulated'; True or False decide.",
+    ),
+    "HTTP_TIMEOUT": Rule(SECONDS, "weatherstream.E014", "The total deadline of one upstream request."),
+    "BREAKER_FAILURES": Rule(
+        integer(1), "weatherstream.E015", "Failed upstream requests in a row that open the circuit."
+    ),
+    "BREAKER_COOLDOWN": Rule(SECONDS, "weatherstream.E016", "How long an open circuit waits to probe."),
+    "UPSTREAM_BUDGET": Rule(
+        optional(
+            Kind(
+                f"a dict of positive calls per {', '.join(map(repr, PERIODS))} (some of them)",
+                _is_budget,
+            ),
+            "no budget",
+        ),
+        "weatherstream.E006",
+        "None suits a self-hosted Open-Meteo.",
+    ),
+    "BATCH_SIZE": Rule(integer(1), "weatherstream.E017", "Locations in one upstream request."),
+    "POLLER": Rule(
+        choice("embedded", "off"),
+        "weatherstream.E003",
+        "'embedded' polls inside the server; 'off' needs `manage.py weatherstream_poll` beside it.",
+    ),
+    "DEMAND_HEARTBEAT": Rule(SECONDS, "weatherstream.E005"),
+    "LEADER_LEASE": Rule(SECONDS, "weatherstream.E005"),
+    "REDIS_URL": Rule(
+        optional(url("redis", "rediss", "unix"), "the first host of a channels_redis layer"),
+        "weatherstream.E018",
+        "For example 'redis://127.0.0.1:6379/0'.",
+    ),
+    "DEMAND_GRACE": Rule(
+        Kind("a number of seconds, 0 or more", lambda v: _is_number(v) and v >= 0),
+        "weatherstream.E019",
+        "How long a location nobody watches is still polled; 0 stops at once.",
+    ),
+    "RETENTION_DAYS": Rule(positive("days"), "weatherstream.E020", "Older observations are pruned."),
+    "MAX_MESSAGE_BYTES": Rule(
+        integer(256, "bytes"),
+        "weatherstream.E021",
+        "A smaller limit would refuse ordinary subscribe messages.",
+    ),
+    "MAX_CONNECTIONS_PER_ADDRESS": Rule(
+        optional(integer(1), "no limit"), "weatherstream.E022", "Connections per client address."
+    ),
+    "REQUIRE_LOGIN": Rule(BOOL, "weatherstream.E023"),
+    "MAX_SUBSCRIPTIONS": Rule(integer(1), "weatherstream.E024", "Subscriptions one connection may hold."),
+    "MESSAGES_PER_SECOND": Rule(
+        positive("messages per second"), "weatherstream.E025", "Client messages a connection may send."
+    ),
+    "MESSAGE_BURST": Rule(integer(1), "weatherstream.E026", "Messages a connection may send at once."),
+    "RATE_LIMIT_CLOSE_AFTER": Rule(
+        integer(1), "weatherstream.E027", "Messages over the rate in a row before closing (4008)."
+    ),
+    "SEND_BUFFER_BYTES": Rule(
+        integer(1024, "bytes"),
+        "weatherstream.E028",
+        "Bytes queued for a client that does not read; a smaller one closes clients at any hiccup.",
+    ),
+    "MAX_CITY_LENGTH": Rule(integer(1, "characters"), "weatherstream.E029"),
+    "HISTORY_LIMIT": Rule(integer(1), "weatherstream.E030", "Rows one /api/history answer returns."),
+    "STORAGE_BUFFER": Rule(
+        integer(1, "readings"), "weatherstream.E031", "Readings kept in memory while the database fails."
+    ),
+    "NEW_PLACES_PER_HOUR": Rule(
+        optional(integer(1), "no limit"),
+        "weatherstream.E032",
+        "New places one client address may add an hour.",
+    ),
+}
 
 
 @register()
-def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    user = user_settings()
+    if user is not None and not isinstance(user, Mapping):
+        return [
+            Error(
+                f"settings.WEATHERSTREAM must be a dict, not a {type(user).__name__}; "
+                "it is ignored and the defaults are used.",
+                hint="WEATHERSTREAM = {'PROVIDER': 'auto', ...}: see docs/settings.md.",
+                id="weatherstream.E008",
+            )
+        ]
     config = get_config()
-    problems: list[Any] = []
-    for key in config["_unknown"]:
+    problems = _unknown_keys(user or {})
+    valid = set()
+    for key, rule in RULES.items():
+        if rule.kind.ok(config[key]):
+            valid.add(key)
+        else:
+            problems.append(_error(key, config[key], rule))
+    if "PROVIDER" in valid:
+        problems.extend(_provider(config, check_interval="POLL_INTERVAL" in valid))
+    if "POLLER" in valid:
+        problems.extend(_poller(config))
+    if {"BATCH_SIZE", "UPSTREAM_BUDGET"} <= valid:
+        problems.extend(_batch(config))
+    if "MAX_MESSAGE_BYTES" in valid and config["MAX_MESSAGE_BYTES"] > WS_MAX_SIZE:
         problems.append(
             Warning(
-                f"WEATHERSTREAM has an unknown key {key!r}.",
-                hint=f"Known keys: {', '.join(sorted(DEFAULTS))}.",
+                f"WEATHERSTREAM['MAX_MESSAGE_BYTES'] = {config['MAX_MESSAGE_BYTES']} is above "
+                f"{WS_MAX_SIZE}, the --ws-max-size `make run` gives uvicorn: it refuses bigger "
+                "frames (1009) before they reach weatherstream.",
+                hint=f"Use at most {WS_MAX_SIZE}, or raise the ASGI server's limit as well.",
+                id="weatherstream.W003",
+            )
+        )
+    return problems
+
+
+def _error(key: str, value: Any, rule: Rule) -> Error:
+    got = f", not {reprlib.repr(value)}" if rule.kind.shown else ""
+    hint = f"{rule.hint} The default is {DEFAULTS[key]!r}; see docs/settings.md.".lstrip()
+    return Error(f"WEATHERSTREAM[{key!r}] must be {rule.kind.wants}{got}.", hint=hint, id=rule.id)
+
+
+def _unknown_keys(user: Mapping[Any, Any]) -> list[CheckMessage]:
+    problems: list[CheckMessage] = []
+    for key in sorted((k for k in user if k not in DEFAULTS), key=str):
+        name = str(key).upper()
+        if name in DEFAULTS:
+            # Clearly meant, and silently ignored: an error, not a warning.
+            problems.append(
+                Error(
+                    f"WEATHERSTREAM key {key!r} is ignored: did you mean {name!r}? Keys are upper case.",
+                    hint=f"Rename {key!r} to {name!r}.",
+                    id="weatherstream.E009",
+                )
+            )
+            continue
+        close = difflib.get_close_matches(name, DEFAULTS, n=1)
+        problems.append(
+            Warning(
+                f"WEATHERSTREAM has an unknown key {key!r}, which is ignored"
+                + (f"; did you mean {close[0]!r}?" if close else "."),
+                hint=f"Rename it to {close[0]!r}."
+                if close
+                else f"Known keys: {', '.join(sorted(DEFAULTS))}.",
                 id="weatherstream.W001",
             )
         )
-    try:
-        cls = provider_class(config["PROVIDER"])
-    except ImproperlyConfigured as exc:
+    return problems
+
+
+def _provider(config: dict[str, Any], *, check_interval: bool) -> list[CheckMessage]:
+    setting = config["PROVIDER"]
+    names = [setting] if isinstance(setting, str) else list(setting)
+    problems: list[CheckMessage] = []
+    classes: list[type[WeatherProvider]] = []
+    for i, name in enumerate(names):
+        try:
+            classes.append(provider_class(name))
+        except ImproperlyConfigured as exc:
+            where = "" if isinstance(setting, str) else f"[{i}]"
+            reason = exc.__cause__ or exc  # the ImportError, if that was it
+            problems.append(
+                Error(
+                    f"WEATHERSTREAM['PROVIDER']{where} = {name!r} is not a provider: {reason}.",
+                    hint=RULES["PROVIDER"].hint,
+                    id="weatherstream.E001",
+                )
+            )
+    if problems:
+        return problems
+    if not isinstance(setting, str):
+        # Issue 14: PROVIDER as a list of providers. Until load_provider() takes one this
+        # version fails to start with it; remove this error (and E010) when it does.
         problems.append(
             Error(
-                str(exc),
-                hint="Use 'auto', 'open-meteo', 'simulated' or a dotted path.",
-                id="weatherstream.E001",
+                "WEATHERSTREAM['PROVIDER'] is a list: each entry is a valid provider, but this "
+                "version runs one provider and cannot start with a list (issue 14).",
+                hint="Set a single provider, e.g. 'auto' (Open-Meteo, simulated readings while "
+                "it is unreachable).",
+                id="weatherstream.E010",
             )
         )
-        return problems
     interval = config["POLL_INTERVAL"]
-    if interval is not None:
-        if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval <= 0:
+    if check_interval and interval is not None:
+        floor = max(cls.interval_floor(config) for cls in classes)
+        if interval < floor:
             problems.append(
-                Error(
-                    "WEATHERSTREAM['POLL_INTERVAL'] must be a positive number of seconds or None.",
-                    id="weatherstream.E002",
-                )
-            )
-        else:
-            floor = cls.interval_floor(config)
-            if interval < floor:
-                problems.append(
-                    Warning(
-                        f"WEATHERSTREAM['POLL_INTERVAL'] = {interval} is below the provider's floor of "
-                        f"{floor:g} s; {floor:g} s is used.",
-                        hint="The public Open-Meteo API updates current data every 15 minutes; "
-                        "a self-hosted OPEN_METEO_URL has no floor.",
-                        id="weatherstream.W002",
-                    )
-                )
-    for key in ("LEADER_LEASE", "DEMAND_HEARTBEAT"):
-        value = config[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            problems.append(
-                Error(
-                    f"WEATHERSTREAM[{key!r}] must be a positive number of seconds.",
-                    id="weatherstream.E005",
-                )
-            )
-    problems.extend(_budget(config))
-    if config["POLLER"] not in ("embedded", "off"):
-        problems.append(
-            Error("WEATHERSTREAM['POLLER'] must be 'embedded' or 'off'.", id="weatherstream.E003")
-        )
-    elif config["POLLER"] == "off":
-        backend = getattr(settings, "CHANNEL_LAYERS", {}).get("default", {}).get("BACKEND", "")
-        if not backend or backend.endswith("InMemoryChannelLayer"):
-            problems.append(
-                Error(
-                    "WEATHERSTREAM['POLLER'] is 'off' but no shared channel layer is configured, "
-                    "so no poller can reach this process.",
-                    hint="Configure CHANNEL_LAYERS with channels_redis, or use POLLER='embedded'.",
-                    id="weatherstream.E004",
+                Warning(
+                    f"WEATHERSTREAM['POLL_INTERVAL'] = {interval} is below the provider's floor of "
+                    f"{floor:g} s; {floor:g} s is used.",
+                    hint="The public Open-Meteo API updates current data every 15 minutes; "
+                    "a self-hosted OPEN_METEO_URL has no floor.",
+                    id="weatherstream.W002",
                 )
             )
     return problems
 
 
-def _budget(config: dict[str, Any]) -> list[Any]:
-    budget = config["UPSTREAM_BUDGET"]
-    if budget is None:
+def _poller(config: dict[str, Any]) -> list[CheckMessage]:
+    if config["POLLER"] != "off":
         return []
-    periods = ("minute", "hour", "day")
-    if (
-        not isinstance(budget, dict)
-        or not budget
-        or any(k not in periods for k in budget)
-        or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in budget.values())
-    ):
-        return [
-            Error(
-                "WEATHERSTREAM['UPSTREAM_BUDGET'] must be None or a dict of positive calls per "
-                "'minute', 'hour' and/or 'day'.",
-                id="weatherstream.E006",
-            )
-        ]
-    if config["BATCH_SIZE"] > min(budget.values()):
-        return [
-            Error(
-                f"WEATHERSTREAM['BATCH_SIZE'] ({config['BATCH_SIZE']}) is more than UPSTREAM_BUDGET "
-                f"allows in one period ({min(budget.values())}): such a batch could never go out.",
-                hint="Lower BATCH_SIZE or raise the budget.",
-                id="weatherstream.E007",
-            )
-        ]
-    return []
+    backend = getattr(settings, "CHANNEL_LAYERS", {}).get("default", {}).get("BACKEND", "")
+    if backend and not backend.endswith("InMemoryChannelLayer"):
+        return []
+    return [
+        Error(
+            "WEATHERSTREAM['POLLER'] is 'off' but no shared channel layer is configured, "
+            "so no poller can reach this process.",
+            hint="Configure CHANNEL_LAYERS with channels_redis, or use POLLER='embedded'.",
+            id="weatherstream.E004",
+        )
+    ]
+
+
+def _batch(config: dict[str, Any]) -> list[CheckMessage]:
+    budget = config["UPSTREAM_BUDGET"]
+    if budget is None or config["BATCH_SIZE"] <= min(budget.values()):
+        return []
+    return [
+        Error(
+            f"WEATHERSTREAM['BATCH_SIZE'] ({config['BATCH_SIZE']}) is more than UPSTREAM_BUDGET "
+            f"allows in one period ({min(budget.values())}): such a batch could never go out.",
+            hint="Lower BATCH_SIZE or raise the budget.",
+            id="weatherstream.E007",
+        )
+    ]

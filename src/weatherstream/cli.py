@@ -1,114 +1,435 @@
-"""``weatherstream watch Berlin "Paris, FR"``: a live table in the terminal, over the
-same WebSocket protocol as the page; also a quick check of a deployment.
+"""``weatherstream watch Berlin "Paris, FR"``: live weather in the terminal, over the same
+WebSocket protocol as the page (docs/protocol.md); also a quick check of a deployment.
+The full reference is docs/cli.md.
 
-    weatherstream watch [--url ws://127.0.0.1:8000/ws/weather/] [--once] CITY...
+    weatherstream watch [--url URL] [--once [--timeout S]] [--json]
+                        [--attempts N | --retry-forever] CITY...
+    weatherstream --version
 
-On a terminal the table is redrawn in place; piped, each update is one line. It
-reconnects by itself (exponential backoff with full jitter). ``--once`` prints the
-snapshot of every city and exits: 0 when all of them had a reading, 1 otherwise.
+The URL comes from ``--url``, else ``$WEATHERSTREAM_URL``, else ws://127.0.0.1:8000/ws/weather/.
+
+Output: on a terminal, a table redrawn in place (rich); piped, one plain line per update;
+``--json``, the server's ``subscribed``/``weather``/``error`` frames, one JSON object per
+line. ``--once`` prints one snapshot (never clearing the screen) and exits. A simulated
+reading is labelled "simulated" in every mode; a stale one shows its age. Diagnostics go
+to stderr.
+
+Reconnecting (live): exponential backoff with full jitter. A refusal (an HTTP 4xx answer
+to the handshake, or a close code 4003/4029/...) ends the watch at once with 5. Failed
+attempts in a row count toward ``--attempts`` (default 5, then exit 4): every 5xx or
+malformed answer does, and so does an unreachable server (refused, timeout, DNS) until the
+first connection of the run has opened; once live, an unreachable server is taken for a
+restart and retried forever. ``--retry-forever`` (``--attempts 0``) never gives up.
+``--once`` makes one attempt.
+
+Exit status:
+
+    0    ok: every city had a reading (--once); a live watch ended by Ctrl-C
+    1    no reading (--once): a city had none within --timeout or before the server
+         closed, or got another error (unavailable, too_many_subscriptions, ...)
+    2    usage: bad arguments or URL (argparse)
+    3    unknown city: the server answered unknown_city/bad_request to a subscription
+         (--once: any city; live: every city)
+    4    cannot connect: refused, timed out, DNS, or --attempts failures in a row
+    5    refused by the server: an HTTP 4xx answer to the handshake (any below 500 but
+         101), or closed with a 4xxx code (4003 login required, 4029 too many
+         connections, ...; not 4009)
+    130  --once interrupted by Ctrl-C
+    141  stdout's reader went away (``| head -3``): quietly, as a shell reports SIGPIPE
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import json
+import os
 import random
+import stat
 import sys
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-import websockets
+from rich import box
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, WebSocketException
+from websockets.typing import Origin
+from websockets.uri import parse_uri
 
-BACKOFF_BASE, BACKOFF_CAP = 1.0, 30.0
-COLUMNS = ("city", "temp °C", "feels", "humidity", "wind km/h", "conditions", "observed", "source")
+from . import __version__, protocol
+
+EXIT_OK = 0
+EXIT_NO_READING = 1
+EXIT_USAGE = 2  # argparse's own
+EXIT_UNKNOWN_CITY = 3
+EXIT_CANNOT_CONNECT = 4
+EXIT_REFUSED = 5
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
+EXIT_OUTPUT_CLOSED = 141  # 128 + SIGPIPE
+
+DEFAULT_URL = "ws://127.0.0.1:8000/ws/weather/"
+URL_VARIABLE = "WEATHERSTREAM_URL"
+BACKOFF_BASE, BACKOFF_CAP = 1.0, 30.0  # seconds: full jitter, uniform(0, min(cap, base * 2**n))
+OPEN_TIMEOUT = 10.0  # seconds for one live connection attempt to open
+ATTEMPTS = 5  # failed attempts in a row before giving up (exit 4)
+TIMEOUT = 20.0  # --once: seconds for the whole snapshot
+
+UNKNOWN_CODES = frozenset({"unknown_city", "bad_request"})  # the city can never be watched
+JSON_TYPES = frozenset({"subscribed", "weather", "error"})  # what --json prints
+RETRYABLE_CLOSES = frozenset({protocol.CLOSE_SLOW_CONSUMER})  # 4xxx codes that allow a reconnect
+CLOSE_MEANINGS = {
+    protocol.CLOSE_LOGIN_REQUIRED: "login required",
+    protocol.CLOSE_RATE_LIMITED: "rate limited",
+    protocol.CLOSE_TOO_MANY_CONNECTIONS: "too many connections from this address",
+}
+COLUMNS = ("city", "temp °C", "feels °C", "humidity", "wind km/h", "conditions", "observed", "source")
+SIMULATED = "simulated"
+SIMULATED_NOTE = "simulated: generated by the server, not real weather"
+
+
+class Refused(Exception):
+    """The server turned the client away for good: exit 5."""
+
+
+class CannotConnect(Exception):
+    """No connection could be made, or kept up within --attempts: exit 4."""
+
+
+class UnknownCities(Exception):
+    """Live: the server knows none of the cities asked for: exit 3."""
+
+
+class OutputClosed(Exception):
+    """Standard output's reader has gone (EPIPE): exit 141, quietly.
+
+    Not an OSError, so that it is never taken for a network failure and retried."""
+
+
+# -- one city -------------------------------------------------------------------------
 
 
 @dataclass
 class Row:
+    """A city asked for on the command line, and what the server said about it."""
+
     asked: str
     name: str = ""
     timezone: str = ""
     weather: dict[str, Any] | None = None
+    code: str = ""  # the server's error code for this city's subscription
     problem: str = ""
 
-    def cells(self) -> list[str]:
+    @property
+    def label(self) -> str:
+        return self.name or self.asked
+
+    @property
+    def unknown(self) -> bool:
+        return self.code in UNKNOWN_CODES
+
+    @property
+    def simulated(self) -> bool:
+        return (self.weather or {}).get("source") == SIMULATED
+
+    @property
+    def stale(self) -> bool:
+        return bool((self.weather or {}).get("stale"))
+
+    def _number(self, key: str, digits: int = 0) -> str:
+        value = (self.weather or {}).get(key)
+        return "–" if value is None else f"{value:.{digits}f}"
+
+    def wind(self, unit: str = "") -> str:
         w = self.weather or {}
-
-        def num(key: str, digits: int = 0) -> str:
-            value = w.get(key)
-            return "–" if value is None else f"{value:.{digits}f}"
-
-        observed = "–"
-        if w.get("observed_at"):
-            when = datetime.fromisoformat(str(w["observed_at"]).replace("Z", "+00:00"))
-            try:
-                when = when.astimezone(ZoneInfo(self.timezone)) if self.timezone else when
-            except (KeyError, ValueError):
-                pass
-            observed = when.strftime("%H:%M %Z")
-        wind = num("wind_speed")
+        text = self._number("wind_speed") + unit
         if w.get("wind_direction") is not None:
-            wind += f" from {_compass(float(w['wind_direction']))}"
-        conditions = self.problem or str(w.get("summary") or "waiting…")
-        if w.get("stale"):
-            conditions += f" (stale, {int(w.get('age') or 0)} s old)"
-        source = str(w.get("source", ""))
+            text += f" from {compass(float(w['wind_direction']))}"
+        return text
+
+    def conditions(self) -> str:
+        w = self.weather or {}
+        text = self.problem or str(w.get("summary") or "waiting for the first reading")
+        if self.stale and not self.problem:
+            text += f" (stale, {int(w.get('age') or 0)} s old)"
+        return text
+
+    def observed(self) -> str:
+        """The reading's time in the place's own time zone, e.g. ``11:30 CET``."""
+        raw = (self.weather or {}).get("observed_at")
+        if not raw:
+            return "–"
+        try:
+            when = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+        except ValueError:
+            return str(raw)
+        try:
+            when = when.astimezone(ZoneInfo(self.timezone)) if self.timezone else when
+        except (KeyError, ValueError):  # an unknown or malformed zone name: stay in UTC
+            pass
+        return when.strftime("%H:%M %Z")
+
+    def cells(self) -> list[str]:
+        """The table's columns (COLUMNS)."""
+        w = self.weather or {}
+        humidity = self._number("humidity") + ("%" if w.get("humidity") is not None else "")
         return [
-            self.name or self.asked,
-            num("temperature", 1),
-            num("feels_like", 1),
-            num("humidity") + ("%" if w.get("humidity") is not None else ""),
-            wind,
-            conditions,
-            observed,
-            source,
+            self.label,
+            self._number("temperature", 1),
+            self._number("feels_like", 1),
+            humidity,
+            self.wind(),
+            self.conditions(),
+            self.observed(),
+            str(w.get("source") or ""),
         ]
 
+    def line(self) -> str:
+        """One update as one plain line, for a pipe or a log file."""
+        if self.problem or not self.weather:
+            return f"{self.label}  {self.conditions()}"
+        city, temp, feels, humidity, _, conditions, observed, source = self.cells()
+        if self.simulated:
+            source = f"{SIMULATED} (not real weather)"
+        return "  ".join(
+            [
+                city,
+                f"{temp} °C",
+                f"feels {feels} °C",
+                f"humidity {humidity}",
+                f"wind {self.wind(' km/h')}",
+                conditions,
+                f"observed {observed}",
+                f"source {source}",
+            ]
+        )
 
-def _compass(degrees: float) -> str:
+
+def compass(degrees: float) -> str:
     points = ["N", "NE", "E", "SE", "S", "SW", "W", "NW"]
     return points[round(degrees % 360 / 45) % 8]
+
+
+# -- views: one chosen at start-up from the flags and stdout ----------------------------
+
+
+def write(stream: TextIO, text: str) -> None:
+    """Write and flush at once (a reader of a pipe sees each update when it happens)."""
+    try:
+        stream.write(text)
+        stream.flush()
+    except BrokenPipeError:
+        raise OutputClosed from None
+
+
+class View:
+    """What a watch shows. The watch calls ``status`` on every change of its connection
+    (live only), ``frame`` on every frame, ``snapshot`` at the end of ``--once``."""
+
+    def __init__(self, out: TextIO, err: TextIO) -> None:
+        self.out, self.err = out, err
+
+    def __enter__(self) -> View:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def warn(self, text: str) -> None:
+        try:
+            write(self.err, f"weatherstream: {text}\n")
+        except OutputClosed:
+            pass  # stderr is not the data: nothing to stop for
+
+    def status(self, watch: Watch) -> None:
+        self.warn(f"{watch.url} · {watch.status}")
+
+    def frame(self, watch: Watch, frame: dict[str, Any], row: Row | None) -> None:
+        pass
+
+    def snapshot(self, watch: Watch) -> None:
+        pass
+
+
+class JsonView(View):
+    """``--json``: the server's frames about the cities, one object per line, as they come."""
+
+    def frame(self, watch: Watch, frame: dict[str, Any], row: Row | None) -> None:
+        if frame.get("type") in JSON_TYPES:
+            write(self.out, json.dumps(frame, ensure_ascii=False) + "\n")
+
+
+class LineView(View):
+    """Piped, live: one plain line per update of a city."""
+
+    def frame(self, watch: Watch, frame: dict[str, Any], row: Row | None) -> None:
+        if row is not None:
+            write(self.out, row.line() + "\n")
+
+
+class SnapshotView(View):
+    """``--once``: nothing while waiting, then the table once: rich on a terminal, plain
+    text otherwise. Never moves the cursor or clears the screen."""
+
+    def __init__(self, out: TextIO, err: TextIO, console: Console | None) -> None:
+        super().__init__(out, err)
+        self.console = console
+
+    def snapshot(self, watch: Watch) -> None:
+        if self.console is not None:
+            self.console.print(rich_table(watch, title=None))
+        else:
+            write(self.out, plain_table(watch) + "\n")
+
+
+class LiveView(View):
+    """A terminal, live: the table redrawn in place (rich.live.Live), title = status."""
+
+    def __init__(self, out: TextIO, err: TextIO, console: Console) -> None:
+        super().__init__(out, err)
+        self.console = console
+        self.live: Live | None = None
+
+    def __enter__(self) -> LiveView:
+        self.live = Live(console=self.console, auto_refresh=False)
+        self.live.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.stop()  # leaves the last table on the screen
+
+    def draw(self, watch: Watch) -> None:
+        if self.live is not None:
+            self.live.update(rich_table(watch, title=f"{watch.url} · {watch.status}"), refresh=True)
+
+    def status(self, watch: Watch) -> None:
+        self.draw(watch)
+
+    def frame(self, watch: Watch, frame: dict[str, Any], row: Row | None) -> None:
+        if row is not None:
+            self.draw(watch)
+
+
+def plain_table(watch: Watch) -> str:
+    grid = [list(COLUMNS)] + [row.cells() for row in watch.rows.values()]
+    widths = [max(len(line[i]) for line in grid) for i in range(len(COLUMNS))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in grid]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    if any(row.simulated for row in watch.rows.values()):
+        lines.append(SIMULATED_NOTE)
+    return "\n".join(lines)
+
+
+def rich_table(watch: Watch, title: str | None) -> Table:
+    rows = list(watch.rows.values())
+    table = Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        caption=SIMULATED_NOTE if any(row.simulated for row in rows) else None,
+        caption_justify="left",
+        caption_style="bold yellow",
+    )
+    for name in COLUMNS:
+        numeric = name in ("temp °C", "feels °C", "humidity")
+        source = name == "source"  # never wrapped nor shrunk: "simulated" must stay readable
+        table.add_column(
+            name,
+            justify="right" if numeric else "left",
+            no_wrap=source,
+            min_width=len(SIMULATED) if source else None,
+        )
+    for row in rows:
+        city, temp, feels, humidity, wind, conditions, observed, source_name = row.cells()
+        table.add_row(
+            city,
+            temp,
+            feels,
+            humidity,
+            wind,
+            Text(conditions, style="red" if row.problem else "yellow" if row.stale else ""),
+            observed,
+            Text(source_name, style="bold black on yellow" if row.simulated else ""),
+            style="dim" if row.stale else None,
+        )
+    return table
+
+
+def make_view(*, json_lines: bool, once: bool, out: TextIO, err: TextIO) -> View:
+    if json_lines:
+        return JsonView(out, err)
+    console = Console(file=out)
+    terminal = console.is_terminal and not console.is_dumb_terminal
+    if once:
+        return SnapshotView(out, err, console if terminal else None)
+    return LiveView(out, err, console) if terminal else LineView(out, err)
+
+
+# -- the watch ----------------------------------------------------------------------------
+
+
+def http_status(exc: InvalidStatus) -> str:
+    return f"HTTP {exc.response.status_code} {exc.response.reason_phrase}".rstrip()
+
+
+def refusal(exc: BaseException) -> str | None:
+    """Why the server turned us away for good, or None when trying again may help."""
+    if isinstance(exc, InvalidStatus) and exc.response.status_code < 500:
+        forbidden = exc.response.status_code == 403
+        return http_status(exc) + (" (is this host in the server's ALLOWED_HOSTS?)" if forbidden else "")
+    if isinstance(exc, ConnectionClosed) and exc.rcvd is not None:
+        code = exc.rcvd.code
+        if 4000 <= code < 5000 and code not in RETRYABLE_CLOSES:
+            meaning = CLOSE_MEANINGS.get(code) or exc.rcvd.reason or "refused"
+            return f"closed with code {code} ({meaning})"
+    return None
+
+
+def describe(exc: BaseException, timeout: float | None) -> str:
+    """A reason for a failed attempt that is never empty (str(TimeoutError()) is)."""
+    if isinstance(exc, TimeoutError):
+        return f"timed out after {timeout:g} s" if timeout is not None else "timed out"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, InvalidStatus):  # a 5xx: the 4xx are refusals
+        return http_status(exc)
+    return str(exc) or repr(exc)
 
 
 @dataclass
 class Watch:
     url: str
     cities: list[str]
-    out: TextIO = sys.stdout
-    live: bool = field(default_factory=lambda: sys.stdout.isatty())
+    view: View
     status: str = "connecting"
-    rows: dict[str, Row] = field(default_factory=dict)
+    rows: dict[str, Row] = field(default_factory=dict)  # by subscribe id
     by_location: dict[str, Row] = field(default_factory=dict)
+    ever_opened: bool = False  # has a connection of this run opened
+    opened: bool = False  # has the current attempt's connection opened
 
     def __post_init__(self) -> None:
-        self.rows = {str(i): Row(city) for i, city in enumerate(self.cities)}  # by subscribe id
+        self.rows = {str(i): Row(city) for i, city in enumerate(self.cities)}
 
     def origin(self) -> str:
+        """The Origin the server checks against ALLOWED_HOSTS: the URL's own host."""
         parts = urlsplit(self.url)
         scheme = "https" if parts.scheme == "wss" else "http"
         return f"{scheme}://{parts.netloc}"
 
-    # -- drawing ----------------------------------------------------------------------
-
-    def table(self) -> str:
-        grid = [list(COLUMNS)] + [row.cells() for row in self.rows.values()]
-        widths = [max(len(line[i]) for line in grid) for i in range(len(COLUMNS))]
-        lines = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in grid]
-        lines.insert(1, "  ".join("-" * w for w in widths))
-        return "\n".join(lines)
-
-    def draw(self, changed: Row | None = None) -> None:
-        if self.live:  # home, clear, redraw: the table updates in place
-            self.out.write(f"\x1b[H\x1b[J{self.url} · {self.status}\n\n{self.table()}\n")
-        elif changed is not None:
-            self.out.write("  ".join(c for c in changed.cells() if c) + "\n")
-        else:
-            self.out.write(f"# {self.status}\n")
-        self.out.flush()
+    def set_status(self, status: str) -> None:
+        self.status = status
+        self.view.status(self)
 
     # -- protocol ---------------------------------------------------------------------
 
@@ -120,7 +441,7 @@ class Watch:
                 return None
             location = frame.get("location") or {}
             row.name, row.timezone = str(location.get("name", row.asked)), str(location.get("timezone", ""))
-            row.problem = ""
+            row.code = row.problem = ""
             self.by_location[str(location.get("id"))] = row
             if frame.get("weather"):
                 row.weather = frame["weather"]
@@ -133,15 +454,31 @@ class Watch:
         if kind == "error":
             row = self.rows.get(str(frame.get("id")))
             if row is not None:
+                row.code = str(frame.get("code"))
                 row.problem = f"{frame.get('code')}: {frame.get('message')}"
             return row
         return None
 
-    async def session(self, once: bool) -> bool:
-        """One connection: subscribe, then render frames until it closes."""
-        async with websockets.connect(self.url, origin=self.origin(), open_timeout=10) as ws:  # type: ignore[arg-type]
-            self.status = "live"
-            self.draw()
+    def complete(self) -> bool:
+        """--once: every city has a reading or an error."""
+        return all(row.weather or row.problem for row in self.rows.values())
+
+    def outcome(self) -> int:
+        rows = self.rows.values()
+        if any(row.unknown for row in rows):
+            return EXIT_UNKNOWN_CITY
+        if any(row.problem or not row.weather for row in rows):
+            return EXIT_NO_READING
+        return EXIT_OK
+
+    async def session(self, *, once: bool, open_timeout: float | None) -> None:
+        """One connection: subscribe, then show frames until it closes (or, with --once,
+        until the snapshot is complete)."""
+        self.opened = False
+        async with connect(self.url, origin=Origin(self.origin()), open_timeout=open_timeout) as ws:
+            self.opened = self.ever_opened = True
+            if not once:
+                self.set_status("live")
             for i, city in enumerate(self.cities):
                 await ws.send(json.dumps({"type": "subscribe", "city": city, "id": i}))
             async for text in ws:
@@ -149,53 +486,225 @@ class Watch:
                     frame = json.loads(text)
                 except ValueError:  # not our server, or a bug there: skip it
                     continue
-                row = self.handle(frame) if isinstance(frame, dict) else None
-                if row is not None:
-                    self.draw(row)
-                # --once: done when every city has a reading or an error
-                if once and all(r.weather or r.problem for r in self.rows.values()):
-                    return all(r.weather and not r.problem for r in self.rows.values())
-        return False
+                if not isinstance(frame, dict):
+                    continue
+                self.view.frame(self, frame, self.handle(frame))
+                if once and self.complete():
+                    return
+                if not once and all(row.unknown for row in self.rows.values()):
+                    raise UnknownCities(", ".join(row.problem for row in self.rows.values()))
 
-    async def run(self, once: bool = False, timeout: float = 20.0) -> int:
-        attempt = 0
-        while True:
+    async def run_once(self, timeout: float) -> int:
+        """One attempt; the snapshot (complete or not) once it is done or time is up.
+        Each city without a reading is also named on stderr."""
+        reason = "closed by the server"
+        with self.view:
             try:
-                ok = await (asyncio.wait_for(self.session(once), timeout) if once else self.session(once))
-                if once:
-                    if not self.live:
-                        self.out.write(self.table() + "\n")
-                    return 0 if ok else 1
-                attempt = 0
-                reason = "closed by the server"
-            except (OSError, websockets.WebSocketException, TimeoutError) as exc:
-                if once:
-                    self.out.write(f"cannot watch {self.url}: {exc}\n")
-                    return 1
-                reason = str(exc) or type(exc).__name__
-            delay = random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt))
-            attempt += 1
-            self.status = f"reconnecting in {delay:.0f}s ({reason})"
-            self.draw()
-            await asyncio.sleep(delay)
-            self.status = "connecting"
+                await asyncio.wait_for(self.session(once=True, open_timeout=None), timeout)
+            except (OSError, WebSocketException, TimeoutError) as exc:
+                why = refusal(exc)
+                if why is not None:
+                    raise Refused(why) from None
+                reason = describe(exc, timeout)
+                if not self.opened:
+                    raise CannotConnect(reason) from None
+            for row in self.rows.values():
+                if not (row.weather or row.problem):
+                    row.problem = f"no reading: {reason}"
+            self.view.snapshot(self)
+            for row in self.rows.values():
+                if row.problem:
+                    self.view.warn(f"{row.asked}: {row.problem}")
+        return self.outcome()
+
+    async def run_live(self, attempts: int) -> int:
+        """Watch until interrupted, reconnecting with backoff (see the module docstring
+        for what counts toward ``attempts``; 0 = never give up)."""
+        failures = 0  # attempts in a row that did not open: the backoff's exponent
+        strikes = 0  # those of them that count toward giving up
+        with self.view:
+            self.set_status("connecting")
+            while True:
+                try:
+                    await self.session(once=False, open_timeout=OPEN_TIMEOUT)
+                    reason = "closed by the server"
+                except (OSError, WebSocketException) as exc:
+                    why = refusal(exc)
+                    if why is not None:
+                        raise Refused(why) from None
+                    reason = describe(exc, OPEN_TIMEOUT)
+                    if not self.opened:
+                        failures += 1
+                        # a server that answers and fails counts always; silence (refused,
+                        # timeout, DNS) only until this run's first connection opened
+                        answered = isinstance(exc, WebSocketException)
+                        if answered or not self.ever_opened:
+                            strikes += 1
+                if self.opened:
+                    failures = strikes = 0
+                if attempts and strikes >= attempts:
+                    raise CannotConnect(f"{reason} ({strikes} failed attempts in a row)")
+                delay = random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**failures))
+                self.set_status(f"reconnecting in {delay:.0f}s ({reason})")
+                await asyncio.sleep(delay)
+                self.set_status("connecting")
+
+
+T = TypeVar("T")
+
+
+async def until_output_closed(coro: Coroutine[Any, Any, T], out: TextIO) -> T:
+    """Run ``coro``; when ``out`` is a pipe whose reader has gone, stop it and raise
+    OutputClosed, even between updates (``watch ... | head -1`` must end at once, not at
+    the next reading). A write end of a pipe polls as an error once the reader is gone:
+    asyncio's own pipe transport relies on that."""
+    loop = asyncio.get_running_loop()
+    gone: asyncio.Future[None] = loop.create_future()
+
+    def reader_gone() -> None:
+        if not gone.done():
+            gone.set_result(None)
+
+    try:
+        fd = out.fileno()
+        fifo = stat.S_ISFIFO(os.fstat(fd).st_mode)
+        if fifo:
+            loop.add_reader(fd, reader_gone)
+    except (OSError, ValueError, NotImplementedError):  # no fd, or no add_reader (Windows)
+        fifo = False
+    if not fifo:
+        return await coro
+    task = asyncio.ensure_future(coro)
+    either: list[asyncio.Future[Any]] = [task, gone]
+    try:
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:  # Ctrl-C: the watch ends as it would unguarded
+        task.cancel()
+        await asyncio.wait([task])
+        raise
+    finally:
+        loop.remove_reader(fd)
+    if task.done():
+        return task.result()
+    task.cancel()
+    await asyncio.wait([task])
+    raise OutputClosed
+
+
+# -- the command --------------------------------------------------------------------------
+
+
+def version() -> str:
+    try:
+        return importlib.metadata.version("weatherstream")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree
+        return __version__
+
+
+def positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text}")
+    return value
+
+
+def count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"not a count: {text}")
+    return value
+
+
+def websocket_url(text: str) -> str:
+    """A ws:// or wss:// URL (argparse applies it to a default from the environment too)."""
+    try:
+        parse_uri(text)
+    except InvalidURI as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="weatherstream", description="Live weather from a weatherstream server."
+    )
+    top.add_argument("--version", action="version", version=f"weatherstream {version()}")
+    commands = top.add_subparsers(dest="command", required=True)
+    watch = commands.add_parser(
+        "watch",
+        help="show live weather for cities in the terminal",
+        description="Live weather for cities, from a weatherstream server (docs/cli.md).",
+        epilog="exit status: 0 ok, 1 no reading, 2 usage, 3 unknown city, 4 cannot connect, "
+        "5 refused by the server, 130 --once interrupted, 141 output closed",
+    )
+    watch.add_argument("cities", nargs="+", metavar="CITY", help='a city: Berlin, "Paris, FR", ...')
+    watch.add_argument(
+        "--url",
+        type=websocket_url,
+        default=os.environ.get(URL_VARIABLE) or DEFAULT_URL,
+        help=f"the WebSocket endpoint (default: ${URL_VARIABLE}, else {DEFAULT_URL})",
+    )
+    watch.add_argument("--once", action="store_true", help="print one snapshot and exit")
+    watch.add_argument(
+        "--timeout",
+        type=positive,
+        default=TIMEOUT,
+        help=f"--once: seconds the whole snapshot may take (default {TIMEOUT:g})",
+    )
+    watch.add_argument("--json", action="store_true", help="the server's frames, one JSON object per line")
+    retry = watch.add_mutually_exclusive_group()
+    retry.add_argument(
+        "--attempts",
+        type=count,
+        default=ATTEMPTS,
+        metavar="N",
+        help=f"give up (exit 4) after N failed connection attempts in a row (default {ATTEMPTS}; 0: never)",
+    )
+    retry.add_argument(
+        "--retry-forever",
+        dest="attempts",
+        action="store_const",
+        const=0,
+        default=ATTEMPTS,
+        help="never give up: --attempts 0",
+    )
+    return top
+
+
+def silence_stdout() -> None:
+    """The recipe of the signal module's docs: point stdout at /dev/null so that the flush
+    at exit does not fail again on the broken pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="weatherstream", description="Live weather from a weatherstream server."
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    watch = commands.add_parser("watch", help="show live weather for cities in the terminal")
-    watch.add_argument("cities", nargs="+", metavar="CITY", help='a city: Berlin, "Paris, FR", ...')
-    watch.add_argument("--url", default="ws://127.0.0.1:8000/ws/weather/", help="the WebSocket endpoint")
-    watch.add_argument("--once", action="store_true", help="print one snapshot and exit")
-    watch.add_argument("--timeout", type=float, default=20.0, help="--once: seconds to wait (default 20)")
-    args = parser.parse_args(argv)
     try:
-        return asyncio.run(Watch(args.url, args.cities).run(once=args.once, timeout=args.timeout))
+        return watch(argv)
+    except (OutputClosed, BrokenPipeError):
+        silence_stdout()
+        return EXIT_OUTPUT_CLOSED
+
+
+def watch(argv: list[str] | None) -> int:
+    args = parser().parse_args(argv)
+    view = make_view(json_lines=args.json, once=args.once, out=sys.stdout, err=sys.stderr)
+    client = Watch(args.url, args.cities, view)
+    run = client.run_once(args.timeout) if args.once else client.run_live(args.attempts)
+    try:
+        return asyncio.run(until_output_closed(run, sys.stdout))
     except KeyboardInterrupt:
-        return 0
+        return EXIT_INTERRUPTED if args.once else EXIT_OK
+    except UnknownCities as exc:
+        sys.stderr.write(f"weatherstream: nothing to watch: {exc}\n")
+        return EXIT_UNKNOWN_CITY
+    except CannotConnect as exc:
+        sys.stderr.write(f"weatherstream: cannot connect to {args.url}: {exc}\n")
+        return EXIT_CANNOT_CONNECT
+    except Refused as exc:
+        sys.stderr.write(f"weatherstream: {args.url} refused the connection: {exc}\n")
+        return EXIT_REFUSED
 
 
 if __name__ == "__main__":

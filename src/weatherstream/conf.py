@@ -2,16 +2,22 @@
 
 Read it with :func:`get_config`; the cache is cleared when tests override settings.
 Environment variables are not read here, only in the example project's settings.
+Every key is checked for type and range by ``manage.py check`` (``checks.py``; the ids
+are listed in docs/settings.md).
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+
+logger = logging.getLogger(__name__)
 
 PUBLIC_OPEN_METEO_URL = "https://api.open-meteo.com/v1/forecast"
 PUBLIC_OPEN_METEO_GEOCODING_URL = "https://geocoding-api.open-meteo.com/v1/search"
@@ -29,11 +35,14 @@ DEFAULTS: dict[str, Any] = {
     # Extra query parameters for every Open-Meteo request (e.g. {"apikey": "..."}).
     "OPEN_METEO_PARAMS": {},
     # Ask Open-Meteo's geocoding API for names the offline GeoNames data lacks.
-    "ONLINE_GEOCODING": True,
+    # None: yes, except with PROVIDER "simulated" (offline means offline: no network
+    # call unless asked); True or False decide. Resolved by online_geocoding().
+    "ONLINE_GEOCODING": None,
     # Total deadline of one upstream HTTP request, seconds.
     "HTTP_TIMEOUT": 10.0,
     # After this many failed upstream requests in a row the circuit opens: no calls
-    # for BREAKER_COOLDOWN seconds, then one probe; its success closes it again.
+    # for a while, then one probe; its success closes it again. The first wait is 2 s
+    # and doubles with each failed probe, up to BREAKER_COOLDOWN seconds.
     "BREAKER_FAILURES": 5,
     "BREAKER_COOLDOWN": 60.0,
     # Upstream calls allowed per minute/hour/day (each location in a request counts as
@@ -78,16 +87,48 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CITY_LENGTH": 200,
     # Most rows /api/history returns in one answer (hours are capped to RETENTION_DAYS).
     "HISTORY_LIMIT": 5000,
+    # Readings kept in memory while the database fails (written when it answers again);
+    # past this many the oldest are dropped (metric weatherstream_storage_dropped).
+    "STORAGE_BUFFER": 10000,
+    # New places (not watched on this server yet, so new upstream fetches) one client
+    # address may add per hour; past it, subscribe answers "too_many_places" (HTTP 429).
+    # None: no limit.
+    "NEW_PLACES_PER_HOUR": 100,
 }
+
+
+def user_settings() -> Any:
+    """The ``WEATHERSTREAM`` setting as the project wrote it; None when it is unset."""
+    return getattr(settings, "WEATHERSTREAM", None)
 
 
 @cache
 def get_config() -> dict[str, Any]:
-    user = getattr(settings, "WEATHERSTREAM", {}) or {}
-    unknown = set(user) - set(DEFAULTS)
-    config = {**DEFAULTS, **user}
-    config["_unknown"] = sorted(unknown)
-    return config
+    """DEFAULTS overlaid with the ``WEATHERSTREAM`` setting (unknown keys kept, unused).
+
+    A setting that is not a mapping (a list, a string, ...) is not used: this falls back
+    to DEFAULTS and logs a warning instead of raising, so that ``manage.py check`` can
+    report it (weatherstream.E008) rather than a traceback. ``None`` means unset.
+    """
+    user = user_settings()
+    if user is None:
+        user = {}
+    elif not isinstance(user, Mapping):
+        logger.warning("settings.WEATHERSTREAM is a %s, not a dict: using the defaults", type(user).__name__)
+        user = {}
+    return {**DEFAULTS, **user}
+
+
+def online_geocoding(config: Mapping[str, Any]) -> bool:
+    """Whether names the offline GeoNames data lacks are looked up online.
+
+    ``ONLINE_GEOCODING`` True or False decide; None (the default) means yes, except with
+    the "simulated" provider, so that an offline setup makes no network call unless asked.
+    """
+    wanted = config["ONLINE_GEOCODING"]
+    if wanted is None:
+        return bool(config["PROVIDER"] != "simulated")
+    return bool(wanted)
 
 
 @receiver(setting_changed)

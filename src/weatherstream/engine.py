@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any
@@ -23,7 +24,7 @@ from . import metrics, protocol, services
 from .breaker import CircuitBreaker
 from .budget import CallBudget
 from .bus import LayerDemand, LayerLink
-from .conf import get_config
+from .conf import get_config, online_geocoding
 from .election import RedisLease, redis_url
 from .flights import shared
 from .geocoding import GeocodingError, GeoPlace, get_geocoder
@@ -32,11 +33,13 @@ from .hub import Hub, Subscriber
 from .poller import Poller, Results
 from .protocol import ProtocolError, Subscribe
 from .providers import ProviderError, WeatherProvider, load_provider
-from .readings import Reading
+from .readings import Reading, supersedes
+from .recorder import Recorder
 
 logger = logging.getLogger(__name__)
 
 PRUNE_EVERY = 3600.0
+SILENCE_SLACK = 5.0  # seconds past two intervals before a silent place is marked stale
 
 
 def poll_interval(config: dict[str, Any], provider: WeatherProvider) -> float:
@@ -63,7 +66,7 @@ class Engine:
             OpenMeteoGeocoder(
                 url=self.config["OPEN_METEO_GEOCODING_URL"], timeout=self.config["HTTP_TIMEOUT"]
             )
-            if self.config["ONLINE_GEOCODING"] and role == "server"
+            if online_geocoding(self.config) and role == "server"
             else None
         )
         self.provider = load_provider(self.config)
@@ -73,9 +76,10 @@ class Engine:
         self.leases: LayerDemand | None = None
         self.lease: RedisLease | None = None
         demand: Callable[[], list[GeoPlace]] = self.demand
+        self.wanted = demand  # the places this process must keep in memory
         if role == "poller":
             self.leases = LayerDemand(self._layer(), ttl=3 * heartbeat)
-            demand = self.leases
+            demand = self.wanted = self.leases
             url = redis_url(self.config)
             if url:
                 self.lease = RedisLease(url, ttl=self.config["LEADER_LEASE"])
@@ -99,6 +103,7 @@ class Engine:
             if self.config["UPSTREAM_BUDGET"] and self.provider.metered
             else None,
         )
+        self.recorder = Recorder(limit=self.config["STORAGE_BUFFER"])
         self._stored: set[str] = set()
         self._meeting: dict[str, asyncio.Task[None]] = {}
         self._place_json: dict[str, str] = {}
@@ -106,6 +111,7 @@ class Engine:
         self._hello: tuple[Any, str] = (None, "")
         self._tasks: list[asyncio.Task[Any]] = []
         self.addresses: dict[str, int] = {}  # client address -> open connections
+        self.new_places: dict[str, deque[float]] = {}  # client address -> when it added places
 
     @staticmethod
     def _layer() -> Any:
@@ -131,6 +137,7 @@ class Engine:
             )
         if self.link is not None:
             self._tasks.extend(await self.link.start())
+        self._tasks.append(self.loop.create_task(self._sweep_forever(), name="weatherstream-sweep"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -140,6 +147,7 @@ class Engine:
         if self.lease is not None:
             await self.lease.release()
             await self.lease.aclose()
+        await self.recorder.close()
         await self.provider.aclose()
         if self.online_geocoder:
             await self.online_geocoder.aclose()
@@ -185,7 +193,8 @@ class Engine:
     # -- places -----------------------------------------------------------------------
 
     async def resolve(self, command: Subscribe) -> GeoPlace:
-        """The place a subscribe names; ProtocolError ``unknown_city`` when none matches."""
+        """The place a subscribe names; ProtocolError ``unknown_city`` when none matches,
+        with the offline geocoder's typo suggestions (a few ms, only on a miss)."""
         try:
             if command.city is None:
                 assert command.lat is not None and command.lon is not None
@@ -200,7 +209,12 @@ class Engine:
             except GeocodingError:  # e.g. nothing before the comma
                 place = None
         if place is None:
-            raise ProtocolError("unknown_city", f"No city called '{command.city}' was found.", id=command.id)
+            raise ProtocolError(
+                "unknown_city",
+                f"No city called '{command.city}' was found.",
+                id=command.id,
+                suggestions=[p.as_suggestion() for p in self.geocoder.suggest(command.city)],
+            )
         return place
 
     async def _know(self, place: GeoPlace) -> None:
@@ -216,9 +230,13 @@ class Engine:
         self.places.setdefault(place.id, place)
 
     async def _reload(self, location_id: str) -> None:
-        stored = await database_sync_to_async(services.observation_latest)(location_id=location_id)
+        """The stored latest reading, of the kinds this provider serves (a server on a real
+        provider never takes up a stored simulated reading)."""
+        stored = await database_sync_to_async(services.observation_latest)(
+            location_id=location_id, real=self.provider.real, simulated=self.provider.simulates
+        )
         held = self.latest.get(location_id)
-        if stored is not None and (held is None or stored.observed_at > held.observed_at):
+        if stored is not None and supersedes(stored, held):
             self.latest[location_id] = stored
             self._weather_json.pop(location_id, None)
 
@@ -275,6 +293,64 @@ class Engine:
         else:
             self.addresses.pop(address, None)
 
+    def admit(self, place_id: str, address: str | None) -> bool:
+        """May ``address`` add this place? Watching one already watched here is free;
+        a new one (a new upstream fetch) counts against NEW_PLACES_PER_HOUR."""
+        limit = self.config["NEW_PLACES_PER_HOUR"]
+        if limit is None or address is None or self.hub.count(place_id) or place_id in self.released:
+            return True
+        now = time.monotonic()
+        stamps = self.new_places.setdefault(address, deque())
+        while stamps and stamps[0] <= now - 3600:
+            stamps.popleft()
+        if len(stamps) >= limit:
+            return False
+        stamps.append(now)
+        return True
+
+    def sweep(self) -> None:
+        """Forget places nobody watches any more (past DEMAND_GRACE), and addresses
+        that added no place for an hour: memory follows demand."""
+        wanted = {p.id for p in self.wanted()}
+        for place_id in (self.places.keys() | self.latest.keys()) - wanted - self._meeting.keys():
+            if self.hub.count(place_id):
+                continue
+            self.places.pop(place_id, None)
+            self.latest.pop(place_id, None)
+            self._place_json.pop(place_id, None)
+            self._weather_json.pop(place_id, None)
+            self._stored.discard(place_id)
+        hour_ago = time.monotonic() - 3600
+        for address, stamps in list(self.new_places.items()):
+            if not stamps or stamps[-1] <= hour_ago:
+                del self.new_places[address]
+
+    async def _sweep_forever(self) -> None:
+        """Sweep memory, and mark silent places stale, until cancelled."""
+        every = min(60.0, max(1.0, self.interval / 2))
+        while True:
+            await asyncio.sleep(every)
+            try:
+                self.sweep()
+                self.mark_silence()
+            except Exception:  # a bug: keep sweeping
+                logger.exception("sweeping the engine's state failed")
+
+    def mark_silence(self, now: float | None = None) -> int:
+        """A watched place whose reading is older than two intervals (poller dead, Redis
+        down, upstream stuck) gets it again marked stale, from this process, so that its
+        subscribers can tell silence from "no news". Returns how many were marked."""
+        now = time.time() if now is None else now
+        overdue = 2 * self.interval + SILENCE_SLACK
+        marked = 0
+        for place_id in self.hub.locations():
+            reading = self.latest.get(place_id)
+            if reading is not None and not reading.stale and now - reading.observed_at.timestamp() > overdue:
+                self._fan_out(place_id, reading.as_stale())
+                metrics.STALE_MARKED.inc()
+                marked += 1
+        return marked
+
     def demand(self) -> list[GeoPlace]:
         """Places watched here now, or released less than DEMAND_GRACE seconds ago."""
         cutoff = time.monotonic() - self.config["DEMAND_GRACE"]
@@ -306,25 +382,24 @@ class Engine:
             for place, _ in results:
                 await self._go_stale(place.id)
             return
-        new: list[tuple[str, Reading]] = []
+        new: list[tuple[Any, Reading]] = []
         for place, reading in results:
             if reading is None:  # an answer with nothing usable for this place
                 await self._go_stale(place.id)
                 continue
             prev = self.latest.get(place.id)
-            if prev is not None and not prev.stale and reading.observed_at <= prev.observed_at:
-                continue  # the upstream has nothing newer
-            new.append((place.id, reading))
+            if not supersedes(reading, prev):
+                if prev is not None and prev.real and not reading.real:
+                    await self._go_stale(place.id)  # the auto fallback: keep the real one, stale
+                continue  # nothing newer
+            new.append((place, reading))
         if not new:
             return
-        if self.role == "poller":  # servers store what they watch; this one may be first
-            await self._store_places([p for p, r in results if r is not None])
-        try:
-            await database_sync_to_async(services.observations_record)(readings=new)
-        except Exception:
-            logger.exception("storing %d observation(s) failed; publishing them anyway", len(new))
-        for place_id, reading in new:
-            await self.publish(place_id, reading)
+        # Stored with their places (this process may be the first to meet them); kept and
+        # written later while the database fails: published either way.
+        await self.recorder.record(new)
+        for place, reading in new:
+            await self.publish(place.id, reading)
 
     async def _go_stale(self, location_id: str) -> None:
         """Republish the last good reading marked stale (once, not at every failure)."""
@@ -383,8 +458,12 @@ class Engine:
                 deleted = await database_sync_to_async(services.observations_prune)(older_than=keep)
                 if deleted:
                     logger.info("pruned %d observation(s) older than %s", deleted, keep)
-            except Exception:
-                logger.exception("pruning observations failed")
+                watched = {p.id for p in self.wanted()}
+                points = await database_sync_to_async(services.points_prune)(older_than=keep, keep=watched)
+                if points:
+                    logger.info("removed %d point location(s) nobody watched for %s", points, keep)
+            except Exception as exc:  # the database is down: the next round prunes
+                logger.warning("pruning observations failed (%s)", exc)
             await asyncio.sleep(PRUNE_EVERY)
 
 

@@ -59,6 +59,19 @@ DEMAND = Gauge(
     "Locations the poller fetches (watched, or within their grace period).",
     multiprocess_mode="max",
 )
+STORAGE_BUFFERED = Gauge(
+    "weatherstream_storage_buffered",
+    "Readings published but not yet stored: the database failed; they are written when it answers.",
+    multiprocess_mode="livesum",
+)
+STORAGE_DROPPED = Counter(
+    "weatherstream_storage_dropped",
+    "Readings never stored: the database stayed down longer than STORAGE_BUFFER readings.",
+)
+STALE_MARKED = Counter(
+    "weatherstream_silence_stale_frames",
+    "Readings a server process marked stale itself because their place's update was overdue.",
+)
 for outcome in ("ok", "error", "refused"):  # present from the start, at 0
     UPSTREAM_REQUESTS.labels(outcome)
 

@@ -18,6 +18,7 @@ ERROR_CODES = {
     "bad_request": "The message is not one the server understands.",
     "unknown_city": "No place matches the name.",
     "too_many_subscriptions": "The connection holds as many subscriptions as allowed.",
+    "too_many_places": "This address added as many new places this hour as allowed.",
     "rate_limited": "Too many messages; slow down.",
     "unavailable": "The server could not do that just now; try again.",
 }
@@ -33,12 +34,19 @@ MAX_ID_LENGTH = 64
 
 
 class ProtocolError(Exception):
-    def __init__(self, code: str, message: str, *, id: Any = None) -> None:
+    """``suggestions``: for ``unknown_city``, places the client may have meant, each a dict
+    as :meth:`~weatherstream.geocoding.GeoPlace.as_suggestion` makes (possibly none);
+    None for other errors, whose frames carry no ``suggestions`` key."""
+
+    def __init__(
+        self, code: str, message: str, *, id: Any = None, suggestions: list[dict[str, Any]] | None = None
+    ) -> None:
         assert code in ERROR_CODES, code
         super().__init__(message)
         self.code = code
         self.message = message
         self.id = id
+        self.suggestions = suggestions
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +170,10 @@ def hello_frame(*, provider: str, poll_interval: float) -> str:
 
 
 def error_frame(error: ProtocolError) -> str:
-    return dumps(_with_id({"type": "error", "code": error.code, "message": error.message}, error.id))
+    frame = _with_id({"type": "error", "code": error.code, "message": error.message}, error.id)
+    if error.suggestions is not None:
+        frame["suggestions"] = error.suggestions
+    return dumps(frame)
 
 
 def subscribed_frame(*, msg_id: Any, location: str, weather: str | None, temperature: float | None) -> str:

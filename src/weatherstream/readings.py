@@ -56,6 +56,30 @@ MEASUREMENTS = (
 )
 
 
+# The source of readings that are made up, never observed (providers/simulated.py).
+SIMULATED = "simulated"
+
+
+def is_real(source: str) -> bool:
+    """A reading from a real source (a weather service, a station), not a simulated one."""
+    return source != SIMULATED
+
+
+def supersedes(new: Reading, held: Reading | None) -> bool:
+    """Whether ``new`` replaces ``held`` as a place's latest reading.
+
+    A real reading always beats a simulated one, whatever their times; between two of
+    the same kind the later one wins, and a fresh one replaces a stale copy of itself.
+    """
+    if held is None:
+        return True
+    if new.real != held.real:
+        return new.real
+    if new.observed_at != held.observed_at:
+        return new.observed_at > held.observed_at
+    return held.stale and not new.stale
+
+
 def summary_for(code: int | None) -> str | None:
     if code is None:
         return None
@@ -84,6 +108,10 @@ class Reading:
     def __post_init__(self) -> None:
         if self.observed_at.tzinfo is None:
             raise ValueError("observed_at must be timezone-aware")
+
+    @property
+    def real(self) -> bool:
+        return is_real(self.source)
 
     def as_stale(self) -> Reading:
         return dataclasses.replace(self, stale=True)

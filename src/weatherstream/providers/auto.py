@@ -21,6 +21,7 @@ class AutoProvider(WeatherProvider):
 
     name = "auto"
     metered = True
+    simulates = True
 
     def __init__(
         self,

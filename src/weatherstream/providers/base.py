@@ -55,6 +55,10 @@ class WeatherProvider:
     # True when fetches are calls to a third party whose free use is limited: the
     # poller then spends UPSTREAM_BUDGET on them.
     metered: bool = False
+    # What its readings may be: real (a weather service's) and/or simulated (marked
+    # source="simulated"). The engine serves stored readings of these kinds only.
+    real: bool = True
+    simulates: bool = False
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> WeatherProvider:

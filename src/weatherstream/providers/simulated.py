@@ -97,6 +97,8 @@ def simulate(lat: float, lon: float, ts: float, *, source: str = "simulated") ->
 
 class SimulatedProvider(WeatherProvider):
     name = "simulated"
+    real = False
+    simulates = True
     default_interval = 60.0
     min_interval = 1.0
     max_batch = 1000

@@ -1,6 +1,8 @@
 """``{% load weatherstream %}{% weather_widget "Berlin" %}``: a live weather widget.
 
-Every widget on a page shares one WebSocket (the page's client module, loaded once).
+The widget is one ``<span>``, so it sits inside a sentence (``<p>Berlin now: {% weather_widget
+"Berlin" %}</p>``). Its stylesheet and script come once per page, before the first widget,
+however many widgets there are; they share one WebSocket (the page's client module).
 """
 
 from __future__ import annotations
@@ -8,10 +10,35 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
+from django.template.loader import render_to_string
 
 register = template.Library()
 
+UNITS = ("C", "F")
+_ASSETS_SENT = "_weatherstream_widget_assets"
 
-@register.inclusion_tag("weatherstream/widget.html")
-def weather_widget(city: str, ws_path: str = "/ws/weather/") -> dict[str, Any]:
-    return {"city": city, "ws_path": ws_path}
+
+def _first_on_page(context: template.Context) -> bool:
+    """True once per page: per request when the template has one, else per context."""
+    holder: Any = context.get("request")
+    if holder is not None:
+        first = not getattr(holder, _ASSETS_SENT, False)
+        setattr(holder, _ASSETS_SENT, True)
+        return first
+    root = context.dicts[0]
+    first = not root.get(_ASSETS_SENT, False)
+    root[_ASSETS_SENT] = True
+    return first
+
+
+@register.simple_tag(takes_context=True)
+def weather_widget(
+    context: template.Context, city: str, units: str | None = None, ws_path: str = "/ws/weather/"
+) -> str:
+    """``units``: "C" or "F"; by default the units the page remembered, else °C."""
+    if units is not None and units not in UNITS:
+        raise template.TemplateSyntaxError(f"weather_widget: units must be 'C' or 'F', not {units!r}")
+    return render_to_string(
+        "weatherstream/widget.html",
+        {"city": city, "units": units or "", "ws_path": ws_path, "assets": _first_on_page(context)},
+    )

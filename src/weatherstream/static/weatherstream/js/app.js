@@ -1,13 +1,12 @@
 // The weatherstream page: a search box, one card per watched place, kept live
 // over the WebSocket. The DOM is built with createElement/textContent only.
 import { HistoryChart } from "./chart.js";
+import * as history from "./history.js";
 import { WeatherClient, normalizeQuery } from "./client.js";
 import * as fmt from "./format.js";
 import { iconSvg } from "./icons.js";
 
 const STORAGE_KEY = "weatherstream.cities";
-const UNITS_KEY = "weatherstream.units";
-const HISTORY_HOURS = 24;
 const SUGGEST_DELAY = 250;
 const MAX_SUGGESTIONS = 8;
 const COORDS = /^\s*([-+]?\d+(?:\.\d+)?)\s*[,;\s]\s*([-+]?\d+(?:\.\d+)?)\s*$/;
@@ -140,20 +139,12 @@ function forgetQuery(text) {
 
 // --- units (localStorage) ------------------------------------------------------------
 
-function loadUnits() {
-  try {
-    return fmt.cleanUnits(JSON.parse(localStorage.getItem(UNITS_KEY) || "null"));
-  } catch {
-    return { ...fmt.DEFAULT_UNITS };
-  }
-}
-
-let units = loadUnits();
+let units = fmt.rememberedUnits();
 
 function setUnits(next) {
   units = fmt.cleanUnits(next);
   try {
-    localStorage.setItem(UNITS_KEY, JSON.stringify(units));
+    localStorage.setItem(fmt.UNITS_KEY, JSON.stringify(units));
   } catch {
     /* the page still converts, it just forgets */
   }
@@ -317,7 +308,9 @@ client.addEventListener("error", (event) => {
     return;
   }
   if (info.fromSearch) {
-    showError(frame.message ? message : `Couldn’t add “${info.text}”.`);
+    const meant = frame.code === "unknown_city" ? didYouMean(frame.suggestions) : [];
+    if (meant.length) showError(`No city called “${info.text}”.`, meant);
+    else showError(frame.message ? message : `Couldn’t add “${info.text}”.`);
     if (!ui.input.value) {
       ui.input.value = info.text;
       if (document.activeElement === ui.input) ui.input.select();
@@ -491,7 +484,7 @@ function createCard(loc, order) {
     reading: null,
     texts: new Set(),
     formatter: null,
-    history: { times: [], celsius: [] },
+    history: history.emptyHistory(),
     chart: new HistoryChart(refs.chart, name),
   };
   refs.remove.addEventListener("click", () => removeCard(locationId, { send: true, focus: true }));
@@ -509,7 +502,7 @@ function createCard(loc, order) {
 async function loadHistory(card, locationId) {
   const url = new URL(body.dataset.historyUrl || "/api/history", location.href);
   url.searchParams.set("location", locationId);
-  url.searchParams.set("hours", String(HISTORY_HOURS));
+  url.searchParams.set("hours", String(history.HISTORY_HOURS));
   try {
     const response = await fetch(url, { headers: { Accept: "application/json" } });
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
@@ -517,35 +510,24 @@ async function loadHistory(card, locationId) {
     const past = Array.isArray(data.observations) ? data.observations : [];
     // Merge with live points that arrived while this was loading.
     const live = card.history;
-    card.history = { times: [], celsius: [] };
-    for (const w of past) addPoint(card, w);
-    live.times.forEach((t, i) => addPoint(card, { observed_at: t * 1000, temperature: live.celsius[i] }));
+    card.history = history.emptyHistory();
+    for (const w of past) history.addPoint(card.history, w);
+    live.times.forEach((t, i) =>
+      history.addPoint(card.history, {
+        observed_at: t * 1000,
+        temperature: live.celsius[i],
+        source: live.simulated[i] ? "simulated" : "live",
+      }),
+    );
   } catch (err) {
     console.warn("weatherstream: no history for", locationId, err);
   }
   drawHistory(card);
 }
 
-/** Append a reading to the card's series (ordered, no duplicates, last 24 hours). */
-function addPoint(card, w) {
-  const when = new Date(w.observed_at).getTime() / 1000;
-  if (!Number.isFinite(when) || w.temperature == null) return false;
-  const { times, celsius } = card.history;
-  if (times.length && when <= times[times.length - 1]) return false;
-  times.push(when);
-  celsius.push(Number(w.temperature));
-  const cutoff = when - HISTORY_HOURS * 3600;
-  while (times.length && times[0] < cutoff) {
-    times.shift();
-    celsius.shift();
-  }
-  return true;
-}
-
 function drawHistory(card) {
-  const { times, celsius } = card.history;
-  const values = celsius.map((c) => fmt.temperature(c, units.temperature));
-  card.chart.draw(times, values, fmt.TEMPERATURE_UNITS[units.temperature]);
+  const series = history.chartSeries(card.history, (c) => fmt.temperature(c, units.temperature));
+  card.chart.draw(series, fmt.TEMPERATURE_UNITS[units.temperature], card.location.timezone);
 }
 
 function highlight(el, className) {
@@ -564,7 +546,7 @@ function renderReading(card, w, { quiet = false } = {}) {
   refs.tempUnit.textContent = fmt.TEMPERATURE_UNITS[units.temperature];
   if (temp != null) el.dataset.temperature = String(temp);
   else delete el.dataset.temperature;
-  if (!quiet && !w.stale && addPoint(card, w)) drawHistory(card);
+  if (!quiet && !w.stale && history.addPoint(card.history, w)) drawHistory(card);
   if (!quiet && previous != null && temp != null && previous !== temp) {
     el.dataset.trend = temp > previous ? "up" : "down";
     highlight(el, "changed");
@@ -653,13 +635,36 @@ function removeCard(locationId, { send = true, focus = false } = {}) {
 // --- search box with autocompletion ------------------------------------------------------
 
 const locationsUrl = body.dataset.locationsUrl || "";
+const MAX_DID_YOU_MEAN = 3;
 let suggestions = [];
 let active = -1;
 let suggestTimer = null;
 let suggestController = null;
 
-function showError(text) {
-  ui.error.textContent = text;
+/** The usable places of an unknown_city error's `suggestions` ({name, region, country, query}). */
+function didYouMean(places) {
+  if (!Array.isArray(places)) return [];
+  const usable = (p) => p && typeof p.name === "string" && typeof p.query === "string" && p.query.trim();
+  return places.filter(usable).slice(0, MAX_DID_YOU_MEAN);
+}
+
+/** The error under the search box; with places, "Did you mean:" and a button for each. */
+function showError(text, places = []) {
+  ui.error.replaceChildren(text);
+  if (places.length) {
+    ui.error.append(" Did you mean:");
+    for (const place of places) {
+      const where = place.region || place.country;
+      const label = where && where !== place.name ? `${place.name}, ${where}` : place.name;
+      const button = h("button", { type: "button", className: "search__meant", text: label });
+      button.addEventListener("click", () => {
+        ui.input.value = "";
+        ui.input.focus(); // the button goes away with the error
+        subscribeText(place.query, { fromSearch: true });
+      });
+      ui.error.append(" ", button);
+    }
+  }
   ui.input.setAttribute("aria-invalid", "true");
 }
 

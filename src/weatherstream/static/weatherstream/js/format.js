@@ -20,6 +20,21 @@ export function speed(kmh, unit) {
   return value;
 }
 
+// Where the page remembers the chosen units; widgets on the same site follow it.
+export const UNITS_KEY = "weatherstream.units";
+
+/** The remembered units (the page's choice), or the defaults. */
+export function rememberedUnits(storage = globalThis.localStorage) {
+  try {
+    return cleanUnits(JSON.parse(storage.getItem(UNITS_KEY) || "null"));
+  } catch {
+    return { ...DEFAULT_UNITS };
+  }
+}
+
+/** True when a reading comes from the simulated provider, not from a real source. */
+export const isSimulated = (weather) => Boolean(weather) && weather.source === "simulated";
+
 /** Stored units, with anything unknown replaced by the default. */
 export function cleanUnits(raw) {
   const units = { ...DEFAULT_UNITS };

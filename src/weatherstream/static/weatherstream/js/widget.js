@@ -47,19 +47,42 @@ function watch(client) {
   });
 }
 
+const lastReading = new WeakMap(); // widget element -> the reading it shows
+
+/** °C or °F: the widget's own ``units`` argument, else the page's remembered choice. */
+const unitOf = (el) => (el.dataset.units in fmt.TEMPERATURE_UNITS ? el.dataset.units : fmt.rememberedUnits().temperature);
+
 function render(el, w) {
   if (!w) return;
+  lastReading.set(el, w);
+  const unit = unitOf(el);
+  const value = fmt.temperature(w.temperature, unit);
   el.querySelector(".weatherstream-widget__temp").textContent =
-    w.temperature == null ? "–" : `${Number(w.temperature).toFixed(1)} °C`;
-  const summary = w.summary || "";
-  el.querySelector(".weatherstream-widget__summary").textContent = w.stale ? `${summary} (stale)`.trim() : summary;
+    value == null ? "–" : `${value.toFixed(1)} ${fmt.TEMPERATURE_UNITS[unit]}`;
+  el.querySelector(".weatherstream-widget__summary").textContent = w.summary || "";
+  // Never shown as real when it is not, and never shown as current when it is old.
+  const marks = [];
+  if (fmt.isSimulated(w)) marks.push("simulated");
+  if (w.stale) marks.push(w.age == null ? "stale" : `stale, ${fmt.age(w.age)} old`);
+  const marker = el.querySelector(".weatherstream-widget__marker");
+  marker.textContent = marks.join(" · ");
+  marker.hidden = marks.length === 0;
   const icon = fmt.weatherIcon(w.weather_code, w.is_day);
   const holder = el.querySelector(".weatherstream-widget__icon");
   holder.replaceChildren(iconSvg(icon));
   holder.setAttribute("aria-label", icon.label);
   el.dataset.state = w.stale ? "stale" : "live";
+  el.dataset.source = w.source || "";
   el.dataset.temperature = String(w.temperature);
 }
+
+// The page (or another tab) changed the remembered units: widgets without their own follow.
+window.addEventListener("storage", ({ key }) => {
+  if (key !== fmt.UNITS_KEY) return;
+  for (const el of document.querySelectorAll("[data-weatherstream-widget][data-mounted]")) {
+    if (lastReading.has(el)) render(el, lastReading.get(el));
+  }
+});
 
 /** Start every widget in ``root`` not started yet (also for widgets added later). */
 export function mountAll(root = document) {

@@ -1,0 +1,49 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import * as history from "../../src/weatherstream/static/weatherstream/js/history.js";
+
+const at = (hour, temperature, source = "open-meteo") => ({
+  observed_at: `2026-12-01T${String(hour).padStart(2, "0")}:00:00Z`,
+  temperature,
+  source,
+});
+
+test("points stay ordered, once each, within the window", () => {
+  const h = history.emptyHistory();
+  assert.equal(history.addPoint(h, at(1, 5)), true);
+  assert.equal(history.addPoint(h, at(1, 6)), false); // the same time again
+  assert.equal(history.addPoint(h, at(0, 4)), false); // older than the newest
+  assert.equal(history.addPoint(h, { ...at(2, null) }), false);
+  assert.equal(history.addPoint(h, at(3, 7), 1), true); // a 1-hour window drops 01:00
+  assert.deepEqual(h.celsius, [7]);
+});
+
+test("simulated points are left out when real ones exist", () => {
+  const h = history.emptyHistory();
+  history.addPoint(h, at(1, 10, "simulated"));
+  history.addPoint(h, at(2, 3));
+  history.addPoint(h, at(3, 11, "simulated"));
+  const s = history.chartSeries(h);
+  assert.deepEqual(s.real, [3]);
+  assert.deepEqual(s.simulated, [null]);
+  assert.equal(s.times.length, 1);
+  assert.equal(s.anyReal, true);
+});
+
+test("with only simulated points they form their own series, never the real one", () => {
+  const h = history.emptyHistory();
+  history.addPoint(h, at(1, 10, "simulated"));
+  history.addPoint(h, at(2, 11, "simulated"));
+  const s = history.chartSeries(h, (c) => c * 2);
+  assert.deepEqual(s.real, [null, null]);
+  assert.deepEqual(s.simulated, [20, 22]);
+  assert.equal(s.anyReal, false);
+});
+
+test("the time axis spans the last 24 hours, even for a single point", () => {
+  const now = Date.parse("2026-12-01T12:00:00Z") / 1000;
+  assert.deepEqual(history.timeWindow([now - 60], now), [now - 86400, now]);
+  assert.deepEqual(history.timeWindow([], now), [now - 86400, now]);
+  assert.deepEqual(history.timeWindow([now + 30], now), [now + 30 - 86400, now + 30]);
+});

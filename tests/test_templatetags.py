@@ -1,0 +1,64 @@
+"""{% weather_widget %}: inline markup, its assets once per page, units."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+import pytest
+from django.template import Context, Template, TemplateSyntaxError
+from django.test import RequestFactory
+
+BLOCK = {"div", "p", "section", "ul", "table", "form", "h1", "h2"}
+
+
+class Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+
+
+def render(source: str, **context) -> str:
+    return Template("{% load weatherstream %}" + source).render(Context(context))
+
+
+def test_a_widget_is_inline_markup_that_fits_in_a_sentence():
+    html = render('<p>Berlin right now: {% weather_widget "Berlin" %}.</p>')
+    parser = Tags()
+    parser.feed(html)
+    # Nothing that would close the paragraph: only phrasing content inside it.
+    assert not BLOCK & set(parser.tags[1:]), parser.tags
+    assert html.count('<span class="weatherstream-widget"') == 1
+    assert 'data-city="Berlin"' in html
+
+
+def test_the_stylesheet_and_script_come_once_per_page():
+    html = render('{% weather_widget "Berlin" %} {% weather_widget "Paris" %} {% weather_widget "Oslo" %}')
+    assert html.count("widget.css") == 1 and html.count("widget.js") == 1
+    assert html.count("data-weatherstream-widget") == 3
+    # The assets come before the first widget.
+    assert html.index("widget.js") < html.index("data-weatherstream-widget")
+
+
+def test_once_per_request_across_included_fragments():
+    request = RequestFactory().get("/")
+    first = render('{% weather_widget "Berlin" %}', request=request)
+    second = render('{% weather_widget "Paris" %}', request=request)
+    assert "widget.js" in first and "widget.js" not in second
+    assert "widget.js" in render('{% weather_widget "Paris" %}', request=RequestFactory().get("/"))
+
+
+def test_units_are_an_argument_or_the_pages_choice():
+    assert 'data-units="F"' in render('{% weather_widget "Berlin" units="F" %}')
+    assert "data-units" not in render('{% weather_widget "Berlin" %}')
+    with pytest.raises(TemplateSyntaxError, match="units"):
+        render('{% weather_widget "Berlin" units="K" %}')
+
+
+def test_the_city_is_escaped():
+    html = render("{% weather_widget city %}", city='<script>alert(1)</script>"')
+    assert "<script>alert" not in html
+    assert re.search(r'data-city="&lt;script&gt;alert\(1\)&lt;/script&gt;&quot;"', html)
