@@ -58,7 +58,7 @@ poll: install
 cluster: install engines
 	HOST=$(HOST) PORT=$(PORT) UVICORN_FLAGS="$(UVICORN_FLAGS)" $(BIN)/python scripts/cluster.py
 
-test: install engines test-py test-js
+test: install engines check test-py test-js
 
 # Wheels of everything the package needs, so tests/test_wheel.py installs it offline.
 WHEELHOUSE := var/wheelhouse
@@ -66,8 +66,13 @@ $(WHEELHOUSE)/.done: pyproject.toml
 	$(BIN)/python -m pip wheel -q -w $(WHEELHOUSE) '.[server]' 'setuptools>=68' wheel
 	touch $@
 
+# The whole suite on PostgreSQL (started by the tests on loopback, like Redis), then the
+# storage-facing tests again on SQLite, the default of `make run`.
+SQLITE_TESTS := tests/test_services.py tests/test_recorder.py tests/test_engine.py tests/test_views.py \
+	tests/test_consumers.py tests/test_admin.py
 test-py: install engines $(WHEELHOUSE)/.done
 	$(BIN)/python -m pytest
+	WEATHERSTREAM_TEST_DB=sqlite $(BIN)/python -m pytest -q $(SQLITE_TESTS)
 
 test-js: node_modules/.installed
 	node --test tests/js/*.test.mjs

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from datetime import UTC, datetime
@@ -11,6 +12,7 @@ import pytest
 from weatherstream.readings import Reading
 
 FIXTURES = Path(__file__).parent / "fixtures"
+TEST_DB = os.environ.get("WEATHERSTREAM_TEST_DB", "postgres")
 
 
 def load_fixture(name: str):
@@ -75,6 +77,35 @@ def postgres_server():
     shutil.rmtree(folder, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(request, django_db_modify_db_settings_parallel_suffix):
+    """The database the suite runs on: PostgreSQL (the production database, started on
+    loopback like the other engines) unless WEATHERSTREAM_TEST_DB=sqlite, the smaller
+    second pass `make test` runs on SQLite in memory."""
+    import dj_database_url
+    from django.conf import settings
+
+    if TEST_DB == "sqlite":
+        return
+    assert TEST_DB == "postgres", f"WEATHERSTREAM_TEST_DB must be postgres or sqlite, not {TEST_DB!r}"
+    server = request.getfixturevalue("postgres_server")
+    wanted = dj_database_url.parse(server.url())
+    database = settings.DATABASES["default"]  # in place: Django's connections share this dict
+    for key in ("ENGINE", "NAME", "USER", "PASSWORD", "HOST", "PORT"):
+        database[key] = wanted[key]
+    database["OPTIONS"] = {}
+    from django.db import connections
+
+    del connections["default"]  # a wrapper made before this is SQLite's: make it anew
+
+
+@pytest.fixture(scope="session")
+def django_db_keepdb(request):
+    """On the suite's own PostgreSQL the test database goes with the server at the end; not
+    dropping it spares a teardown that a worker thread's open connection would refuse."""
+    return TEST_DB == "postgres" or request.config.getvalue("reuse_db")
+
+
 @pytest.fixture
 async def redis_client(redis_server):
     import redis.asyncio as redis
@@ -95,3 +126,21 @@ def server(tmp_path_factory):
     server.start()
     yield server
     server.stop()
+
+
+async def stop_engine(deadline: float = 20.0) -> None:
+    """Stop this loop's engine within ``deadline`` seconds; past it, fail and show what
+    every task was waiting on (a hung stop is a bug, not something to wait out)."""
+    import asyncio
+    import io
+
+    from weatherstream.engine import shutdown_engine
+
+    stopping = asyncio.ensure_future(shutdown_engine())
+    done, _ = await asyncio.wait({stopping}, timeout=deadline)  # not cancelled: it may not end
+    if not done:
+        stacks = io.StringIO()
+        for task in asyncio.all_tasks():
+            task.print_stack(file=stacks)
+        raise AssertionError(f"the engine did not stop within {deadline} s:\n{stacks.getvalue()}")
+    stopping.result()

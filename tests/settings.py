@@ -1,9 +1,5 @@
 """Settings for the test suite: in-memory layer, simulated provider, no network."""
 
-import os
-
-import dj_database_url
-
 SECRET_KEY = "tests-only"
 DEBUG = False
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
@@ -26,12 +22,9 @@ MIDDLEWARE = [  # what the admin needs, and CSRF as in every new project
     "django.contrib.messages.middleware.MessageMiddleware",
 ]
 ROOT_URLCONF = "tests.urls"
-# SQLite in memory unless TEST_DATABASE_URL names another database (e.g. PostgreSQL).
-DATABASES = {
-    "default": dj_database_url.parse(os.environ["TEST_DATABASE_URL"])
-    if os.environ.get("TEST_DATABASE_URL")
-    else {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}
-}
+# SQLite in memory here; the suite's conftest points it at a PostgreSQL of its own unless
+# WEATHERSTREAM_TEST_DB=sqlite (tests/conftest.py, django_db_modify_db_settings).
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 TEMPLATES = [
     {

@@ -13,8 +13,8 @@ from example.asgi import application
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import stop_engine
 from weatherstream.conf import get_config
-from weatherstream.engine import shutdown_engine
 from weatherstream.protocol import ERROR_CODES
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -57,7 +57,7 @@ frames = (
 @pytest.fixture(autouse=True)
 async def engine_per_test():
     yield
-    await shutdown_engine()
+    await stop_engine()
 
 
 # 400 batches: about 2,200 frames per run (counted once, 2026-11-24).

@@ -5,6 +5,7 @@ from channels.testing import WebsocketCommunicator
 from django.test import override_settings
 from example.asgi import application
 
+from tests.conftest import stop_engine
 from weatherstream.conf import get_config
 from weatherstream.engine import get_engine, shutdown_engine
 from weatherstream.models import Observation
@@ -17,7 +18,7 @@ ORIGIN = [(b"origin", b"http://localhost")]
 @pytest.fixture(autouse=True)
 async def engine_per_test():
     yield
-    await shutdown_engine()
+    await stop_engine()
 
 
 async def connect():
@@ -370,4 +371,54 @@ async def test_an_address_may_add_only_so_many_new_places_an_hour():
         # The connection goes on, and a place watched already costs nothing.
         await comm.send_json_to({"type": "subscribe", "city": "berlin", "id": 3})
         assert (await next_of(comm, "subscribed"))["id"] == 3
+        await comm.disconnect()
+
+
+async def test_unsubscribe_is_idempotent_and_leaves_the_subscription_count_right():
+    from weatherstream import metrics
+
+    comm = await connect()
+    await comm.send_json_to({"type": "subscribe", "city": "Madrid"})
+    loc = (await next_of(comm, "subscribed"))["location"]["id"]
+    before = metrics.SUBSCRIPTIONS._value.get()
+    for n in (1, 2):  # the second time, the location is not held: still just a reply
+        await comm.send_json_to({"type": "unsubscribe", "location": loc, "id": n})
+        assert await next_of(comm, "unsubscribed") == {"type": "unsubscribed", "location": loc, "id": n}
+    assert metrics.SUBSCRIPTIONS._value.get() == before - 1  # counted down once, not twice
+    await comm.send_json_to({"type": "unsubscribe", "location": "never-held", "id": 3})
+    assert (await next_of(comm, "unsubscribed"))["id"] == 3
+    await comm.disconnect()
+
+
+async def test_the_rate_limit_closes_on_the_exact_strike():
+    # No refill during the test: 3 messages pass, the 4th is the first strike (told once),
+    # strikes 2-5 are dropped silently, and the 6th strike (over RATE_LIMIT_CLOSE_AFTER=5)
+    # closes the connection.
+    limits = {"MESSAGES_PER_SECOND": 0.001, "MESSAGE_BURST": 3, "RATE_LIMIT_CLOSE_AFTER": 5}
+    with override_settings(WEATHERSTREAM={**get_config(), **limits}):
+        comm = await connect()
+        for _ in range(3):
+            await comm.send_json_to({"type": "ping"})
+            assert (await comm.receive_json_from(2))["type"] == "pong"
+        await comm.send_json_to({"type": "ping"})
+        assert (await comm.receive_json_from(2))["code"] == "rate_limited"
+        for _ in range(4):
+            await comm.send_json_to({"type": "ping"})
+        assert await comm.receive_nothing(timeout=0.3), "strikes 2 to 5: dropped, not answered, not closed"
+        await comm.send_json_to({"type": "ping"})
+        assert await comm.receive_output(timeout=2) == {"type": "websocket.close", "code": 4008}
+
+
+async def test_one_rate_limited_per_burst_and_the_count_starts_again_after_a_pass():
+    # One token every 0.5 s, no burst: two quick messages are one pass and one strike.
+    limits = {"MESSAGES_PER_SECOND": 2, "MESSAGE_BURST": 1, "RATE_LIMIT_CLOSE_AFTER": 3}
+    with override_settings(WEATHERSTREAM={**get_config(), **limits}):
+        comm = await connect()
+        for burst in range(2):
+            for _ in range(4):  # a pass, then strikes 1, 2, 3: at the limit, still open
+                await comm.send_json_to({"type": "ping"})
+            assert (await comm.receive_json_from(2))["type"] == "pong"
+            assert (await comm.receive_json_from(2))["code"] == "rate_limited", burst
+            assert await comm.receive_nothing(timeout=0.2), "one rate_limited per burst"
+            await asyncio.sleep(0.6)  # a token again: the next message passes, strikes reset
         await comm.disconnect()

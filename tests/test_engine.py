@@ -223,3 +223,28 @@ async def test_a_silent_place_is_marked_stale_by_the_server_itself(engine):
     assert engine.mark_silence(now + 3 * engine.interval) == 0, "once, not at every sweep"
     await engine.deliver([(place, _reading(0, "open-meteo", 6.0))], None)  # the same time, fresh
     assert json.loads(inbox.frames[-1])["weather"]["stale"] is False
+
+
+async def test_an_unchanged_reading_is_not_sent_again(engine):
+    place = get_geocoder().resolve("Vienna")
+    inbox = Inbox()
+    await engine.subscribe(place, inbox)
+    reading = _reading(5, "open-meteo", 5.0)
+    await engine.deliver([(place, reading)], None)
+    await engine.deliver([(place, reading)], None)  # the upstream has nothing newer
+    await engine.deliver([(place, dataclasses.replace(reading, temperature=9.0))], None)  # same time
+    assert len(inbox.frames) == 1, inbox.frames
+
+
+async def test_hello_names_the_source_in_use_under_auto():
+    import json
+
+    engine = Engine({**get_config(), "PROVIDER": "auto", "UPSTREAM_BUDGET": None})
+    try:
+        assert json.loads(engine.hello())["provider"] == "open-meteo"
+        engine.provider.offline_since = 0.0  # the network is gone: simulated readings, marked
+        assert json.loads(engine.hello())["provider"] == "simulated"
+        engine.provider.offline_since = None
+        assert json.loads(engine.hello())["provider"] == "open-meteo"
+    finally:
+        await engine.stop()

@@ -1,5 +1,7 @@
 """Readiness with a separate poller: ready only while some poller holds the lease."""
 
+import asyncio
+
 import pytest
 from django.test import AsyncClient, override_settings
 
@@ -43,3 +45,20 @@ async def test_not_ready_when_redis_is_unreachable():
 async def test_healthz_asks_nothing():
     response = await AsyncClient().get("/healthz")
     assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+async def test_ready_through_the_pubsub_layer_for_requests_at_the_same_moment(redis_server, redis_client):
+    config = {**get_config(), "POLLER": "off", "REDIS_URL": redis_server.url}
+    layer = {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": [redis_server.url]},
+    }
+    with override_settings(WEATHERSTREAM=config, CHANNEL_LAYERS={"default": layer}):
+        await redis_client.set(LEASE_KEY, "elsewhere:1:x", px=10000)
+        client = AsyncClient()
+        for _ in range(3):
+            responses = await asyncio.wait_for(asyncio.gather(*(client.get("/readyz") for _ in range(4))), 10)
+            assert [r.json()["checks"] for r in responses] == [
+                {"database": "ok", "channel_layer": "ok", "poller": "ok"}
+            ] * 4
+            assert {r.status_code for r in responses} == {200}

@@ -9,7 +9,7 @@ import pytest
 from channels.testing import ApplicationCommunicator, WebsocketCommunicator
 from example.asgi import application
 
-from weatherstream.engine import shutdown_engine
+from tests.conftest import stop_engine
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(autouse=True)
 async def engine_per_test():
     yield
-    await shutdown_engine()
+    await stop_engine()
 
 
 ORIGIN = [(b"origin", b"http://localhost")]

@@ -3,8 +3,9 @@ import asyncio
 import pytest
 from django.test import AsyncClient, override_settings
 
+from tests.conftest import stop_engine
 from weatherstream.conf import get_config
-from weatherstream.engine import get_engine, shutdown_engine
+from weatherstream.engine import get_engine
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -12,7 +13,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(autouse=True)
 async def engine_per_test():
     yield
-    await shutdown_engine()
+    await stop_engine()
 
 
 @pytest.fixture
@@ -213,3 +214,78 @@ async def test_history_keeps_sources_apart(client):
     assert await temperatures() == [("open-meteo", 1.0), ("simulated", 9.0), ("open-meteo", 2.0)]
     bad = await client.get("/api/history", {"location": oslo.id, "source": "x" * 65})
     assert bad.status_code == 400
+
+
+async def test_an_address_fetching_too_many_new_places_gets_a_429(client):
+    with override_settings(WEATHERSTREAM={**get_config(), "NEW_PLACES_PER_HOUR": 2}):
+        for lat in (10, 11):
+            assert (await client.get("/api/weather", {"lat": lat, "lon": 10})).status_code == 200
+        refused = await client.get("/api/weather", {"lat": 12, "lon": 10})
+        assert refused.status_code == 429 and refused.json()["error"]["code"] == "too_many_places"
+        # A place with a fresh reading costs the upstream nothing: it is served.
+        assert (await client.get("/api/weather", {"lat": 10, "lon": 10})).status_code == 200
+
+
+async def test_no_reading_yet_is_a_json_503(client, monkeypatch):
+    engine = await get_engine()
+
+    async def nothing(places):
+        return {p.id: None for p in places}
+
+    monkeypatch.setattr(engine.poller, "fetch", nothing)
+    response = await client.get("/api/weather", {"city": "Lima"})
+    assert response.status_code == 503 and response.json()["error"]["code"] == "unavailable"
+
+
+async def test_a_stale_reading_is_served_as_it_is_without_a_refetch(client, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from weatherstream.geocoding import get_geocoder
+    from weatherstream.readings import Reading
+
+    engine = await get_engine()
+    lima = get_geocoder().resolve("Lima")
+    await engine._know(lima)
+    old = Reading(observed_at=timezone.now() - timedelta(hours=2), source="open-meteo", temperature=19.0)
+    engine.latest[lima.id] = old.as_stale()
+    calls = []
+
+    async def counting(places):
+        calls.append(places)
+        return {}
+
+    monkeypatch.setattr(engine.poller, "fetch", counting)
+    response = await client.get("/api/weather", {"city": "Lima"})
+    weather = response.json()["weather"]
+    assert response.status_code == 200 and weather["stale"] is True and weather["temperature"] == 19.0
+    assert weather["age"] >= 7200
+    assert calls == [], "the upstream is being retried by the poller: no extra fetch"
+
+
+async def test_history_is_capped_at_history_limit_newest_kept(client):
+    from datetime import timedelta
+
+    from asgiref.sync import sync_to_async
+    from django.utils import timezone
+
+    from weatherstream import services
+    from weatherstream.geocoding import get_geocoder
+    from weatherstream.readings import Reading
+
+    oslo = get_geocoder().resolve("Oslo")
+    now = timezone.now().replace(microsecond=0)
+    await sync_to_async(services.locations_ensure)(places=[oslo])
+    await sync_to_async(services.observations_record)(
+        readings=[
+            (
+                oslo.id,
+                Reading(observed_at=now - timedelta(minutes=m), source="open-meteo", temperature=float(m)),
+            )
+            for m in range(10)
+        ]
+    )
+    with override_settings(WEATHERSTREAM={**get_config(), "HISTORY_LIMIT": 3}):
+        response = await client.get("/api/history", {"location": oslo.id, "hours": 1})
+    assert [o["temperature"] for o in response.json()["observations"]] == [2.0, 1.0, 0.0]

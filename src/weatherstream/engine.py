@@ -366,12 +366,17 @@ class Engine:
 
     # -- readings ---------------------------------------------------------------------
 
-    async def current(self, place: GeoPlace) -> Reading | None:
-        """The latest reading, fetched now (one shared fetch) when none is fresh."""
+    async def current(self, place: GeoPlace, address: str | None = None) -> Reading | None:
+        """The latest reading, fetched now (one shared fetch) when none is fresh; a fetch
+        for a place nobody watches counts against ``address``'s NEW_PLACES_PER_HOUR
+        (ProtocolError ``too_many_places`` past it)."""
         await self._know(place)
         reading = self.latest.get(place.id)
         if reading is not None and (reading.stale or not self._is_old(reading)):
             return reading
+        if not self.admit(place.id, address):
+            limit = self.config["NEW_PLACES_PER_HOUR"]
+            raise ProtocolError("too_many_places", f"This address may add at most {limit} new places an hour.")
         # Shielded: a cancelled request (its client left) must not end a fetch others share.
         fetched = (await asyncio.shield(self.poller.fetch([place]))).get(place.id)
         return self.latest.get(place.id) or fetched or reading

@@ -136,9 +136,11 @@ async def _place(request: HttpRequest) -> GeoPlace:
 async def weather(request: HttpRequest) -> JsonResponse:
     try:
         place = await _place(request)
-        reading = await (await get_engine()).current(place)
+        reading = await (await get_engine()).current(place, request.META.get("REMOTE_ADDR"))
     except ApiError as exc:
         return _error(exc)
+    except ProtocolError as exc:  # too_many_places
+        return _error(ApiError(429, exc.code, exc.message))
     if reading is None:
         return _error(ApiError(503, "unavailable", "No reading is available for this place yet."))
     return JsonResponse({"location": place.as_dict(), "weather": reading.to_wire()})
