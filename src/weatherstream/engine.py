@@ -376,7 +376,7 @@ class Engine:
             return reading
         if not self.admit(place.id, address):
             limit = self.config["NEW_PLACES_PER_HOUR"]
-            raise ProtocolError("too_many_places", f"This address may add at most {limit} new places an hour.")
+            raise ProtocolError("too_many_places", f"This address may add {limit} new places an hour.")
         # Shielded: a cancelled request (its client left) must not end a fetch others share.
         fetched = (await asyncio.shield(self.poller.fetch([place]))).get(place.id)
         return self.latest.get(place.id) or fetched or reading
