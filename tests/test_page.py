@@ -344,3 +344,15 @@ def test_simulated_points_are_drawn_apart_and_marked(page):
     real = {"times": [600], "real": [3.0], "simulated": [None], "anyReal": True}
     probe = page.evaluate(CHART_PROBE, [real, "Europe/Berlin"])
     assert probe["simulated"] == "false" and probe["label"].startswith("Temperature"), probe
+
+
+def test_widgets_follow_the_units_the_page_remembered(browser, server):
+    context = browser.new_context()
+    context.add_init_script(
+        'localStorage.setItem("weatherstream.units", \'{"temperature":"F","speed":"mph"}\')'
+    )
+    page = context.new_page()
+    page.goto(server.url + "widgets/")
+    temp = page.locator("[data-weatherstream-widget] .weatherstream-widget__temp").first
+    expect(temp).to_have_text(re.compile(r"^-?\d+\.\d °F$"), timeout=10_000)
+    context.close()

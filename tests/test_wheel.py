@@ -125,10 +125,10 @@ async def subscribe_and_wait(port: int) -> tuple[dict, dict]:
         return hello, frame
 
 
-async def handshake_status(port: int, path: str) -> int:
+async def handshake_status(port: int, path: str, origin: str = "") -> int:
     try:
         async with websockets.connect(
-            f"ws://127.0.0.1:{port}{path}", origin=f"http://127.0.0.1:{port}", open_timeout=10
+            f"ws://127.0.0.1:{port}{path}", origin=origin or f"http://127.0.0.1:{port}", open_timeout=10
         ):
             return 101
     except websockets.InvalidStatus as exc:
@@ -177,6 +177,7 @@ def test_the_readme_in_a_new_project_with_the_readme_server_command(tmp_path, us
         wait_for_port(port, server)
         hello, update = asyncio.run(subscribe_and_wait(port))
         unknown_ws = asyncio.run(handshake_status(port, "/ws/nowhere/"))
+        foreign = asyncio.run(handshake_status(port, "/ws/weather/", origin="http://evil.example"))
         with httpx.Client(base_url=base, timeout=30) as http:
             api = http.get("/weather/api/weather", params={"city": "Paris, FR"})
             posted = http.post("/weather/api/weather", data={"city": "Paris"})
@@ -197,6 +198,7 @@ def test_the_readme_in_a_new_project_with_the_readme_server_command(tmp_path, us
     # The operations endpoints are not published by include("weatherstream.urls").
     assert operations == [404, 404, 404]
     assert unknown_ws == 404
+    assert foreign == 403  # the README's asgi block refuses other sites' pages
     assert browsed["failed"] == [], browsed["failed"]
     assert browsed["errors"] == [], browsed["errors"]
     for asset in (
