@@ -12,7 +12,7 @@ PORT ?= 8000
 UVICORN_FLAGS ?= --loop uvloop --http httptools --ws websockets-sansio --ws-per-message-deflate false \
 	--ws-max-size 65536 --lifespan on --no-server-header --log-level warning
 
-.PHONY: install vendor engines run poll cluster test test-py test-js check bench wheel clean
+.PHONY: install vendor engines run poll cluster test test-py test-js check bench wheel clean mutation
 .DEFAULT_GOAL := run
 
 $(BIN)/.installed: pyproject.toml example/requirements.txt
@@ -86,6 +86,26 @@ check: install
 bench: install
 	$(BIN)/python -m pip install -q -e '.[bench]'
 	$(BIN)/python bench/fanout.py $(BENCH_ARGS)
+
+# Mutation testing (docs/testing.md), not part of `make test`: mutmut breaks each line of
+# the modules listed under [tool.mutmut] in pyproject.toml, one change at a time, and runs
+# the tests that call it (on SQLite). It works in a fresh copy of the tree under
+# var/mutation, so no mutated file ever lands in the checkout. MUTANTS narrows the run,
+# e.g. make mutation MUTANTS='weatherstream.budget.* weatherstream.breaker.*'.
+MUTATION_DIR := var/mutation
+MUTANTS ?=
+$(BIN)/.mutmut: $(BIN)/.installed pyproject.toml
+	$(BIN)/python -m pip install -q -e '.[dev,mutation]'
+	touch $@
+
+mutation: install $(BIN)/.mutmut
+	rm -rf $(MUTATION_DIR) && mkdir -p $(MUTATION_DIR)
+	tar -c --exclude=./.git --exclude=./.venv --exclude=./node_modules --exclude=./var \
+		--exclude=./build --exclude=./dist --exclude=./test-artifacts --exclude=./mutants \
+		--exclude='*cache*' --exclude=__pycache__ --exclude=.hypothesis . | tar -x -C $(MUTATION_DIR)
+	cd $(MUTATION_DIR) && WEATHERSTREAM_TEST_DB=sqlite $(abspath $(BIN))/mutmut run $(MUTANTS)
+	cd $(MUTATION_DIR) && $(abspath $(BIN))/mutmut results
+	cd $(MUTATION_DIR) && $(abspath $(BIN))/mutmut export-cicd-stats && cat mutants/mutmut-cicd-stats.json
 
 # The package as users install it (the page's chart library included).
 wheel: install

@@ -96,6 +96,7 @@ async def test_a_simulated_reading_never_replaces_a_real_one_it_marks_it_stale(e
     held = engine.latest[place.id]
     assert (held.source, held.temperature, held.stale) == ("open-meteo", 5.0, True)
     assert not [f for f in inbox.frames if '"simulated"' in f], inbox.frames
+    assert await engine.recorder.flush()  # the recorder's task stores in the background
     rows = await asyncio.to_thread(
         lambda: list(services.Observation.objects.values_list("source", flat=True))
     )
@@ -198,12 +199,14 @@ async def test_one_address_may_add_only_so_many_new_places_an_hour(engine):
     places = [get_geocoder().at(10 + i, 10) for i in range(5)]
     assert [engine.admit(p.id, "10.0.0.1") for p in places] == [True, True, True, False, False]
     assert engine.admit(places[4].id, "10.0.0.2")  # another address has its own allowance
+    assert engine.admit(places[1].id, "10.0.0.1"), "a place it added within the hour is free"
     inbox = Inbox()
-    await engine.subscribe(places[0], inbox)
-    assert engine.admit(places[0].id, "10.0.0.1"), "a place watched already is free"
-    engine.new_places["10.0.0.1"][0] -= 3601  # an hour later the oldest is forgotten
-    assert engine.admit(places[3].id, "10.0.0.1")
-    assert not engine.admit(places[4].id, "10.0.0.1")
+    await engine.subscribe(places[3], inbox)
+    assert engine.admit(places[3].id, "10.0.0.1"), "a place watched already is free"
+    added = engine.new_places["10.0.0.1"]
+    added[places[0].id] -= 3601  # an hour later the oldest is forgotten
+    assert engine.admit(places[4].id, "10.0.0.1")
+    assert not engine.admit(places[0].id, "10.0.0.1")
 
 
 async def test_a_silent_place_is_marked_stale_by_the_server_itself(engine):
@@ -246,5 +249,66 @@ async def test_hello_names_the_source_in_use_under_auto():
         assert json.loads(engine.hello())["provider"] == "simulated"
         engine.provider.offline_since = None
         assert json.loads(engine.hello())["provider"] == "open-meteo"
+    finally:
+        await engine.stop()
+
+
+async def test_a_sweep_during_a_subscribe_keeps_the_place(engine, monkeypatch):
+    engine.config = {**engine.config, "DEMAND_GRACE": 0}
+    place = get_geocoder().resolve("Oslo")
+    reached = asyncio.Event()
+    go_on = asyncio.Event()
+    real_know = engine._know
+
+    async def slow_know(p):  # a subscribe paused between its look-up and registering
+        await real_know(p)
+        reached.set()
+        await go_on.wait()
+
+    monkeypatch.setattr(engine, "_know", slow_know)
+    subscribing = asyncio.create_task(engine.subscribe(place, Inbox()))
+    await asyncio.wait_for(reached.wait(), 5)
+    engine.sweep()
+    go_on.set()
+    await asyncio.wait_for(subscribing, 5)
+    assert place.id in engine.places and [p.id for p in engine.demand()] == [place.id]
+
+
+async def test_a_new_poller_does_not_let_a_simulated_reading_replace_a_stored_real_one():
+    place = get_geocoder().resolve("Lisbon")
+    await asyncio.to_thread(services.locations_ensure, places=[place])
+    await asyncio.to_thread(services.observations_record, readings=[(place.id, _reading(10, "open-meteo"))])
+    engine = Engine({**get_config(), "PROVIDER": "auto", "UPSTREAM_BUDGET": None})
+    try:
+        assert place.id not in engine.latest  # as on a poller just elected
+        await engine.deliver([(place, _reading(0, "simulated", 30.0))], None)  # its network is down
+        assert engine.latest[place.id].source == "open-meteo" and engine.latest[place.id].stale
+    finally:
+        await engine.stop()
+
+
+async def test_silence_allows_for_the_upstreams_own_rhythm_and_a_repeated_old_value_stays_stale():
+    import json
+    import time
+    from datetime import timedelta
+
+    engine = Engine({**get_config(), "PROVIDER": "open-meteo", "POLL_INTERVAL": 300, "UPSTREAM_BUDGET": None})
+    try:
+        place = get_geocoder().resolve("Vienna")
+        inbox = Inbox()
+        await engine.subscribe(place, inbox)
+        # A healthy 15-minute slot, fetched 14 minutes into it: not silence.
+        slot = _reading(14, "open-meteo")
+        await engine.deliver([(place, slot)], None)
+        assert engine.mark_silence() == 0
+        # 2 intervals + the 15-minute resolution later, nothing new: silence.
+        later = time.time() + 2 * 300 + 900 - 14 * 60 + 10
+        assert engine.mark_silence(later) == 1
+        # The upstream answers again with the same old slot: it stays marked stale.
+        monkey_now = slot.observed_at + timedelta(seconds=2 * 300 + 900 + 60)
+        engine._silent = lambda reading, now=None: (monkey_now - reading.observed_at).total_seconds() > 1505
+        await engine.deliver([(place, slot)], None)
+        assert json.loads(inbox.frames[-1])["weather"]["stale"] is True
+        assert engine.latest[place.id].stale
     finally:
         await engine.stop()

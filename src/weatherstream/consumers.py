@@ -111,9 +111,11 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
     # -- connection -------------------------------------------------------------------
 
     async def on_connect(self) -> None:
-        self.engine = await get_engine()
-        # Refusals are sent after accepting, so that browsers see their close code.
+        # Accepted first: the handshake does not wait for a starting engine (the GeoNames
+        # index loads for seconds; daphne drops a handshake after 5 s). Refusals are sent
+        # after accepting too, so that browsers see their close code.
         await self.base_send({"type": "websocket.accept"})
+        self.engine = await get_engine()
         if self.config["REQUIRE_LOGIN"] and not self._logged_in():
             await self.close(protocol.CLOSE_LOGIN_REQUIRED)
             return

@@ -11,7 +11,6 @@ import asyncio
 import logging
 import time
 import weakref
-from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any
@@ -106,12 +105,13 @@ class Engine:
         self.recorder = Recorder(limit=self.config["STORAGE_BUFFER"])
         self._stored: set[str] = set()
         self._meeting: dict[str, asyncio.Task[None]] = {}
+        self._joining: dict[str, int] = {}  # place id -> subscribes under way
         self._place_json: dict[str, str] = {}
         self._weather_json: dict[str, str] = {}  # of self.latest, once fanned out
         self._hello: tuple[Any, str] = (None, "")
         self._tasks: list[asyncio.Task[Any]] = []
         self.addresses: dict[str, int] = {}  # client address -> open connections
-        self.new_places: dict[str, deque[float]] = {}  # client address -> when it added places
+        self.new_places: dict[str, dict[str, float]] = {}  # address -> place id -> when added
 
     @staticmethod
     def _layer() -> Any:
@@ -236,7 +236,8 @@ class Engine:
             location_id=location_id, real=self.provider.real, simulated=self.provider.simulates
         )
         held = self.latest.get(location_id)
-        if stored is not None and supersedes(stored, held):
+        same = held is not None and stored is not None and stored.observed_at == held.observed_at
+        if stored is not None and not same and supersedes(stored, held):
             self.latest[location_id] = stored
             self._weather_json.pop(location_id, None)
 
@@ -260,12 +261,19 @@ class Engine:
         The subscriber is registered after the last await, so no update can reach it
         before the caller has sent its ``subscribed`` reply.
         """
-        known = place.id in self.places
-        await self._know(place)
-        if self.link is not None and place.id not in self.link.joined:
-            await self.link.watch(place)
-            if known:  # updates stopped reaching this process when it left the group
-                await self._reload(place.id)
+        self._joining[place.id] = self._joining.get(place.id, 0) + 1  # sweep() keeps it
+        try:
+            known = place.id in self.places
+            await self._know(place)
+            if self.link is not None and place.id not in self.link.joined:
+                await self.link.watch(place)
+                if known:  # updates stopped reaching this process when it left the group
+                    await self._reload(place.id)
+        finally:
+            left = self._joining.pop(place.id) - 1
+            if left:
+                self._joining[place.id] = left
+        self.places.setdefault(place.id, place)
         reading = self.latest.get(place.id)
         if self.hub.add(place.id, subscriber) and (reading is None or self._is_old(reading)):
             if self.polls:
@@ -294,25 +302,29 @@ class Engine:
             self.addresses.pop(address, None)
 
     def admit(self, place_id: str, address: str | None) -> bool:
-        """May ``address`` add this place? Watching one already watched here is free;
-        a new one (a new upstream fetch) counts against NEW_PLACES_PER_HOUR."""
+        """May ``address`` add this place? Watching one already watched here, or one this
+        address added within the hour, is free; another counts against
+        NEW_PLACES_PER_HOUR (a new upstream fetch)."""
         limit = self.config["NEW_PLACES_PER_HOUR"]
         if limit is None or address is None or self.hub.count(place_id) or place_id in self.released:
             return True
-        now = time.monotonic()
-        stamps = self.new_places.setdefault(address, deque())
-        while stamps and stamps[0] <= now - 3600:
-            stamps.popleft()
-        if len(stamps) >= limit:
+        added = self.new_places.setdefault(address, {})
+        hour_ago = time.monotonic() - 3600
+        for old in [pid for pid, at in added.items() if at <= hour_ago]:
+            del added[old]
+        if place_id in added:
+            return True
+        if len(added) >= limit:
             return False
-        stamps.append(now)
+        added[place_id] = time.monotonic()
         return True
 
     def sweep(self) -> None:
         """Forget places nobody watches any more (past DEMAND_GRACE), and addresses
         that added no place for an hour: memory follows demand."""
         wanted = {p.id for p in self.wanted()}
-        for place_id in (self.places.keys() | self.latest.keys()) - wanted - self._meeting.keys():
+        busy = self._meeting.keys() | self._joining.keys()
+        for place_id in (self.places.keys() | self.latest.keys()) - wanted - busy:
             if self.hub.count(place_id):
                 continue
             self.places.pop(place_id, None)
@@ -321,8 +333,8 @@ class Engine:
             self._weather_json.pop(place_id, None)
             self._stored.discard(place_id)
         hour_ago = time.monotonic() - 3600
-        for address, stamps in list(self.new_places.items()):
-            if not stamps or stamps[-1] <= hour_ago:
+        for address, added in list(self.new_places.items()):
+            if not added or max(added.values()) <= hour_ago:
                 del self.new_places[address]
 
     async def _sweep_forever(self) -> None:
@@ -340,16 +352,20 @@ class Engine:
         """A watched place whose reading is older than two intervals (poller dead, Redis
         down, upstream stuck) gets it again marked stale, from this process, so that its
         subscribers can tell silence from "no news". Returns how many were marked."""
-        now = time.time() if now is None else now
-        overdue = 2 * self.interval + SILENCE_SLACK
         marked = 0
         for place_id in self.hub.locations():
             reading = self.latest.get(place_id)
-            if reading is not None and not reading.stale and now - reading.observed_at.timestamp() > overdue:
+            if reading is not None and not reading.stale and self._silent(reading, now):
                 self._fan_out(place_id, reading.as_stale())
                 metrics.STALE_MARKED.inc()
                 marked += 1
         return marked
+
+    def _silent(self, reading: Reading, now: float | None = None) -> bool:
+        """Older than two intervals past what the upstream's own rhythm explains (a value
+        stamped with the start of its 15-minute slot is up to 15 minutes old when new)."""
+        overdue = 2 * self.interval + self.provider.resolution + SILENCE_SLACK
+        return (time.time() if now is None else now) - reading.observed_at.timestamp() > overdue
 
     def demand(self) -> list[GeoPlace]:
         """Places watched here now, or released less than DEMAND_GRACE seconds ago."""
@@ -392,7 +408,16 @@ class Engine:
             if reading is None:  # an answer with nothing usable for this place
                 await self._go_stale(place.id)
                 continue
+            if place.id not in self.latest:  # e.g. a poller just elected: what is stored
+                await self._reload_quietly(place.id)
             prev = self.latest.get(place.id)
+            if (
+                prev is not None
+                and prev.stale
+                and reading.observed_at == prev.observed_at
+                and self._silent(reading)
+            ):
+                continue  # the upstream repeats an old value: it stays marked stale
             if not supersedes(reading, prev):
                 if prev is not None and prev.real and not reading.real:
                     await self._go_stale(place.id)  # the auto fallback: keep the real one, stale
@@ -400,11 +425,11 @@ class Engine:
             new.append((place, reading))
         if not new:
             return
-        # Stored with their places (this process may be the first to meet them); kept and
-        # written later while the database fails: published either way.
-        await self.recorder.record(new)
         for place, reading in new:
             await self.publish(place.id, reading)
+        # Then stored with their places (this process may be the first to meet them), by
+        # the recorder's own task: a slow database delays no update, a down one loses none.
+        self.recorder.add(new)
 
     async def _go_stale(self, location_id: str) -> None:
         """Republish the last good reading marked stale (once, not at every failure)."""

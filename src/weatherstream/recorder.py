@@ -1,6 +1,6 @@
 """Storing readings so that a database outage loses none of them.
 
-Readings go out to subscribers whether or not they could be stored. Those the database
+Readings go out to subscribers first; a writer task stores them. Those the database
 refused wait in a bounded buffer and are written, idempotently (services), as soon as
 it answers again: one warning when storage starts failing, one when it is back.
 """
@@ -30,7 +30,9 @@ async def _store(items: list[tuple[Any, Reading]]) -> None:
 
 
 class Recorder:
-    """``record()`` stores now, or keeps the readings (at most ``limit``) and retries."""
+    """``add()`` queues readings for a writer task of its own, so that a slow or hanging
+    database delays no update; the writer stores them in order and, while the database
+    fails, keeps them (at most ``limit``) and retries."""
 
     def __init__(self, *, limit: int, store: Store = _store) -> None:
         self.limit = max(1, limit)
@@ -38,21 +40,29 @@ class Recorder:
         self.pending: OrderedDict[tuple[str, datetime], tuple[Any, Reading]] = OrderedDict()
         self.failing = False
         self.dropped = 0
-        self._retrying: asyncio.Task[None] | None = None
+        self.closed = False
+        self._writer: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
-    async def record(self, items: Iterable[tuple[Any, Reading]]) -> bool:
-        """Store ``(place, reading)`` pairs (a place is anything with the Location fields);
-        False when they were kept for later."""
+    def add(self, items: Iterable[tuple[Any, Reading]]) -> None:
+        """Queue ``(place, reading)`` pairs (a place is anything with the Location fields)."""
         for place, reading in items:
             self.pending[(place.id, reading.observed_at)] = (place, reading)
         while len(self.pending) > self.limit:  # the oldest go first
             self.pending.popitem(last=False)
             self.dropped += 1
             metrics.STORAGE_DROPPED.inc()
-        if self._retrying is not None and not self._retrying.done():
-            metrics.STORAGE_BUFFERED.set(len(self.pending))
-            return False  # the retry loop writes them, in order
+        metrics.STORAGE_BUFFERED.set(len(self.pending))
+        if self.closed:
+            logger.warning("storage is closed: %d observation(s) not stored", len(self.pending))
+        elif self.pending and (self._writer is None or self._writer.done()):
+            self._writer = asyncio.get_running_loop().create_task(
+                self._write(), name="weatherstream-storage-writer"
+            )
+
+    async def record(self, items: Iterable[tuple[Any, Reading]]) -> bool:
+        """Queue and store now; False when they were kept for later (the writer retries)."""
+        self.add(items)
         return await self.flush()
 
     async def flush(self) -> bool:
@@ -66,14 +76,13 @@ class Recorder:
             except Exception as exc:  # the database is down or locked: keep them
                 if not self.failing:
                     self.failing = True
+                    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
                     logger.warning(
                         "storing observations failed (%s: %s); keeping up to %d in memory and retrying",
                         type(exc).__name__,
-                        str(exc).strip().splitlines()[0] if str(exc).strip() else "",
+                        reason,
                         self.limit,
                     )
-                self._retry_later()
-                metrics.STORAGE_BUFFERED.set(len(self.pending))
                 return False
             for key, _ in batch:
                 self.pending.pop(key, None)
@@ -88,26 +97,19 @@ class Recorder:
             metrics.STORAGE_BUFFERED.set(len(self.pending))
             return not self.pending
 
-    def _retry_later(self) -> None:
-        if self._retrying is None or self._retrying.done():
-            self._retrying = asyncio.get_running_loop().create_task(
-                self._retry(), name="weatherstream-storage-retry"
-            )
-
-    async def _retry(self) -> None:
+    async def _write(self) -> None:
         wait = RETRY_FIRST
-        while True:
+        while self.pending and not await self.flush():
             await asyncio.sleep(wait)
-            if await self.flush():
-                return
             wait = min(RETRY_MAX, wait * 2)
 
     async def close(self) -> None:
-        """Stop retrying, after one last attempt to write what is pending."""
-        if self._retrying is not None:
-            self._retrying.cancel()
-            await asyncio.gather(self._retrying, return_exceptions=True)
-            self._retrying = None
+        """Stop the writer, after one last attempt (5 s at most) to store what is pending."""
+        self.closed = True
+        if self._writer is not None:
+            self._writer.cancel()
+            await asyncio.gather(self._writer, return_exceptions=True)
+            self._writer = None
         if self.pending:
             try:
                 await asyncio.wait_for(self.flush(), 5.0)

@@ -13,10 +13,22 @@ test("points stay ordered, once each, within the window", () => {
   const h = history.emptyHistory();
   assert.equal(history.addPoint(h, at(1, 5)), true);
   assert.equal(history.addPoint(h, at(1, 6)), false); // the same time again
-  assert.equal(history.addPoint(h, at(0, 4)), false); // older than the newest
+  assert.equal(history.addPoint(h, at(0, 4)), true); // older: put in its place
+  assert.deepEqual(h.celsius, [4, 5]);
   assert.equal(history.addPoint(h, { ...at(2, null) }), false);
-  assert.equal(history.addPoint(h, at(3, 7), 1), true); // a 1-hour window drops 01:00
+  assert.equal(history.addPoint(h, at(3, 7), 1), true); // a 1-hour window drops 00:00 and 01:00
   assert.deepEqual(h.celsius, [7]);
+});
+
+test("a real reading older than the newest simulated point replaces the made-up ones after it", () => {
+  const h = history.emptyHistory();
+  history.addPoint(h, at(1, 3)); // real
+  history.addPoint(h, at(2, 20, "simulated")); // the auto fallback, stamped "now"
+  history.addPoint(h, at(4, 21, "simulated"));
+  assert.equal(history.addPoint(h, at(3, 4)), true); // real weather is back, for 03:00
+  assert.deepEqual(h.celsius, [3, 20, 4]);
+  assert.deepEqual(h.simulated, [false, true, false]);
+  assert.deepEqual(history.chartSeries(h).real, [3, 4]);
 });
 
 test("simulated points are left out when real ones exist", () => {

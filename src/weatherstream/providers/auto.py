@@ -38,6 +38,7 @@ class AutoProvider(WeatherProvider):
         self.default_interval = primary.default_interval
         self.min_interval = primary.min_interval
         self.max_batch = primary.max_batch
+        self.resolution = primary.resolution
         self.offline_since: float | None = None
         self._next_probe = 0.0
 

@@ -59,6 +59,9 @@ class WeatherProvider:
     # source="simulated"). The engine serves stored readings of these kinds only.
     real: bool = True
     simulates: bool = False
+    # Seconds between two values of the upstream's own (Open-Meteo: 15-minute slots): how
+    # old a reading may be when it is new. A place is silent past 2 intervals plus this.
+    resolution: float = 0.0
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> WeatherProvider:

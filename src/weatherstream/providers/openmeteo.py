@@ -129,6 +129,7 @@ class OpenMeteoProvider(WeatherProvider):
     name = "open-meteo"
     metered = True
     default_interval = 900.0
+    resolution = 900.0  # "current" values are stamped with their 15-minute slot
 
     def __init__(
         self,

@@ -6,22 +6,36 @@ export const HISTORY_HOURS = 24;
 /** An empty series. */
 export const emptyHistory = () => ({ times: [], celsius: [], simulated: [] });
 
-/** Append a reading (ordered, no duplicates, the last ``hours``); false when not added. */
+/** Add a reading in time order (once per time, the last ``hours``); false when not added.
+ *  A real reading also drops simulated points newer than it: once real weather is back
+ *  (the 12:15 slot, say), the made-up points stamped 12:20 are not the latest any more. */
 export function addPoint(history, w, hours = HISTORY_HOURS) {
   const when = new Date(w.observed_at).getTime() / 1000;
   if (!Number.isFinite(when) || w.temperature == null || !Number.isFinite(Number(w.temperature))) return false;
   const { times, celsius, simulated } = history;
-  if (times.length && when <= times[times.length - 1]) return false;
-  times.push(when);
-  celsius.push(Number(w.temperature));
-  simulated.push(w.source === "simulated");
-  const cutoff = when - hours * 3600;
+  const isSimulated = w.source === "simulated";
+  let at = times.length;
+  while (at > 0 && times[at - 1] >= when) at -= 1;
+  if (times[at] === when) return false;
+  if (!isSimulated) {
+    for (let i = times.length - 1; i >= at; i -= 1) {
+      if (simulated[i]) {
+        times.splice(i, 1);
+        celsius.splice(i, 1);
+        simulated.splice(i, 1);
+      }
+    }
+  }
+  times.splice(at, 0, when);
+  celsius.splice(at, 0, Number(w.temperature));
+  simulated.splice(at, 0, isSimulated);
+  const cutoff = times[times.length - 1] - hours * 3600;
   while (times.length && times[0] < cutoff) {
     times.shift();
     celsius.shift();
     simulated.shift();
   }
-  return true;
+  return times.includes(when);
 }
 
 /**
