@@ -67,6 +67,7 @@ BAD: dict[str, tuple[str, list[Any]]] = {
     "HISTORY_LIMIT": ("weatherstream.E030", [0, -5, "all"]),
     "STORAGE_BUFFER": ("weatherstream.E031", [0, None, "10000"]),
     "NEW_PLACES_PER_HOUR": ("weatherstream.E032", [0, True, "100"]),
+    "SILENCE_AFTER": ("weatherstream.E033", [0, -5, "60", True]),
 }
 
 # Per key: values other than the default that pass.
@@ -104,6 +105,7 @@ GOOD: dict[str, list[Any]] = {
     "HISTORY_LIMIT": [1],
     "STORAGE_BUFFER": [1],
     "NEW_PLACES_PER_HOUR": [None, 1],
+    "SILENCE_AFTER": [None, 0.5, 3600],
 }
 
 

@@ -288,9 +288,7 @@ async def test_a_new_poller_does_not_let_a_simulated_reading_replace_a_stored_re
 
 
 async def test_silence_allows_for_the_upstreams_own_rhythm_and_a_repeated_old_value_stays_stale():
-    import json
     import time
-    from datetime import timedelta
 
     engine = Engine({**get_config(), "PROVIDER": "open-meteo", "POLL_INTERVAL": 300, "UPSTREAM_BUDGET": None})
     try:
@@ -304,11 +302,25 @@ async def test_silence_allows_for_the_upstreams_own_rhythm_and_a_repeated_old_va
         # 2 intervals + the 15-minute resolution later, nothing new: silence.
         later = time.time() + 2 * 300 + 900 - 14 * 60 + 10
         assert engine.mark_silence(later) == 1
-        # The upstream answers again with the same old slot: it stays marked stale.
-        monkey_now = slot.observed_at + timedelta(seconds=2 * 300 + 900 + 60)
-        engine._silent = lambda reading, now=None: (monkey_now - reading.observed_at).total_seconds() > 1505
+    finally:
+        await engine.stop()
+
+
+async def test_an_upstream_repeating_an_old_value_leaves_it_marked_stale():
+    import json
+
+    engine = Engine({**get_config(), "PROVIDER": "open-meteo", "SILENCE_AFTER": 60, "UPSTREAM_BUDGET": None})
+    try:
+        place = get_geocoder().resolve("Vienna")
+        inbox = Inbox()
+        await engine.subscribe(place, inbox)
+        slot = _reading(5, "open-meteo")  # five minutes old: past SILENCE_AFTER
         await engine.deliver([(place, slot)], None)
+        assert engine.mark_silence() == 1
+        await engine.deliver([(place, slot)], None)  # the upstream is stuck on it
         assert json.loads(inbox.frames[-1])["weather"]["stale"] is True
         assert engine.latest[place.id].stale
+        await engine.deliver([(place, _reading(0, "open-meteo"))], None)  # something new
+        assert json.loads(inbox.frames[-1])["weather"]["stale"] is False
     finally:
         await engine.stop()

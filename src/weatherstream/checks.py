@@ -200,6 +200,11 @@ RULES: dict[str, Rule] = {
         "weatherstream.E032",
         "New places one client address may add an hour.",
     ),
+    "SILENCE_AFTER": Rule(
+        optional(SECONDS, "two poll intervals plus the provider's data resolution"),
+        "weatherstream.E033",
+        "Seconds without a new reading before a watched place is marked stale.",
+    ),
 }
 
 

@@ -94,6 +94,10 @@ DEFAULTS: dict[str, Any] = {
     # address may add per hour; past it, subscribe answers "too_many_places" (HTTP 429).
     # None: no limit.
     "NEW_PLACES_PER_HOUR": 100,
+    # Seconds without a new reading after which a watched place's last reading is sent
+    # again marked stale, by each server process. None: two poll intervals plus the
+    # provider's own data resolution (Open-Meteo's values come in 15-minute slots).
+    "SILENCE_AFTER": None,
 }
 
 

@@ -364,7 +364,7 @@ class Engine:
     def _silent(self, reading: Reading, now: float | None = None) -> bool:
         """Older than two intervals past what the upstream's own rhythm explains (a value
         stamped with the start of its 15-minute slot is up to 15 minutes old when new)."""
-        overdue = 2 * self.interval + self.provider.resolution + SILENCE_SLACK
+        overdue = self.config["SILENCE_AFTER"] or 2 * self.interval + self.provider.resolution + SILENCE_SLACK
         return (time.time() if now is None else now) - reading.observed_at.timestamp() > overdue
 
     def demand(self) -> list[GeoPlace]:
