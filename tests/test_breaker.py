@@ -55,3 +55,19 @@ def test_a_cooldown_shorter_than_the_first_wait_caps_it():
     breaker = CircuitBreaker(threshold=1, cooldown=0.5, clock=FakeClock(0.0))
     breaker.failure()
     assert breaker.retry_in() == 0.5
+
+
+def test_a_probe_that_never_reports_back_is_replaced_after_the_wait():
+    clock = FakeClock(0.0)
+    breaker = CircuitBreaker(threshold=1, cooldown=30, clock=clock)
+    breaker.failure()
+    clock.now = 2.0
+    assert breaker.allow() and breaker.state == HALF_OPEN  # the probe (then cancelled, say)
+    clock.now = 3.9
+    assert not breaker.allow()
+    clock.now = 4.0  # exactly one wait after the lost probe: another
+    assert breaker.allow() and breaker.state == HALF_OPEN
+    clock.now = 5.0  # counted from the second probe, not the first
+    assert not breaker.allow()
+    clock.now = 6.0
+    assert breaker.allow()

@@ -58,3 +58,39 @@ def test_a_refused_take_spends_nothing():
 def test_unknown_period_is_refused():
     with pytest.raises(ValueError):
         CallBudget({"week": 5})
+
+
+def test_unknown_periods_are_named():
+    with pytest.raises(ValueError, match=r"^unknown budget period\(s\): month, week$"):
+        CallBudget({"week": 5, "minute": 3, "month": 9})
+
+
+def test_no_limits_allow_everything_and_keep_no_history():
+    clock = FakeClock()
+    budget = CallBudget({}, clock=clock)
+    assert all(budget.take(1000) for _ in range(3))
+    assert budget.wait(10**9) == 0 and budget.remaining() == {}
+    clock.now += 0.5
+    assert budget.take(1) and len(budget._spent) == 1
+
+
+def test_wait_stops_at_the_oldest_calls_that_free_enough():
+    clock = FakeClock()
+    budget = CallBudget({"minute": 10}, clock=clock)
+    assert budget.take(4)
+    clock.now = 20
+    assert budget.take(6)
+    clock.now = 30
+    assert budget.wait(4) == 30  # the 4 from t=0 are exactly enough: the 6 from t=20 may stay
+    assert budget.wait(0) == 0
+
+
+def test_calls_exactly_a_period_old_have_left_that_periods_window():
+    clock = FakeClock()
+    budget = CallBudget({"minute": 10, "hour": 100}, clock=clock)
+    assert budget.take(4)
+    clock.now = 30
+    assert budget.take(6)
+    clock.now = 60  # the 4 from t=0 no longer count for the minute
+    assert budget.remaining() == {"minute": 4, "hour": 90}
+    assert budget.wait(5) == 30  # so only the 6 from t=30 leaving frees enough

@@ -302,11 +302,17 @@ def test_postgres_holds_each_observation_once(cluster):
 
     location, seen = asyncio.run(three_updates())
     url = cluster.env["DATABASE_URL"]
-    with psycopg.connect(url) as conn:
-        stored = conn.execute(
-            "SELECT observed_at, count(*) FROM weatherstream_observation WHERE location_id = %s GROUP BY 1",
-            [location],
-        ).fetchall()
+    deadline = time.monotonic() + 10  # published first, then stored by the recorder's task
+    with psycopg.connect(url, autocommit=True) as conn:
+        while True:
+            stored = conn.execute(
+                "SELECT observed_at, count(*) FROM weatherstream_observation"
+                " WHERE location_id = %s GROUP BY 1",
+                [location],
+            ).fetchall()
+            if len(stored) >= len(seen) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         unique = conn.execute(
             "SELECT indexdef FROM pg_indexes WHERE indexname = 'weatherstream_observation_unique'"
         ).fetchone()

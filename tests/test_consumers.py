@@ -247,6 +247,7 @@ async def test_one_fetch_per_location_per_interval_with_100_subscribers():
         # window's start may land inside it).
         assert min(counts) == max(counts)
         assert fetched <= counts[0] <= fetched + 1
+        assert await engine.recorder.flush()  # published first, then stored
         stored = await Observation.objects.filter(location_id=loc).acount()
         assert stored == engine.poller.fetches
         await asyncio.gather(*(c.disconnect() for c in clients))

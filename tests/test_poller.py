@@ -1,4 +1,5 @@
 import asyncio
+import time
 
 import pytest
 
@@ -229,3 +230,336 @@ async def test_a_spent_budget_refuses_without_calling_the_upstream():
     clock.now = 60
     await poller.fetch([A, B])
     assert provider.batches == [["a", "b"], ["a", "b"]]
+
+
+# -- found by mutation testing (docs/testing.md) ---------------------------------------
+
+from weatherstream import metrics  # noqa: E402
+
+
+class FakeSchedule:
+    """A shared schedule: ``skip`` (ids -> seconds until due) answers every claim; None
+    answers "fetch nothing"; an exception stands for the shared store being down."""
+
+    def __init__(self, skip=(), fail=None):
+        self.skip = None if skip is None else dict(skip)
+        self.fail = fail
+        self.claims = []
+        self.rescheduled = []
+
+    async def claim(self, ids, interval):
+        self.claims.append((list(ids), interval))
+        if self.fail is not None:
+            raise self.fail
+        return self.skip
+
+    async def reschedule(self, delays):
+        self.rescheduled.append(delays)
+
+
+async def turn(poller):
+    """Let the run loop take one turn (it is woken, reads demand, fetches what is due)."""
+    poller._wake.set()
+    await asyncio.sleep(0.02)
+
+
+async def test_a_shared_schedule_fetches_only_the_places_no_other_poller_fetched():
+    provider = CountingProvider()
+    clock = FakeClock(100.0)
+    schedule = FakeSchedule(skip={"b": 7.0})
+    poller, delivered = make(provider, [A, B], clock, interval=30, schedule=schedule)
+    task = asyncio.create_task(poller.run())
+    await asyncio.sleep(0.02)
+    task.cancel()
+    assert schedule.claims == [(["a", "b"], 30)]
+    assert provider.batches == [["a"]]
+    assert poller._next_due == {"a": 130.0, "b": 107.0}  # b: when the other poller's fetch is due again
+    assert schedule.rescheduled == []  # a succeeded: its claimed slot stands
+    assert [place for place, _ in delivered[0][0]] == [A]
+
+
+@pytest.mark.parametrize("answer", [None, ConnectionError("redis down")])
+async def test_without_a_claim_nothing_is_fetched_and_it_is_asked_again_within_a_second(answer):
+    provider = CountingProvider()
+    clock = FakeClock(100.0)
+    if answer is None:
+        schedule = FakeSchedule(skip=None)
+    else:
+        schedule = FakeSchedule(fail=answer)
+    poller, delivered = make(provider, [A, B], clock, interval=30, schedule=schedule)
+    task = asyncio.create_task(poller.run())
+    await asyncio.sleep(0.02)
+    task.cancel()
+    assert provider.batches == [] and delivered == []
+    assert poller._next_due == {"a": 101.0, "b": 101.0}
+
+
+async def test_without_a_claim_a_short_interval_is_kept():
+    schedule = FakeSchedule(skip=None)
+    poller, _ = make(CountingProvider(), [A], FakeClock(100.0), interval=0.25, schedule=schedule)
+    task = asyncio.create_task(poller.run())
+    await asyncio.sleep(0.02)
+    task.cancel()
+    assert poller._next_due == {"a": 100.25}
+
+
+async def test_failed_places_are_rescheduled_in_the_shared_schedule(monkeypatch):
+    monkeypatch.setattr("random.uniform", lambda a, b: b)
+
+    class Partial(CountingProvider):
+        async def fetch(self, places):
+            self.batches.append([p.id for p in places])
+            return [simulate(A.latitude, A.longitude, self.now) if p is A else None for p in places]
+
+    clock = FakeClock(100.0)
+    schedule = FakeSchedule()
+    poller, delivered = make(Partial(), [A, B], clock, interval=30, schedule=schedule)
+    await poller.fetch([A, B])
+    assert schedule.rescheduled == [{"b": 5.0}]  # only b, due again after the first retry wait
+    assert delivered[0][1] is None and delivered[0][0][0][1] is not None and delivered[0][0][1] == (B, None)
+    assert poller._next_due == {"a": 130.0, "b": 105.0}
+    provider = CountingProvider(fail=True)
+    poller, _ = make(provider, [A, B], clock, interval=30, schedule=schedule)
+    await poller.fetch([A, B])
+    assert schedule.rescheduled[-1] == {"a": 5.0, "b": 5.0}
+
+
+async def test_a_failing_reschedule_still_delivers(caplog):
+    class Down(FakeSchedule):
+        async def reschedule(self, delays):
+            raise ConnectionError("redis down")
+
+    poller, delivered = make(CountingProvider(fail=True), [A], schedule=Down())
+    await poller.fetch([A])
+    assert len(delivered) == 1 and isinstance(delivered[0][1], ProviderError)
+
+
+async def test_a_cancelled_fetch_gives_its_slots_back():
+    schedule = FakeSchedule()
+    poller, delivered = make(CountingProvider(delay=10), [A, B], schedule=schedule)
+    fetch = asyncio.create_task(poller.fetch([A, B]))
+    await asyncio.sleep(0.02)
+    fetch.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(fetch, 5)
+    assert schedule.rescheduled == [{"a": 0.0, "b": 0.0}]  # due at once for every poller
+    assert delivered == [] and poller._inflight == {}
+
+
+async def test_giving_slots_back_waits_at_most_a_second_for_the_shared_store():
+    class Hanging(FakeSchedule):
+        async def reschedule(self, delays):
+            await asyncio.sleep(60)
+
+    poller, _ = make(CountingProvider(delay=10), [A], schedule=Hanging())
+    fetch = asyncio.create_task(poller.fetch([A]))
+    await asyncio.sleep(0.02)
+    fetch.cancel()
+    with pytest.raises(asyncio.CancelledError):  # after one second, not two, not an hour
+        await asyncio.wait_for(fetch, 1.8)
+
+
+async def test_counts_requests_and_fetched_places_and_returns_the_readings():
+    provider = CountingProvider()
+    provider.max_batch = 2
+    places = [Place(str(i), i, i) for i in range(3)]
+    poller, delivered = make(provider, places)
+    assert poller.requests == 0 and poller.fetches == 0
+    got = await poller.fetch(places)
+    assert poller.requests == 2 and poller.fetches == 3
+    assert got == {p.id: r for results, _ in delivered for p, r in results}
+    assert all(reading is not None for reading in got.values())
+    await poller.fetch(places[:1])
+    assert poller.requests == 3 and poller.fetches == 4
+
+
+async def test_a_place_without_a_usable_reading_is_retried_like_a_failure(monkeypatch):
+    monkeypatch.setattr("random.uniform", lambda a, b: b)
+
+    class Empty(CountingProvider):
+        async def fetch(self, places):
+            return [None for _ in places]
+
+    poller, delivered = make(Empty(), [A], FakeClock(100.0), interval=30)
+    await poller.fetch([A])
+    assert delivered == [([(A, None)], None)]
+    assert poller._next_due["a"] == 105.0 and poller._failures == {"a": 1}
+
+
+async def test_the_retry_wait_is_jittered_down_to_half_and_never_below_the_interval(monkeypatch):
+    asked = []
+
+    def lowest(a, b):
+        asked.append((a, b))
+        return a
+
+    monkeypatch.setattr("random.uniform", lowest)
+    clock = FakeClock(100.0)
+    poller, _ = make(CountingProvider(fail=True), [A], clock, interval=30)
+    await poller.fetch([A])
+    assert asked == [(0.5, 1.0)] and poller._next_due["a"] == 102.5
+    poller, _ = make(CountingProvider(fail=True), [A], clock, interval=0.5)
+    await poller.fetch([A])
+    assert poller._next_due["a"] == 100.25  # min(interval, RETRY_BASE) jittered, no floor
+
+
+async def test_an_unexpected_provider_error_is_named_in_the_delivered_error():
+    class Buggy(CountingProvider):
+        async def fetch(self, places):
+            raise KeyError("current")
+
+    poller, delivered = make(Buggy(), [A])
+    await poller.fetch([A])
+    assert str(delivered[0][1]) == "KeyError: 'current'"
+
+
+async def test_a_wrong_number_of_readings_says_how_many():
+    class Short(CountingProvider):
+        async def fetch(self, places):
+            return []
+
+    poller, delivered = make(Short(), [A, B])
+    await poller.fetch([A, B])
+    assert str(delivered[0][1]) == "0 readings for 2 locations"
+
+
+async def test_refusals_carry_when_to_retry():
+    provider = CountingProvider()
+    clock = FakeClock(0.0)
+    budget = CallBudget({"minute": 3}, clock=clock)
+    poller, delivered = make(provider, [A, B], clock, budget=budget)
+    await poller.fetch([A, B])
+    clock.now = 59.5
+    await poller.fetch([A, B])  # half a second before the first two calls leave the window
+    assert delivered[-1][1].retry_after == 0.5 and len(provider.batches) == 1
+    clock.now = 60.0  # the window is empty again
+    four = [Place(str(i), i, i) for i in range(4)]
+    await poller.fetch(four)  # more than the budget ever allows at once
+    assert str(delivered[-1][1]) == "a batch of 4 locations is more than UPSTREAM_BUDGET allows at once"
+    breaker = CircuitBreaker(threshold=1, cooldown=60, clock=clock)
+    poller, delivered = make(CountingProvider(fail=True), [A], clock, breaker=breaker)
+    await poller.fetch([A])
+    await poller.fetch([A])
+    assert str(delivered[-1][1]).startswith("circuit open") and delivered[-1][1].retry_after == 2.0
+
+
+def requests_by_outcome():
+    return {o: metrics.UPSTREAM_REQUESTS.labels(o)._value.get() for o in ("ok", "error", "refused")}
+
+
+async def test_upstream_requests_are_counted_by_outcome_and_timed():
+    before, seconds = requests_by_outcome(), metrics.UPSTREAM_SECONDS._sum.get()
+    provider = CountingProvider()
+    clock = FakeClock(0.0)
+    poller, _ = make(provider, [A], clock, budget=CallBudget({"minute": 3}, clock=clock))
+    await poller.fetch([A])
+    await poller.fetch([A])
+    provider.fail = True
+    await poller.fetch([A])
+    await poller.fetch([A])  # refused: the budget is spent
+    after = requests_by_outcome()
+    assert {o: after[o] - before[o] for o in after} == {"ok": 2, "error": 1, "refused": 1}
+    timed = metrics.UPSTREAM_SECONDS._sum.get() - seconds
+    assert 0 <= timed < 5  # three requests of no delay
+
+
+async def test_the_circuit_gauge_and_log_follow_the_breaker(caplog):
+    clock = FakeClock(0.0)
+    breaker = CircuitBreaker(threshold=2, cooldown=60, clock=clock)
+    provider = CountingProvider(fail=True)
+    poller, _ = make(provider, [A], clock, breaker=breaker)
+    with caplog.at_level("WARNING", logger="weatherstream.poller"):
+        await poller.fetch([A])
+        assert metrics.CIRCUIT_OPEN._value.get() == 0.0  # one failure: still closed
+        await poller.fetch([A])
+        assert metrics.CIRCUIT_OPEN._value.get() == 1.0
+        clock.now = 2.0
+        provider.fail = False
+        await poller.fetch([A])  # the probe
+        assert metrics.CIRCUIT_OPEN._value.get() == 0.0
+    transitions = [r.getMessage() for r in caplog.records if r.getMessage().startswith("upstream circuit")]
+    assert transitions == ["upstream circuit closed -> open", "upstream circuit half-open -> closed"]
+
+
+async def test_the_run_loop_wakes_by_itself_when_the_next_place_is_due():
+    provider = CountingProvider()
+    poller, _ = make(provider, [A], clock=time.monotonic, interval=0.1)
+    task = asyncio.create_task(poller.run())
+    await asyncio.sleep(0.5)
+    task.cancel()
+    assert 2 <= len(provider.batches) <= 6, provider.batches  # at 0, 0.1, 0.2, ... s
+
+
+async def test_the_run_loop_survives_a_turn_with_nothing_to_fetch():
+    provider = CountingProvider()
+    demand = []
+    poller, _ = make(provider, demand)
+    task = asyncio.create_task(poller.run())
+    await asyncio.sleep(0.02)
+    demand.append(A)
+    poller.request("a")
+    await asyncio.sleep(0.02)
+    task.cancel()
+    assert provider.batches == [["a"]]
+
+
+async def test_no_busy_loop_while_a_place_past_its_due_time_is_being_fetched():
+    provider = CountingProvider()
+    clock = FakeClock()
+    poller, _ = make(provider, [A], clock)
+    await poller.fetch([A])  # due again at 10
+    clock.now = 10.0
+    provider.delay = 0.3
+    outside = asyncio.create_task(poller.fetch([A]))
+    await asyncio.sleep(0)
+    turns = 0
+    real_demand = poller.demand
+
+    def counting_demand():
+        nonlocal turns
+        turns += 1
+        return real_demand()
+
+    poller.demand = counting_demand
+    task = asyncio.create_task(poller.run())
+    await asyncio.sleep(0.2)
+    assert turns < 5, turns
+    await outside
+    task.cancel()
+
+
+async def test_a_place_no_longer_watched_starts_its_backoff_afresh(monkeypatch):
+    monkeypatch.setattr("random.uniform", lambda a, b: b)
+    provider = CountingProvider(fail=True)
+    demand = [A]
+    clock = FakeClock()
+    poller, _ = make(provider, demand, clock, interval=30)
+    await poller.fetch([A])
+    await poller.fetch([A])
+    assert poller._failures == {"a": 2}
+    demand.clear()
+    task = asyncio.create_task(poller.run())
+    await asyncio.sleep(0.02)
+    task.cancel()
+    assert poller._failures == {} and poller._next_due == {}
+
+
+async def test_the_lag_gauge_says_how_late_the_most_overdue_place_is():
+    provider = CountingProvider(delay=0.2)  # the gauge is read while a turn's fetch is under way
+    demand = [A]
+    clock = FakeClock(0.0)
+    poller, _ = make(provider, demand, clock, interval=0.5)
+    task = asyncio.create_task(poller.run())
+    await asyncio.sleep(0.02)
+    assert metrics.POLLER_LAG._value.get() == 0.0  # a new place is not late
+    await asyncio.sleep(0.3)
+    clock.now = 2.0  # a was due at 0.5
+    demand.append(B)  # never fetched: not late either
+    await turn(poller)
+    assert metrics.POLLER_LAG._value.get() == 1.5
+    await asyncio.sleep(0.3)
+    clock.now = 2.25  # a and b are due at 2.5
+    demand.append(Place("c", 1.0, 1.0))  # new: not late
+    await turn(poller)
+    assert metrics.POLLER_LAG._value.get() == 0.0
+    task.cancel()

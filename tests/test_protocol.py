@@ -154,3 +154,89 @@ def test_hostile_values_are_bad_requests_not_crashes(text):
     with pytest.raises(ProtocolError) as info:
         protocol.parse(text)
     assert info.value.code == "bad_request"
+
+
+# Each refusal's exact message (the page shows it) and the message's id kept in the reply.
+@pytest.mark.parametrize(
+    ("text", "message", "msg_id"),
+    [
+        (None, "Send JSON text frames, not binary ones.", None),
+        ('{"id": 5', "The frame is not valid JSON.", None),
+        ('[{"id": 5}]', "A message must be a JSON object.", None),
+        ('{"type": "\\ud800", "id": 5}', "'type' is not valid Unicode text.", None),
+        ('{"type": "subscribe", "id": 5}', "Subscribe needs 'city' or 'lat' and 'lon'.", 5),
+        ('{"type": "subscribe", "city": " ", "id": 5}', "'city' must be a non-empty string.", 5),
+        (
+            '{"type": "subscribe", "city": "' + "x" * 201 + '", "id": 5}',
+            "'city' is longer than 200 characters.",
+            5,
+        ),
+        ('{"type": "subscribe", "lat": "52", "lon": 13, "id": 5}', "'lat' must be a number.", 5),
+        ('{"type": "subscribe", "lat": 52, "lon": null, "id": 5}', "'lon' must be a number.", 5),
+        ('{"type": "subscribe", "lat": 52, "id": 5}', "'lon' must be a number.", 5),
+        ('{"type": "subscribe", "lon": 13, "id": 5}', "'lat' must be a number.", 5),
+        ('{"type": "subscribe", "lat": -90.5, "lon": 13, "id": 5}', "'lat' must be between -90 and 90.", 5),
+        ('{"type": "subscribe", "lat": 0, "lon": 180.5, "id": 5}', "'lon' must be between -180 and 180.", 5),
+        ('{"type": "unsubscribe", "location": "", "id": 5}', "'location' must be a location id string.", 5),
+        (
+            '{"type": "unsubscribe", "location": "' + "9" * 65 + '", "id": 5}',
+            "'location' must be a location id string.",
+            5,
+        ),
+        ('{"id": 5}', "The message has no 'type'.", 5),
+        ("{}", "The message has no 'type'.", None),
+        ('{"type": "dance", "id": 5}', "Unknown message type 'dance'.", 5),
+        ('{"type": "' + "d" * 32 + '"}', "Unknown message type '" + "d" * 32 + "'.", None),
+        ('{"type": "' + "d" * 33 + '"}', "Unknown message type '…'.", None),
+        ('{"type": 5}', "Unknown message type '…'.", None),
+        (
+            '{"type": "ping", "id": 9007199254740993}',
+            "'id' must be an integer or a string of at most 64 characters.",
+            None,
+        ),
+    ],
+)
+def test_each_refusal_says_what_is_wrong_and_keeps_the_id(text, message, msg_id):
+    with pytest.raises(ProtocolError) as info:
+        protocol.parse(text)
+    assert (info.value.code, info.value.message, info.value.id) == (
+        "bad_json" if message == "The frame is not valid JSON." else "bad_request",
+        message,
+        msg_id,
+    )
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize(
+    ("text", "command"),
+    [
+        ('{"type": "subscribe", "city": "' + "x" * 200 + '"}', Subscribe(city="x" * 200)),
+        ('{"type": "subscribe", "lat": -90, "lon": 180, "id": 5}', Subscribe(id=5, lat=-90.0, lon=180.0)),
+        ('{"type": "subscribe", "lat": 90, "lon": -180}', Subscribe(lat=90.0, lon=-180.0)),
+        (
+            '{"type": "unsubscribe", "location": "' + "9" * 64 + '", "id": 5}',
+            Unsubscribe(id=5, location="9" * 64),
+        ),
+        ('{"type": "ping", "id": "' + "i" * 64 + '"}', Ping(id="i" * 64)),
+        ('{"type": "ping", "id": 9007199254740992}', Ping(id=2**53)),
+        ('{"type": "ping", "id": -9007199254740992}', Ping(id=-(2**53))),
+        ('{"type": "ping", "id": 107}', Ping(id=107)),
+    ],
+)
+def test_the_largest_values_allowed_are_accepted(text, command):
+    assert protocol.parse(text) == command
+
+
+def test_reply_frames_are_compact_utf8_json():
+    assert protocol.pong_frame(msg_id=None) == '{"type":"pong"}'
+    assert protocol.pong_frame(msg_id=1) == '{"type":"pong","id":1}'
+    assert protocol.unsubscribed_frame(msg_id="u", location_id="2950159") == (
+        '{"type":"unsubscribed","location":"2950159","id":"u"}'
+    )
+    assert (
+        protocol.unsubscribed_frame(msg_id=None, location_id="1") == '{"type":"unsubscribed","location":"1"}'
+    )
+    assert protocol.hello_frame(provider="open-meteo", poll_interval=60.0) == (
+        '{"type":"hello","protocol":1,"provider":"open-meteo","poll_interval":60.0}'
+    )
+    assert protocol.dumps({"name": "Zürich", "n": [1, 2]}) == '{"name":"Zürich","n":[1,2]}'

@@ -73,6 +73,7 @@ async def test_history_returns_stored_observations_in_order(client):
     place = engine.places[first.json()["location"]["id"]]
     await asyncio.sleep(1.1)
     await engine.poller.fetch([place])
+    assert await engine.recorder.flush()  # published first, then stored
     response = await client.get("/api/history", {"city": "Rome", "hours": "1"})
     assert response.status_code == 200
     observations = response.json()["observations"]
@@ -144,6 +145,7 @@ async def test_history_by_location_id_of_a_watched_place(client):
     oslo = get_geocoder().resolve("Oslo")
     await engine.subscribe(oslo, type("Sink", (), {"push": lambda self, text, prepared=None: None})())
     await engine.poller.fetch([oslo])
+    assert await engine.recorder.flush()
     ok = await client.get("/api/history", {"location": oslo.id, "hours": 1})
     assert ok.status_code == 200 and ok.json()["location"]["id"] == oslo.id
     assert len(ok.json()["observations"]) == 1
