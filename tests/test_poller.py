@@ -563,3 +563,23 @@ async def test_the_lag_gauge_says_how_late_the_most_overdue_place_is():
     await turn(poller)
     assert metrics.POLLER_LAG._value.get() == 0.0
     task.cancel()
+
+
+async def test_the_run_loop_ends_when_cancelled_just_as_it_is_woken():
+    # Python 3.11's wait_for (with a timeout) returned normally when a cancellation met an
+    # event already set, and the loop went on: an engine's stop() then waited forever.
+    for settle in range(3):
+        provider = CountingProvider()
+        poller, _ = make(provider, [A], FakeClock())
+        task = asyncio.create_task(poller.run())
+        async with asyncio.timeout(5):
+            while not provider.batches:  # A fetched: the loop now waits, with a timeout
+                await asyncio.sleep(0)
+        for _ in range(3):
+            await asyncio.sleep(0)
+        poller._wake.set()
+        for _ in range(settle):
+            await asyncio.sleep(0)
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=2)
+        assert task in done and task.cancelled(), settle

@@ -103,8 +103,12 @@ class Poller:
                 if pid in places and pid not in self._inflight
             ]
             timeout = max(0.0, min(waits) - self.clock()) if waits else None
+            # asyncio.timeout, not wait_for: on Python 3.11, wait_for can swallow a
+            # cancellation that arrives as the event is set, and the loop would go on
+            # (an engine's stop() then waits for it forever).
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
 

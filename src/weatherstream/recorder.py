@@ -112,7 +112,8 @@ class Recorder:
             self._writer = None
         if self.pending:
             try:
-                await asyncio.wait_for(self.flush(), 5.0)
+                async with asyncio.timeout(5.0):
+                    await self.flush()
             except TimeoutError:
                 pass
             if self.pending:
