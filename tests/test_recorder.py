@@ -68,44 +68,45 @@ async def test_a_locked_sqlite_database_loses_nothing_and_logs_two_lines(monkeyp
     assert not [r for r in caplog.records if r.exc_info], "no traceback"
 
 
-async def test_the_buffer_is_bounded_and_counts_what_it_dropped():
-    place = type("P", (), {"id": "x"})()
-    stored: list = []
-    down = {"now": True}
+class Database:
+    """A store that refuses while ``down``, and keeps each batch it is given."""
 
-    async def store(items):
-        if down["now"]:
+    def __init__(self) -> None:
+        self.down = True
+        self.batches: list[list] = []
+
+    async def __call__(self, items: list) -> None:
+        if self.down:
             raise OperationalError("connection refused")
-        stored.extend(items)
+        self.batches.append(items)
 
-    recorder = Recorder(limit=3, store=store)
+
+PLACE = type("P", (), {"id": "x"})()
+
+
+async def test_the_buffer_is_bounded_and_counts_what_it_dropped():
+    database = Database()
+    recorder = Recorder(limit=3, store=database)
     try:
         for minute in range(5):
-            await recorder.record([(place, reading(minute))])
+            await recorder.record([(PLACE, reading(minute))])
         assert len(recorder.pending) == 3 and recorder.dropped == 2
-        down["now"] = False
+        database.down = False
         await wait_until(lambda: not recorder.pending)
     finally:
         await recorder.close()
-    assert [r.observed_at.minute for _, r in stored] == [2, 3, 4]  # the newest kept, in order
+    stored = [r for batch in database.batches for _, r in batch]
+    assert [r.observed_at.minute for r in stored] == [2, 3, 4]  # the newest kept, in order
 
 
 async def test_a_reading_recorded_twice_while_down_is_written_once():
-    place = type("P", (), {"id": "x"})()
-    calls: list = []
-    down = {"now": True}
-
-    async def store(items):
-        if down["now"]:
-            raise OperationalError("down")
-        calls.append(items)
-
-    recorder = Recorder(limit=10, store=store)
+    database = Database()
+    recorder = Recorder(limit=10, store=database)
     try:
-        await recorder.record([(place, reading(0, 1.0))])
-        await recorder.record([(place, reading(0, 1.0))])
-        down["now"] = False
+        await recorder.record([(PLACE, reading(0, 1.0))])
+        await recorder.record([(PLACE, reading(0, 1.0))])
+        database.down = False
         await wait_until(lambda: not recorder.pending)
     finally:
         await recorder.close()
-    assert sum(len(c) for c in calls) == 1
+    assert sum(len(batch) for batch in database.batches) == 1

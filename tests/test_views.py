@@ -185,25 +185,7 @@ def test_the_app_urls_hold_the_page_and_api_only():
 
 
 async def test_history_keeps_sources_apart(client):
-    from datetime import timedelta
-
-    from asgiref.sync import sync_to_async
-    from django.utils import timezone
-
-    from weatherstream import services
-    from weatherstream.geocoding import get_geocoder
-    from weatherstream.readings import Reading
-
-    oslo = get_geocoder().resolve("Oslo")
-    now = timezone.now().replace(microsecond=0)
-    await sync_to_async(services.locations_ensure)(places=[oslo])
-    await sync_to_async(services.observations_record)(
-        readings=[
-            (oslo.id, Reading(observed_at=now - timedelta(minutes=30), source="open-meteo", temperature=1.0)),
-            (oslo.id, Reading(observed_at=now - timedelta(minutes=20), source="simulated", temperature=9.0)),
-            (oslo.id, Reading(observed_at=now - timedelta(minutes=15), source="open-meteo", temperature=2.0)),
-        ]
-    )
+    oslo = await stored_in_oslo((30, "open-meteo", 1.0), (20, "simulated", 9.0), (15, "open-meteo", 2.0))
 
     async def temperatures(**params):
         response = await client.get("/api/history", {"location": oslo.id, "hours": 1, **params})
@@ -267,6 +249,14 @@ async def test_a_stale_reading_is_served_as_it_is_without_a_refetch(client, monk
 
 
 async def test_history_is_capped_at_history_limit_newest_kept(client):
+    oslo = await stored_in_oslo(*((m, "open-meteo", float(m)) for m in range(10)))
+    with override_settings(WEATHERSTREAM={**get_config(), "HISTORY_LIMIT": 3}):
+        response = await client.get("/api/history", {"location": oslo.id, "hours": 1})
+    assert [o["temperature"] for o in response.json()["observations"]] == [2.0, 1.0, 0.0]
+
+
+async def stored_in_oslo(*readings: tuple[int, str, float]):
+    """Oslo with readings (minutes ago, source, temperature) stored; returns the place."""
     from datetime import timedelta
 
     from asgiref.sync import sync_to_async
@@ -278,16 +268,10 @@ async def test_history_is_capped_at_history_limit_newest_kept(client):
 
     oslo = get_geocoder().resolve("Oslo")
     now = timezone.now().replace(microsecond=0)
-    await sync_to_async(services.locations_ensure)(places=[oslo])
-    await sync_to_async(services.observations_record)(
-        readings=[
-            (
-                oslo.id,
-                Reading(observed_at=now - timedelta(minutes=m), source="open-meteo", temperature=float(m)),
-            )
-            for m in range(10)
+    await sync_to_async(services.observations_store)(
+        items=[
+            (oslo, Reading(observed_at=now - timedelta(minutes=ago), source=source, temperature=temperature))
+            for ago, source, temperature in readings
         ]
     )
-    with override_settings(WEATHERSTREAM={**get_config(), "HISTORY_LIMIT": 3}):
-        response = await client.get("/api/history", {"location": oslo.id, "hours": 1})
-    assert [o["temperature"] for o in response.json()["observations"]] == [2.0, 1.0, 0.0]
+    return oslo

@@ -294,12 +294,7 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
                     f"A connection may hold at most {self.config['MAX_SUBSCRIPTIONS']} subscriptions.",
                     id=command.id,
                 )
-            if not self.engine.admit(place.id, self._address):
-                raise ProtocolError(
-                    "too_many_places",
-                    f"This address may add at most {self.config['NEW_PLACES_PER_HOUR']} new places an hour.",
-                    id=command.id,
-                )
+            self.engine.require_admitted(place.id, self._address, command.id)
             self.subscriptions.add(place.id)
             metrics.SUBSCRIPTIONS.inc()
         try:

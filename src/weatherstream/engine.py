@@ -319,6 +319,14 @@ class Engine:
         added[place_id] = time.monotonic()
         return True
 
+    def require_admitted(self, place_id: str, address: str | None, msg_id: Any = None) -> None:
+        """:meth:`admit`, or ProtocolError ``too_many_places``."""
+        if not self.admit(place_id, address):
+            limit = self.config["NEW_PLACES_PER_HOUR"]
+            raise ProtocolError(
+                "too_many_places", f"This address may add at most {limit} new places an hour.", id=msg_id
+            )
+
     def sweep(self) -> None:
         """Forget places nobody watches any more (past DEMAND_GRACE), and addresses
         that added no place for an hour: memory follows demand."""
@@ -390,9 +398,7 @@ class Engine:
         reading = self.latest.get(place.id)
         if reading is not None and (reading.stale or not self._is_old(reading)):
             return reading
-        if not self.admit(place.id, address):
-            limit = self.config["NEW_PLACES_PER_HOUR"]
-            raise ProtocolError("too_many_places", f"This address may add {limit} new places an hour.")
+        self.require_admitted(place.id, address)
         # Shielded: a cancelled request (its client left) must not end a fetch others share.
         fetched = (await asyncio.shield(self.poller.fetch([place]))).get(place.id)
         return self.latest.get(place.id) or fetched or reading
