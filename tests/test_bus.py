@@ -1,7 +1,9 @@
 """A server process with POLLER="off" and a separate poller, linked only by the channel layer."""
 
 import asyncio
+import dataclasses
 import json
+from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -12,6 +14,7 @@ from weatherstream.conf import get_config
 from weatherstream.engine import Engine
 from weatherstream.geocoding import get_geocoder
 from weatherstream.models import Observation
+from weatherstream.readings import Reading
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -115,3 +118,52 @@ async def test_a_lost_group_membership_is_restored_by_the_next_heartbeat(pair):
     inbox.arrived.clear()
     frame = await inbox.next(timeout=3)
     assert frame["location"] == berlin.id
+
+
+async def test_a_server_joining_late_gets_the_pollers_latest_reading_before_it_is_stored():
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    # One fetch a minute: what reaches the late server can only be the poller's latest.
+    config = {**get_config(), "POLLER": "off", "DEMAND_HEARTBEAT": 0.2, "POLL_INTERVAL": 60}
+    with override_settings(WEATHERSTREAM=config):
+        first, late, poller = Engine(config), Engine(config), Engine(config, role="poller")
+        stored = asyncio.Event()
+
+        async def never_stored(items):  # the database lags behind the update
+            await stored.wait()
+
+        poller.recorder.store = never_stored
+        for engine in (first, late, poller):
+            await engine.start()
+        try:
+            berlin = get_geocoder().resolve("Berlin")
+            watching, joining = Inbox(), Inbox()
+            await first.subscribe(berlin, watching)
+            update = await watching.next()
+            # Nothing in the database yet: the poller's answer comes in the snapshot, or
+            # just after it (the layer is quicker here than over Redis).
+            snapshot = await late.subscribe(berlin, joining)
+            got = snapshot.to_wire() if snapshot is not None else (await joining.next(timeout=5))["weather"]
+            assert got == update["weather"]
+            assert poller.poller.requests == 1  # not fetched again for it
+        finally:
+            stored.set()
+            for engine in (first, late, poller):
+                await engine.stop()
+    channel_layers.backends.clear()
+
+
+async def test_the_pollers_latest_is_fanned_out_only_when_it_is_news(pair):
+    server, _ = pair
+    berlin = get_geocoder().resolve("Berlin")
+    inbox = Inbox()
+    await server.subscribe(berlin, inbox)
+    held = Reading.from_wire((await inbox.next())["weather"])
+    count = len(inbox.frames)
+    server._take_latest(berlin.id, held)  # already had it
+    older = dataclasses.replace(held, observed_at=held.observed_at - timedelta(hours=1))
+    server._take_latest(berlin.id, older)
+    assert len(inbox.frames) == count
+    server._take_latest(berlin.id, held.as_stale())  # the same reading, now stale: news
+    assert len(inbox.frames) == count + 1 and inbox.frames[-1]["weather"]["stale"] is True

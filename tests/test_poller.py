@@ -334,7 +334,9 @@ async def test_a_failing_reschedule_still_delivers(caplog):
     assert len(delivered) == 1 and isinstance(delivered[0][1], ProviderError)
 
 
-async def test_a_cancelled_fetch_gives_its_slots_back():
+async def test_a_cancelled_fetch_keeps_its_slots():
+    # The request may have reached the upstream: giving the slots back would let the next
+    # leader fetch the same places again at once (the double fetch seen at a handover).
     schedule = FakeSchedule()
     poller, delivered = make(CountingProvider(delay=10), [A, B], schedule=schedule)
     fetch = asyncio.create_task(poller.fetch([A, B]))
@@ -342,21 +344,8 @@ async def test_a_cancelled_fetch_gives_its_slots_back():
     fetch.cancel()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(fetch, 5)
-    assert schedule.rescheduled == [{"a": 0.0, "b": 0.0}]  # due at once for every poller
+    assert schedule.rescheduled == []
     assert delivered == [] and poller._inflight == {}
-
-
-async def test_giving_slots_back_waits_at_most_a_second_for_the_shared_store():
-    class Hanging(FakeSchedule):
-        async def reschedule(self, delays):
-            await asyncio.sleep(60)
-
-    poller, _ = make(CountingProvider(delay=10), [A], schedule=Hanging())
-    fetch = asyncio.create_task(poller.fetch([A]))
-    await asyncio.sleep(0.02)
-    fetch.cancel()
-    with pytest.raises(asyncio.CancelledError):  # after one second, not two, not an hour
-        await asyncio.wait_for(fetch, 1.8)
 
 
 async def test_counts_requests_and_fetched_places_and_returns_the_readings():

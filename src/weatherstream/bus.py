@@ -7,6 +7,11 @@ location with a single channel of its own. The poller holds each announcement as
 lease that expires unless renewed, so a crashed process stops being polled for; it
 sends each update once to the location's group: one message per update per process,
 fanned out to local subscribers by that process's hub.
+
+A process that joins a location's group asks, in the same announcement, for the
+latest reading the poller holds: the poller sends it to that process's channel
+alone, so a place watched elsewhere has its reading at once, even before the
+database has stored it (or while the database is down).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .flights import shared
@@ -73,11 +78,13 @@ class LayerLink:
         *,
         demand: Callable[[], list[GeoPlace]],
         on_update: Callable[[str, Reading], None],
+        on_latest: Callable[[str, Reading], None] | None = None,
         heartbeat: float,
     ) -> None:
         self.layer = layer
         self.demand = demand
-        self.on_update = on_update
+        self.on_update = on_update  # a new update
+        self.on_latest = on_latest or on_update  # the poller's latest, sent on joining
         self.heartbeat = heartbeat
         self.channel = ""
         self.joined: dict[str, float] = {}  # location id -> when this process joined its group
@@ -102,7 +109,9 @@ class LayerLink:
     async def _join(self, place: GeoPlace) -> None:
         await self.layer.group_add(location_group(place.id), self.channel)
         self.joined[place.id] = time.monotonic()
-        await self.layer.group_send(POLLER_GROUP, {"type": "demand", "places": [place_to_wire(place)]})
+        await self.layer.group_send(
+            POLLER_GROUP, {"type": "demand", "places": [place_to_wire(place)], "reply_to": self.channel}
+        )
 
     async def announce(self) -> None:
         """Tell the poller what is watched here, and bring group membership in line.
@@ -136,10 +145,12 @@ class LayerLink:
     async def _receive(self) -> None:
         while True:
             message = await receive(self.layer, self.channel, "updates")
-            if message.get("type") == "weather":
+            kind = message.get("type")
+            if kind in ("weather", "latest"):
                 try:
                     reading = Reading.from_wire(message["weather"])
-                    self.on_update(str(message["location"]), reading)
+                    handle = self.on_update if kind == "weather" else self.on_latest
+                    handle(str(message["location"]), reading)
                 except (KeyError, TypeError, ValueError):
                     logger.warning("dropping a malformed update for %r", message.get("location"))
                 except Exception:
@@ -177,7 +188,13 @@ class LayerDemand:
             self.leases[place.id] = (place, expires)
         return urgent
 
-    async def listen(self, on_urgent: Callable[[str], None]) -> None:
+    async def listen(
+        self,
+        on_urgent: Callable[[str], None],
+        on_join: Callable[[str, list[str]], Awaitable[None]] | None = None,
+    ) -> None:
+        """Renew leases from announcements; ``on_urgent(id)`` for a place new to the poller,
+        ``on_join(channel, ids)`` when a server joined these places' groups just now."""
         while True:  # Redis may be down when the poller starts
             try:
                 channel = await self.layer.new_channel("weatherstream.poller.")
@@ -192,6 +209,13 @@ class LayerDemand:
                 if message.get("type") == "demand" and isinstance(message.get("places"), list):
                     for place_id in self.renew(message):
                         on_urgent(place_id)
+                    reply_to = message.get("reply_to")
+                    if on_join is not None and isinstance(reply_to, str) and reply_to:
+                        ids = [str(d["id"]) for d in message["places"] if isinstance(d, dict) and "id" in d]
+                        try:
+                            await on_join(reply_to, ids)
+                        except Exception as exc:  # the layer's Redis is down: the next update goes out
+                            logger.warning("sending the latest readings to a joining server failed (%s)", exc)
         finally:
             joining.cancel()
 
@@ -204,8 +228,12 @@ class LayerDemand:
                 logger.warning("joining the poller group failed (%s); retrying", exc)
             await asyncio.sleep(self.ttl)
 
-    async def publish(self, location_id: str, reading: Reading) -> None:
-        await self.layer.group_send(
-            location_group(location_id),
-            {"type": "weather", "location": location_id, "weather": reading.to_wire()},
-        )
+    async def publish(self, location_id: str, reading: Reading, *, to: str | None = None) -> None:
+        """Send an update to the location's group, or to one server's channel ``to``."""
+        if to is None:
+            message = {"type": "weather", "location": location_id, "weather": reading.to_wire()}
+            await self.layer.group_send(location_group(location_id), message)
+        else:  # the server may hold it already: "latest", not a new update
+            await self.layer.send(
+                to, {"type": "latest", "location": location_id, "weather": reading.to_wire()}
+            )

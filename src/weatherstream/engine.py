@@ -86,7 +86,11 @@ class Engine:
                 logger.warning("no Redis to elect a poller on: run only one weatherstream_poll")
         elif self.config["POLLER"] == "off":
             self.link = LayerLink(
-                self._layer(), demand=self.demand, on_update=self._fan_out, heartbeat=heartbeat
+                self._layer(),
+                demand=self.demand,
+                on_update=self._fan_out,
+                on_latest=self._take_latest,
+                heartbeat=heartbeat,
             )
         self.polls = role == "poller" or self.config["POLLER"] == "embedded"
         self.poller = Poller(
@@ -133,7 +137,9 @@ class Engine:
             self._tasks.append(self.loop.create_task(self._poll(), name="weatherstream-poller"))
         if self.leases is not None:
             self._tasks.append(
-                self.loop.create_task(self.leases.listen(self.poller.request), name="weatherstream-demand")
+                self.loop.create_task(
+                    self.leases.listen(self.poller.request, self._send_latest), name="weatherstream-demand"
+                )
             )
         if self.link is not None:
             self._tasks.extend(await self.link.start())
@@ -453,6 +459,22 @@ class Engine:
             except Exception as exc:  # the layer's Redis is down: the next update goes out
                 logger.warning("publishing an update of %s failed (%s)", location_id, exc)
         else:
+            self._fan_out(location_id, reading)
+
+    async def _send_latest(self, channel: str, location_ids: list[str]) -> None:
+        """A server joined these places' groups: send it what this poller holds."""
+        if self.leases is not None and (self.lease is None or self.lease.held()):  # the leader
+            for location_id in location_ids:
+                if (reading := self.latest.get(location_id)) is not None:
+                    await self.leases.publish(location_id, reading, to=channel)
+
+    def _take_latest(self, location_id: str, reading: Reading) -> None:
+        """The poller's latest on joining a group: fanned out unless held already."""
+        held = self.latest.get(location_id)
+        marks_stale = (
+            held is not None and reading.stale and not held.stale and reading.observed_at == held.observed_at
+        )
+        if supersedes(reading, held) or marks_stale:
             self._fan_out(location_id, reading)
 
     def _fan_out(self, location_id: str, reading: Reading) -> None:

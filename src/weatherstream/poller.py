@@ -176,13 +176,12 @@ class Poller:
             self.requests += 1
             self.fetches += len(batch)
             sent_at = time.perf_counter()
+            # Cancelled (the lease lost, a shutdown), the request may have reached the
+            # upstream: its claimed slots stand, so no poller repeats it within the interval.
             try:
                 readings = await self.provider.fetch(batch)
                 if len(readings) != len(batch):
                     raise ProviderError(f"{len(readings)} readings for {len(batch)} locations")
-            except asyncio.CancelledError:  # e.g. the lease was lost: give the slots back
-                await self._release_slots(batch)
-                raise
             except ProviderError as exc:
                 error = exc
                 readings = [None] * len(batch)
@@ -219,13 +218,6 @@ class Poller:
             except Exception as exc:
                 logger.warning("recording the retry schedule failed: %s", exc)
         await self.deliver(list(zip(batch, readings, strict=True)), error)
-
-    async def _release_slots(self, batch: Sequence[PlaceLike]) -> None:
-        if self.schedule is not None:
-            try:
-                await asyncio.wait_for(self.schedule.reschedule({p.id: 0.0 for p in batch}), 1.0)
-            except Exception:  # Redis is gone too: its keys expire on their own
-                pass
 
     def _schedule(self, place_id: str, started: float, error: ProviderError | None) -> None:
         if error is None:
