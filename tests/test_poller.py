@@ -6,8 +6,9 @@ import pytest
 from tests.clock import FakeClock
 from weatherstream.breaker import CircuitBreaker
 from weatherstream.budget import CallBudget
+from weatherstream.places import Place
 from weatherstream.poller import Poller
-from weatherstream.providers import Place, ProviderError, WeatherProvider
+from weatherstream.providers import ProviderError, WeatherProvider
 from weatherstream.providers.simulated import simulate
 
 A = Place("a", 52.5, 13.4)

@@ -240,3 +240,17 @@ def test_reply_frames_are_compact_utf8_json():
         '{"type":"hello","protocol":1,"provider":"open-meteo","poll_interval":60.0}'
     )
     assert protocol.dumps({"name": "Zürich", "n": [1, 2]}) == '{"name":"Zürich","n":[1,2]}'
+
+
+def test_domain_errors_become_the_refusal_a_client_is_sent():
+    from weatherstream.places import Place, PlaceError, TooManyPlaces, UnknownPlace
+
+    berlin = Place("2950159", 52.5, 13.4, name="Berlin", country="DE", region="Germany")
+    unknown = protocol.refusal(UnknownPlace("No city called 'Berln' was found.", [berlin]), 7)
+    assert (unknown.code, unknown.id) == ("unknown_city", 7)
+    assert unknown.message == "No city called 'Berln' was found."
+    assert unknown.suggestions == [berlin.as_suggestion()]
+    limited = protocol.refusal(TooManyPlaces(2), "x")
+    assert (limited.code, limited.id, limited.suggestions) == ("too_many_places", "x", None)
+    bad = protocol.refusal(PlaceError("'lat' must be a number."))
+    assert (bad.code, bad.message, bad.id) == ("bad_request", "'lat' must be a number.", None)

@@ -4,7 +4,8 @@ import httpx
 import pytest
 
 from tests.conftest import load_fixture
-from weatherstream.providers import Place, ProviderError
+from weatherstream.places import Place
+from weatherstream.providers import ProviderError
 from weatherstream.providers.auto import AutoProvider
 from weatherstream.providers.openmeteo import OpenMeteoProvider
 from weatherstream.providers.simulated import SimulatedProvider

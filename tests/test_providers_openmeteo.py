@@ -6,7 +6,8 @@ import pytest
 
 from tests.conftest import load_fixture
 from weatherstream.conf import PUBLIC_OPEN_METEO_URL
-from weatherstream.providers import Place, ProviderError, UpstreamUnreachable
+from weatherstream.places import Place
+from weatherstream.providers import ProviderError, UpstreamUnreachable
 from weatherstream.providers.openmeteo import (
     USER_AGENT,
     OpenMeteoProvider,

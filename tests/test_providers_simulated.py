@@ -1,6 +1,6 @@
 from datetime import UTC, datetime
 
-from weatherstream.providers import Place
+from weatherstream.places import Place
 from weatherstream.providers.simulated import SimulatedProvider, simulate, solar_elevation
 
 BERLIN = (52.52, 13.405)

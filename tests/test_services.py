@@ -5,13 +5,13 @@ import pytest
 from django.utils import timezone
 
 from weatherstream import services
-from weatherstream.geocoding import GeoPlace
 from weatherstream.models import Location, Observation
+from weatherstream.places import Place
 from weatherstream.readings import Reading
 
 pytestmark = pytest.mark.django_db
 
-PLACE = GeoPlace(
+PLACE = Place(
     id="2950159",
     name="Berlin",
     country="DE",

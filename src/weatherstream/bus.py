@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .flights import shared
-from .geocoding import GeoPlace
+from .places import Place
 from .readings import Reading
 
 logger = logging.getLogger(__name__)
@@ -34,23 +34,6 @@ POLLER_GROUP = "weatherstream.poller"
 def location_group(location_id: str) -> str:
     # Group names allow letters, digits, "-", "_" and "."; coordinate ids carry a comma.
     return "weatherstream.loc." + location_id.replace(",", "_")
-
-
-def place_to_wire(place: GeoPlace) -> dict[str, Any]:
-    return {**place.as_dict(), "population": place.population}
-
-
-def place_from_wire(data: dict[str, Any]) -> GeoPlace:
-    return GeoPlace(
-        id=str(data["id"]),
-        name=str(data["name"]),
-        country=str(data.get("country", "")),
-        region=str(data.get("region", "")),
-        latitude=float(data["lat"]),
-        longitude=float(data["lon"]),
-        timezone=str(data.get("timezone", "")),
-        population=int(data.get("population", 0)),
-    )
 
 
 async def receive(layer: Any, channel: str, what: str) -> dict[str, Any]:
@@ -76,7 +59,7 @@ class LayerLink:
         self,
         layer: Any,
         *,
-        demand: Callable[[], list[GeoPlace]],
+        demand: Callable[[], list[Place]],
         on_update: Callable[[str, Reading], None],
         on_latest: Callable[[str, Reading], None] | None = None,
         heartbeat: float,
@@ -98,7 +81,7 @@ class LayerLink:
             loop.create_task(self._heartbeat(), name="weatherstream-link-heartbeat"),
         ]
 
-    async def watch(self, place: GeoPlace) -> None:
+    async def watch(self, place: Place) -> None:
         """A first local subscriber: join the location's group and tell the poller.
 
         Once per place while joined (the heartbeat keeps its lease), and concurrent
@@ -106,11 +89,12 @@ class LayerLink:
         if place.id not in self.joined:
             await shared(self._watching, place.id, lambda: self._join(place))
 
-    async def _join(self, place: GeoPlace) -> None:
+    async def _join(self, place: Place) -> None:
         await self.layer.group_add(location_group(place.id), self.channel)
         self.joined[place.id] = time.monotonic()
         await self.layer.group_send(
-            POLLER_GROUP, {"type": "demand", "places": [place_to_wire(place)], "reply_to": self.channel}
+            POLLER_GROUP,
+            {"type": "demand", "places": [place.as_dict(population=True)], "reply_to": self.channel},
         )
 
     async def announce(self) -> None:
@@ -131,7 +115,7 @@ class LayerLink:
             self.joined.setdefault(place_id, now)
         if places:
             await self.layer.group_send(
-                POLLER_GROUP, {"type": "demand", "places": [place_to_wire(p) for p in places]}
+                POLLER_GROUP, {"type": "demand", "places": [p.as_dict(population=True) for p in places]}
             )
 
     async def _heartbeat(self) -> None:
@@ -164,9 +148,9 @@ class LayerDemand:
         self.layer = layer
         self.ttl = ttl
         self.clock = clock
-        self.leases: dict[str, tuple[GeoPlace, float]] = {}
+        self.leases: dict[str, tuple[Place, float]] = {}
 
-    def __call__(self) -> list[GeoPlace]:
+    def __call__(self) -> list[Place]:
         now = self.clock()
         for place_id, (_, expires) in list(self.leases.items()):
             if expires <= now:
@@ -179,7 +163,7 @@ class LayerDemand:
         urgent = []
         for data in message.get("places", []):
             try:
-                place = place_from_wire(data)
+                place = Place.from_dict(data)
             except (KeyError, TypeError, ValueError):
                 logger.warning("ignoring a malformed demand entry: %r", data)
                 continue

@@ -133,6 +133,17 @@ RULES: dict[str, Rule] = {
         "weatherstream.E013",
         "None: online look-ups except with PROVIDER 'simulated'; True or False decide.",
     ),
+    "GEOCODERS": Rule(
+        optional(
+            Kind(
+                "a list of geocoder names",
+                lambda v: isinstance(v, (list, tuple)) and all(isinstance(n, str) for n in v),
+            ),
+            "offline, then online when ONLINE_GEOCODING allows",
+        ),
+        "weatherstream.E034",
+        "Aliases ('offline', 'open-meteo') or dotted paths of Geocoder subclasses, asked in turn.",
+    ),
     "HTTP_TIMEOUT": Rule(SECONDS, "weatherstream.E014", "The total deadline of one upstream request."),
     "BREAKER_FAILURES": Rule(
         integer(1), "weatherstream.E015", "Failed upstream requests in a row that open the circuit."
@@ -230,6 +241,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             problems.append(_error(key, config[key], rule))
     if "PROVIDER" in valid:
         problems.extend(_provider(config, check_interval="POLL_INTERVAL" in valid))
+    if "GEOCODERS" in valid and config["GEOCODERS"] is not None:
+        problems.extend(_geocoders(config["GEOCODERS"]))
     if "POLLER" in valid:
         problems.extend(_poller(config))
     if {"BATCH_SIZE", "UPSTREAM_BUDGET"} <= valid:
@@ -278,6 +291,24 @@ def _unknown_keys(user: Mapping[Any, Any]) -> list[CheckMessage]:
                 id="weatherstream.W001",
             )
         )
+    return problems
+
+
+def _geocoders(names: list[str]) -> list[CheckMessage]:
+    from .geocoding.base import geocoder_class
+
+    problems: list[CheckMessage] = []
+    for i, name in enumerate(names):
+        try:
+            geocoder_class(name)
+        except ImproperlyConfigured as exc:
+            problems.append(
+                Error(
+                    f"WEATHERSTREAM['GEOCODERS'][{i}] = {name!r} is not a geocoder: {exc.__cause__ or exc}.",
+                    hint=RULES["GEOCODERS"].hint,
+                    id="weatherstream.E035",
+                )
+            )
     return problems
 
 

@@ -38,6 +38,10 @@ DEFAULTS: dict[str, Any] = {
     # None: yes, except with PROVIDER "simulated" (offline means offline: no network
     # call unless asked); True or False decide. Resolved by online_geocoding().
     "ONLINE_GEOCODING": None,
+    # The geocoders asked in turn for a name: aliases ("offline", "open-meteo") or dotted
+    # paths of weatherstream.geocoding.Geocoder subclasses. None: "offline", then
+    # "open-meteo" when ONLINE_GEOCODING allows it.
+    "GEOCODERS": None,
     # Total deadline of one upstream HTTP request, seconds.
     "HTTP_TIMEOUT": 10.0,
     # After this many failed upstream requests in a row the circuit opens: no calls

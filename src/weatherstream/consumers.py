@@ -23,6 +23,7 @@ from . import metrics, protocol
 from .conf import get_config
 from .engine import Engine, get_engine
 from .hub import Prepared
+from .places import PlaceError, TooManyPlaces
 from .protocol import ProtocolError
 
 logger = logging.getLogger(__name__)
@@ -286,15 +287,19 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
             )
 
     async def subscribe(self, command: protocol.Subscribe) -> None:
-        place = await self.engine.resolve(command)
+        try:
+            place = await self.engine.resolve(city=command.city, lat=command.lat, lon=command.lon)
+            if place.id not in self.subscriptions:
+                if len(self.subscriptions) >= self.config["MAX_SUBSCRIPTIONS"]:
+                    raise ProtocolError(
+                        "too_many_subscriptions",
+                        f"A connection may hold at most {self.config['MAX_SUBSCRIPTIONS']} subscriptions.",
+                        id=command.id,
+                    )
+                self.engine.require_admitted(place.id, self._address)
+        except (PlaceError, TooManyPlaces) as exc:
+            raise protocol.refusal(exc, command.id) from None
         if place.id not in self.subscriptions:
-            if len(self.subscriptions) >= self.config["MAX_SUBSCRIPTIONS"]:
-                raise ProtocolError(
-                    "too_many_subscriptions",
-                    f"A connection may hold at most {self.config['MAX_SUBSCRIPTIONS']} subscriptions.",
-                    id=command.id,
-                )
-            self.engine.require_admitted(place.id, self._address, command.id)
             self.subscriptions.add(place.id)
             metrics.SUBSCRIPTIONS.inc()
         try:

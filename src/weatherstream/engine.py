@@ -23,14 +23,13 @@ from . import metrics, protocol, services
 from .breaker import CircuitBreaker
 from .budget import CallBudget
 from .bus import LayerDemand, LayerLink
-from .conf import get_config, online_geocoding
+from .conf import get_config
 from .election import RedisLease, redis_url
 from .flights import shared
-from .geocoding import GeocodingError, GeoPlace, get_geocoder
-from .geocoding.openmeteo import OpenMeteoGeocoder
+from .geocoding import load_geocoders
 from .hub import Hub, Subscriber
+from .places import Place, TooManyPlaces
 from .poller import Poller, Results
-from .protocol import ProtocolError, Subscribe
 from .providers import ProviderError, WeatherProvider, load_provider
 from .readings import Reading, supersedes
 from .recorder import Recorder
@@ -57,24 +56,17 @@ class Engine:
         self.role = role
         self.loop = asyncio.get_running_loop()
         self.hub = Hub()
-        self.places: dict[str, GeoPlace] = {}
+        self.places: dict[str, Place] = {}
         self.latest: dict[str, Reading] = {}
         self.released: dict[str, float] = {}  # location id -> when its last subscriber left
-        self.geocoder = get_geocoder()
-        self.online_geocoder = (
-            OpenMeteoGeocoder(
-                url=self.config["OPEN_METEO_GEOCODING_URL"], timeout=self.config["HTTP_TIMEOUT"]
-            )
-            if online_geocoding(self.config) and role == "server"
-            else None
-        )
+        self.geocoders = load_geocoders(self.config)
         self.provider = load_provider(self.config)
         self.interval = poll_interval(self.config, self.provider)
         heartbeat = self.config["DEMAND_HEARTBEAT"]
         self.link: LayerLink | None = None
         self.leases: LayerDemand | None = None
         self.lease: RedisLease | None = None
-        demand: Callable[[], list[GeoPlace]] = self.demand
+        demand: Callable[[], list[Place]] = self.demand
         self.wanted = demand  # the places this process must keep in memory
         if role == "poller":
             self.leases = LayerDemand(self._layer(), ttl=3 * heartbeat)
@@ -130,7 +122,7 @@ class Engine:
         if self._tasks:
             return
         if self.role == "server":
-            await asyncio.to_thread(self.geocoder.load)
+            await asyncio.to_thread(self.geocoders.load)
         if self.lease is not None:
             self._tasks.append(self.loop.create_task(self._lead(self.lease), name="weatherstream-lead"))
         elif self.polls:
@@ -155,8 +147,7 @@ class Engine:
             await self.lease.aclose()
         await self.recorder.close()
         await self.provider.aclose()
-        if self.online_geocoder:
-            await self.online_geocoder.aclose()
+        await self.geocoders.aclose()
 
     def polling(self) -> bool:
         """True while this process's poller task (or its lease loop) runs."""
@@ -198,39 +189,23 @@ class Engine:
 
     # -- places -----------------------------------------------------------------------
 
-    async def resolve(self, command: Subscribe) -> GeoPlace:
-        """The place a subscribe names; ProtocolError ``unknown_city`` when none matches,
-        with the offline geocoder's typo suggestions (a few ms, only on a miss)."""
-        try:
-            if command.city is None:
-                assert command.lat is not None and command.lon is not None
-                return self.geocoder.at(command.lat, command.lon)
-            place = self.geocoder.resolve(command.city)
-        except GeocodingError as exc:
-            raise ProtocolError("bad_request", str(exc), id=command.id) from None
-        if place is None and self.online_geocoder is not None:
-            name, _, country = command.city.partition(",")
-            try:
-                place = await self.online_geocoder.resolve(name.strip(), country.strip() or None)
-            except GeocodingError:  # e.g. nothing before the comma
-                place = None
-        if place is None:
-            raise ProtocolError(
-                "unknown_city",
-                f"No city called '{command.city}' was found.",
-                id=command.id,
-                suggestions=[p.as_suggestion() for p in self.geocoder.suggest(command.city)],
-            )
-        return place
+    async def resolve(
+        self, *, city: str | None = None, lat: float | None = None, lon: float | None = None
+    ) -> Place:
+        """The place a name or coordinates name: PlaceError when malformed, UnknownPlace
+        (with the geocoders' typo suggestions, a few ms, only on a miss) when unknown."""
+        if city is None:
+            return self.geocoders.at(lat, lon)
+        return await self.geocoders.find(city)
 
-    async def _know(self, place: GeoPlace) -> None:
+    async def _know(self, place: Place) -> None:
         """First time this process meets a place: store it, load its latest reading.
 
         Concurrent first subscribers of one place share one look-up."""
         if place.id not in self.places:
             await shared(self._meeting, place.id, lambda: self._meet(place))
 
-    async def _meet(self, place: GeoPlace) -> None:
+    async def _meet(self, place: Place) -> None:
         await self._store_places([place])
         await self._reload(place.id)
         self.places.setdefault(place.id, place)
@@ -261,7 +236,7 @@ class Engine:
 
     # -- subscriptions ----------------------------------------------------------------
 
-    async def subscribe(self, place: GeoPlace, subscriber: Subscriber) -> Reading | None:
+    async def subscribe(self, place: Place, subscriber: Subscriber) -> Reading | None:
         """Watch a place; returns its latest known reading (None until the first fetch).
 
         The subscriber is registered after the last await, so no update can reach it
@@ -325,13 +300,10 @@ class Engine:
         added[place_id] = time.monotonic()
         return True
 
-    def require_admitted(self, place_id: str, address: str | None, msg_id: Any = None) -> None:
-        """:meth:`admit`, or ProtocolError ``too_many_places``."""
+    def require_admitted(self, place_id: str, address: str | None) -> None:
+        """:meth:`admit`, or TooManyPlaces."""
         if not self.admit(place_id, address):
-            limit = self.config["NEW_PLACES_PER_HOUR"]
-            raise ProtocolError(
-                "too_many_places", f"This address may add at most {limit} new places an hour.", id=msg_id
-            )
+            raise TooManyPlaces(self.config["NEW_PLACES_PER_HOUR"])
 
     def sweep(self) -> None:
         """Forget places nobody watches any more (past DEMAND_GRACE), and addresses
@@ -381,7 +353,7 @@ class Engine:
         overdue = self.config["SILENCE_AFTER"] or 2 * self.interval + self.provider.resolution + SILENCE_SLACK
         return (time.time() if now is None else now) - reading.observed_at.timestamp() > overdue
 
-    def demand(self) -> list[GeoPlace]:
+    def demand(self) -> list[Place]:
         """Places watched here now, or released less than DEMAND_GRACE seconds ago."""
         cutoff = time.monotonic() - self.config["DEMAND_GRACE"]
         for place_id, since in list(self.released.items()):
@@ -396,10 +368,10 @@ class Engine:
 
     # -- readings ---------------------------------------------------------------------
 
-    async def current(self, place: GeoPlace, address: str | None = None) -> Reading | None:
+    async def current(self, place: Place, address: str | None = None) -> Reading | None:
         """The latest reading, fetched now (one shared fetch) when none is fresh; a fetch
         for a place nobody watches counts against ``address``'s NEW_PLACES_PER_HOUR
-        (ProtocolError ``too_many_places`` past it)."""
+        (TooManyPlaces past it)."""
         await self._know(place)
         reading = self.latest.get(place.id)
         if reading is not None and (reading.stale or not self._is_old(reading)):
@@ -495,7 +467,7 @@ class Engine:
             self._hello = (key, protocol.hello_frame(provider=key[0], poll_interval=key[1]))
         return self._hello[1]
 
-    def subscribed(self, place: GeoPlace, msg_id: Any) -> str:
+    def subscribed(self, place: Place, msg_id: Any) -> str:
         """The ``subscribed`` reply with the latest reading of a place."""
         location = self._place_json.get(place.id)
         if location is None:

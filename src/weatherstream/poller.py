@@ -17,7 +17,8 @@ from typing import Protocol
 from . import metrics
 from .breaker import CLOSED, HALF_OPEN, CircuitBreaker
 from .budget import CallBudget
-from .providers import PlaceLike, ProviderError, WeatherProvider
+from .places import PlaceLike
+from .providers import ProviderError, WeatherProvider
 from .readings import Reading
 
 logger = logging.getLogger(__name__)

@@ -7,9 +7,11 @@ Every malformed frame becomes a :class:`ProtocolError` carrying a code from
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from typing import Any
+
+from . import places
+from .places import PlaceError, TooManyPlaces, UnknownPlace
 
 PROTOCOL_VERSION = 1
 
@@ -35,7 +37,7 @@ MAX_ID_LENGTH = 64
 
 class ProtocolError(Exception):
     """``suggestions``: for ``unknown_city``, places the client may have meant, each a dict
-    as :meth:`~weatherstream.geocoding.GeoPlace.as_suggestion` makes (possibly none);
+    as :meth:`~weatherstream.places.Place.as_suggestion` makes (possibly none);
     None for other errors, whose frames carry no ``suggestions`` key."""
 
     def __init__(
@@ -71,17 +73,21 @@ class Ping:
 Command = Subscribe | Unsubscribe | Ping
 
 
-def coordinate(value: Any, name: str, limit: float, id: Any = None) -> float:
-    """A finite number within ±limit (a latitude or longitude), or ProtocolError."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ProtocolError("bad_request", f"'{name}' must be a number.", id=id)
+def _coordinate(value: Any, axis: str, msg_id: Any) -> float:
     try:
-        number = float(value)
-    except OverflowError:  # an integer too large for a float
-        number = math.inf
-    if not math.isfinite(number) or not -limit <= number <= limit:
-        raise ProtocolError("bad_request", f"'{name}' must be between -{limit:g} and {limit:g}.", id=id)
-    return number
+        return places.coordinate(value, axis)
+    except PlaceError as exc:
+        raise ProtocolError("bad_request", str(exc), id=msg_id) from None
+
+
+def refusal(exc: PlaceError | TooManyPlaces, msg_id: Any = None) -> ProtocolError:
+    """A domain error of the engine as the error a client is sent."""
+    if isinstance(exc, UnknownPlace):
+        suggestions = [p.as_suggestion() for p in exc.suggestions]
+        return ProtocolError("unknown_city", str(exc), id=msg_id, suggestions=suggestions)
+    if isinstance(exc, TooManyPlaces):
+        return ProtocolError("too_many_places", str(exc), id=msg_id)
+    return ProtocolError("bad_request", str(exc), id=msg_id)
 
 
 def _encodable(text: str) -> bool:
@@ -136,8 +142,8 @@ def parse(text: str | None, *, max_city_length: int = 200) -> Command:
                 )
             return Subscribe(id=msg_id, city=city.strip())
         if "lat" in data or "lon" in data:
-            lat = coordinate(data.get("lat"), "lat", 90.0, msg_id)
-            lon = coordinate(data.get("lon"), "lon", 180.0, msg_id)
+            lat = _coordinate(data.get("lat"), "lat", msg_id)
+            lon = _coordinate(data.get("lon"), "lon", msg_id)
             return Subscribe(id=msg_id, lat=lat, lon=lon)
         raise ProtocolError("bad_request", "Subscribe needs 'city' or 'lat' and 'lon'.", id=msg_id)
     if kind == "unsubscribe":

@@ -4,49 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
-from .geocoding import GeoPlace
 from .models import Location, Observation
+from .places import Place
 from .readings import MEASUREMENTS, SIMULATED, Reading
 
 
-def location_fields(place: Any) -> dict[str, Any]:
-    return {
-        "name": place.name,
-        "country": place.country,
-        "region": place.region,
-        "latitude": place.latitude,
-        "longitude": place.longitude,
-        "timezone": place.timezone,
-        "population": place.population,
-    }
-
-
-def location_get(*, location_id: str) -> GeoPlace | None:
+def location_get(*, location_id: str) -> Place | None:
     """A stored location as a place, or None."""
     row = Location.objects.filter(id=location_id).first()
-    if row is None:
-        return None
-    return GeoPlace(
-        id=row.id,
-        name=row.name,
-        country=row.country,
-        region=row.region,
-        latitude=row.latitude,
-        longitude=row.longitude,
-        timezone=row.timezone,
-        population=row.population,
-    )
+    return None if row is None else Place.from_fields(row)
 
 
-def locations_ensure(*, places: Iterable[Any]) -> None:
+def locations_ensure(*, places: Iterable[Place]) -> None:
     """Store the places that are not stored yet (an existing row is left as it is)."""
-    rows = [Location(id=p.id, **location_fields(p)) for p in places]
+    rows = [Location(id=p.id, **p.fields()) for p in places]
     Location.objects.bulk_create(rows, ignore_conflicts=True)
 
 
@@ -109,7 +85,7 @@ def _of_source(rows: QuerySet[Observation], source: str) -> QuerySet[Observation
     return rows.filter(source=source)
 
 
-def observations_store(*, items: Sequence[tuple[Any, Reading]]) -> None:
+def observations_store(*, items: Sequence[tuple[Place, Reading]]) -> None:
     """Store readings with their places, in one transaction (a place not stored yet is
     added first); idempotent like :func:`observations_record`."""
     places = {place.id: place for place, _ in items}

@@ -18,11 +18,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from . import health, metrics, services
+from . import health, metrics, protocol, services
 from .conf import get_config
 from .engine import get_engine
-from .geocoding import GeocodingError, GeoPlace, get_geocoder
-from .protocol import ProtocolError, Subscribe, coordinate
+from .geocoding import get_geocoder
+from .places import Place, PlaceError, TooManyPlaces
 
 logger = logging.getLogger(__name__)
 
@@ -95,41 +95,41 @@ def _error(exc: ApiError) -> JsonResponse:
     return JsonResponse({"error": error}, status=exc.status)
 
 
-def _float(request: HttpRequest, name: str, limit: float) -> float:
-    raw = request.GET.get(name, "")
+def _float(request: HttpRequest, name: str) -> float:
     try:
-        return coordinate(float(raw), name, limit)
+        return float(request.GET.get(name, ""))
     except ValueError:
         raise ApiError(400, "bad_request", f"'{name}' must be a number.") from None
-    except ProtocolError as exc:
-        raise ApiError(400, exc.code, exc.message) from None
 
 
-async def _place(request: HttpRequest) -> GeoPlace:
+def _refusal(exc: PlaceError | TooManyPlaces) -> ApiError:
+    error = protocol.refusal(exc)
+    status = {"unknown_city": 404, "too_many_places": 429}.get(error.code, 400)
+    return ApiError(status, error.code, error.message, suggestions=error.suggestions)
+
+
+async def _place(request: HttpRequest) -> Place:
     """The place named by ?city=, ?lat=&lon=, or ?location= (an id from ``subscribed``)."""
     city = request.GET.get("city", "").strip()
     location_id = request.GET.get("location", "").strip()
+    engine = await get_engine()
     if location_id and not city:
-        known = (await get_engine()).places.get(location_id)
+        known = engine.places.get(location_id)
         if known is None:  # watched through another worker, or earlier: it is stored
             known = await database_sync_to_async(services.location_get)(location_id=location_id)
         if known is None:
             raise ApiError(404, "unknown_location", "No location with that id is known.")
         return known
-    if city:
-        if len(city) > get_config()["MAX_CITY_LENGTH"]:
-            raise ApiError(400, "bad_request", "'city' is too long.")
-        command = Subscribe(city=city)
-    elif "lat" in request.GET or "lon" in request.GET:
-        command = Subscribe(lat=_float(request, "lat", 90), lon=_float(request, "lon", 180))
-    else:
-        raise ApiError(400, "bad_request", "Give 'city', or 'lat' and 'lon'.")
-    engine = await get_engine()
     try:
-        return await engine.resolve(command)
-    except ProtocolError as exc:
-        status = 404 if exc.code == "unknown_city" else 400
-        raise ApiError(status, exc.code, exc.message, suggestions=exc.suggestions) from None
+        if city:
+            if len(city) > get_config()["MAX_CITY_LENGTH"]:
+                raise ApiError(400, "bad_request", "'city' is too long.")
+            return await engine.resolve(city=city)
+        if "lat" in request.GET or "lon" in request.GET:
+            return await engine.resolve(lat=_float(request, "lat"), lon=_float(request, "lon"))
+    except PlaceError as exc:
+        raise _refusal(exc) from None
+    raise ApiError(400, "bad_request", "Give 'city', or 'lat' and 'lon'.")
 
 
 @require_get
@@ -139,8 +139,8 @@ async def weather(request: HttpRequest) -> JsonResponse:
         reading = await (await get_engine()).current(place, request.META.get("REMOTE_ADDR"))
     except ApiError as exc:
         return _error(exc)
-    except ProtocolError as exc:  # too_many_places
-        return _error(ApiError(429, exc.code, exc.message))
+    except TooManyPlaces as exc:
+        return _error(_refusal(exc))
     if reading is None:
         return _error(ApiError(503, "unavailable", "No reading is available for this place yet."))
     return JsonResponse({"location": place.as_dict(), "weather": reading.to_wire()})
@@ -188,9 +188,9 @@ def locations(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"results": []})
     try:
         places = get_geocoder().search(query, limit=10)
-    except GeocodingError as exc:
+    except PlaceError as exc:
         return _error(ApiError(400, "bad_request", str(exc)))
-    results: list[dict[str, Any]] = [{**p.as_dict(), "population": p.population} for p in places]
+    results = [p.as_dict(population=True) for p in places]
     return JsonResponse({"results": results})
 
 

@@ -8,8 +8,11 @@ from typing import Any
 
 import httpx
 
+from ..places import Place, PlaceError, clean_name, coordinates
 from ..providers.openmeteo import USER_AGENT
-from .offline import GeoPlace, clean_query, country_names, normalize, qualified_places, us_state_names
+from .base import Geocoder
+from .reference import country_names, qualified_places, us_state_names
+from .text import normalize
 
 logger = logging.getLogger(__name__)
 
@@ -18,7 +21,7 @@ RESULT_COUNT = 10
 CACHE_SIZE = 1024
 
 
-class OpenMeteoGeocoder:
+class OpenMeteoGeocoder(Geocoder):
     """Resolves one name with ``GET url?name=...``; upstream faults give None, never raise."""
 
     def __init__(
@@ -29,22 +32,34 @@ class OpenMeteoGeocoder:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.url = url
-        self._cache: OrderedDict[tuple[str, str], GeoPlace | None] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, str], Place | None] = OrderedDict()
         self._client = httpx.AsyncClient(
             timeout=timeout,
             transport=transport,
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
         )
 
-    async def resolve(self, query: str, country: str | None = None) -> GeoPlace | None:
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> OpenMeteoGeocoder:
+        return cls(url=config["OPEN_METEO_GEOCODING_URL"], timeout=config["HTTP_TIMEOUT"])
+
+    async def find(self, query: str) -> Place | None:
+        """A name and, after a comma, its country or US state ("Enschede, NL")."""
+        name, _, country = query.partition(",")
+        try:
+            return await self.resolve(name.strip(), country.strip() or None)
+        except PlaceError:  # e.g. nothing before the comma
+            return None
+
+    async def resolve(self, query: str, country: str | None = None) -> Place | None:
         """The first result, or the first in ``country`` if given; None if there is none.
 
         ``country`` is an ISO2 code ("NL"), or as after a comma in a city query a country
         name ("Netherlands") or, for the US, a state ("Illinois", "IL").
-        Raises :class:`~weatherstream.geocoding.GeocodingError` only for an empty or
+        Raises :class:`~weatherstream.places.PlaceError` only for an empty or
         over-long query.
         """
-        name = clean_query(query)
+        name = clean_name(query)
         key = (normalize(name), normalize(country or ""))
         if key in self._cache:
             self._cache.move_to_end(key)
@@ -58,7 +73,7 @@ class OpenMeteoGeocoder:
             self._cache.popitem(last=False)
         return place
 
-    def _pick(self, data: Any, country: str | None) -> GeoPlace | None:
+    def _pick(self, data: Any, country: str | None) -> Place | None:
         for result in _results(data):
             place = _place(result)
             if place is not None and (not country or _in(place, result, country)):
@@ -94,17 +109,15 @@ def _results(data: Any) -> list[dict[str, Any]]:
     return [r for r in results if isinstance(r, dict)] if isinstance(results, list) else []
 
 
-def _place(result: dict[str, Any]) -> GeoPlace | None:
+def _place(result: dict[str, Any]) -> Place | None:
     """A result as a place, or None when it lacks an id or valid coordinates."""
     try:
         geonameid = int(result["id"])
-        latitude, longitude = float(result["latitude"]), float(result["longitude"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    if not (-90.0 <= latitude <= 90.0 and -180.0 <= longitude <= 180.0):
+        latitude, longitude = coordinates(result["latitude"], result["longitude"])
+    except (KeyError, TypeError, ValueError):  # PlaceError is a ValueError
         return None
     code = str(result.get("country_code") or "").upper()
-    return GeoPlace(
+    return Place(
         id=str(geonameid),
         name=str(result.get("name") or ""),
         country=code,
@@ -124,7 +137,7 @@ def _region(code: str, result: dict[str, Any]) -> str:
     return country_names().get(code) or str(result.get("country") or "")
 
 
-def _in(place: GeoPlace, result: dict[str, Any], qualifier: str) -> bool:
+def _in(place: Place, result: dict[str, Any], qualifier: str) -> bool:
     """Whether a result lies in the country (or US state) a qualifier names."""
     places = qualified_places(qualifier)
     if places is None:

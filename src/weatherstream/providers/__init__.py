@@ -7,7 +7,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from .base import Place, PlaceLike, ProviderError, UpstreamUnreachable, WeatherProvider
+from .base import ProviderError, UpstreamUnreachable, WeatherProvider
 
 ALIASES = {
     "auto": "weatherstream.providers.auto.AutoProvider",
@@ -17,8 +17,6 @@ ALIASES = {
 
 __all__ = [
     "ALIASES",
-    "Place",
-    "PlaceLike",
     "ProviderError",
     "UpstreamUnreachable",
     "WeatherProvider",

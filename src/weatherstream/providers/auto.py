@@ -7,8 +7,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..places import PlaceLike
 from ..readings import Reading
-from .base import PlaceLike, UpstreamUnreachable, WeatherProvider
+from .base import UpstreamUnreachable, WeatherProvider
 from .openmeteo import OpenMeteoProvider
 from .simulated import SimulatedProvider
 

@@ -3,30 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
+from ..places import PlaceLike
 from ..readings import Reading
-
-
-@dataclass(frozen=True, slots=True)
-class Place:
-    """What a provider needs to know about a location."""
-
-    id: str
-    latitude: float
-    longitude: float
-
-
-class PlaceLike(Protocol):
-    """Anything with an id and coordinates (a Place, a GeoPlace, a Location row)."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def latitude(self) -> float: ...
-    @property
-    def longitude(self) -> float: ...
 
 
 class ProviderError(Exception):

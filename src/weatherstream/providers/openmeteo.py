@@ -14,8 +14,9 @@ import httpx
 
 from .. import __version__
 from ..conf import PUBLIC_OPEN_METEO_URL
+from ..places import PlaceLike
 from ..readings import Reading
-from .base import PlaceLike, ProviderError, UpstreamUnreachable, WeatherProvider
+from .base import ProviderError, UpstreamUnreachable, WeatherProvider
 
 logger = logging.getLogger(__name__)
 

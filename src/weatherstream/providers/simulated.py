@@ -13,8 +13,9 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from ..places import PlaceLike
 from ..readings import Reading
-from .base import PlaceLike, WeatherProvider
+from .base import WeatherProvider
 
 _MASK = (1 << 64) - 1
 
