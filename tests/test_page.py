@@ -37,14 +37,48 @@ def browser():
         browser.close()
 
 
+# Console errors a test may cause on purpose (the server stopped under the page), and the
+# example site's missing favicon.
+EXPECTED_CONSOLE_ERRORS = re.compile(r"WebSocket connection to .* failed|net::ERR_CONNECTION_REFUSED")
+
+
+def watch_errors(page: Page) -> list[str]:
+    """What went wrong in the page: uncaught exceptions, console errors (a module that did
+    not load, a 404) and scripts or stylesheets not served. Empty when all is well."""
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
+
+    def console(message) -> None:
+        url = message.location.get("url", "")
+        if url.endswith("/favicon.ico") or EXPECTED_CONSOLE_ERRORS.search(message.text):
+            return
+        if message.type == "error":
+            errors.append(f"console: {message.text} ({url})")
+
+    def response(response) -> None:
+        if response.status >= 400 and response.request.resource_type in ("script", "stylesheet"):
+            errors.append(f"{response.status}: {response.url}")
+
+    def failed(request) -> None:
+        if request.resource_type in ("script", "stylesheet"):
+            errors.append(f"failed: {request.url} {request.failure}")
+
+    page.on("console", console)
+    page.on("response", response)
+    page.on("requestfailed", failed)
+    return errors
+
+
 @pytest.fixture
 def page(browser, server):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    errors = watch_errors(page)
     page.goto(server.url)
-    expect(page.locator("body")).to_have_attribute("data-ready", "1", timeout=20_000)
+    try:
+        expect(page.locator("body")).to_have_attribute("data-ready", "1", timeout=20_000)
+    except AssertionError as exc:  # a module that did not load says so here
+        raise AssertionError(f"the page did not start: {errors}") from exc
     yield page
     context.close()
     assert not errors, errors
@@ -166,6 +200,7 @@ def test_screenshots_at_desktop_and_phone_width(browser, server):
     ]:
         context = browser.new_context(viewport=viewport)
         page = context.new_page()
+        errors = watch_errors(page)
         page.add_init_script(f"localStorage.setItem('weatherstream.cities', {cities!r})")
         page.goto(server.url)
         expect(page.locator(".card")).to_have_count(4, timeout=20_000)
@@ -177,6 +212,7 @@ def test_screenshots_at_desktop_and_phone_width(browser, server):
         path = ARTIFACTS / f"screenshot-{name}.png"
         page.screenshot(path=path, full_page=name == "phone")
         assert path.stat().st_size > 10_000
+        assert not errors, errors
         context.close()
 
 
@@ -200,6 +236,7 @@ def test_an_upstream_outage_shows_stale_cards_then_recovers(browser, failing_ups
     server, upstream = failing_upstream_server
     context = browser.new_context()
     page = context.new_page()
+    errors = watch_errors(page)
     page.goto(server.url)
     add_city(page, "Berlin")
     berlin = card(page, "Berlin")
@@ -212,12 +249,14 @@ def test_an_upstream_outage_shows_stale_cards_then_recovers(browser, failing_ups
     upstream.failing = False
     expect(berlin).not_to_have_class(re.compile(r"\bstale\b"), timeout=20_000)
     expect(page.locator("#outage-banner")).to_be_hidden()
+    assert not errors, errors
     context.close()
 
 
 def test_widgets_on_a_site_page_share_one_websocket(browser, server):
     context = browser.new_context()
     page = context.new_page()
+    errors = watch_errors(page)
     sockets = []
     page.on("websocket", lambda ws: sockets.append(ws.url))
     page.goto(server.url + "widgets/")
@@ -240,6 +279,7 @@ def test_widgets_on_a_site_page_share_one_websocket(browser, server):
         timeout=20_000,
     )
     assert len(sockets) == 1, sockets
+    assert not errors, errors
     context.close()
 
 
@@ -278,6 +318,7 @@ TEXT = [
 def test_text_contrast_meets_wcag_aa_and_the_page_works_by_keyboard(browser, server, scheme):
     context = browser.new_context(color_scheme=scheme)
     page = context.new_page()
+    errors = watch_errors(page)
     page.add_init_script('localStorage.setItem("weatherstream.cities", JSON.stringify(["Berlin", "Oslo"]))')
     page.goto(server.url)
     expect(page.locator(".card")).to_have_count(2, timeout=10_000)
@@ -293,6 +334,7 @@ def test_text_contrast_meets_wcag_aa_and_the_page_works_by_keyboard(browser, ser
             break
     page.keyboard.press("Enter")
     expect(page.locator(".card")).to_have_count(1)
+    assert not errors, errors
     context.close()
 
 
@@ -352,7 +394,9 @@ def test_widgets_follow_the_units_the_page_remembered(browser, server):
         'localStorage.setItem("weatherstream.units", \'{"temperature":"F","speed":"mph"}\')'
     )
     page = context.new_page()
+    errors = watch_errors(page)
     page.goto(server.url + "widgets/")
     temp = page.locator("[data-weatherstream-widget] .weatherstream-widget__temp").first
     expect(temp).to_have_text(re.compile(r"^-?\d+\.\d °F$"), timeout=10_000)
+    assert not errors, errors
     context.close()

@@ -3,9 +3,11 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
 import {
+  DEFAULT_PATH,
   WeatherClient,
   backoffDelay,
   normalizeQuery,
+  socketUrl,
 } from "../../src/weatherstream/static/weatherstream/js/client.js";
 
 const URL = "ws://testserver/ws/weather/";
@@ -583,5 +585,81 @@ describe("WeatherClient", () => {
     clock.advance(500);
     assert.equal(client.state, "connecting");
     assert.equal(WS.instances.length, 1);
+  });
+
+  test("locationOf: which place each subscribe id turned out to be", () => {
+    const { WS, clock, client } = setup();
+    client.connect();
+    WS.last.serverOpen();
+    const berlin = client.subscribe({ city: "Berlin" });
+    const spelled = client.subscribe({ city: "Berlin, DE" });
+    const nowhere = client.subscribe({ city: "Nowhereville" });
+    assert.equal(client.locationOf(berlin), null, "not answered yet");
+    assert.equal(client.locationOf(999), null, "never given out");
+    WS.last.serverSend({ type: "subscribed", id: berlin, location: location(2950159), weather: null, temperature: null });
+    WS.last.serverSend({ type: "subscribed", id: spelled, location: location(2950159), weather: null, temperature: null });
+    WS.last.serverSend({ type: "error", id: nowhere, code: "unknown_city", message: "No." });
+    assert.equal(client.locationOf(berlin), "2950159");
+    // merged into Berlin's subscription, but still known to be that place
+    assert.equal(client.locationOf(spelled), "2950159");
+    assert.equal(client.locationOf(nowhere), null);
+    assert.deepEqual(
+      client.subscriptions.map((s) => [s.id, s.location]),
+      [[berlin, "2950159"]],
+    );
+    // kept across a reconnect, and after the place is unsubscribed
+    WS.last.serverClose();
+    clock.advance(30000);
+    WS.last.serverOpen();
+    assert.equal(client.locationOf(berlin), "2950159");
+    client.unsubscribe("2950159");
+    assert.deepEqual(client.subscriptions, []);
+    assert.equal(client.locationOf(berlin), "2950159");
+    assert.equal(client.locationOf(spelled), "2950159");
+  });
+
+  test("a refused resubscribe keeps the place its id was", () => {
+    const { WS, clock, client } = setup();
+    client.connect();
+    WS.last.serverOpen();
+    const oslo = client.subscribe({ city: "Oslo" });
+    WS.last.serverSend({ type: "subscribed", id: oslo, location: location("3143244", "Oslo"), weather: null, temperature: null });
+    WS.last.serverClose();
+    clock.advance(30000);
+    WS.last.serverOpen();
+    WS.last.serverSend({ type: "error", id: oslo, code: "too_many_subscriptions", message: "Too many." });
+    assert.deepEqual(client.subscriptions, []);
+    assert.equal(client.locationOf(oslo), "3143244");
+  });
+});
+
+describe("socketUrl", () => {
+  const page = (protocol, host = "example.com:8443") => ({ protocol, host });
+
+  test("ws: on an http: page, wss: on an https: one, on the page's host", () => {
+    assert.equal(socketUrl("/ws/weather/", page("http:")), "ws://example.com:8443/ws/weather/");
+    assert.equal(socketUrl("/ws/weather/", page("https:")), "wss://example.com:8443/ws/weather/");
+    assert.equal(socketUrl("/sub/ws/", page("https:", "example.com")), "wss://example.com/sub/ws/");
+  });
+
+  test("a path without its leading slash gets one; no path is the default", () => {
+    assert.equal(socketUrl("ws/weather/", page("http:", "h")), "ws://h/ws/weather/");
+    assert.equal(socketUrl("", page("http:", "h")), "ws://h/ws/weather/");
+    assert.equal(socketUrl(undefined, page("http:", "h")), "ws://h/ws/weather/");
+    assert.equal(DEFAULT_PATH, "/ws/weather/");
+  });
+
+  test("a full WebSocket URL is kept as it is", () => {
+    assert.equal(socketUrl("wss://other.example/ws/", page("http:")), "wss://other.example/ws/");
+    assert.equal(socketUrl("WS://other.example/ws/", page("https:")), "WS://other.example/ws/");
+  });
+
+  test("by default it is the page's own location", () => {
+    globalThis.location = page("https:", "weather.example");
+    try {
+      assert.equal(socketUrl("/ws/weather/"), "wss://weather.example/ws/weather/");
+    } finally {
+      delete globalThis.location;
+    }
   });
 });

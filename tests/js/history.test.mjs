@@ -59,3 +59,17 @@ test("the time axis spans the last 24 hours, even for a single point", () => {
   assert.deepEqual(history.timeWindow([], now), [now - 86400, now]);
   assert.deepEqual(history.timeWindow([now + 30], now), [now + 30 - 86400, now + 30]);
 });
+
+test("past readings merge with the live points taken while they loaded", () => {
+  const live = history.emptyHistory();
+  history.addPoint(live, at(1, 99, "simulated")); // a time the past has: the past's point stays
+  history.addPoint(live, at(2, 6)); // real: drops the past's simulated point after it
+  history.addPoint(live, at(5, 8, "simulated")); // still simulated once merged
+  const past = [at(0, 4), at(1, 5), at(3, 9, "simulated")];
+  const merged = history.merged(past, live);
+  assert.deepEqual(merged.celsius, [4, 5, 6, 8]);
+  assert.deepEqual(merged.simulated, [false, false, false, true]);
+  assert.deepEqual(merged.times, [0, 1, 2, 5].map((h) => Date.parse(at(h, 0).observed_at) / 1000));
+  assert.deepEqual(history.merged([], history.emptyHistory()), history.emptyHistory());
+  assert.deepEqual(live.celsius, [99, 6, 8], "the live series is left as it was");
+});

@@ -14,6 +14,8 @@
 // Outgoing frames are paced (SEND_BURST per SEND_WINDOW) to stay inside the
 // server's rate limit; frames it still drops are sent again after a backoff.
 
+import { validCoords } from "./place.js";
+
 export const BACKOFF_BASE = 1000;
 export const BACKOFF_CAP = 30000;
 export const PING_INTERVAL = 25000;
@@ -25,6 +27,19 @@ export const SEND_WINDOW = 2000;
 
 // WebSocket close code the server uses when a connection sent too much.
 const CLOSE_RATE_LIMITED = 4008;
+
+export const DEFAULT_PATH = "/ws/weather/";
+
+/**
+ * The WebSocket URL for a path on the page's own host: wss: on an https: page, else
+ * ws:. A full ws:// or wss:// URL is kept as it is; no path is DEFAULT_PATH.
+ */
+export function socketUrl(path, page = globalThis.location) {
+  path = path || DEFAULT_PATH;
+  if (/^wss?:\/\//i.test(path)) return path;
+  const scheme = page.protocol === "https:" ? "wss:" : "ws:";
+  return `${scheme}//${page.host}${path.startsWith("/") ? "" : "/"}${path}`;
+}
 
 /**
  * Delay before reconnect attempt number `attempt` (0-based): exponential
@@ -46,11 +61,8 @@ export function normalizeQuery(query) {
       const city = query.city.trim().replace(/\s+/g, " ");
       if (city) return { query: { city }, key: `city:${city.toLowerCase()}` };
     } else if (query.lat != null && query.lon != null) {
-      const lat = Number(query.lat);
-      const lon = Number(query.lon);
-      if (Number.isFinite(lat) && Number.isFinite(lon) && Math.abs(lat) <= 90 && Math.abs(lon) <= 180) {
-        return { query: { lat, lon }, key: `coords:${lat},${lon}` };
-      }
+      const coords = validCoords(query.lat, query.lon);
+      if (coords) return { query: coords, key: `coords:${coords.lat},${coords.lon}` };
     }
   }
   throw new TypeError("subscribe() needs {city: <non-empty string>} or {lat, lon} in range");
@@ -85,10 +97,12 @@ export class WeatherClient extends EventTarget {
   #resendAttempt = 0;
 
   #nextId = 1;
-  // query key -> {id, key, query, location: string | null, confirmed: bool}
-  // (`location` survives reconnects; `confirmed` is per connection)
+  // query key -> {id, key, query, confirmed: bool} (`confirmed` is per connection)
   #subs = new Map();
   #byId = new Map(); // subscribe id -> query key
+  // subscribe id -> the location id the server answered it with: the page's one map
+  // from subscriptions to places (kept across reconnects, unsubscribes and merges)
+  #locations = new Map();
 
   /** The hello frame of the current connection, or null. */
   hello = null;
@@ -132,7 +146,16 @@ export class WeatherClient extends EventTarget {
 
   /** The remembered subscriptions, in the order they were made. */
   get subscriptions() {
-    return [...this.#subs.values()].map(({ id, query, location }) => ({ id, query: { ...query }, location }));
+    return [...this.#subs.values()].map(({ id, query }) => ({ id, query: { ...query }, location: this.locationOf(id) }));
+  }
+
+  /**
+   * The location id (a string) the server answered subscribe `id` with, or null before
+   * an answer. Answers are kept: after an unsubscribe, after a refused resubscribe, and
+   * for a query merged into another spelling of the same place (two ids, one location).
+   */
+  locationOf(id) {
+    return this.#locations.get(id) ?? null;
   }
 
   /** Open the connection (and keep it open). Cuts a pending reconnect wait short. */
@@ -169,7 +192,7 @@ export class WeatherClient extends EventTarget {
     const { query: normalized, key } = normalizeQuery(query);
     const existing = this.#subs.get(key);
     if (existing) return existing.id;
-    const sub = { id: this.#nextId++, key, query: normalized, location: null, confirmed: false };
+    const sub = { id: this.#nextId++, key, query: normalized, confirmed: false };
     this.#subs.set(key, sub);
     this.#byId.set(sub.id, key);
     if (this.#open) this.#sendSubscribe(sub);
@@ -185,7 +208,7 @@ export class WeatherClient extends EventTarget {
   unsubscribe(locationId) {
     const location = String(locationId);
     for (const sub of [...this.#subs.values()]) {
-      if (sub.location === location) this.#forget(sub);
+      if (this.locationOf(sub.id) === location) this.#forget(sub);
     }
     if (this.#open) {
       this.#unacked.add(location);
@@ -355,12 +378,10 @@ export class WeatherClient extends EventTarget {
         const locationId = frame.location && frame.location.id;
         if (sub && locationId != null) {
           const location = String(locationId);
-          const other = [...this.#subs.values()].find((s) => s !== sub && s.location === location);
+          const other = [...this.#subs.values()].find((s) => s !== sub && this.locationOf(s.id) === location);
+          this.#locations.set(sub.id, location);
           if (other) this.#forget(sub); // another query already covers this place
-          else {
-            sub.location = location;
-            sub.confirmed = true;
-          }
+          else sub.confirmed = true;
           this.#resendAttempt = 0;
         }
         break;
@@ -369,7 +390,7 @@ export class WeatherClient extends EventTarget {
         const location = String(frame.location);
         this.#unacked.delete(location);
         for (const sub of [...this.#subs.values()]) {
-          if (sub.location === location) this.#forget(sub);
+          if (this.locationOf(sub.id) === location) this.#forget(sub);
         }
         break;
       }

@@ -63,3 +63,18 @@ export function timeWindow(times, now = Date.now() / 1000, hours = HISTORY_HOURS
   const end = Math.max(now, times.length ? times[times.length - 1] : now);
   return [end - hours * 3600, end];
 }
+
+/** A new series: the ``past`` readings (from /api/history), then, by addPoint's rules,
+ *  the points of ``live`` (the series that took readings while they loaded). */
+export function merged(past, live) {
+  const history = emptyHistory();
+  for (const w of past) addPoint(history, w);
+  live.times.forEach((t, i) =>
+    addPoint(history, {
+      observed_at: t * 1000,
+      temperature: live.celsius[i],
+      source: live.simulated[i] ? "simulated" : "live",
+    }),
+  );
+  return history;
+}

@@ -33,15 +33,15 @@ function shapes(name, night) {
   }
 }
 
-/** An <svg> for an icon from format.weatherIcon(). */
-export function iconSvg({ name, night }) {
-  const svg = document.createElementNS(NS, "svg");
+/** An <svg> for an icon from format.weatherIcon(), made in ``doc``. */
+export function iconSvg({ name, night }, doc = globalThis.document) {
+  const svg = doc.createElementNS(NS, "svg");
   svg.setAttribute("viewBox", "0 0 32 32");
   svg.setAttribute("aria-hidden", "true");
   svg.setAttribute("focusable", "false");
   svg.dataset.icon = name;
   for (const [tag, attrs] of shapes(name, night)) {
-    const el = document.createElementNS(NS, tag);
+    const el = doc.createElementNS(NS, tag);
     for (const [key, value] of Object.entries(attrs)) el.setAttribute(key, String(value));
     svg.append(el);
   }

@@ -1,15 +1,17 @@
 // Live weather widgets ({% weather_widget "Berlin" %}): every widget on the page shares
 // one WeatherClient, so one WebSocket, however many there are. Text only, no HTML.
-import { WeatherClient } from "./client.js";
+// widgetView is pure: tested with node (tests/js/widget.test.mjs).
+import { DEFAULT_PATH, WeatherClient, socketUrl } from "./client.js";
 import * as fmt from "./format.js";
 import { iconSvg } from "./icons.js";
+import { pageStorage } from "./storage.js";
 
 const clients = new Map(); // socket URL -> WeatherClient
+const memory = pageStorage();
 
 /** The page's one client for a WebSocket path (created and connected on first use). */
-export function sharedClient(path = "/ws/weather/") {
-  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  const url = /^wss?:\/\//.test(path) ? path : `${scheme}//${location.host}${path}`;
+export function sharedClient(path = DEFAULT_PATH) {
+  const url = socketUrl(path);
   let client = clients.get(url);
   if (!client) {
     client = new WeatherClient(url);
@@ -20,81 +22,95 @@ export function sharedClient(path = "/ws/weather/") {
   return client;
 }
 
-const widgets = new Map(); // client -> {byId: Map(subscribe id -> [el]), byLocation: Map(id -> [el])}
+// client -> Map(subscribe id -> [widget element]); which place an id is, the client knows
+const widgets = new Map();
 
 function watch(client) {
-  const known = { byId: new Map(), byLocation: new Map() };
-  widgets.set(client, known);
+  const byId = new Map();
+  widgets.set(client, byId);
   client.addEventListener("subscribed", ({ detail }) => {
-    const els = known.byId.get(detail.id) || [];
-    const locationId = String(detail.location && detail.location.id);
-    // Two spellings of one place are one location: their widgets share its updates.
-    const all = new Set([...(known.byLocation.get(locationId) || []), ...els]);
-    known.byLocation.set(locationId, [...all]);
-    for (const el of els) {
+    for (const el of byId.get(detail.id) || []) {
       el.querySelector(".weatherstream-widget__name").textContent = detail.location.name || el.dataset.city;
       if (detail.weather) render(el, detail.weather);
     }
   });
   client.addEventListener("weather", ({ detail }) => {
-    for (const el of known.byLocation.get(String(detail.location)) || []) render(el, detail.weather);
+    // Two spellings of one place are one location: their widgets share its updates.
+    const location = String(detail.location);
+    for (const [id, els] of byId) {
+      if (client.locationOf(id) === location) for (const el of els) render(el, detail.weather);
+    }
   });
   client.addEventListener("error", ({ detail }) => {
-    for (const el of known.byId.get(detail.id) || []) {
+    for (const el of byId.get(detail.id) || []) {
       el.querySelector(".weatherstream-widget__summary").textContent = detail.message || detail.code;
       el.dataset.state = "error";
     }
   });
 }
 
+/**
+ * What a widget shows for reading ``w`` in temperature unit ``unit`` ("C" or "F"). Never
+ * shown as real when it is not (the "simulated" marker), never shown as current when it
+ * is old (the "stale" marker, with its age).
+ */
+export function widgetView(w, unit) {
+  const value = fmt.temperature(w.temperature, unit);
+  const marks = [];
+  if (fmt.isSimulated(w)) marks.push("simulated");
+  if (w.stale) marks.push(w.age == null ? "stale" : `stale, ${fmt.age(w.age)} old`);
+  return {
+    temperature: value == null ? "–" : `${value.toFixed(1)} ${fmt.TEMPERATURE_UNITS[unit]}`,
+    summary: w.summary || "",
+    marker: marks.join(" · "),
+    icon: fmt.weatherIcon(w.weather_code, w.is_day),
+    state: w.stale ? "stale" : "live",
+    source: w.source || "",
+  };
+}
+
 const lastReading = new WeakMap(); // widget element -> the reading it shows
 
 /** °C or °F: the widget's own ``units`` argument, else the page's remembered choice. */
-const unitOf = (el) => (el.dataset.units in fmt.TEMPERATURE_UNITS ? el.dataset.units : fmt.rememberedUnits().temperature);
+const unitOf = (el) => (el.dataset.units in fmt.TEMPERATURE_UNITS ? el.dataset.units : memory.units().temperature);
 
 function render(el, w) {
   if (!w) return;
   lastReading.set(el, w);
-  const unit = unitOf(el);
-  const value = fmt.temperature(w.temperature, unit);
-  el.querySelector(".weatherstream-widget__temp").textContent =
-    value == null ? "–" : `${value.toFixed(1)} ${fmt.TEMPERATURE_UNITS[unit]}`;
-  el.querySelector(".weatherstream-widget__summary").textContent = w.summary || "";
-  // Never shown as real when it is not, and never shown as current when it is old.
-  const marks = [];
-  if (fmt.isSimulated(w)) marks.push("simulated");
-  if (w.stale) marks.push(w.age == null ? "stale" : `stale, ${fmt.age(w.age)} old`);
+  const view = widgetView(w, unitOf(el));
+  el.querySelector(".weatherstream-widget__temp").textContent = view.temperature;
+  el.querySelector(".weatherstream-widget__summary").textContent = view.summary;
   const marker = el.querySelector(".weatherstream-widget__marker");
-  marker.textContent = marks.join(" · ");
-  marker.hidden = marks.length === 0;
-  const icon = fmt.weatherIcon(w.weather_code, w.is_day);
+  marker.textContent = view.marker;
+  marker.hidden = !view.marker;
   const holder = el.querySelector(".weatherstream-widget__icon");
-  holder.replaceChildren(iconSvg(icon));
-  holder.setAttribute("aria-label", icon.label);
-  el.dataset.state = w.stale ? "stale" : "live";
-  el.dataset.source = w.source || "";
+  holder.replaceChildren(iconSvg(view.icon));
+  holder.setAttribute("aria-label", view.icon.label);
+  el.dataset.state = view.state;
+  el.dataset.source = view.source;
   el.dataset.temperature = String(w.temperature);
 }
-
-// The page (or another tab) changed the remembered units: widgets without their own follow.
-window.addEventListener("storage", ({ key }) => {
-  if (key !== fmt.UNITS_KEY) return;
-  for (const el of document.querySelectorAll("[data-weatherstream-widget][data-mounted]")) {
-    if (lastReading.has(el)) render(el, lastReading.get(el));
-  }
-});
 
 /** Start every widget in ``root`` not started yet (also for widgets added later). */
 export function mountAll(root = document) {
   for (const el of root.querySelectorAll("[data-weatherstream-widget]:not([data-mounted])")) {
     el.dataset.mounted = "1";
-    const client = sharedClient(el.dataset.wsPath || "/ws/weather/");
+    const client = sharedClient(el.dataset.wsPath);
     const id = client.subscribe({ city: el.dataset.city });
-    const known = widgets.get(client);
-    const els = known.byId.get(id) || [];
+    const byId = widgets.get(client);
+    const els = byId.get(id) || [];
     els.push(el);
-    known.byId.set(id, els);
+    byId.set(id, els);
   }
 }
 
-mountAll();
+if (typeof document !== "undefined") {
+  // The page (or another tab) changed the remembered units: widgets without their own follow.
+  window.addEventListener("storage", ({ key }) => {
+    if (key !== fmt.UNITS_KEY) return;
+    for (const el of document.querySelectorAll("[data-weatherstream-widget][data-mounted]")) {
+      if (lastReading.has(el)) render(el, lastReading.get(el));
+    }
+  });
+  mountAll();
+}

@@ -1,0 +1,129 @@
+// The watched places on the page: one card per location id, kept in the order they were
+// added, each with its history chart (past readings loaded once, live ones added), and
+// the two banners that depend on every reading. Tested with node (tests/js/watchlist.test.mjs).
+import { bannerState, createCard, showReading } from "./cards.js";
+import { HistoryChart } from "./chart.js";
+import * as fmt from "./format.js";
+import * as history from "./history.js";
+
+export class Watchlist {
+  #cards = new Map(); // location id -> card
+  #provider = null;
+
+  /**
+   * ``container`` holds the cards; ``banners`` is {simulated, outage} (elements shown or
+   * hidden); ``units`` the units to show; ``past(locationId)`` resolves to the place's
+   * readings of the last HISTORY_HOURS (rejects: the chart shows live ones only).
+   */
+  constructor({ doc, container, banners, units, past, Chart = HistoryChart }) {
+    this.doc = doc;
+    this.container = container;
+    this.banners = banners;
+    this.units = units;
+    this.past = past;
+    this.Chart = Chart;
+  }
+
+  get size() {
+    return this.#cards.size;
+  }
+
+  /** The card of a location id, or undefined. */
+  get(locationId) {
+    return this.#cards.get(locationId == null ? locationId : String(locationId));
+  }
+
+  values() {
+    return this.#cards.values();
+  }
+
+  /** The provider the server named in its hello ("simulated" shows the banner). */
+  setProvider(name) {
+    this.#provider = name;
+    this.updateBanners();
+  }
+
+  /** A new card for ``loc``, placed before the first card with a greater ``order``. */
+  add(loc, order) {
+    const locationId = String(loc.id);
+    const card = createCard(this.doc, loc, this.units);
+    card.order = order;
+    card.history = history.emptyHistory();
+    card.chart = new this.Chart(card.refs.chart, loc.name || "Unknown place");
+    const after = [...this.#cards.values()].find((c) => c.order > order);
+    this.container.insertBefore(card.el, after ? after.el : null);
+    this.#cards.set(locationId, card);
+    this.#loadHistory(card, locationId);
+    return card;
+  }
+
+  /** Show a reading; a new one (not ``quiet``, not stale) joins the chart. */
+  show(card, w, { quiet = false } = {}) {
+    showReading(this.doc, card, w, this.units, { quiet });
+    if (!quiet && !w.stale && history.addPoint(card.history, w)) this.draw(card);
+    this.updateBanners();
+  }
+
+  /** Take a card off the page; returns it (undefined when there was none). With
+   *  ``focusAfter``, the focus moves to a neighbour's remove button, else to that element. */
+  remove(locationId, { focusAfter = null } = {}) {
+    const card = this.#cards.get(locationId);
+    if (!card) return undefined;
+    let next = null;
+    if (focusAfter) {
+      const neighbour = card.el.nextElementSibling || card.el.previousElementSibling;
+      next = (neighbour && neighbour.querySelector(".card__remove")) || focusAfter;
+    }
+    card.chart.destroy();
+    card.el.remove();
+    this.#cards.delete(locationId);
+    this.updateBanners();
+    if (next) next.focus();
+    return card;
+  }
+
+  /** Show every card in other units. */
+  setUnits(units) {
+    this.units = units;
+    for (const card of this.#cards.values()) {
+      if (card.reading) this.show(card, card.reading, { quiet: true });
+      this.draw(card);
+    }
+  }
+
+  updateBanners() {
+    const shown = bannerState([...this.#cards.values()].map((card) => card.reading), this.#provider);
+    this.banners.simulated.hidden = !shown.simulated;
+    this.banners.outage.hidden = !shown.outage;
+  }
+
+  draw(card) {
+    const series = history.chartSeries(card.history, (c) => fmt.temperature(c, this.units.temperature));
+    card.chart.draw(series, fmt.TEMPERATURE_UNITS[this.units.temperature], card.location.timezone);
+  }
+
+  async #loadHistory(card, locationId) {
+    try {
+      const past = await this.past(locationId);
+      // Merge with live points that arrived while this was loading.
+      card.history = history.merged(past, card.history);
+    } catch (err) {
+      console.warn("weatherstream: no history for", locationId, err);
+    }
+    this.draw(card);
+  }
+}
+
+/** ``past`` for a Watchlist: GET ``url``?location=…&hours=24 (relative to ``base``), its
+ *  "observations" (an empty list when it has none). */
+export function historyLoader(url, base, fetchImpl = (...args) => fetch(...args)) {
+  return async (locationId) => {
+    const target = new URL(url || "/api/history", base);
+    target.searchParams.set("location", locationId);
+    target.searchParams.set("hours", String(history.HISTORY_HOURS));
+    const response = await fetchImpl(target, { headers: { Accept: "application/json" } });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    const data = await response.json();
+    return Array.isArray(data.observations) ? data.observations : [];
+  };
+}
