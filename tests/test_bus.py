@@ -11,7 +11,7 @@ from django.test import override_settings
 
 from weatherstream.bus import LayerDemand, location_group
 from weatherstream.conf import get_config
-from weatherstream.engine import Engine
+from weatherstream.engine import Engine, PollerEngine
 from weatherstream.geocoding import get_geocoder
 from weatherstream.models import Observation
 from weatherstream.places import Place
@@ -43,7 +43,7 @@ async def pair():
     config = {**get_config(), "POLLER": "off", "DEMAND_HEARTBEAT": 0.2, "POLL_INTERVAL": 1}
     with override_settings(WEATHERSTREAM=config):
         server = Engine(config)
-        poller = Engine(config, role="poller")
+        poller = PollerEngine(config)
         await server.start()
         await poller.start()
         yield server, poller
@@ -76,7 +76,7 @@ async def test_a_location_no_server_announces_stops_being_polled(pair):
     await inbox.next()
     assert [p.id for p in poller.leases()] == [oslo.id]
     server.unsubscribe(oslo.id, inbox)
-    server.config = {**server.config, "DEMAND_GRACE": 0}
+    server.subscriptions.config = {**server.config, "DEMAND_GRACE": 0}
     await asyncio.sleep(1.2)  # three heartbeats without it
     assert poller.leases() == []
 
@@ -128,7 +128,7 @@ async def test_a_server_joining_late_gets_the_pollers_latest_reading_before_it_i
     # One fetch a minute: what reaches the late server can only be the poller's latest.
     config = {**get_config(), "POLLER": "off", "DEMAND_HEARTBEAT": 0.2, "POLL_INTERVAL": 60}
     with override_settings(WEATHERSTREAM=config):
-        first, late, poller = Engine(config), Engine(config), Engine(config, role="poller")
+        first, late, poller = Engine(config), Engine(config), PollerEngine(config)
         stored = asyncio.Event()
 
         async def never_stored(items):  # the database lags behind the update
@@ -162,9 +162,9 @@ async def test_the_pollers_latest_is_fanned_out_only_when_it_is_news(pair):
     await server.subscribe(berlin, inbox)
     held = Reading.from_wire((await inbox.next())["weather"])
     count = len(inbox.frames)
-    server._take_latest(berlin.id, held)  # already had it
+    server.publisher.fan_out_if_news(berlin.id, held)  # already had it
     older = dataclasses.replace(held, observed_at=held.observed_at - timedelta(hours=1))
-    server._take_latest(berlin.id, older)
+    server.publisher.fan_out_if_news(berlin.id, older)
     assert len(inbox.frames) == count
-    server._take_latest(berlin.id, held.as_stale())  # the same reading, now stale: news
+    server.publisher.fan_out_if_news(berlin.id, held.as_stale())  # the same reading, now stale: news
     assert len(inbox.frames) == count + 1 and inbox.frames[-1]["weather"]["stale"] is True

@@ -262,7 +262,7 @@ async def test_disconnect_releases_subscriptions():
     await comm.disconnect()
     await asyncio.sleep(0.05)
     assert engine.hub.count(loc) == 0
-    assert loc in engine.released  # still polled during the grace period
+    assert loc in engine.subscriptions.released  # still polled during the grace period
 
 
 @pytest.mark.parametrize("city", [",", ", FR", " ,"])
@@ -341,7 +341,7 @@ async def test_connections_per_address_are_limited():
         for comm in (second, elsewhere, again):
             await comm.disconnect()
         engine = await get_engine()
-        assert engine.addresses == {}
+        assert engine.subscriptions.addresses == {}
 
 
 async def test_a_10000_character_city_name():

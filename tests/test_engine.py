@@ -52,7 +52,7 @@ async def test_demand_keeps_a_released_place_for_the_grace_period(engine):
     await engine.subscribe(place, inbox)
     engine.unsubscribe(place.id, inbox)
     assert [p.id for p in engine.demand()] == [place.id]
-    engine.config = {**engine.config, "DEMAND_GRACE": 0}
+    engine.subscriptions.config = {**engine.config, "DEMAND_GRACE": 0}
     assert engine.demand() == []
 
 
@@ -81,9 +81,9 @@ async def test_a_real_reading_replaces_a_newer_simulated_one(engine):
     place = get_geocoder().resolve("Vienna")
     inbox = Inbox()
     await engine.subscribe(place, inbox)
-    await engine.deliver([(place, _reading(0, "simulated", 30.0))], None)
-    await engine.deliver([(place, _reading(14, "open-meteo", 5.0))], None)  # older, real
-    assert engine.latest[place.id].source == "open-meteo"
+    await engine.updates.deliver([(place, _reading(0, "simulated", 30.0))], None)
+    await engine.updates.deliver([(place, _reading(14, "open-meteo", 5.0))], None)  # older, real
+    assert engine.latest.get(place.id).source == "open-meteo"
     assert [f for f in inbox.frames if '"open-meteo"' in f], inbox.frames
 
 
@@ -91,9 +91,9 @@ async def test_a_simulated_reading_never_replaces_a_real_one_it_marks_it_stale(e
     place = get_geocoder().resolve("Vienna")
     inbox = Inbox()
     await engine.subscribe(place, inbox)
-    await engine.deliver([(place, _reading(14, "open-meteo", 5.0))], None)
-    await engine.deliver([(place, _reading(0, "simulated", 30.0))], None)  # the auto fallback
-    held = engine.latest[place.id]
+    await engine.updates.deliver([(place, _reading(14, "open-meteo", 5.0))], None)
+    await engine.updates.deliver([(place, _reading(0, "simulated", 30.0))], None)  # the auto fallback
+    held = engine.latest.get(place.id)
     assert (held.source, held.temperature, held.stale) == ("open-meteo", 5.0, True)
     assert not [f for f in inbox.frames if '"simulated"' in f], inbox.frames
     assert await engine.recorder.flush()  # the recorder's task stores in the background
@@ -153,7 +153,7 @@ async def test_places_nobody_watches_leave_memory_and_points_leave_the_database(
 
     from weatherstream.models import Location
 
-    engine.config = {**engine.config, "DEMAND_GRACE": 0, "NEW_PLACES_PER_HOUR": None}
+    engine.subscriptions.config = {**engine.config, "DEMAND_GRACE": 0, "NEW_PLACES_PER_HOUR": None}
     # The engine's memory is under test here: its per-place look-ups skip the database
     # (one thread hop each), and the places are stored below in one go.
     real_ensure = services.locations_ensure
@@ -179,8 +179,8 @@ async def test_places_nobody_watches_leave_memory_and_points_leave_the_database(
     assert len(engine.places) == n + 1
     engine.demand()  # the grace period (0 s) is over
     engine.sweep()
-    assert set(engine.places) == {berlin.id} and set(engine.latest) <= {berlin.id}
-    assert len(engine._place_json) <= 1 and len(engine._weather_json) <= 1 and len(engine._stored) <= 1
+    assert set(engine.places) == {berlin.id} and engine.latest.ids() <= {berlin.id}
+    assert len(engine._place_json) <= 1 and len(engine._stored) <= 1
     await asyncio.to_thread(real_ensure, places=[berlin, *points])
     rows = await asyncio.to_thread(Location.objects.count)
     assert rows == n + 1
@@ -195,18 +195,18 @@ async def test_places_nobody_watches_leave_memory_and_points_leave_the_database(
 
 
 async def test_one_address_may_add_only_so_many_new_places_an_hour(engine):
-    engine.config = {**engine.config, "NEW_PLACES_PER_HOUR": 3}
+    engine.subscriptions.config = {**engine.config, "NEW_PLACES_PER_HOUR": 3}
     places = [get_geocoder().at(10 + i, 10) for i in range(5)]
-    assert [engine.admit(p.id, "10.0.0.1") for p in places] == [True, True, True, False, False]
-    assert engine.admit(places[4].id, "10.0.0.2")  # another address has its own allowance
-    assert engine.admit(places[1].id, "10.0.0.1"), "a place it added within the hour is free"
+    assert [engine.subscriptions.admit(p.id, "10.0.0.1") for p in places] == [True, True, True, False, False]
+    assert engine.subscriptions.admit(places[4].id, "10.0.0.2")  # another address has its own allowance
+    assert engine.subscriptions.admit(places[1].id, "10.0.0.1"), "a place it added within the hour is free"
     inbox = Inbox()
     await engine.subscribe(places[3], inbox)
-    assert engine.admit(places[3].id, "10.0.0.1"), "a place watched already is free"
-    added = engine.new_places["10.0.0.1"]
+    assert engine.subscriptions.admit(places[3].id, "10.0.0.1"), "a place watched already is free"
+    added = engine.subscriptions.new_places["10.0.0.1"]
     added[places[0].id] -= 3601  # an hour later the oldest is forgotten
-    assert engine.admit(places[4].id, "10.0.0.1")
-    assert not engine.admit(places[0].id, "10.0.0.1")
+    assert engine.subscriptions.admit(places[4].id, "10.0.0.1")
+    assert not engine.subscriptions.admit(places[0].id, "10.0.0.1")
 
 
 async def test_a_silent_place_is_marked_stale_by_the_server_itself(engine):
@@ -216,7 +216,7 @@ async def test_a_silent_place_is_marked_stale_by_the_server_itself(engine):
     place = get_geocoder().resolve("Vienna")
     inbox = Inbox()
     await engine.subscribe(place, inbox)
-    await engine.deliver([(place, _reading(0, "open-meteo", 5.0))], None)
+    await engine.updates.deliver([(place, _reading(0, "open-meteo", 5.0))], None)
     now = time.time()
     assert engine.mark_silence(now) == 0
     assert engine.mark_silence(now + 2 * engine.interval) == 0  # not yet two intervals overdue
@@ -224,7 +224,7 @@ async def test_a_silent_place_is_marked_stale_by_the_server_itself(engine):
     frame = json.loads(inbox.frames[-1])
     assert frame["weather"]["stale"] is True and frame["weather"]["temperature"] == 5.0
     assert engine.mark_silence(now + 3 * engine.interval) == 0, "once, not at every sweep"
-    await engine.deliver([(place, _reading(0, "open-meteo", 6.0))], None)  # the same time, fresh
+    await engine.updates.deliver([(place, _reading(0, "open-meteo", 6.0))], None)  # the same time, fresh
     assert json.loads(inbox.frames[-1])["weather"]["stale"] is False
 
 
@@ -233,9 +233,9 @@ async def test_an_unchanged_reading_is_not_sent_again(engine):
     inbox = Inbox()
     await engine.subscribe(place, inbox)
     reading = _reading(5, "open-meteo", 5.0)
-    await engine.deliver([(place, reading)], None)
-    await engine.deliver([(place, reading)], None)  # the upstream has nothing newer
-    await engine.deliver([(place, dataclasses.replace(reading, temperature=9.0))], None)  # same time
+    await engine.updates.deliver([(place, reading)], None)
+    await engine.updates.deliver([(place, reading)], None)  # the upstream has nothing newer
+    await engine.updates.deliver([(place, dataclasses.replace(reading, temperature=9.0))], None)  # same time
     assert len(inbox.frames) == 1, inbox.frames
 
 
@@ -254,7 +254,7 @@ async def test_hello_names_the_source_in_use_under_auto():
 
 
 async def test_a_sweep_during_a_subscribe_keeps_the_place(engine, monkeypatch):
-    engine.config = {**engine.config, "DEMAND_GRACE": 0}
+    engine.subscriptions.config = {**engine.config, "DEMAND_GRACE": 0}
     place = get_geocoder().resolve("Oslo")
     reached = asyncio.Event()
     go_on = asyncio.Event()
@@ -281,8 +281,8 @@ async def test_a_new_poller_does_not_let_a_simulated_reading_replace_a_stored_re
     engine = Engine({**get_config(), "PROVIDER": "auto", "UPSTREAM_BUDGET": None})
     try:
         assert place.id not in engine.latest  # as on a poller just elected
-        await engine.deliver([(place, _reading(0, "simulated", 30.0))], None)  # its network is down
-        assert engine.latest[place.id].source == "open-meteo" and engine.latest[place.id].stale
+        await engine.updates.deliver([(place, _reading(0, "simulated", 30.0))], None)  # its network is down
+        assert engine.latest.get(place.id).source == "open-meteo" and engine.latest.get(place.id).stale
     finally:
         await engine.stop()
 
@@ -297,7 +297,7 @@ async def test_silence_allows_for_the_upstreams_own_rhythm_and_a_repeated_old_va
         await engine.subscribe(place, inbox)
         # A healthy 15-minute slot, fetched 14 minutes into it: not silence.
         slot = _reading(14, "open-meteo")
-        await engine.deliver([(place, slot)], None)
+        await engine.updates.deliver([(place, slot)], None)
         assert engine.mark_silence() == 0
         # 2 intervals + the 15-minute resolution later, nothing new: silence.
         later = time.time() + 2 * 300 + 900 - 14 * 60 + 10
@@ -315,12 +315,12 @@ async def test_an_upstream_repeating_an_old_value_leaves_it_marked_stale():
         inbox = Inbox()
         await engine.subscribe(place, inbox)
         slot = _reading(5, "open-meteo")  # five minutes old: past SILENCE_AFTER
-        await engine.deliver([(place, slot)], None)
+        await engine.updates.deliver([(place, slot)], None)
         assert engine.mark_silence() == 1
-        await engine.deliver([(place, slot)], None)  # the upstream is stuck on it
+        await engine.updates.deliver([(place, slot)], None)  # the upstream is stuck on it
         assert json.loads(inbox.frames[-1])["weather"]["stale"] is True
-        assert engine.latest[place.id].stale
-        await engine.deliver([(place, _reading(0, "open-meteo"))], None)  # something new
+        assert engine.latest.get(place.id).stale
+        await engine.updates.deliver([(place, _reading(0, "open-meteo"))], None)  # something new
         assert json.loads(inbox.frames[-1])["weather"]["stale"] is False
     finally:
         await engine.stop()

@@ -151,7 +151,7 @@ async def test_a_replayed_answer_adds_no_row(rig):
     for _ in range(3):
         await engine.poller.fetch([berlin])
         assert await engine.recorder.flush()
-        engine.latest.clear()  # as after a restart: the engine has forgotten what it stored
+        engine.latest.readings.clear()  # as after a restart: the engine has forgotten what it stored
     assert await stored(engine) == 1
 
 

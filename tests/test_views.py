@@ -233,7 +233,7 @@ async def test_a_stale_reading_is_served_as_it_is_without_a_refetch(client, monk
     lima = get_geocoder().resolve("Lima")
     await engine._know(lima)
     old = Reading(observed_at=timezone.now() - timedelta(hours=2), source="open-meteo", temperature=19.0)
-    engine.latest[lima.id] = old.as_stale()
+    engine.latest.put(lima.id, old.as_stale())
     calls = []
 
     async def counting(places):
