@@ -1,0 +1,228 @@
+"""The designs the benchmark compares, and their server processes: commands, start, probe, stop.
+
+Imported by fanout.py, which puts the repository on sys.path (for scripts.makeflags).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import procs
+
+from scripts.makeflags import make_run_flags
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+
+PRODUCT_SERVERS = [
+    "uvicorn-websockets",
+    "uvicorn-websockets-sansio",
+    "uvicorn-wsproto",
+    "daphne",
+    "granian",
+]
+BASELINES = {"plain": "plain-websockets", "textbook": "textbook-channels"}
+# --redis: the scaled-out topology, two server processes (uvicorn as `make run` runs it)
+# with WEATHERSTREAM_POLLER=off, one `manage.py weatherstream_poll`, and redis-server,
+# over channels_redis's pub/sub layer or its core (list-based) layer.
+CLUSTER_SERVERS = {"pubsub": "redis-pubsub-2proc", "core": "redis-core-2proc"}
+# --stalled F: the same server again with a fraction F of subscribers that never read.
+STALLED = "+stalled"
+# The server `make run` uses: each --redis row runs two of it.
+CLUSTER_SERVER = "uvicorn-websockets-sansio"
+
+
+def bench_flags() -> list[str]:
+    """uvicorn's flags exactly as `make run` passes them, less the `--ws` choice."""
+    flags = make_run_flags()
+    if "--ws" in flags:
+        at = flags.index("--ws")
+        del flags[at : at + 2]
+    return flags
+
+
+UVICORN_FLAGS = bench_flags()
+GRANIAN_FLAGS = ["--loop", "uvloop", "--workers", "1", "--no-access-log", "--log-level", "warning"]
+PRODUCT_APP = "example.asgi:application"
+# The product's settings in every server process: simulated weather, one poll a second.
+PRODUCT_ENV = {
+    "PYTHONPATH": f"{REPO / 'example'}:{REPO / 'src'}",
+    "WEATHERSTREAM_PROVIDER": "simulated",
+    "WEATHERSTREAM_POLL_INTERVAL": "1",
+    "WEATHERSTREAM_MAX_CONNECTIONS_PER_ADDRESS": "null",  # every subscriber is 127.0.0.1
+    "DJANGO_SETTINGS_MODULE": "example.settings",
+}
+
+# One process of a design: (command, cwd, env, port to wait for or None).
+Process = tuple[list[str], Path, dict[str, str], int | None]
+
+
+# -- commands ---------------------------------------------------------------------------
+
+
+def _listen(port: int) -> list[str]:
+    return ["--host", "127.0.0.1", "--port", str(port)]
+
+
+def server_command(
+    name: str, port: int, python: str, textbook_ws: str = "websockets-sansio"
+) -> tuple[list[str], Path, dict[str, str]]:
+    """The command, working directory and environment of one server of ``name``."""
+    env = dict(os.environ)
+    env["PYTHONUNBUFFERED"] = "1"
+    env["DJANGO_ALLOWED_HOSTS"] = "127.0.0.1,localhost"
+    baselines = BENCH / "baselines"
+    if name == "plain-websockets":
+        return [python, str(baselines / "plain_ws.py"), "--port", str(port)], baselines, env
+    if name == "textbook-channels":
+        env["PYTHONPATH"] = str(baselines)
+        env["DJANGO_SETTINGS_MODULE"] = "textbook.settings"
+        uvicorn = [python, "-m", "uvicorn", "textbook.asgi:application", *_listen(port)]
+        return [*uvicorn, "--ws", textbook_ws, *UVICORN_FLAGS], baselines, env
+    env |= PRODUCT_ENV
+    return product_command(name, port, python), REPO / "example", env
+
+
+def product_command(name: str, port: int, python: str) -> list[str]:
+    """The product under one of the ASGI server options (PRODUCT_SERVERS)."""
+    bindir = Path(python).parent
+    if name.startswith("uvicorn-"):
+        ws = name.removeprefix("uvicorn-")
+        return [python, "-m", "uvicorn", PRODUCT_APP, *_listen(port), "--ws", ws, *UVICORN_FLAGS]
+    if name == "daphne":
+        return [str(bindir / "daphne"), "-b", "127.0.0.1", "-p", str(port), PRODUCT_APP]
+    if name == "granian":
+        return [str(bindir / "granian"), "--interface", "asgi", *_listen(port), *GRANIAN_FLAGS, PRODUCT_APP]
+    raise SystemExit(f"unknown server {name!r}; choose from {', '.join(PRODUCT_SERVERS)}")
+
+
+def design(
+    name: str, args: argparse.Namespace, workdir: Path, db_template: Path | None, tag: str
+) -> list[Process]:
+    """The processes of one row, in start order: (command, cwd, env, port to wait for)."""
+    name = name.removesuffix(STALLED)
+    layer = next((k for k, v in CLUSTER_SERVERS.items() if v == name), None)
+    single = CLUSTER_SERVER if layer else name
+    port = procs.free_port()
+    cmd, cwd, env = server_command(single, port, args.python, args.textbook_ws)
+    if name in BASELINES.values():
+        return [(cmd, cwd, env, port)]
+    # the product: its own copy of the migrated database
+    var = workdir / f"var-{tag}"
+    var.mkdir()
+    assert db_template is not None
+    shutil.copy(db_template, var / db_template.name)
+    env["WEATHERSTREAM_VAR_DIR"] = str(var)
+    if layer is None:
+        return [(cmd, cwd, env, port)]
+    return cluster(layer, (cmd, cwd, env, port), args, var)
+
+
+def cluster(layer: str, first: Process, args: argparse.Namespace, var: Path) -> list[Process]:
+    """--redis: redis-server, the separate poller, then two servers (``first`` and another)."""
+    cmd, cwd, env, port = first
+    redis_port = procs.free_port()
+    redis = ["redis-server", "--bind", "127.0.0.1", "--port", str(redis_port), "--save", ""]
+    env |= {
+        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "REDIS_LAYER": layer,
+        "WEATHERSTREAM_POLLER": "off",
+    }
+    poller = [args.python, "manage.py", "weatherstream_poll"]
+    second = procs.free_port()
+    cmd2, _, _ = server_command(CLUSTER_SERVER, second, args.python, args.textbook_ws)
+    return [
+        (redis + ["--dir", str(var)], var, env, redis_port),
+        (poller, cwd, env, None),
+        (cmd, cwd, env, port),
+        (cmd2, cwd, env, second),
+    ]
+
+
+def migrate_template(args: argparse.Namespace, workdir: Path) -> Path:
+    """The product's SQLite database, migrated once per benchmark; design() copies it per server."""
+    var = workdir / "template"
+    var.mkdir()
+    env = dict(
+        os.environ,
+        PYTHONPATH=f"{REPO / 'example'}:{REPO / 'src'}",
+        WEATHERSTREAM_VAR_DIR=str(var),
+        WEATHERSTREAM_PROVIDER="simulated",
+        DJANGO_SETTINGS_MODULE="example.settings",
+        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+    )
+    subprocess.run(
+        [args.python, "manage.py", "migrate", "--noinput"],
+        cwd=REPO / "example",
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        timeout=120,
+    )
+    return var / "weatherstream.sqlite3"
+
+
+# -- running ----------------------------------------------------------------------------
+
+
+def probe(port: int, timeout: float) -> None:
+    """One real WebSocket connection that gets ``hello`` (starts a lazy engine, e.g. under daphne)."""
+    from websockets.sync.client import connect
+
+    with connect(
+        f"ws://127.0.0.1:{port}/ws/weather/",
+        origin=f"http://127.0.0.1:{port}",
+        open_timeout=timeout,
+        compression=None,
+    ) as ws:
+        hello = json.loads(ws.recv(timeout=timeout))
+        assert hello.get("type") == "hello", hello
+
+
+@dataclass
+class Servers:
+    """The running processes of one row's design; its CPU and RSS are their sum."""
+
+    processes: list[subprocess.Popen[Any]] = field(default_factory=list)
+    ports: list[int] = field(default_factory=list)  # where subscribers connect, round robin
+
+    def start(
+        self,
+        name: str,
+        args: argparse.Namespace,
+        workdir: Path,
+        db_template: Path | None,
+        tag: str,
+        title: str,
+    ) -> None:
+        """Start each process in order and wait for its port, then get a ``hello`` from each server."""
+        for part, (cmd, cwd, env, port) in enumerate(design(name, args, workdir, db_template, tag)):
+            log = workdir / f"{tag}-{part}.log"
+            print(f"\n== {title}: {' '.join(cmd)}  (log: {log})", flush=True)
+            self.processes.append(procs.spawn(cmd, cwd=cwd, env=env, log=log))
+            if port is not None:
+                procs.wait_port(port, self.processes[-1], timeout=90)
+                if cmd[0] != "redis-server":
+                    self.ports.append(port)
+        for port in self.ports:
+            probe(port, timeout=60)
+
+    @property
+    def last_pid(self) -> int:
+        """The last process started: the one --profile records."""
+        return self.processes[-1].pid
+
+    def pids(self) -> list[int]:
+        """Every process of the design and all their descendants."""
+        return [pid for s in self.processes for pid in procs.tree(s.pid)]
+
+    def stop(self) -> None:
+        for server in reversed(self.processes):
+            procs.stop(server)
