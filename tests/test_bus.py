@@ -74,11 +74,11 @@ async def test_a_location_no_server_announces_stops_being_polled(pair):
     inbox = Inbox()
     await server.subscribe(oslo, inbox)
     await inbox.next()
-    assert [p.id for p in poller.leases()] == [oslo.id]
+    assert [p.id for p in poller.demand()] == [oslo.id]
     server.unsubscribe(oslo.id, inbox)
     server.subscriptions.config = {**server.config, "DEMAND_GRACE": 0}
     await asyncio.sleep(1.2)  # three heartbeats without it
-    assert poller.leases() == []
+    assert poller.demand() == []
 
 
 def test_leases_expire_unless_renewed():

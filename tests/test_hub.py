@@ -1,8 +1,6 @@
 import json
 import logging
 
-import pytest
-
 from weatherstream.hub import Hub, Prepared
 
 
@@ -97,21 +95,3 @@ def test_a_subscriber_leaving_during_the_broadcast_does_not_break_it():
     assert hub.broadcast("berlin", "{}") == 2
     assert len(leaving.pushed) == len(staying.pushed) == 1
     assert hub.count("berlin") == 1
-
-
-@pytest.mark.parametrize("size", [0, 5, 125, 126, 65535, 65536])
-def test_the_prepared_frame_is_the_websocket_frame_a_server_sends(size):
-    text = "é" * (size // 2) + "x" * (size % 2)
-    prepared = Prepared(text)
-    payload = text.encode()
-    assert prepared.encoded == payload
-    # RFC 6455: FIN + text opcode, unmasked, then the payload length in 7, 7+16 or 7+64 bits.
-    n = len(payload)
-    if n < 126:
-        header = bytes([0x81, n])
-    elif n < 65536:
-        header = bytes([0x81, 126]) + n.to_bytes(2, "big")
-    else:
-        header = bytes([0x81, 127]) + n.to_bytes(8, "big")
-    assert prepared.frame == header + payload
-    assert prepared.frame is prepared.frame  # built once

@@ -115,16 +115,16 @@ async def test_failures_are_delivered_and_retried_with_backoff(monkeypatch):
     await poller.fetch([A])
     results, error = delivered[0]
     assert isinstance(error, ProviderError) and results == [(A, None)]
-    assert poller._next_due["a"] == pytest.approx(5.0)  # first retry after RETRY_BASE
+    assert poller.due_in("a") == pytest.approx(5.0) and poller.failures("a") == 1  # after RETRY_BASE
     await poller.fetch([A])
-    assert poller._next_due["a"] == pytest.approx(10.0)  # doubled
+    assert poller.due_in("a") == pytest.approx(10.0)  # doubled
     await poller.fetch([A])
-    assert poller._next_due["a"] == pytest.approx(20.0)  # doubled again
+    assert poller.due_in("a") == pytest.approx(20.0)  # doubled again
     await poller.fetch([A])
-    assert poller._next_due["a"] == pytest.approx(30.0)  # capped at the interval
+    assert poller.due_in("a") == pytest.approx(30.0) and poller.failures("a") == 4  # capped at the interval
     provider.fail = False
     await poller.fetch([A])
-    assert poller._next_due["a"] == pytest.approx(30.0) and "a" not in poller._failures
+    assert poller.due_in("a") == pytest.approx(30.0) and poller.failures("a") == 0
 
 
 async def test_retry_after_is_honoured():
@@ -134,7 +134,7 @@ async def test_retry_after_is_honoured():
 
     poller, _ = make(Limited(), [A])
     await poller.fetch([A])
-    assert poller._next_due["a"] >= 120
+    assert poller.due_in("a") >= 120
 
 
 async def test_batches_respect_max_batch():
@@ -161,7 +161,7 @@ async def test_a_provider_bug_backs_off_instead_of_spinning(monkeypatch):
     task.cancel()
     assert len(provider.batches) == 1  # retried only after RETRY_BASE seconds
     assert isinstance(delivered[0][1], ProviderError)
-    assert poller._next_due["a"] == pytest.approx(5.0)
+    assert poller.due_in("a") == pytest.approx(5.0)
 
 
 async def test_a_wrong_number_of_readings_is_a_failure():
@@ -210,7 +210,7 @@ async def test_an_open_circuit_stops_calls_then_one_probe_closes_it():
     assert len(provider.batches) == 3
     results, error = delivered[-1]
     assert "circuit open" in str(error) and results == [(A, None)]  # subscribers go stale
-    assert poller._next_due["a"] >= breaker.retry_in() == 2, "retried no sooner than the probe"
+    assert poller.due_in("a") >= breaker.retry_in() == 2, "retried no sooner than the probe"
     clock.now = 60
     provider.fail = False
     await poller.fetch([A])  # the probe
@@ -227,7 +227,7 @@ async def test_a_spent_budget_refuses_without_calling_the_upstream():
     await poller.fetch([A, B])  # 2 + 2 > 3
     assert provider.batches == [["a", "b"]]
     assert "budget" in str(delivered[-1][1])
-    assert poller._next_due["a"] >= 60
+    assert poller.due_in("a") >= 60
     clock.now = 60
     await poller.fetch([A, B])
     assert provider.batches == [["a", "b"], ["a", "b"]]
@@ -274,7 +274,7 @@ async def test_a_shared_schedule_fetches_only_the_places_no_other_poller_fetched
     task.cancel()
     assert schedule.claims == [(["a", "b"], 30)]
     assert provider.batches == [["a"]]
-    assert poller._next_due == {"a": 130.0, "b": 107.0}  # b: when the other poller's fetch is due again
+    assert (poller.due_in("a"), poller.due_in("b")) == (30.0, 7.0)  # b: when the other poller's is due
     assert schedule.rescheduled == []  # a succeeded: its claimed slot stands
     assert [place for place, _ in delivered[0][0]] == [A]
 
@@ -292,7 +292,7 @@ async def test_without_a_claim_nothing_is_fetched_and_it_is_asked_again_within_a
     await asyncio.sleep(0.02)
     task.cancel()
     assert provider.batches == [] and delivered == []
-    assert poller._next_due == {"a": 101.0, "b": 101.0}
+    assert (poller.due_in("a"), poller.due_in("b")) == (1.0, 1.0)
 
 
 async def test_without_a_claim_a_short_interval_is_kept():
@@ -301,7 +301,7 @@ async def test_without_a_claim_a_short_interval_is_kept():
     task = asyncio.create_task(poller.run())
     await asyncio.sleep(0.02)
     task.cancel()
-    assert poller._next_due == {"a": 100.25}
+    assert poller.due_in("a") == 0.25
 
 
 async def test_failed_places_are_rescheduled_in_the_shared_schedule(monkeypatch):
@@ -318,7 +318,7 @@ async def test_failed_places_are_rescheduled_in_the_shared_schedule(monkeypatch)
     await poller.fetch([A, B])
     assert schedule.rescheduled == [{"b": 5.0}]  # only b, due again after the first retry wait
     assert delivered[0][1] is None and delivered[0][0][0][1] is not None and delivered[0][0][1] == (B, None)
-    assert poller._next_due == {"a": 130.0, "b": 105.0}
+    assert (poller.due_in("a"), poller.due_in("b")) == (30.0, 5.0)
     provider = CountingProvider(fail=True)
     poller, _ = make(provider, [A, B], clock, interval=30, schedule=schedule)
     await poller.fetch([A, B])
@@ -373,7 +373,7 @@ async def test_a_place_without_a_usable_reading_is_retried_like_a_failure(monkey
     poller, delivered = make(Empty(), [A], FakeClock(100.0), interval=30)
     await poller.fetch([A])
     assert delivered == [([(A, None)], None)]
-    assert poller._next_due["a"] == 105.0 and poller._failures == {"a": 1}
+    assert poller.due_in("a") == 5.0 and poller.failures("a") == 1
 
 
 async def test_the_retry_wait_is_jittered_down_to_half_and_never_below_the_interval(monkeypatch):
@@ -387,10 +387,10 @@ async def test_the_retry_wait_is_jittered_down_to_half_and_never_below_the_inter
     clock = FakeClock(100.0)
     poller, _ = make(CountingProvider(fail=True), [A], clock, interval=30)
     await poller.fetch([A])
-    assert asked == [(0.5, 1.0)] and poller._next_due["a"] == 102.5
+    assert asked == [(0.5, 1.0)] and poller.due_in("a") == 2.5
     poller, _ = make(CountingProvider(fail=True), [A], clock, interval=0.5)
     await poller.fetch([A])
-    assert poller._next_due["a"] == 100.25  # min(interval, RETRY_BASE) jittered, no floor
+    assert poller.due_in("a") == 0.25  # min(interval, RETRY_BASE) jittered, no floor
 
 
 async def test_an_unexpected_provider_error_is_named_in_the_delivered_error():
@@ -526,12 +526,12 @@ async def test_a_place_no_longer_watched_starts_its_backoff_afresh(monkeypatch):
     poller, _ = make(provider, demand, clock, interval=30)
     await poller.fetch([A])
     await poller.fetch([A])
-    assert poller._failures == {"a": 2}
+    assert poller.failures("a") == 2
     demand.clear()
     task = asyncio.create_task(poller.run())
     await asyncio.sleep(0.02)
     task.cancel()
-    assert poller._failures == {} and poller._next_due == {}
+    assert poller.failures("a") == 0 and poller.due_in("a") is None
 
 
 async def test_the_lag_gauge_says_how_late_the_most_overdue_place_is():

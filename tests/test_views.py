@@ -231,7 +231,7 @@ async def test_a_stale_reading_is_served_as_it_is_without_a_refetch(client, monk
 
     engine = await get_engine()
     lima = get_geocoder().resolve("Lima")
-    await engine._know(lima)
+    await engine.places.meet(lima)
     old = Reading(observed_at=timezone.now() - timedelta(hours=2), source="open-meteo", temperature=19.0)
     engine.latest.put(lima.id, old.as_stale())
     calls = []

@@ -1,98 +1,56 @@
 """The WebSocket endpoint: parse a frame, call the engine, send the reply.
 
-Thin on purpose. Every frame to the client goes through :meth:`WeatherConsumer.push`,
-so replies and updates keep their order, and a client that stops reading is closed
-(code 4009) once its bounded outbox is full instead of growing the server's memory.
+Thin on purpose. Every frame to the client goes through the connection's sender
+(:mod:`.sending`, chosen once per connection): replies from here, updates from the hub,
+where the sender is what a subscription registers. It keeps them in order and closes a
+client that stops reading (code 4009).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections import deque
-from collections.abc import Coroutine
 from typing import Any
 
 from channels.consumer import AsyncConsumer
-from websockets.exceptions import InvalidState
-from websockets.protocol import Protocol as WebSocketsProtocol
-from websockets.protocol import State
 
 from . import metrics, protocol
 from .conf import get_config
 from .engine import Engine, get_engine
-from .hub import Prepared
 from .places import PlaceError, TooManyPlaces
 from .protocol import ProtocolError
+from .sending import Sender, sender_for
 
 logger = logging.getLogger(__name__)
-
-
-async def resume(coro: Coroutine[Any, Any, None], waiting_on: Any) -> None:
-    """Finish a coroutine whose first step suspended on ``waiting_on``, as a Task would."""
-    try:
-        while True:
-            if waiting_on is None:  # a bare yield: give the loop one turn
-                await asyncio.sleep(0)
-            else:
-                waiting_on._asyncio_future_blocking = False
-                if not waiting_on.done():
-                    await asyncio.wait((waiting_on,))
-            waiting_on = coro.send(None)
-    except StopIteration:
-        return
-    except BaseException:
-        coro.close()
-        raise
-
-
-def direct_writer(send: Any) -> Any:
-    """uvicorn's websockets-sansio connection behind ``send``, when that is what serves
-    this socket: a frame can then go to its sans-I/O protocol and transport directly,
-    without an ASGI message and a coroutine per frame (the fan-out's hot path). Any
-    other server, or another uvicorn version's shape, gets None: the ASGI path."""
-    proto: Any = getattr(send, "__self__", None)
-    if type(proto).__name__ != "WebSocketsSansIOProtocol":
-        return None
-    needed = ("conn", "transport", "writable", "close_sent", "disconnected")
-    if not all(hasattr(proto, name) for name in needed) or not isinstance(proto.conn, WebSocketsProtocol):
-        return None
-    conn_needed = ("state", "extensions", "expect_continuation_frame", "send_text", "data_to_send")
-    return proto if all(hasattr(proto.conn, name) for name in conn_needed) else None
 
 
 class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no types
     """Speaks protocol v1 (docs/protocol.md).
 
     Unlike Channels' generic consumers it opens no channel-layer channel per
-    connection: updates arrive from the process-local hub.
+    connection: the process-local hub hands updates to its sender.
     """
 
     engine: Engine
+    sender: Sender
 
     def __init__(self) -> None:
         self.config = get_config()
         self.channel_layer = None
         self.subscriptions: set[str] = set()
-        self._outbox: deque[str] = deque()
-        self._outbox_bytes = 0
-        self._writer: asyncio.Task[None] | None = None
-        self._closed = False
         self._tokens = float(self.config["MESSAGE_BURST"])
         self._refilled = time.monotonic()
         self._strikes = 0
-        self._closer: asyncio.Task[None] | None = None
         self._address: str | None = None  # counted against MAX_CONNECTIONS_PER_ADDRESS
         self._counted = False  # in metrics.CONNECTIONS
-        self._direct: Any = None  # see direct_writer()
 
+    # Not Channels' __call__: that would open a channel-layer channel per connection.
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         self.scope = scope
         self.base_send = send
-        self._direct = direct_writer(send)
+        self.sender = sender_for(send, self.config["SEND_BUFFER_BYTES"], self._release)
         try:
-            while not self._closed:
+            while not self.sender.closed:
                 message = await receive()
                 kind = message["type"]
                 if kind == "websocket.receive":
@@ -102,7 +60,7 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
                 elif kind == "websocket.disconnect":
                     break
         finally:
-            self._closed = True
+            self.sender.stop()
             self._release()
             if self._address is not None:
                 self.engine.disconnected(self._address)
@@ -128,7 +86,7 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
             self._address = client[0]
         metrics.CONNECTIONS.inc()
         self._counted = True
-        self.push(self.engine.hello())
+        self.sender.push(self.engine.hello())
 
     def _logged_in(self) -> bool:
         user = self.scope.get("user")
@@ -141,100 +99,14 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
         engine = getattr(self, "engine", None)
         if engine is not None:
             for location_id in self.subscriptions:
-                engine.unsubscribe(location_id, self)
+                engine.unsubscribe(location_id, self.sender)
         metrics.SUBSCRIPTIONS.dec(len(self.subscriptions))
         self.subscriptions.clear()
-        self._outbox.clear()
 
     async def close(self, code: int) -> None:
-        if not self._closed:
-            self._closed = True
+        if not self.sender.closed:
             self._release()
-            await self._send_close(code)
-
-    def _abandon(self, code: int) -> None:
-        """Stop serving this client at once; the close frame follows when its socket lets it."""
-        if not self._closed:
-            self._closed = True
-            self._release()
-            self._closer = asyncio.get_running_loop().create_task(self._send_close(code))
-
-    async def _send_close(self, code: int) -> None:
-        try:
-            await self.base_send({"type": "websocket.close", "code": code})
-        except Exception:  # already gone
-            pass
-
-    # -- outgoing ---------------------------------------------------------------------
-
-    def push(self, text: str, prepared: Prepared | None = None) -> None:
-        """Send a frame without blocking the caller (the hub's fan-out loop).
-
-        With nothing queued, the frame is handed to the server at once: an ASGI server's
-        ``send`` normally completes without waiting, so no task is created per frame.
-        If it has to wait (the client reads slowly), a writer task finishes that send and
-        drains what queues up behind it; past ``SEND_BUFFER_BYTES`` the client is closed.
-        """
-        if self._closed:
-            return
-        direct = self._direct
-        if (
-            direct is not None
-            and self._writer is None
-            and direct.writable.is_set()
-            and not direct.close_sent
-            and not direct.disconnected
-            and not direct.transport.is_closing()
-        ):
-            conn = direct.conn
-            try:
-                if (
-                    prepared is not None
-                    and conn.state is State.OPEN
-                    and not conn.extensions
-                    and not conn.expect_continuation_frame
-                ):
-                    # The frame conn.send_text() would build, built once for everyone.
-                    direct.transport.write(prepared.frame)
-                else:
-                    conn.send_text(prepared.encoded if prepared is not None else text.encode())
-                    direct.transport.write(b"".join(conn.data_to_send()))
-                return
-            except InvalidState:  # closing under us: the receive loop hears of it
-                return
-            except Exception:  # not what this code expects: the ASGI path from now on
-                logger.exception("the direct send path failed; using the ASGI send for this connection")
-                self._direct = None
-        if self._writer is None:
-            send = self.base_send({"type": "websocket.send", "text": text})
-            try:
-                waiting_on = send.send(None)
-            except StopIteration:
-                return
-            except Exception:  # the client is gone; the receive loop will hear of it
-                return
-            self._writer = asyncio.get_running_loop().create_task(self._drain(send, waiting_on))
-            return
-        self._outbox.append(text)
-        self._outbox_bytes += len(text)
-        if self._outbox_bytes > self.config["SEND_BUFFER_BYTES"]:
-            logger.info("closing a client that stopped reading (%d characters queued)", self._outbox_bytes)
-            self._outbox.clear()
-            self._outbox_bytes = 0
-            self._abandon(protocol.CLOSE_SLOW_CONSUMER)
-
-    async def _drain(self, send: Coroutine[Any, Any, None], waiting_on: Any) -> None:
-        try:
-            await resume(send, waiting_on)
-            while self._outbox:
-                text = self._outbox.popleft()
-                self._outbox_bytes -= len(text)
-                await self.base_send({"type": "websocket.send", "text": text})
-        except Exception:  # the client went away mid-send; the receive loop ends it
-            self._outbox.clear()
-            self._outbox_bytes = 0
-        finally:
-            self._writer = None
+            await self.sender.close(code)
 
     # -- incoming ---------------------------------------------------------------------
 
@@ -266,7 +138,7 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
             if self._strikes > self.config["RATE_LIMIT_CLOSE_AFTER"]:
                 await self.close(protocol.CLOSE_RATE_LIMITED)
             elif self._strikes == 1:
-                self.push(
+                self.sender.push(
                     protocol.error_frame(ProtocolError("rate_limited", "Too many messages; slow down."))
                 )
             return
@@ -277,12 +149,12 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
             elif isinstance(command, protocol.Unsubscribe):
                 self.unsubscribe(command)
             else:
-                self.push(protocol.pong_frame(msg_id=command.id))
+                self.sender.push(protocol.pong_frame(msg_id=command.id))
         except ProtocolError as error:
-            self.push(protocol.error_frame(error))
+            self.sender.push(protocol.error_frame(error))
         except Exception:  # a bug must not end this connection, nor hide from the logs
             logger.exception("handling a client message failed")
-            self.push(
+            self.sender.push(
                 protocol.error_frame(ProtocolError("unavailable", "The server could not do that just now."))
             )
 
@@ -303,25 +175,25 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
             self.subscriptions.add(place.id)
             metrics.SUBSCRIPTIONS.inc()
         try:
-            await self.engine.subscribe(place, self)
+            await self.engine.subscribe(place, self.sender)
         except Exception:
             logger.exception("subscribe to %s failed", place.id)
             if place.id in self.subscriptions:
                 self.subscriptions.discard(place.id)
                 metrics.SUBSCRIPTIONS.dec()
-            self.engine.unsubscribe(place.id, self)
+            self.engine.unsubscribe(place.id, self.sender)
             raise ProtocolError(
                 "unavailable", "The server could not subscribe just now.", id=command.id
             ) from None
-        if self._closed:  # the client left while we were looking things up
-            self.engine.unsubscribe(place.id, self)
+        if self.sender.closed:  # the client left while we were looking things up
+            self.engine.unsubscribe(place.id, self.sender)
             return
-        self.push(self.engine.subscribed(place, command.id))
+        self.sender.push(self.engine.subscribed(place, command.id))
 
     def unsubscribe(self, command: protocol.Unsubscribe) -> None:
         # Idempotent: unsubscribing from a location not held is not an error.
         if command.location in self.subscriptions:
             self.subscriptions.discard(command.location)
             metrics.SUBSCRIPTIONS.dec()
-            self.engine.unsubscribe(command.location, self)
-        self.push(protocol.unsubscribed_frame(msg_id=command.id, location_id=command.location))
+            self.engine.unsubscribe(command.location, self.sender)
+        self.sender.push(protocol.unsubscribed_frame(msg_id=command.id, location_id=command.location))

@@ -31,7 +31,6 @@ from .budget import CallBudget
 from .bus import LayerDemand, LayerLink
 from .conf import get_config
 from .election import RedisLease, redis_url
-from .flights import shared
 from .geocoding import load_geocoders
 from .hub import Subscriber
 from .latest import Latest
@@ -41,6 +40,7 @@ from .providers import WeatherProvider, load_provider
 from .publishing import HubPublisher, LayerPublisher, Publisher
 from .readings import Reading
 from .recorder import Recorder
+from .registry import PlaceRegistry
 from .subscriptions import Subscriptions
 from .updates import Updates
 
@@ -117,7 +117,7 @@ class Runtime:
         await self.recorder.close()
         await self.provider.aclose()
 
-    def polling(self) -> bool:
+    def poller_alive(self) -> bool:
         """True while this process's poller task (or its lease loop) runs."""
         names = ("weatherstream-poller", "weatherstream-lead")
         return any(t.get_name() in names and not t.done() for t in self._tasks)
@@ -169,7 +169,7 @@ class Engine(Runtime):
         self.geocoders = load_geocoders(self.config)
         self.subscriptions = Subscriptions(self.config)
         self.hub = self.subscriptions.hub
-        self.places: dict[str, Place] = {}  # the places this process met, by id
+        self.places = PlaceRegistry(self.latest)
         self.publisher = HubPublisher(self.hub, self.latest)
         self.link: LayerLink | None = None
         self.polls = self.config["POLLER"] == "embedded"
@@ -183,9 +183,6 @@ class Engine(Runtime):
                 on_latest=self.publisher.fan_out_if_news,
                 heartbeat=self.config["DEMAND_HEARTBEAT"],
             )
-        self._stored: set[str] = set()
-        self._meeting: dict[str, asyncio.Task[None]] = {}
-        self._place_json: dict[str, str] = {}
         self._hello: tuple[Any, str] = (None, "")
 
     async def start(self) -> None:
@@ -213,20 +210,6 @@ class Engine(Runtime):
             return self.geocoders.at(lat, lon)
         return await self.geocoders.find(city)
 
-    async def _know(self, place: Place) -> None:
-        """First time this process meets a place: store it, load its latest reading.
-
-        Concurrent first subscribers of one place share one look-up."""
-        if place.id not in self.places:
-            await shared(self._meeting, place.id, lambda: self._meet(place))
-
-    async def _meet(self, place: Place) -> None:
-        if place.id not in self._stored:
-            await database_sync_to_async(services.locations_ensure)(places=[place])
-            self._stored.add(place.id)
-        await self.latest.reload(place.id)
-        self.places.setdefault(place.id, place)
-
     # -- subscriptions ----------------------------------------------------------------
 
     async def subscribe(self, place: Place, subscriber: Subscriber) -> Reading | None:
@@ -237,12 +220,12 @@ class Engine(Runtime):
         """
         with self.subscriptions.joining(place.id):  # sweep() keeps it meanwhile
             known = place.id in self.places
-            await self._know(place)
+            await self.places.meet(place)
             if self.link is not None and place.id not in self.link.joined:
                 await self.link.watch(place)
                 if known:  # updates stopped reaching this process when it left the group
                     await self.latest.reload(place.id)
-        self.places.setdefault(place.id, place)
+        self.places.add(place)
         reading = self.latest.get(place.id)
         if self.subscriptions.add(place.id, subscriber) and (reading is None or self.is_old(reading)):
             if self.polls:
@@ -268,12 +251,10 @@ class Engine(Runtime):
     def sweep(self) -> None:
         """Forget places nobody watches any more (past DEMAND_GRACE), and addresses
         that added no place for an hour: memory follows demand."""
-        keep = self.subscriptions.watched() | self.subscriptions.busy() | self._meeting.keys()
+        keep = self.subscriptions.watched() | self.subscriptions.busy() | self.places.meeting()
         for place_id in (self.places.keys() | self.latest.ids()) - keep:
-            self.places.pop(place_id, None)
+            self.places.forget(place_id)
             self.latest.forget(place_id)
-            self._place_json.pop(place_id, None)
-            self._stored.discard(place_id)
         self.subscriptions.sweep()
 
     async def _sweep_forever(self) -> None:
@@ -306,7 +287,7 @@ class Engine(Runtime):
         """The latest reading, fetched now (one shared fetch) when none is fresh; a fetch
         for a place nobody watches counts against ``address``'s NEW_PLACES_PER_HOUR
         (TooManyPlaces past it)."""
-        await self._know(place)
+        await self.places.meet(place)
         reading = self.latest.get(place.id)
         if reading is not None and (reading.stale or not self.is_old(reading)):
             return reading
@@ -326,9 +307,7 @@ class Engine(Runtime):
 
     def subscribed(self, place: Place, msg_id: Any) -> str:
         """The ``subscribed`` reply with the latest reading of a place."""
-        location = self._place_json.get(place.id)
-        if location is None:
-            location = self._place_json[place.id] = protocol.dumps(place.as_dict())
+        location = self.places.text(place)
         reading = self.latest.get(place.id)
         temperature = reading.temperature if reading is not None else None
         return protocol.subscribed_frame(
@@ -342,14 +321,16 @@ class PollerEngine(Runtime):
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         super().__init__(config)
-        self.leases = LayerDemand(channel_layer(), ttl=3 * self.config["DEMAND_HEARTBEAT"])
-        self.publisher = LayerPublisher(self.leases, self.latest)
+        # What the servers announce (leases that expire unless renewed), called like
+        # Engine.demand; the lease below is the poller election's.
+        self.demand = LayerDemand(channel_layer(), ttl=3 * self.config["DEMAND_HEARTBEAT"])
+        self.publisher = LayerPublisher(self.demand, self.latest)
         url = redis_url(self.config)
         self.lease = RedisLease(url, ttl=self.config["LEADER_LEASE"]) if url else None
         if self.lease is None:
             logger.warning("no Redis to elect a poller on: run only one weatherstream_poll")
         self.polls = True
-        self.poller = self._poller(self.leases, self.publisher, reload_unknown=True, schedule=self.lease)
+        self.poller = self._poller(self.demand, self.publisher, reload_unknown=True, schedule=self.lease)
 
     async def start(self) -> None:
         if self._tasks:
@@ -357,8 +338,8 @@ class PollerEngine(Runtime):
         if self.lease is not None:
             self._task(self._lead(self.lease), "weatherstream-lead")
         else:
-            self._task(self._poll(self.poller, self.leases), "weatherstream-poller")
-        self._task(self.leases.listen(self.poller.request, self._send_latest), "weatherstream-demand")
+            self._task(self._poll(self.poller, self.demand), "weatherstream-poller")
+        self._task(self.demand.listen(self.poller.request, self._send_latest), "weatherstream-demand")
 
     async def stop(self) -> None:
         await super().stop()
@@ -380,7 +361,7 @@ class PollerEngine(Runtime):
                     if polling is None:
                         logger.info("this poller (%s) holds the lease", lease.holder)
                         polling = self.loop.create_task(
-                            self._poll(self.poller, self.leases), name="weatherstream-poller"
+                            self._poll(self.poller, self.demand), name="weatherstream-poller"
                         )
                 elif polling is not None:
                     logger.warning("this poller (%s) lost the lease; standing by", lease.holder)

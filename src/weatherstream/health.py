@@ -125,7 +125,7 @@ async def _forget_pubsub(layer: Any) -> None:
 
 async def poller(engine: Engine) -> None:
     if engine.polls:
-        if not engine.polling():
+        if not engine.poller_alive():
             raise RuntimeError("this process's poller is not running")
         return
     url = redis_url(engine.config)

@@ -10,29 +10,10 @@ import logging
 import time
 from typing import Protocol
 
-from websockets.frames import Frame, Opcode
-
 from .protocol import weather_frame
+from .sending import Prepared
 
 logger = logging.getLogger(__name__)
-
-
-class Prepared:
-    """One update's frame, prepared once for all its subscribers: the text as UTF-8, and
-    (on first use) the whole WebSocket frame a server sends for it, unmasked and
-    uncompressed, built by the websockets library."""
-
-    __slots__ = ("encoded", "_frame")
-
-    def __init__(self, text: str) -> None:
-        self.encoded = text.encode()
-        self._frame: bytes | None = None
-
-    @property
-    def frame(self) -> bytes:
-        if self._frame is None:
-            self._frame = Frame(Opcode.TEXT, self.encoded).serialize(mask=False)
-        return self._frame
 
 
 class Subscriber(Protocol):

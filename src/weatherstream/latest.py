@@ -53,7 +53,8 @@ class Latest:
         if supersedes(reading, held):
             return True
         assert held is not None
-        return reading.stale and not held.stale and reading.observed_at == held.observed_at
+        same = reading.observed_at == held.observed_at and reading.source == held.source
+        return same and reading.stale and not held.stale
 
     def forget(self, place_id: str) -> None:
         self.readings.pop(place_id, None)

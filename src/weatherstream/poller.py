@@ -73,6 +73,15 @@ class Poller:
         self._next_due[place_id] = 0.0
         self._wake.set()
 
+    def due_in(self, place_id: str) -> float | None:
+        """Seconds until this place is next due (0 or less: due now), None if unscheduled."""
+        due = self._next_due.get(place_id)
+        return None if due is None else due - self.clock()
+
+    def failures(self, place_id: str) -> int:
+        """How many fetches of this place failed in a row (0 since its last success)."""
+        return self._failures.get(place_id, 0)
+
     async def run(self) -> None:
         while True:
             self._wake.clear()

@@ -1,0 +1,151 @@
+"""Latest: the reading each place holds, which one wins, and its JSON text made once."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from weatherstream import services
+from weatherstream.latest import Latest
+from weatherstream.readings import Reading
+
+T0 = datetime(2026, 10, 3, 10, 30, tzinfo=UTC)
+
+
+def at(minute: int, source: str = "open-meteo", temperature: float = 1.0) -> Reading:
+    return Reading(observed_at=T0 + timedelta(minutes=minute), source=source, temperature=temperature)
+
+
+@pytest.fixture
+def stored(monkeypatch):
+    """What the database answers for a place's latest reading (a fake), and how it was
+    asked. The tests using it still need the django_db mark: channels' thread hop checks
+    the thread's connection."""
+    answers: dict[str, Reading] = {}
+    asked: list[dict] = []
+
+    def observation_latest(**kwargs):
+        asked.append(kwargs)
+        return answers.get(kwargs["location_id"])
+
+    monkeypatch.setattr(services, "observation_latest", observation_latest)
+    return answers, asked
+
+
+def test_put_holds_the_reading_and_returns_its_json_text():
+    latest, reading = Latest(), at(0, temperature=17.7)
+    assert latest.get("berlin") is None and "berlin" not in latest and latest.text("berlin") is None
+    text = latest.put("berlin", reading)
+    assert json.loads(text) == reading.to_wire()
+    assert latest.get("berlin") is reading and "berlin" in latest and latest.ids() == {"berlin"}
+    assert latest.text("berlin") is text  # made once, not serialized again
+
+
+def test_put_replaces_whatever_was_held():
+    """put() holds what it is given: which one wins is decided before (is_news, supersedes)."""
+    latest = Latest()
+    latest.put("berlin", at(10, temperature=1.0))
+    older = at(0, temperature=2.0)
+    text = latest.put("berlin", older)
+    assert latest.get("berlin") is older and latest.text("berlin") is text
+    assert json.loads(text)["temperature"] == 2.0
+
+
+def test_a_stale_readings_text_is_made_anew_so_its_age_moves(monkeypatch):
+    now = {"t": T0.timestamp() + 600}
+    monkeypatch.setattr("time.time", lambda: now["t"])
+    latest = Latest()
+    put = json.loads(latest.put("berlin", at(0).as_stale()))
+    assert put["stale"] is True and put["age"] == 600
+    now["t"] += 90
+    assert json.loads(latest.text("berlin"))["age"] == 690
+    now["t"] += 10
+    assert json.loads(latest.text("berlin"))["age"] == 700
+
+
+def test_a_fresh_readings_text_is_kept():
+    latest = Latest()
+    latest.put("berlin", at(0))
+    first = latest.text("berlin")
+    assert latest.text("berlin") is first
+    assert "age" not in json.loads(first)
+
+
+@pytest.mark.parametrize(
+    ("held", "new", "news"),
+    [
+        (None, at(0), True),  # nothing held
+        (at(0), at(15), True),  # newer
+        (at(15), at(0), False),  # older
+        (at(0), at(0, temperature=9.0), False),  # the same time: nothing newer
+        (at(0), at(0).as_stale(), True),  # the held reading marked stale
+        (at(0).as_stale(), at(0).as_stale(), False),  # marked stale already
+        (at(0).as_stale(), at(0), True),  # the stale one fresh again
+        (at(15), at(0).as_stale(), False),  # an older reading marked stale
+        (at(0), at(15).as_stale(), True),  # a newer one, even stale
+        (at(15, "simulated"), at(0), True),  # a real reading beats a newer simulated one
+        (at(0), at(15, "simulated"), False),  # a simulated one never replaces a real one
+        (at(0, "simulated"), at(15, "simulated"), True),  # between simulated ones, the newer
+        (at(0), at(0, "simulated").as_stale(), False),  # a stale simulated one at the same time
+    ],
+)
+def test_is_news(held, new, news):
+    latest = Latest()
+    if held is not None:
+        latest.put("berlin", held)
+    assert latest.is_news("berlin", new) is news
+    assert latest.get("berlin") is held  # is_news only says, it holds nothing
+
+
+def test_forget_drops_the_reading_and_its_text():
+    latest = Latest()
+    latest.put("berlin", at(0))
+    latest.put("paris", at(0))
+    latest.forget("berlin")
+    latest.forget("nowhere")  # unknown: nothing happens
+    assert latest.get("berlin") is None and latest.text("berlin") is None and latest.ids() == {"paris"}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("real", "simulated"), [(True, True), (True, False), (False, True)])
+async def test_reload_asks_the_database_for_the_kinds_this_process_serves(stored, real, simulated):
+    _, asked = stored
+    await Latest(real=real, simulated=simulated).reload("berlin")
+    assert asked == [{"location_id": "berlin", "real": real, "simulated": simulated}]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_reload_takes_up_a_stored_reading_that_supersedes_the_held_one(stored):
+    answers, _ = stored
+    latest = Latest()
+    await latest.reload("berlin")  # nothing stored
+    assert "berlin" not in latest
+    answers["berlin"] = at(0, temperature=3.0)
+    await latest.reload("berlin")
+    assert latest.get("berlin") is answers["berlin"]
+    latest.put("berlin", at(0, temperature=3.0))
+    answers["berlin"] = at(15, temperature=4.0)  # e.g. stored by another poller meanwhile
+    await latest.reload("berlin")
+    assert latest.get("berlin") is answers["berlin"]
+    assert json.loads(latest.text("berlin"))["temperature"] == 4.0  # the old text is gone
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_reload_keeps_the_held_reading_over_an_older_or_the_same_stored_one(stored):
+    answers, _ = stored
+    latest = Latest()
+    held = at(15).as_stale()  # marked stale here; the database only has it fresh
+    latest.put("berlin", held)
+    answers["berlin"] = at(15)
+    await latest.reload("berlin")
+    assert latest.get("berlin") is held, "the same reading stays marked stale"
+    answers["berlin"] = at(0)
+    await latest.reload("berlin")
+    assert latest.get("berlin") is held
+    real = at(0)
+    latest.put("berlin", real)
+    answers["berlin"] = at(30, "simulated")
+    await latest.reload("berlin")
+    assert latest.get("berlin") is real, "a stored simulated reading never replaces a real one"
