@@ -6,10 +6,15 @@ import shutil
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from weatherstream.readings import Reading
+
+if TYPE_CHECKING:
+    from weatherstream.geocoding import OfflineGeocoder
+    from weatherstream.places import Place
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TEST_DB = os.environ.get("WEATHERSTREAM_TEST_DB", "postgres")
@@ -46,6 +51,23 @@ def geonames_index():
     geocoder = get_geocoder()
     geocoder.load()
     return geocoder
+
+
+# Geocoding tests (test_geocoding_*.py).
+
+
+@pytest.fixture(scope="module")
+def geocoder() -> OfflineGeocoder:
+    """The process-wide geocoder over the real GeoNames data, loaded once."""
+    from weatherstream.geocoding import get_geocoder
+
+    instance = get_geocoder()
+    instance.load()
+    return instance
+
+
+def _id(place: Place | None) -> str | None:
+    return None if place is None else place.id
 
 
 # Real Redis and PostgreSQL, started on loopback for the tests that need them. Missing

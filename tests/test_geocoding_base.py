@@ -49,6 +49,15 @@ async def test_a_name_nobody_finds_is_unknown_with_everyones_suggestions_capped(
     assert error.value.suggestions == [ONE, TWO, TWO][:SUGGESTIONS]
 
 
+async def test_a_name_longer_than_max_city_length_is_refused():
+    first = Fixed("Berlin", ONE)
+    with pytest.raises(PlaceError, match="Place names are at most 5 characters long."):
+        await GeocoderChain([first], max_length=5).find("Berlin")
+    assert first.asked == []
+    config = {**get_config(), "GEOCODERS": ["offline"], "MAX_CITY_LENGTH": 7}
+    assert load_geocoders(config).max_length == 7
+
+
 async def test_a_bad_name_is_refused_before_any_geocoder_is_asked():
     first = Fixed("One", ONE)
     with pytest.raises(PlaceError, match="Please enter a place name."):

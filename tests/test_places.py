@@ -90,13 +90,22 @@ def test_the_bounds_themselves_are_allowed():
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("52.52,13.405", (52.52, 13.405)), (" -33.9 , 151.2 ", (-33.9, 151.2)), (".5,+1.", (0.5, 1.0))],
+    [
+        ("52.52,13.405", (52.52, 13.405)),
+        ("52.52, 13.405", (52.52, 13.405)),
+        (" -33.87 , 151.21 ", (-33.87, 151.21)),
+        ("+10,-20", (10.0, -20.0)),
+        (".5,+1.", (0.5, 1.0)),
+        ("91,0", (91.0, 0.0)),  # parsed; the range is checked by coordinates()
+    ],
 )
 def test_parse_coordinates(text, expected):
     assert parse_coordinates(text) == expected
 
 
-@pytest.mark.parametrize("text", ["Berlin", "52.52", "52.52;13.4", "1,2,3", 52.52, None])
+@pytest.mark.parametrize(
+    "text", ["Berlin", "52.52", "52.52;13.4", "1,2,3", "52.52,13.4,1", "nan,0", "", 52.52, None]
+)
 def test_anything_else_is_not_coordinates(text):
     assert parse_coordinates(text) is None
 

