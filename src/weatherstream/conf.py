@@ -11,13 +11,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from django.utils.module_loading import import_string
 
 from .places import MAX_NAME_LENGTH
+
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -145,3 +149,19 @@ def online_geocoding(config: Mapping[str, Any]) -> bool:
 def _reset(*, setting: str, **kwargs: Any) -> None:
     if setting == "WEATHERSTREAM":
         get_config.cache_clear()
+
+
+def import_subclass(name: str, *, aliases: Mapping[str, str], base: type[T], setting: str) -> type[T]:
+    """The class a setting names by alias or dotted path, checked to subclass ``base``;
+    ImproperlyConfigured otherwise (its cause is the ImportError, if that was it)."""
+    path = aliases.get(name, name)
+    try:
+        cls = import_string(path)
+    except ImportError as exc:
+        raise ImproperlyConfigured(
+            f"WEATHERSTREAM['{setting}']: {name!r} is neither one of {sorted(aliases)} "
+            f"nor an importable dotted path: {exc}"
+        ) from exc
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise ImproperlyConfigured(f"{path} is not a {base.__name__} subclass")
+    return cls

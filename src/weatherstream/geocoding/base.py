@@ -9,10 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ImproperlyConfigured
-from django.utils.module_loading import import_string
-
-from ..conf import online_geocoding
+from ..conf import import_subclass, online_geocoding
 from ..places import MAX_NAME_LENGTH, Place, UnknownPlace, clean_name, coordinates
 
 SUGGESTIONS = 3  # "did you mean" places offered for a name nothing found
@@ -92,17 +89,7 @@ def geocoder_names(config: dict[str, Any]) -> list[str]:
 
 
 def geocoder_class(name: str) -> type[Geocoder]:
-    path = ALIASES.get(name, name)
-    try:
-        cls = import_string(path)
-    except ImportError as exc:
-        raise ImproperlyConfigured(
-            f"WEATHERSTREAM['GEOCODERS'] entry {name!r} is neither one of {sorted(ALIASES)} "
-            f"nor an importable dotted path: {exc}"
-        ) from exc
-    if not (isinstance(cls, type) and issubclass(cls, Geocoder)):
-        raise ImproperlyConfigured(f"{path} is not a Geocoder subclass")
-    return cls
+    return import_subclass(name, aliases=ALIASES, base=Geocoder, setting="GEOCODERS")
 
 
 def load_geocoders(config: dict[str, Any]) -> GeocoderChain:

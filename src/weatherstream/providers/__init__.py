@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ImproperlyConfigured
-from django.utils.module_loading import import_string
-
+from ..conf import import_subclass
 from .base import ProviderError, UpstreamUnreachable, WeatherProvider
 
 ALIASES = {
@@ -26,17 +24,7 @@ __all__ = [
 
 
 def provider_class(name: str) -> type[WeatherProvider]:
-    path = ALIASES.get(name, name)
-    try:
-        cls = import_string(path)
-    except ImportError as exc:
-        raise ImproperlyConfigured(
-            f"WEATHERSTREAM['PROVIDER'] = {name!r} is neither one of {sorted(ALIASES)} "
-            f"nor an importable dotted path: {exc}"
-        ) from exc
-    if not (isinstance(cls, type) and issubclass(cls, WeatherProvider)):
-        raise ImproperlyConfigured(f"{path} is not a WeatherProvider subclass")
-    return cls
+    return import_subclass(name, aliases=ALIASES, base=WeatherProvider, setting="PROVIDER")
 
 
 def load_provider(config: dict[str, Any]) -> WeatherProvider:
