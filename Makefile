@@ -12,7 +12,8 @@ PORT ?= 8000
 UVICORN_FLAGS ?= --loop uvloop --http httptools --ws websockets-sansio --ws-per-message-deflate false \
 	--ws-max-size 65536 --lifespan on --no-server-header --log-level warning
 
-.PHONY: install vendor engines run poll cluster test test-py test-js check bench wheel clean mutation
+.PHONY: install vendor engines run poll cluster test test-py test-js check bench wheel clean mutation \
+	mutation-db
 .DEFAULT_GOAL := run
 
 $(BIN)/.installed: pyproject.toml example/requirements.txt
@@ -98,14 +99,47 @@ $(BIN)/.mutmut: $(BIN)/.installed pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev,mutation]'
 	touch $@
 
+# The tree without what is not source: `$(COPY_TREE) DIR` copies it into DIR.
+COPY_TREE = tar -c --exclude=./.git --exclude=./.venv --exclude=./node_modules --exclude=./var \
+	--exclude=./build --exclude=./dist --exclude=./test-artifacts --exclude=./mutants \
+	--exclude='*cache*' --exclude=__pycache__ --exclude=.hypothesis . | tar -x -C
+
 mutation: install $(BIN)/.mutmut
 	rm -rf $(MUTATION_DIR) && mkdir -p $(MUTATION_DIR)
-	tar -c --exclude=./.git --exclude=./.venv --exclude=./node_modules --exclude=./var \
-		--exclude=./build --exclude=./dist --exclude=./test-artifacts --exclude=./mutants \
-		--exclude='*cache*' --exclude=__pycache__ --exclude=.hypothesis . | tar -x -C $(MUTATION_DIR)
+	$(COPY_TREE) $(MUTATION_DIR)
 	cd $(MUTATION_DIR) && WEATHERSTREAM_TEST_DB=sqlite $(abspath $(BIN))/mutmut run $(MUTANTS)
 	cd $(MUTATION_DIR) && $(abspath $(BIN))/mutmut results
 	cd $(MUTATION_DIR) && $(abspath $(BIN))/mutmut export-cicd-stats && cat mutants/mutmut-cicd-stats.json
+
+# The storage-facing modules, whose tests need the database: in mutmut's default forked
+# workers those tests hang (docs/testing.md), so they run in a copy of their own,
+# var/mutation-db, whose [tool.mutmut] is the one in pyproject.toml with forkserver
+# workers (6 s or more a mutant), these modules and these tests (about 75 minutes in all).
+# e.g. make mutation-db MUTANTS='weatherstream.views.*'
+MUTATION_DB_DIR := var/mutation-db
+MUTATION_DB_MODULES := src/weatherstream/services.py src/weatherstream/views.py src/weatherstream/consumers.py
+MUTATION_DB_TESTS := tests/test_services.py tests/test_views.py tests/test_consumers.py tests/test_routing.py \
+	tests/test_recorder.py
+define MUTATION_DB_CONFIG
+import json, re, sys, tomllib
+path, modules, tests = sys.argv[1:]
+text = open(path).read()
+settings = tomllib.loads(text)["tool"]["mutmut"]
+settings.update(process_isolation="forkserver", only_mutate=modules.split(), pytest_add_cli_args_test_selection=tests.split())
+table = "[tool.mutmut]\n" + "".join(f"{key} = {json.dumps(value)}\n" for key, value in settings.items())
+text, found = re.subn(r"(?ms)^\[tool\.mutmut\]\n.*?(?=^\[|\Z)", lambda _: table + "\n", text)
+assert found == 1, "no [tool.mutmut] table in pyproject.toml"
+open(path, "w").write(text)
+endef
+export MUTATION_DB_CONFIG
+
+mutation-db: install $(BIN)/.mutmut
+	rm -rf $(MUTATION_DB_DIR) && mkdir -p $(MUTATION_DB_DIR)
+	$(COPY_TREE) $(MUTATION_DB_DIR)
+	$(BIN)/python -c "$$MUTATION_DB_CONFIG" $(MUTATION_DB_DIR)/pyproject.toml '$(MUTATION_DB_MODULES)' '$(MUTATION_DB_TESTS)'
+	cd $(MUTATION_DB_DIR) && WEATHERSTREAM_TEST_DB=sqlite $(abspath $(BIN))/mutmut run $(MUTANTS)
+	cd $(MUTATION_DB_DIR) && $(abspath $(BIN))/mutmut results
+	cd $(MUTATION_DB_DIR) && $(abspath $(BIN))/mutmut export-cicd-stats && cat mutants/mutmut-cicd-stats.json
 
 # The package as users install it (the page's chart library included).
 wheel: install

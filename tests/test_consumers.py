@@ -8,6 +8,7 @@ from example.asgi import application
 from tests.conftest import stop_engine
 from weatherstream.conf import get_config
 from weatherstream.engine import get_engine, shutdown_engine
+from weatherstream.geocoding import get_geocoder
 from weatherstream.models import Observation
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -188,8 +189,13 @@ async def test_too_many_subscriptions():
         await comm.send_json_to({"type": "subscribe", "city": "Berlin", "id": 1})
         assert (await next_of(comm, "subscribed"))["id"] == 1
         await comm.send_json_to({"type": "subscribe", "city": "Vienna", "id": 2})
-        error = await next_of(comm, "error")
-        assert error["code"] == "too_many_subscriptions" and error["id"] == 2
+        message = "A connection may hold at most 2 subscriptions."
+        assert await next_of(comm, "error") == {
+            "type": "error",
+            "code": "too_many_subscriptions",
+            "message": message,
+            "id": 2,
+        }
         await comm.disconnect()
 
 
@@ -288,7 +294,11 @@ async def test_an_unexpected_failure_answers_unavailable_and_keeps_the_connectio
     monkeypatch.setattr(engine, "resolve", broken)
     await comm.send_json_to({"type": "subscribe", "city": "Oslo", "id": 2})
     error = await comm.receive_json_from()
-    assert error["code"] == "unavailable"
+    assert error == {
+        "type": "error",
+        "code": "unavailable",
+        "message": "The server could not do that just now.",
+    }
     await comm.send_json_to({"type": "ping"})
     assert await comm.receive_json_from() == {"type": "pong"}
     await comm.disconnect()
@@ -301,6 +311,10 @@ async def test_an_unexpected_failure_answers_unavailable_and_keeps_the_connectio
         ("x" * 4097, True),
         ("€" * 1365, False),  # 4,095 bytes in UTF-8
         ("€" * 1366, True),  # 4,098 bytes
+        ("😀" * 1024, False),  # 4,096 bytes in 1,024 characters
+        ("😀" * 1025, True),  # 4,100 bytes
+        ("\ud800" * 1365, False),  # lone surrogates, 3 bytes each: 4,095 bytes
+        ("\ud800" * 1366, True),  # 4,098 bytes
     ],
 )
 async def test_a_message_over_the_size_limit_closes_with_1009(frame, closed):
@@ -317,6 +331,19 @@ async def test_a_message_over_the_size_limit_closes_with_1009(frame, closed):
 async def test_a_binary_message_over_the_size_limit_closes_with_1009():
     comm = await connect()
     await comm.send_to(bytes_data=b"\0" * 5000)
+    assert await comm.receive_output(timeout=2) == {"type": "websocket.close", "code": 1009}
+
+
+async def test_a_binary_message_at_the_size_limit_is_refused_without_closing():
+    comm = await connect()
+    await comm.send_to(bytes_data=b"\0" * 4096)
+    error = await comm.receive_json_from(2)
+    assert error == {
+        "type": "error",
+        "code": "bad_request",
+        "message": "Send JSON text frames, not binary ones.",
+    }
+    await comm.send_to(bytes_data=b"\0" * 4097)
     assert await comm.receive_output(timeout=2) == {"type": "websocket.close", "code": 1009}
 
 
@@ -422,4 +449,184 @@ async def test_one_rate_limited_per_burst_and_the_count_starts_again_after_a_pas
             assert (await comm.receive_json_from(2))["code"] == "rate_limited", burst
             assert await comm.receive_nothing(timeout=0.2), "one rate_limited per burst"
             await asyncio.sleep(0.6)  # a token again: the next message passes, strikes reset
+        await comm.disconnect()
+
+
+async def test_the_message_rate_is_a_token_bucket_to_the_exact_token(monkeypatch):
+    import types
+
+    from tests.clock import FakeClock
+    from weatherstream import consumers
+
+    clock = FakeClock(1000.0)
+    monkeypatch.setattr(consumers, "time", types.SimpleNamespace(monotonic=clock))
+    limits = {"MESSAGES_PER_SECOND": 2, "MESSAGE_BURST": 3, "RATE_LIMIT_CLOSE_AFTER": 100}
+    with override_settings(WEATHERSTREAM={**get_config(), **limits}):
+        comm = await connect()
+
+        async def replies(n):
+            for _ in range(n):
+                await comm.send_json_to({"type": "ping"})
+            frames = [await comm.receive_json_from(2) for _ in range(n)]
+            assert await comm.receive_nothing(timeout=0.1)
+            return frames
+
+        pong = {"type": "pong"}
+        limited = {"type": "error", "code": "rate_limited", "message": "Too many messages; slow down."}
+        assert await replies(4) == [pong, pong, pong, limited]  # the burst, then empty
+        clock.now += 0.25  # half a token: still refused, and not told twice
+        await comm.send_json_to({"type": "ping"})
+        assert await comm.receive_nothing(timeout=0.1)
+        clock.now += 0.25  # one whole token, exactly
+        assert await replies(2) == [pong, limited]
+        clock.now += 100  # idle: the bucket fills up to the burst, no further
+        assert await replies(4) == [pong, pong, pong, limited]
+        await comm.disconnect()
+
+
+async def test_the_connection_and_subscription_gauges_count_what_is_open():
+    from weatherstream import metrics
+
+    def gauges():
+        return metrics.CONNECTIONS._value.get(), metrics.SUBSCRIPTIONS._value.get()
+
+    def from_one_address():
+        comm = WebsocketCommunicator(application, "/ws/weather/", headers=ORIGIN)
+        comm.scope["client"] = ("10.0.0.3", 50000)
+        return comm
+
+    connections, subscriptions = gauges()
+    with override_settings(WEATHERSTREAM={**get_config(), "MAX_CONNECTIONS_PER_ADDRESS": 1}):
+        comm = from_one_address()
+        assert (await comm.connect())[0]
+        assert (await comm.receive_json_from())["type"] == "hello"
+        assert gauges() == (connections + 1, subscriptions)
+        for city in ("Berlin", "Rome", "berlin"):  # Berlin once: it is held already
+            await comm.send_json_to({"type": "subscribe", "city": city})
+            await next_of(comm, "subscribed")
+        assert gauges() == (connections + 1, subscriptions + 2)
+        refused = from_one_address()
+        assert (await refused.connect())[0]  # over the limit
+        assert await refused.receive_output(timeout=2) == {"type": "websocket.close", "code": 4029}
+        await refused.wait(timeout=2)
+        assert gauges() == (connections + 1, subscriptions + 2), "a refused connection is not counted"
+        await comm.disconnect()
+        assert gauges() == (connections, subscriptions)
+
+
+async def test_require_login_without_the_auth_middleware_refuses_everyone_and_says_why(caplog):
+    # The suite's application has no AuthMiddlewareStack (built without REQUIRE_LOGIN): no
+    # user in the scope, so nobody can be logged in.
+    with override_settings(WEATHERSTREAM={**get_config(), "REQUIRE_LOGIN": True}):
+        comm = WebsocketCommunicator(application, "/ws/weather/", headers=ORIGIN)
+        assert (await comm.connect())[0]
+        assert await comm.receive_output(timeout=2) == {"type": "websocket.close", "code": 4003}
+    [record] = [r for r in caplog.records if r.name == "weatherstream.consumers"]
+    assert record.levelname == "ERROR" and "AuthMiddlewareStack" in record.getMessage()
+
+
+async def test_a_subscription_failing_after_it_was_registered_is_undone(monkeypatch, caplog):
+    from weatherstream import metrics
+
+    with override_settings(WEATHERSTREAM={**get_config(), "MAX_SUBSCRIPTIONS": 1}):
+        comm = await connect()
+        engine = await get_engine()
+        oslo = get_geocoder().resolve("Oslo")
+        before = metrics.SUBSCRIPTIONS._value.get()
+
+        def broken(place_id):  # called once the connection is the place's subscriber
+            raise RuntimeError("a bug")
+
+        monkeypatch.setattr(engine.poller, "request", broken)
+        await comm.send_json_to({"type": "subscribe", "city": "Oslo", "id": 5})
+        message = "The server could not subscribe just now."
+        assert await comm.receive_json_from() == {
+            "type": "error",
+            "code": "unavailable",
+            "message": message,
+            "id": 5,
+        }
+        assert engine.hub.count(oslo.id) == 0 and metrics.SUBSCRIPTIONS._value.get() == before
+        [record] = [r for r in caplog.records if r.name == "weatherstream.consumers"]
+        assert oslo.id in record.getMessage() and record.exc_info[0] is RuntimeError
+        monkeypatch.undo()
+        # Not held: another place is not over MAX_SUBSCRIPTIONS (1).
+        await comm.send_json_to({"type": "subscribe", "city": "Rome", "id": 6})
+        assert (await next_of(comm, "subscribed"))["id"] == 6
+        await comm.disconnect()
+
+
+async def test_a_subscription_completed_after_the_client_was_dropped_is_undone(monkeypatch):
+    """A client that stops reading is dropped (4009) when its frames pile up, which may
+    happen while one of its subscribes waits for the database: the place is then not kept."""
+    from weatherstream import metrics
+
+    reading = asyncio.Event()
+    reading.set()
+
+    async def slow_client(scope, receive, send):
+        async def gated(message):
+            if message["type"] == "websocket.send":
+                await reading.wait()
+            await send(message)
+
+        await application(scope, receive, gated)
+
+    with override_settings(WEATHERSTREAM={**get_config(), "SEND_BUFFER_BYTES": 500}):
+        comm = WebsocketCommunicator(slow_client, "/ws/weather/", headers=ORIGIN)
+        assert (await comm.connect())[0]
+        assert (await comm.receive_json_from())["type"] == "hello"
+        engine = await get_engine()
+        oslo = get_geocoder().resolve("Oslo")
+        before = metrics.SUBSCRIPTIONS._value.get()
+        subscribe = engine.subscribe
+
+        async def while_frames_pile_up(place, sender):
+            for _ in range(10):
+                sender.push("x" * 100)  # say, updates of the places it holds: unread
+            assert sender.closed
+            return await subscribe(place, sender)
+
+        monkeypatch.setattr(engine, "subscribe", while_frames_pile_up)
+        reading.clear()  # the client stops reading
+        await comm.send_json_to({"type": "subscribe", "city": "Oslo", "id": 1})
+        await comm.wait(timeout=5)  # the connection ends
+        assert engine.hub.count(oslo.id) == 0 and metrics.SUBSCRIPTIONS._value.get() == before
+        reading.set()  # the frame under way goes out, and the close frame
+        outputs = [await comm.receive_output(timeout=2) for _ in range(2)]
+        assert {"type": "websocket.close", "code": 4009} in outputs
+
+
+async def test_the_connection_ends_by_itself_when_the_client_disconnects():
+    comm = await connect()
+    await comm.send_input({"type": "websocket.disconnect", "code": 1001})
+    # Within the deadline and not cancelled (communicator.disconnect() would cancel it).
+    await asyncio.wait_for(asyncio.shield(comm.future), 2)
+    assert comm.future.result() is None
+
+
+async def test_an_engine_that_fails_to_start_ends_the_connection_with_its_own_error(monkeypatch):
+    async def failing():
+        raise RuntimeError("the engine failed to start")
+
+    monkeypatch.setattr("weatherstream.consumers.get_engine", failing)
+    comm = WebsocketCommunicator(application, "/ws/weather/", headers=ORIGIN)
+    assert (await comm.connect())[0]  # accepted before the engine is asked for
+    with pytest.raises(RuntimeError, match="the engine failed to start"):
+        await comm.wait(timeout=2)
+
+
+async def test_a_city_name_over_max_city_length_is_refused_before_any_look_up():
+    with override_settings(WEATHERSTREAM={**get_config(), "MAX_CITY_LENGTH": 5}):
+        comm = await connect()
+        await comm.send_json_to({"type": "subscribe", "city": "Berlin", "id": 1})
+        message = "'city' is longer than 5 characters."
+        assert await comm.receive_json_from() == {
+            "type": "error",
+            "code": "bad_request",
+            "message": message,
+            "id": 1,
+        }
+        await comm.send_json_to({"type": "subscribe", "city": "Rome", "id": 2})
+        assert (await next_of(comm, "subscribed"))["id"] == 2
         await comm.disconnect()

@@ -1,4 +1,5 @@
 import asyncio
+import json
 
 import pytest
 from django.test import AsyncClient, override_settings
@@ -275,3 +276,92 @@ async def stored_in_oslo(*readings: tuple[int, str, float]):
         ]
     )
     return oslo
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_require_get_answers_every_failure_in_json(kind, caplog):
+    from django.db import OperationalError
+    from django.http import JsonResponse
+    from django.test import RequestFactory
+
+    from weatherstream.views import require_get
+
+    failures = {"ok": None, "db": OperationalError("the database is down"), "bug": KeyError("a bug")}
+    calls = []
+
+    def answer(request, outcome, *, extra):
+        calls.append((request.method, outcome, extra))
+        if failures[outcome] is not None:
+            raise failures[outcome]
+        return JsonResponse({"outcome": outcome})
+
+    async def answer_async(request, outcome, *, extra):
+        return answer(request, outcome, extra=extra)
+
+    view = require_get(answer if kind == "sync" else answer_async)
+    assert view.__name__ == ("answer" if kind == "sync" else "answer_async") and view.csrf_exempt is True
+
+    async def call(method, outcome):
+        response = view(getattr(RequestFactory(), method)("/anything"), outcome, extra=1)
+        response = await response if kind == "async" else response
+        return response.status_code, json.loads(response.content), response.get("Allow")
+
+    assert await call("get", "ok") == (200, {"outcome": "ok"}, None)
+    assert await call("head", "ok") == (200, {"outcome": "ok"}, None)
+    assert calls == [("GET", "ok", 1), ("HEAD", "ok", 1)]
+    for method in ("post", "put", "patch", "delete", "options"):
+        refused = {"error": {"code": "method_not_allowed", "message": "Only GET is allowed here."}}
+        assert await call(method, "ok") == (405, refused, "GET, HEAD")
+    assert len(calls) == 2, "a refused request never reaches the view"
+    unavailable = {"error": {"code": "unavailable", "message": "Storage is unavailable; try again."}}
+    assert await call("get", "db") == (503, unavailable, None)
+    internal = {"error": {"code": "internal_error", "message": "The server failed to answer."}}
+    assert await call("get", "bug") == (500, internal, None)
+    db, bug = [r for r in caplog.records if r.name == "weatherstream.views"]
+    assert (db.levelname, db.exc_info) == ("WARNING", None)  # an outage: no traceback
+    assert view.__name__ in db.getMessage() and "the database is down" in db.getMessage()
+    assert bug.levelname == "ERROR" and bug.exc_info[0] is KeyError  # a bug: with its traceback
+    assert view.__name__ in bug.getMessage()
+
+
+@pytest.mark.parametrize("path", ["/api/weather", "/api/history"])
+@pytest.mark.parametrize(
+    ("params", "status", "code", "message"),
+    [
+        ({}, 400, "bad_request", "Give 'city', or 'lat' and 'lon'."),
+        ({"city": "  ", "location": " "}, 400, "bad_request", "Give 'city', or 'lat' and 'lon'."),
+        ({"lat": "10"}, 400, "bad_request", "'lon' must be a number."),
+        ({"lon": "10"}, 400, "bad_request", "'lat' must be a number."),
+        ({"lat": "abc", "lon": "1"}, 400, "bad_request", "'lat' must be a number."),
+        ({"lat": "95", "lon": "1"}, 400, "bad_request", "'lat' must be between -90 and 90."),
+        ({"city": "x" * 201}, 400, "bad_request", "'city' is too long."),
+        ({"location": "nowhere"}, 404, "unknown_location", "No location with that id is known."),
+    ],
+)
+async def test_each_refusal_of_a_place_says_exactly_what_is_wrong(
+    client, path, params, status, code, message
+):
+    response = await client.get(path, params)
+    assert (response.status_code, response.json()) == (status, {"error": {"code": code, "message": message}})
+
+
+async def test_a_city_name_of_the_longest_length_allowed_is_looked_up(client):
+    longest = await client.get("/api/weather", {"city": "x" * get_config()["MAX_CITY_LENGTH"]})
+    assert longest.status_code == 404 and longest.json()["error"]["code"] == "unknown_city"
+
+
+async def test_a_place_this_process_knows_is_served_without_asking_the_database(client, monkeypatch):
+    from django.db import OperationalError
+
+    from weatherstream import services
+
+    oslo = (await client.get("/api/weather", {"city": "Oslo"})).json()["location"]
+
+    def down(**kwargs):
+        raise OperationalError("the database is down")
+
+    monkeypatch.setattr(services, "location_get", down)
+    response = await client.get("/api/weather", {"location": oslo["id"]})
+    assert response.status_code == 200 and response.json()["location"] == oslo
+    elsewhere = await client.get("/api/weather", {"location": "48.85,2.35"})  # not known here
+    assert elsewhere.status_code == 503 and elsewhere.json()["error"]["code"] == "unavailable"
