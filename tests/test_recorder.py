@@ -110,3 +110,22 @@ async def test_a_reading_recorded_twice_while_down_is_written_once():
     finally:
         await recorder.close()
     assert sum(len(batch) for batch in database.batches) == 1
+
+
+async def test_a_cancelled_database_call_lets_its_thread_finish_first():
+    import time
+
+    from weatherstream.recorder import uninterrupted
+
+    finished = []
+
+    def slow_write():  # e.g. a DELETE under way when the engine stops
+        time.sleep(0.3)
+        finished.append(True)
+
+    call = asyncio.create_task(uninterrupted(asyncio.to_thread(slow_write)))
+    await asyncio.sleep(0.05)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(call, 5)
+    assert finished == [True]  # nothing writes after a stop has returned

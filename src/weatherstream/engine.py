@@ -39,7 +39,7 @@ from .poller import Poller
 from .providers import WeatherProvider, load_provider
 from .publishing import HubPublisher, LayerPublisher, Publisher
 from .readings import Reading
-from .recorder import Recorder
+from .recorder import Recorder, uninterrupted
 from .registry import PlaceRegistry
 from .subscriptions import Subscriptions
 from .updates import Updates
@@ -149,11 +149,13 @@ class Runtime:
         keep = timedelta(days=self.config["RETENTION_DAYS"])
         while True:
             try:
-                deleted = await database_sync_to_async(services.observations_prune)(older_than=keep)
+                prune = database_sync_to_async(services.observations_prune)
+                deleted = await uninterrupted(prune(older_than=keep))
                 if deleted:
                     logger.info("pruned %d observation(s) older than %s", deleted, keep)
                 watched = {p.id for p in wanted()}
-                points = await database_sync_to_async(services.points_prune)(older_than=keep, keep=watched)
+                prune_points = database_sync_to_async(services.points_prune)
+                points = await uninterrupted(prune_points(older_than=keep, keep=watched))
                 if points:
                     logger.info("removed %d point location(s) nobody watched for %s", points, keep)
             except Exception as exc:  # the database is down: the next round prunes

@@ -12,7 +12,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from channels.db import database_sync_to_async
 
@@ -22,7 +22,19 @@ from .readings import Reading
 logger = logging.getLogger(__name__)
 
 Store = Callable[[list[tuple[Any, Reading]]], Awaitable[None]]
+T = TypeVar("T")
 RETRY_FIRST, RETRY_MAX = 1.0, 30.0  # seconds between attempts while the database fails
+
+
+async def uninterrupted(call: Awaitable[T]) -> T:
+    """Await a database call that runs in a thread; cancelled meanwhile, let the thread
+    finish first (it cannot be stopped), so that nothing writes after a stop returns."""
+    future = asyncio.ensure_future(call)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        await asyncio.wait({future})
+        raise
 
 
 async def _store(items: list[tuple[Any, Reading]]) -> None:
@@ -72,7 +84,7 @@ class Recorder:
                 return True
             batch = list(self.pending.items())
             try:
-                await self.store([item for _, item in batch])
+                await uninterrupted(self.store([item for _, item in batch]))
             except Exception as exc:  # the database is down or locked: keep them
                 if not self.failing:
                     self.failing = True
