@@ -65,6 +65,7 @@ async def test_updates_reach_the_server_through_the_layer(pair):
     assert second["weather"]["observed_at"] > frame["weather"]["observed_at"]
     # The poller stored them; the server never fetched.
     assert server.poller.requests == 0 and poller.poller.requests >= 2
+    assert await poller.recorder.flush()  # published first, then stored
     assert await Observation.objects.filter(location_id=berlin.id).acount() >= 2
 
 
