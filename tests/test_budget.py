@@ -1,7 +1,7 @@
 import pytest
 
 from tests.clock import FakeClock
-from weatherstream.budget import CallBudget
+from weatherstream.budget import CallBudget, RedisBudget
 
 FREE_USE = {"minute": 600, "hour": 5000, "day": 10000}
 
@@ -94,3 +94,41 @@ def test_calls_exactly_a_period_old_have_left_that_periods_window():
     clock.now = 60  # the 4 from t=0 no longer count for the minute
     assert budget.remaining() == {"minute": 4, "hour": 90}
     assert budget.wait(5) == 30  # so only the 6 from t=30 leaving frees enough
+
+
+# -- shared in Redis: one budget for every process of a cluster ----------------------------
+
+
+@pytest.fixture
+async def shared(redis_server, redis_client):
+    """Two budgets of one provider on one Redis: two processes of a cluster."""
+    made = [RedisBudget({"minute": 10, "day": 100}, redis_server.url, name="open-meteo") for _ in range(2)]
+    yield made
+    for budget in made:
+        await budget.storage.reset()
+
+
+async def test_a_budget_in_redis_is_one_for_every_process(shared):
+    first, second = shared
+    assert await first.until(5.5) == 0 and await first.spend(5.5)
+    assert await second.until(4.4) == 0, "4.4 more fit the minute's 10"
+    assert await second.until(5.5) > 0, "5.5 + 5.5 would not"
+    assert not await second.spend(5.5)
+    assert await second.spend(4.4)
+    assert await first.remaining() == {"minute": pytest.approx(0.1), "day": pytest.approx(90.1)}
+
+
+async def test_a_poller_elected_later_goes_on_with_what_was_spent(redis_server, shared):
+    first, _ = shared
+    assert await first.spend(9.9)  # nine locations of 1.1 calls
+    later = RedisBudget({"minute": 10, "day": 100}, redis_server.url, name="open-meteo")
+    wait = await later.until(1.1)
+    assert 1.0 <= wait <= 60.0, "refused until the minute's oldest calls leave the window"
+    assert await later.until(0.1) == 0
+    other = RedisBudget({"minute": 10, "day": 100}, redis_server.url, name="met-norway")
+    assert await other.until(10) == 0, "each provider has its own budget"
+
+
+async def test_a_redis_budget_stretches_like_the_one_in_the_process(redis_server):
+    limits = {"minute": 600, "hour": 5000, "day": 10000}
+    assert RedisBudget(limits, redis_server.url, name="x").spacing(550) == CallBudget(limits).spacing(550)

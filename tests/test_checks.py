@@ -40,6 +40,11 @@ BAD: dict[str, tuple[str, list[Any]]] = {
         "weatherstream.E012",
         [None, [("apikey", "x")], {"apikey": None}, {"apikey": True}, {1: "x"}],
     ),
+    "MET_NORWAY_USER_AGENT": ("weatherstream.E036", [5, ["admin@example.org"], b"admin@example.org"]),
+    "MET_NORWAY_URL": (
+        "weatherstream.E011",
+        ["api.met.no/weatherapi/locationforecast/2.0/compact", "ftp://api.met.no/x", None],
+    ),
     "ONLINE_GEOCODING": ("weatherstream.E013", ["yes", 0, 1]),
     "GEOCODERS": ("weatherstream.E034", ["offline", [1], {"offline": 1}]),
     "HTTP_TIMEOUT": ("weatherstream.E014", [-1, 0, "10", True, None]),
@@ -78,6 +83,9 @@ GOOD: dict[str, list[Any]] = {
     "OPEN_METEO_URL": ["http://127.0.0.1:8080/v1/forecast"],
     "OPEN_METEO_GEOCODING_URL": ["http://[::1]:8080/v1/search"],
     "OPEN_METEO_PARAMS": [{"apikey": "x", "forecast_days": 1}],
+    # "" passes while no provider in use is met-norway ("auto" then leaves it out).
+    "MET_NORWAY_USER_AGENT": ["weather.example.org admin@example.org", ""],
+    "MET_NORWAY_URL": ["http://127.0.0.1:8080/weatherapi/locationforecast/2.0/compact"],
     "ONLINE_GEOCODING": [True, False],
     "GEOCODERS": [None, [], ["offline"], ["weatherstream.geocoding.openmeteo.OpenMeteoGeocoder", "offline"]],
     "HTTP_TIMEOUT": [0.5, 30],
@@ -203,17 +211,46 @@ def test_each_geocoder_is_checked():
     assert ids(GEOCODERS=["weatherstream.providers.simulated.SimulatedProvider"]) == ["weatherstream.E035"]
 
 
-def test_a_list_of_providers_is_checked_entry_by_entry_then_refused_until_issue_14():
+def test_a_list_of_providers_is_a_chain_checked_entry_by_entry():
     [problem] = messages({"PROVIDER": ["simulated", "no.such.Provider"]})
     assert problem.id == "weatherstream.E001"
     assert "WEATHERSTREAM['PROVIDER'][1] = 'no.such.Provider'" in problem.msg
-    assert ids(PROVIDER=["simulated", "auto"]) == ["weatherstream.E010"]
-    assert ids(PROVIDER=("simulated",)) == ["weatherstream.E010"]
-    # The interval is checked against the strictest entry's floor.
-    assert ids(PROVIDER=["simulated", "auto"], POLL_INTERVAL=5) == [
-        "weatherstream.E010",
-        "weatherstream.W002",
-    ]
+    assert ids(PROVIDER=["open-meteo", "auto"]) == []
+    assert ids(PROVIDER=("simulated",)) == []
+    # The interval is checked against the strictest entry's floor ("auto": Open-Meteo's).
+    assert ids(PROVIDER=["simulated", "auto"], POLL_INTERVAL=5) == ["weatherstream.W002"]
+    assert ids(PROVIDER=["simulated"], POLL_INTERVAL=5) == []
+
+
+@pytest.mark.parametrize(
+    ("provider", "user_agent", "problem"),
+    [
+        ("met-norway", None, "is not set"),
+        ("met-norway", "", "is not set"),
+        ("met-norway", "  ", "is blank"),
+        ("met-norway", "weather.example.org", "names no contact"),
+        (["open-meteo", "met-norway"], None, "is not set"),
+        ("weatherstream.providers.metno.MetNorwayProvider", "weather.example.org", "names no contact"),
+        ("auto", "weather.example.org", "names no contact"),  # auto runs met-norway once it is set
+    ],
+)
+def test_met_norway_needs_a_user_agent_naming_a_contact(provider, user_agent, problem):
+    [error] = messages({"PROVIDER": provider, "MET_NORWAY_USER_AGENT": user_agent})
+    assert error.id == "weatherstream.E036"
+    assert "MET_NORWAY_USER_AGENT" in error.msg and problem in error.msg
+    assert "contact" in error.hint
+
+
+@pytest.mark.parametrize(
+    "user_agent", ["weather.example.org admin@example.org", "WeatherApp/1.0 https://weather.example.org"]
+)
+def test_met_norway_with_a_contact_passes(user_agent):
+    assert ids(PROVIDER="met-norway", MET_NORWAY_USER_AGENT=user_agent) == []
+
+
+def test_no_user_agent_is_needed_without_met_norway():
+    assert ids(PROVIDER="open-meteo", MET_NORWAY_USER_AGENT=None) == []
+    assert ids(PROVIDER="simulated", MET_NORWAY_USER_AGENT="no contact") == []
 
 
 def test_bad_interval():

@@ -208,9 +208,9 @@ async def test_hello_names_the_source_in_use_under_auto():
     engine = Engine({**get_config(), "PROVIDER": "auto", "UPSTREAM_BUDGET": None})
     try:
         assert json.loads(engine.hello())["provider"] == "open-meteo"
-        engine.provider.offline_since = 0.0  # the network is gone: simulated readings, marked
+        engine.chain.offline_since = 0.0  # the network is gone: simulated readings, marked
         assert json.loads(engine.hello())["provider"] == "simulated"
-        engine.provider.offline_since = None
+        engine.chain.offline_since = None
         assert json.loads(engine.hello())["provider"] == "open-meteo"
     finally:
         await engine.stop()

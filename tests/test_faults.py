@@ -1,6 +1,8 @@
-"""Upstream faults, injected under a real engine: each one keeps subscribers on the last
-good reading marked stale (with its age), loses no stored observation, backs off, and
-the next good answer reaches the same subscribers without any action of theirs.
+"""Upstream faults, injected under a real engine, for each real provider (Open-Meteo,
+MET Norway) and for a chain of both: each fault keeps subscribers on the last good
+reading marked stale (with its age), or has the next provider serve, loses no stored
+observation, backs off, and the next good answer reaches the same subscribers without
+any action of theirs.
 
 Faults come from httpx.MockTransport, and from a misbehaving HTTP server on loopback for
 what a mock cannot show (a body that trickles in past the deadline).
@@ -28,6 +30,7 @@ from weatherstream.poller import RETRY_BASE
 pytestmark = pytest.mark.django_db(transaction=True)
 
 INTERVAL = 60.0
+MET_UA = "weather.example.org admin@example.org"
 
 
 class Inbox:
@@ -42,12 +45,31 @@ class Inbox:
 
 
 def answer(minutes_ago: int = 0, **current) -> httpx.Response:
+    """Open-Meteo's recorded answer, its values from ``minutes_ago``."""
     payload = load_fixture("open-meteo/forecast_current.json")
     when = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=minutes_ago)
     payload.update(utc_offset_seconds=0)
     payload["current"]["time"] = when.replace(tzinfo=None).isoformat(timespec="minutes")
     payload["current"].update(current)
     return httpx.Response(200, json=payload)
+
+
+def met_answer(minutes_ago: int = 0, **details) -> httpx.Response:
+    """MET Norway's answer (built from its schema), its first time step ``minutes_ago``;
+    already expired, so that the next fetch asks again, with a new Last-Modified."""
+    payload = load_fixture("met-norway/compact_built_from_schema.json")
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    first = payload["properties"]["timeseries"][0]
+    first["time"] = (now - timedelta(minutes=minutes_ago)).isoformat().replace("+00:00", "Z")
+    first["data"]["instant"]["details"].update(details)
+    headers = {
+        "Expires": format_datetime(now - timedelta(seconds=1), usegmt=True),
+        "Last-Modified": format_datetime(now - timedelta(minutes=minutes_ago), usegmt=True),
+    }
+    return httpx.Response(200, json=payload, headers=headers)
+
+
+ANSWERS = {"open-meteo": answer, "met-norway": met_answer}
 
 
 def raise_(exc):
@@ -75,17 +97,41 @@ FAULTS = {
     ),
     "temperature out of physical range": lambda r: answer(temperature_2m=900.0),
 }
+# The same faults in MET Norway's shapes, where they differ.
+MET_FAULTS = {
+    **FAULTS,
+    "no current block": lambda r: httpx.Response(
+        200, json=load_fixture("met-norway/odd_shape_no_time_steps_built_from_schema.json")
+    ),
+    "temperature out of physical range": lambda r: met_answer(air_temperature=900.0),
+}
+FAULTS_OF = {"open-meteo": FAULTS, "met-norway": MET_FAULTS}
 
 
-@pytest.fixture
-async def rig():
-    """An engine on the open-meteo provider whose transport the test scripts."""
-    config = {**get_config(), "PROVIDER": "open-meteo", "POLL_INTERVAL": INTERVAL, "HTTP_TIMEOUT": 1.0}
+def scripted(provider, script: dict, key: str = "handler") -> None:
+    """Have ``provider`` send its requests to ``script[key]``."""
+    provider.client = httpx.AsyncClient(
+        transport=httpx.MockTransport(lambda r: script[key](r)), headers=provider.client.headers
+    )
+
+
+@pytest.fixture(params=["open-meteo", "met-norway"])
+async def rig(request):
+    """An engine on one real provider whose transport the test scripts."""
+    name = request.param
+    config = {
+        **get_config(),
+        "PROVIDER": name,
+        "MET_NORWAY_USER_AGENT": MET_UA,
+        "POLL_INTERVAL": INTERVAL,
+        "HTTP_TIMEOUT": 1.0,
+    }
     engine = Engine(config)  # not started: the test drives the poller itself
     engine.poller.clock = FakeClock(1000.0)  # still: its due_in() is the wait it chose
-    script = {"handler": lambda request: answer(minutes_ago=15)}
+    good = ANSWERS[name]
+    script = {"handler": lambda request: good(minutes_ago=15), "good": good, "faults": FAULTS_OF[name]}
     await engine.provider.client.aclose()
-    engine.provider.client = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: script["handler"](r)))
+    scripted(engine.provider, script)
     yield engine, script
     await engine.stop()
 
@@ -99,6 +145,7 @@ async def stored(engine) -> int:
 @pytest.mark.parametrize("fault", FAULTS)
 async def test_a_fault_serves_the_last_good_reading_stale_then_recovers(rig, fault):
     engine, script = rig
+    good_answer = script["good"]
     berlin = get_geocoder().resolve("Berlin")
     inbox = Inbox()
     await engine.subscribe(berlin, inbox)
@@ -106,7 +153,7 @@ async def test_a_fault_serves_the_last_good_reading_stale_then_recovers(rig, fau
     good = inbox.last()
     assert good["stale"] is False and await stored(engine) == 1
 
-    script["handler"] = FAULTS[fault]
+    script["handler"] = script["faults"][fault]
     await engine.poller.fetch([berlin])
     stale = inbox.last()
     assert stale["stale"] is True and stale["age"] >= 15 * 60
@@ -122,7 +169,7 @@ async def test_a_fault_serves_the_last_good_reading_stale_then_recovers(rig, fau
     else:  # bounded, exponential backoff with jitter: RETRY_BASE/2 .. RETRY_BASE at first
         assert RETRY_BASE / 2 <= retry_in <= RETRY_BASE
 
-    script["handler"] = lambda request: answer(minutes_ago=0)
+    script["handler"] = lambda request: good_answer(minutes_ago=0)
     await engine.poller.fetch([berlin])
     fresh = inbox.last()
     assert fresh["stale"] is False and "age" not in fresh and fresh["observed_at"] > good["observed_at"]
@@ -130,6 +177,7 @@ async def test_a_fault_serves_the_last_good_reading_stale_then_recovers(rig, fau
     assert engine.poller.failures(berlin.id) == 0
 
 
+@pytest.mark.parametrize("rig", ["open-meteo"], indirect=True)  # the one with batches
 async def test_one_unusable_location_does_not_fail_the_others_in_its_batch(rig):
     engine, script = rig
     places = [get_geocoder().resolve(c) for c in ("Berlin", "Oslo")]
@@ -198,3 +246,89 @@ async def test_a_body_trickling_past_the_deadline_is_a_failure_not_a_hang(rig):
     assert results == {berlin.id: None}
     assert took < 2.0, f"the 1 s deadline did not hold: {took:.1f}s"
     assert engine.poller.failures(berlin.id) == 1
+
+
+# -- a chain: Open-Meteo first, MET Norway next ---------------------------------------------
+
+
+@pytest.fixture
+async def chain_rig():
+    config = {
+        **get_config(),
+        "PROVIDER": ["open-meteo", "met-norway"],
+        "MET_NORWAY_USER_AGENT": MET_UA,
+        "POLL_INTERVAL": INTERVAL,
+        "HTTP_TIMEOUT": 1.0,
+    }
+    engine = Engine(config)
+    engine.poller.clock = FakeClock(1000.0)
+    script = {
+        "open-meteo": lambda r: answer(minutes_ago=15),
+        "met-norway": lambda r: met_answer(minutes_ago=5),
+    }
+    for upstream in engine.chain.upstreams:
+        await upstream.provider.client.aclose()
+        scripted(upstream.provider, script, upstream.name)
+    yield engine, script
+    await engine.stop()
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+async def test_when_the_first_provider_fails_the_second_serves_then_the_first_takes_back_over(
+    chain_rig, fault
+):
+    engine, script = chain_rig
+    berlin = get_geocoder().resolve("Berlin")
+    inbox = Inbox()
+    await engine.subscribe(berlin, inbox)
+    await engine.poller.fetch([berlin])
+    assert inbox.last()["source"] == "open-meteo" and await stored(engine) == 1
+
+    script["open-meteo"] = FAULTS[fault]
+    await engine.poller.fetch([berlin])
+    served = inbox.last()
+    assert served["source"] == "met-norway" and served["stale"] is False, "the next real provider serves"
+    assert await stored(engine) == 2, "both readings stored, nothing replaced"
+
+    script["open-meteo"] = lambda r: answer(minutes_ago=0)
+    await engine.poller.fetch([berlin])
+    back = inbox.last()
+    assert back["source"] == "open-meteo" and back["observed_at"] > served["observed_at"]
+    assert await stored(engine) == 3
+    assert json.loads(engine.hello())["provider"] == "open-meteo"
+
+
+async def test_when_every_provider_fails_the_last_good_reading_is_served_stale(chain_rig):
+    engine, script = chain_rig
+    berlin = get_geocoder().resolve("Berlin")
+    inbox = Inbox()
+    await engine.subscribe(berlin, inbox)
+    await engine.poller.fetch([berlin])
+    good = inbox.last()
+    script["open-meteo"] = FAULTS["HTTP 503"]
+    script["met-norway"] = FAULTS["HTTP 429, Retry-After seconds"]
+    await engine.poller.fetch([berlin])
+    stale = inbox.last()
+    assert stale["stale"] is True and stale["source"] == good["source"] == "open-meteo"
+    assert await stored(engine) == 1
+    assert engine.poller.due_in(berlin.id) >= RETRY_BASE / 2  # backed off, never simulated
+
+
+async def test_an_open_circuit_hands_places_to_the_second_without_calling_the_first(chain_rig):
+    engine, script = chain_rig
+    calls = {"open-meteo": 0}
+
+    def failing(request):
+        calls["open-meteo"] += 1
+        return httpx.Response(500)
+
+    script["open-meteo"] = failing
+    berlin = get_geocoder().resolve("Berlin")
+    inbox = Inbox()
+    await engine.subscribe(berlin, inbox)
+    threshold = engine.config["BREAKER_FAILURES"]
+    for _ in range(threshold + 3):
+        await engine.poller.fetch([berlin])
+        assert inbox.last()["source"] == "met-norway"
+    assert calls["open-meteo"] == threshold, "no call while its circuit is open"
+    assert json.loads(engine.hello())["provider"] == "met-norway"

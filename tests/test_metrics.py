@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.clock import FakeClock
 from weatherstream import metrics
-from weatherstream.conf import get_config
+from weatherstream.conf import DEFAULTS, get_config
 from weatherstream.engine import Engine
 from weatherstream.places import Place
 from weatherstream.poller import Poller
@@ -25,6 +25,7 @@ from weatherstream.providers import WeatherProvider
 from weatherstream.providers.simulated import simulate
 from weatherstream.readings import Reading
 from weatherstream.recorder import Recorder
+from weatherstream.upstream import load_chain
 
 T0 = datetime(2026, 10, 3, 10, 30, tzinfo=UTC)
 
@@ -34,7 +35,9 @@ FAMILIES = {
     "weatherstream_frames_sent": "counter",
     "weatherstream_fanout_seconds": "histogram",
     "weatherstream_upstream_requests": "counter",
+    "weatherstream_upstream_calls": "counter",
     "weatherstream_upstream_request_seconds": "histogram",
+    "weatherstream_effective_interval_seconds": "gauge",
     "weatherstream_poller_lag_seconds": "gauge",
     "weatherstream_circuit_open": "gauge",
     "weatherstream_watched_locations": "gauge",
@@ -63,11 +66,16 @@ def at(minute: int) -> Reading:
 
 def test_a_scrape_shows_every_metric_with_its_type(monkeypatch):
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    load_chain({**DEFAULTS, "PROVIDER": ["open-meteo", "simulated"]})  # as a runtime starts
     text, content_type = metrics.exposition()
     assert content_type == CONTENT_TYPE_LATEST
     shown = families(text)
     assert {name: shown[name].type for name in FAMILIES if name in shown} == FAMILIES
-    outcomes = {s.labels["outcome"] for s in shown["weatherstream_upstream_requests"].samples}
+    outcomes = {
+        s.labels["outcome"]
+        for s in shown["weatherstream_upstream_requests"].samples
+        if s.labels["provider"] == "open-meteo"
+    }
     assert outcomes == {"ok", "error", "refused"}, "every outcome present from the start"
 
 

@@ -209,7 +209,7 @@ async def test_an_open_circuit_stops_calls_then_one_probe_closes_it():
     await poller.fetch([A])  # refused without calling the upstream
     assert len(provider.batches) == 3
     results, error = delivered[-1]
-    assert "circuit open" in str(error) and results == [(A, None)]  # subscribers go stale
+    assert "counting: circuit open" in str(error) and results == [(A, None)]  # subscribers go stale
     assert poller.due_in("a") >= breaker.retry_in() == 2, "retried no sooner than the probe"
     clock.now = 60
     provider.fail = False
@@ -275,7 +275,7 @@ async def test_a_shared_schedule_fetches_only_the_places_no_other_poller_fetched
     assert schedule.claims == [(["a", "b"], 30)]
     assert provider.batches == [["a"]]
     assert (poller.due_in("a"), poller.due_in("b")) == (30.0, 7.0)  # b: when the other poller's is due
-    assert schedule.rescheduled == []  # a succeeded: its claimed slot stands
+    assert schedule.rescheduled == [{"a": 30.0}]  # when a is really due, for every poller
     assert [place for place, _ in delivered[0][0]] == [A]
 
 
@@ -316,7 +316,7 @@ async def test_failed_places_are_rescheduled_in_the_shared_schedule(monkeypatch)
     schedule = FakeSchedule()
     poller, delivered = make(Partial(), [A, B], clock, interval=30, schedule=schedule)
     await poller.fetch([A, B])
-    assert schedule.rescheduled == [{"b": 5.0}]  # only b, due again after the first retry wait
+    assert schedule.rescheduled == [{"a": 30.0, "b": 5.0}]  # b: due again after the first retry wait
     assert delivered[0][1] is None and delivered[0][0][0][1] is not None and delivered[0][0][1] == (B, None)
     assert (poller.due_in("a"), poller.due_in("b")) == (30.0, 5.0)
     provider = CountingProvider(fail=True)
@@ -425,50 +425,15 @@ async def test_refusals_carry_when_to_retry():
     clock.now = 60.0  # the window is empty again
     four = [Place(str(i), i, i) for i in range(4)]
     await poller.fetch(four)  # more than the budget ever allows at once
-    assert str(delivered[-1][1]) == "a batch of 4 locations is more than UPSTREAM_BUDGET allows at once"
+    assert (
+        str(delivered[-1][1])
+        == "counting: a batch of 4 locations is more than its call budget allows at once"
+    )
     breaker = CircuitBreaker(threshold=1, cooldown=60, clock=clock)
     poller, delivered = make(CountingProvider(fail=True), [A], clock, breaker=breaker)
     await poller.fetch([A])
     await poller.fetch([A])
-    assert str(delivered[-1][1]).startswith("circuit open") and delivered[-1][1].retry_after == 2.0
-
-
-def requests_by_outcome():
-    return {o: metrics.UPSTREAM_REQUESTS.labels(o)._value.get() for o in ("ok", "error", "refused")}
-
-
-async def test_upstream_requests_are_counted_by_outcome_and_timed():
-    before, seconds = requests_by_outcome(), metrics.UPSTREAM_SECONDS._sum.get()
-    provider = CountingProvider()
-    clock = FakeClock(0.0)
-    poller, _ = make(provider, [A], clock, budget=CallBudget({"minute": 3}, clock=clock))
-    await poller.fetch([A])
-    await poller.fetch([A])
-    provider.fail = True
-    await poller.fetch([A])
-    await poller.fetch([A])  # refused: the budget is spent
-    after = requests_by_outcome()
-    assert {o: after[o] - before[o] for o in after} == {"ok": 2, "error": 1, "refused": 1}
-    timed = metrics.UPSTREAM_SECONDS._sum.get() - seconds
-    assert 0 <= timed < 5  # three requests of no delay
-
-
-async def test_the_circuit_gauge_and_log_follow_the_breaker(caplog):
-    clock = FakeClock(0.0)
-    breaker = CircuitBreaker(threshold=2, cooldown=60, clock=clock)
-    provider = CountingProvider(fail=True)
-    poller, _ = make(provider, [A], clock, breaker=breaker)
-    with caplog.at_level("WARNING", logger="weatherstream.poller"):
-        await poller.fetch([A])
-        assert metrics.CIRCUIT_OPEN._value.get() == 0.0  # one failure: still closed
-        await poller.fetch([A])
-        assert metrics.CIRCUIT_OPEN._value.get() == 1.0
-        clock.now = 2.0
-        provider.fail = False
-        await poller.fetch([A])  # the probe
-        assert metrics.CIRCUIT_OPEN._value.get() == 0.0
-    transitions = [r.getMessage() for r in caplog.records if r.getMessage().startswith("upstream circuit")]
-    assert transitions == ["upstream circuit closed -> open", "upstream circuit half-open -> closed"]
+    assert str(delivered[-1][1]).startswith("counting: circuit open") and delivered[-1][1].retry_after == 2.0
 
 
 async def test_the_run_loop_wakes_by_itself_when_the_next_place_is_due():
@@ -573,3 +538,171 @@ async def test_the_run_loop_ends_when_cancelled_just_as_it_is_woken():
         task.cancel()
         done, _ = await asyncio.wait({task}, timeout=2)
         assert task in done and task.cancelled(), settle
+
+
+# -- when a place is due: the upstream's rhythm, the call budget --------------------------
+
+
+class Rhythmic(CountingProvider):
+    """Says when its upstream has something new: ``at`` seconds of wall time."""
+
+    name = "simulated"  # the source of its readings: the chain asks the provider by it
+
+    def __init__(self, at):
+        super().__init__()
+        self.at = at
+
+    def new_data_at(self, place, reading):
+        return self.at
+
+
+async def test_a_place_is_due_when_its_upstream_has_something_new():
+    clock, wall = FakeClock(0.0), FakeClock(1_000.0)
+    provider = Rhythmic(at=1_300.0)
+    poller = Poller(
+        provider=provider, interval=900, spacing=60, demand=lambda: [A], deliver=noop, clock=clock, wall=wall
+    )
+    await poller.fetch([A])
+    assert poller.due_in("a") == 300.0  # when the upstream's next value is there, not an interval on
+    provider.at = 1_010.0  # new data sooner than the spacing allows: the spacing holds
+    await poller.fetch([A])
+    assert poller.due_in("a") == 60.0
+    provider.at = None  # no rhythm known: every interval
+    await poller.fetch([A])
+    assert poller.due_in("a") == 900.0
+
+
+async def noop(results, error):
+    pass
+
+
+class Weighted(CountingProvider):
+    """Counts calls as Open-Meteo does for 11 variables, and logs when each went out."""
+
+    max_batch = 50
+
+    def __init__(self, clock):
+        super().__init__()
+        self.clock = clock
+        self.sent = []  # (time, calls)
+        self.per_place = {}
+
+    def calls(self, count):
+        return count * 1.1
+
+    async def fetch(self, places):
+        self.sent.append((self.clock(), self.calls(len(places))))
+        for p in places:
+            self.per_place.setdefault(p.id, []).append(self.clock())
+        return await super().fetch(places)
+
+
+async def run_until(poller, clock, places, end):
+    """Run the poller on a fake clock: jump to each next due time until ``end``."""
+    task = asyncio.create_task(poller.run())
+    try:
+        for _ in range(100_000):  # a bound, not a wait: each step moves the clock forward
+            for _ in range(50):
+                await asyncio.sleep(0)
+            nxt = clock.now + min(poller.due_in(p.id) for p in places)
+            if nxt > end:
+                return
+            clock.now = max(clock.now, nxt)
+            poller._wake.set()
+        raise AssertionError("the poller never got past the end")
+    finally:
+        task.cancel()
+
+
+def most_in_any_window(sent, period):
+    """The most calls spent within any span of ``period`` seconds (windows open at a call)."""
+    return max(sum(c for t, c in sent if start <= t < start + period) for start, _ in sent)
+
+
+async def test_a_simulated_day_of_500_places_on_the_free_tier():
+    clock = FakeClock(0.0)
+    provider = Weighted(clock)
+    places = [Place(f"p{i}", i / 10, i / 10) for i in range(500)]
+    free = {"minute": 600, "hour": 5000, "day": 10000}
+    poller = Poller(
+        provider=provider,
+        interval=900,
+        demand=lambda: places,
+        deliver=noop,
+        clock=clock,
+        budget=CallBudget(free, clock=clock),
+    )
+    await run_until(poller, clock, places, end=86_400.0)
+    # 500 places x 1.1 calls: 18 rounds fit 10,000 a day (a day's window holds the rounds
+    # at both its ends), one every 86,400 x 550 / 9,450 s: stretched evenly for all.
+    interval = 86_400 * 550 / 9_450
+    assert poller.effective_interval == pytest.approx(interval)
+    rounds = {pid: len(times) for pid, times in provider.per_place.items()}
+    assert set(rounds) == {p.id for p in places}, "nobody starved"
+    assert set(rounds.values()) == {18}  # every place at the same pace
+    gaps = {round(b - a, 6) for times in provider.per_place.values() for a, b in zip(times, times[1:])}
+    assert gaps == {round(interval, 6)}
+    for period, limit in ((60, 600), (3600, 5000), (86_400, 10_000)):
+        assert most_in_any_window(provider.sent, period) <= limit + 1e-9, period
+
+
+async def test_when_the_budget_runs_short_the_most_watched_places_go_first():
+    clock = FakeClock(0.0)
+    provider = Weighted(clock)
+    places = [Place(f"p{i}", i / 10, i / 10) for i in range(200)]
+    watchers = {p.id: i for i, p in enumerate(places)}  # p199 is watched most
+    poller = Poller(
+        provider=provider,
+        interval=900,
+        demand=lambda: places,
+        deliver=noop,
+        clock=clock,
+        watchers=watchers.__getitem__,
+        budget=CallBudget({"minute": 100}, clock=clock),  # one batch of 50 (55 calls) a minute
+    )
+    task = asyncio.create_task(poller.run())
+    for _ in range(50):
+        await asyncio.sleep(0)
+    task.cancel()
+    fetched = {pid for pid, times in provider.per_place.items() if times}
+    assert fetched == {f"p{i}" for i in range(150, 200)}
+
+
+async def test_the_effective_interval_is_a_metric():
+    clock = FakeClock(0.0)
+    places = [Place(f"m{i}", i, i) for i in range(100)]
+    poller = Poller(
+        provider=Weighted(clock),
+        interval=900,
+        demand=lambda: places,
+        deliver=noop,
+        clock=clock,
+        budget=CallBudget({"day": 1100}, clock=clock),  # 110 calls a round: 10 rounds a day
+    )
+    task = asyncio.create_task(poller.run())
+    await asyncio.sleep(0.01)
+    task.cancel()
+    assert metrics.EFFECTIVE_INTERVAL._value.get() == pytest.approx(86_400 * 110 / 990)
+
+
+async def test_places_due_a_hair_apart_go_out_in_one_request():
+    clock, wall = FakeClock(0.0), FakeClock(1_000.0)
+    provider = Rhythmic(at=1_300.0)
+    poller = Poller(
+        provider=provider,
+        interval=900,
+        spacing=60,
+        demand=lambda: [A, B],
+        deliver=noop,
+        clock=clock,
+        wall=wall,
+    )
+    await poller.fetch([A])
+    clock.now, wall.now = 0.1, 1_000.1 + 1e-6  # B a moment later, the two clocks a hair apart
+    await poller.fetch([B])
+    assert poller.due_in("a") != poller.due_in("b")
+    clock.now = 0.1 + poller.due_in("b")  # the earlier of the two
+    task = asyncio.create_task(poller.run())
+    await asyncio.sleep(0.02)
+    task.cancel()
+    assert provider.batches[-1] == ["a", "b"]

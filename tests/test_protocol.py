@@ -104,7 +104,7 @@ def test_weather_frame_has_published_at(reading):
     }
 
 
-def test_subscribed_frame_carries_tutorial_temperature(reading):
+def test_subscribed_frame_carries_tutorial_temperature_and_the_effective_interval(reading):
     location = {"id": "1", "name": "Enschede"}
     frame = json.loads(
         protocol.subscribed_frame(
@@ -112,6 +112,7 @@ def test_subscribed_frame_carries_tutorial_temperature(reading):
             location=protocol.dumps(location),
             weather=protocol.dumps(reading.to_wire()),
             temperature=reading.temperature,
+            poll_interval=5028.5,
         )
     )
     assert frame == {
@@ -120,19 +121,24 @@ def test_subscribed_frame_carries_tutorial_temperature(reading):
         "location": location,
         "weather": reading.to_wire(),
         "temperature": reading.temperature,
+        "poll_interval": 5028.5,
     }
     empty = json.loads(
         protocol.subscribed_frame(
-            msg_id=None, location=protocol.dumps(location), weather=None, temperature=None
+            msg_id=None, location=protocol.dumps(location), weather=None, temperature=None, poll_interval=900
         )
     )
-    assert empty == {"type": "subscribed", "location": location, "weather": None, "temperature": None}
-    assert (
-        json.loads(protocol.subscribed_frame(msg_id='a"b', location="{}", weather=None, temperature=None))[
-            "id"
-        ]
-        == 'a"b'
+    assert empty == {
+        "type": "subscribed",
+        "location": location,
+        "weather": None,
+        "temperature": None,
+        "poll_interval": 900.0,
+    }
+    quoted = protocol.subscribed_frame(
+        msg_id='a"b', location="{}", weather=None, temperature=None, poll_interval=1
     )
+    assert json.loads(quoted)["id"] == 'a"b'
 
 
 def test_frames_never_contain_nan():

@@ -7,8 +7,9 @@ import pytest
 from tests.conftest import load_fixture
 from weatherstream.conf import PUBLIC_OPEN_METEO_URL
 from weatherstream.places import Place
-from weatherstream.providers import ProviderError, UpstreamUnreachable
+from weatherstream.providers import ProviderError, UpstreamUnreachable, openmeteo
 from weatherstream.providers.openmeteo import (
+    PUBLICATION_MARGIN,
     USER_AGENT,
     OpenMeteoProvider,
     parse_current,
@@ -196,3 +197,41 @@ async def test_custom_url_and_params_are_used():
     await provider.aclose()
     assert str(seen[0].url).startswith("http://127.0.0.1:9/v1/forecast?")
     assert "apikey=k" in str(seen[0].url)
+
+
+def test_calls_weigh_the_current_variables_asked(monkeypatch):
+    provider = OpenMeteoProvider()
+    assert len(provider.query([ENSCHEDE])["current"].split(",")) == 11
+    assert provider.calls(1) == pytest.approx(1.1)  # max(1, 11 / 10) a location
+    assert provider.calls(50) == pytest.approx(55.0)
+    monkeypatch.setattr(openmeteo, "VARIABLES", dict(list(openmeteo.VARIABLES.items())[:5]))
+    assert provider.calls(2) == 2.0  # never less than one call a location
+
+
+def test_new_data_at_is_the_end_of_the_slot_plus_a_publication_margin(reading):
+    assert 0 < PUBLICATION_MARGIN <= 60
+    provider = OpenMeteoProvider()
+    assert (
+        provider.new_data_at(ENSCHEDE, reading) == reading.observed_at.timestamp() + 900 + PUBLICATION_MARGIN
+    )
+
+
+@pytest.mark.parametrize(
+    ("interval", "slot", "margin"),
+    [
+        (3600, 3600, PUBLICATION_MARGIN),
+        (None, 900, PUBLICATION_MARGIN),
+        ("soon", 900, PUBLICATION_MARGIN),
+        (0, 900, PUBLICATION_MARGIN),
+        (1, 1, PUBLICATION_MARGIN / 900),
+    ],
+)
+async def test_new_data_at_follows_the_answers_interval(interval, slot, margin):
+    payload = load_fixture("open-meteo/forecast_current.json")
+    payload["current"]["interval"] = interval
+    provider = provider_with(lambda request: httpx.Response(200, json=payload))
+    [reading] = await provider.fetch([ENSCHEDE])
+    await provider.aclose()
+    assert provider.new_data_at(ENSCHEDE, reading) == pytest.approx(
+        reading.observed_at.timestamp() + slot + margin
+    )

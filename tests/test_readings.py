@@ -2,7 +2,8 @@ from datetime import datetime
 
 import pytest
 
-from weatherstream.readings import WMO_CODES, Reading, summary_for
+from tests.conftest import load_fixture
+from weatherstream.readings import PLAUSIBLE, WMO_CODES, Reading, plausible, summary_for
 
 
 def test_wire_round_trip(reading):
@@ -50,3 +51,43 @@ def test_between_readings_of_one_kind_the_later_wins():
     assert not supersedes(_at(15, stale=True), _at(15))
     assert supersedes(_at(15, "met-norway"), _at(0, "open-meteo"))  # real sources by time
     assert supersedes(_at(15, "simulated"), _at(0, "simulated"))
+
+
+def test_rain_and_snow_codes_for_sleet_have_words():
+    assert summary_for(68) == "Slight rain or drizzle and snow"
+    assert summary_for(69) == "Moderate or heavy rain or drizzle and snow"
+    assert summary_for(83) == "Slight showers of rain and snow mixed"
+    assert summary_for(84) == "Moderate or heavy showers of rain and snow mixed"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "ok"),
+    [
+        ("temperature", -100.0, True),
+        ("temperature", 70.0, True),
+        ("temperature", 70.1, False),
+        ("temperature", -100.1, False),
+        ("humidity", 100.0, True),
+        ("humidity", 100.5, False),
+        ("pressure", 849.9, False),
+        ("wind_speed", -0.1, False),
+        ("wind_speed", float("nan"), False),
+        ("is_day", 1.0, True),  # no bounds: any finite value
+        ("is_day", float("inf"), False),
+    ],
+)
+def test_plausible(field, value, ok):
+    assert plausible(field, value) is ok
+
+
+def test_one_set_of_bounds_for_every_provider(monkeypatch):
+    from weatherstream.providers.metno import parse_compact
+    from weatherstream.providers.openmeteo import parse_current
+
+    open_meteo = load_fixture("open-meteo/forecast_current.json")
+    met_norway = load_fixture("met-norway/compact_built_from_schema.json")
+    assert parse_current(open_meteo).humidity == 66
+    assert parse_compact(met_norway).humidity == 82.1
+    monkeypatch.setitem(PLAUSIBLE, "humidity", (0.0, 50.0))
+    assert parse_current(open_meteo).humidity is None
+    assert parse_compact(met_norway).humidity is None

@@ -250,11 +250,13 @@ def test_metrics_and_health_scraped_during_a_run_with_subscribers(tmp_path):
     assert during["weatherstream_subscriptions"] == 3
     assert during["weatherstream_frames_sent_total"] >= 6  # ~3 s of Berlin x2 and Tokyo
     assert during["weatherstream_fanout_seconds_count"] >= 4
-    assert during["weatherstream_upstream_requests_total{outcome=ok}"] >= 3
-    assert during["weatherstream_upstream_requests_total{outcome=error}"] == 0
-    assert during["weatherstream_upstream_request_seconds_count"] >= 3
+    assert during["weatherstream_upstream_requests_total{outcome=ok,provider=simulated}"] >= 3
+    assert during["weatherstream_upstream_requests_total{outcome=error,provider=simulated}"] == 0
+    assert during["weatherstream_upstream_request_seconds_count{provider=simulated}"] >= 3
+    assert during["weatherstream_upstream_calls_total{provider=simulated}"] >= 3
+    assert during["weatherstream_effective_interval_seconds"] == 1.0
     assert during["weatherstream_watched_locations"] == 2
-    assert during["weatherstream_circuit_open"] == 0
+    assert during["weatherstream_circuit_open{provider=simulated}"] == 0
     assert 0 <= during["weatherstream_poller_lag_seconds"] < 1
     assert after["weatherstream_connections"] == 0 and after["weatherstream_subscriptions"] == 0
     assert healthz.status_code == 200 and healthz.json() == {"status": "ok"}

@@ -2,8 +2,9 @@
 
 It answers with the recorded response ``fixtures/open-meteo/forecast_current.json``,
 one object per requested coordinate, with ``current.time`` set to the moment of the
-request (UTC, to the second) so every fetch is a new observation, and it logs every
-coordinate it was asked for: the tests count upstream fetches from that log.
+request (UTC, to the second) and ``current.interval`` 1 s, so every fetch is a new
+observation and says so; it logs every coordinate it was asked for: the tests count
+upstream fetches from that log.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ class FakeOpenMeteo:
             obj = copy.deepcopy(RECORDED)
             obj.update(latitude=float(lat), longitude=float(lon), utc_offset_seconds=0, timezone="GMT")
             obj["current"]["time"] = when
+            obj["current"]["interval"] = 1  # a new value every second, and says so
             obj["current"]["temperature_2m"] = round(10 + (int(now) % 20) * 0.1, 1)
             objects.append(obj)
         return objects if len(objects) > 1 else objects[0]

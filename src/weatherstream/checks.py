@@ -21,7 +21,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 from .budget import PERIODS
 from .conf import DEFAULTS, get_config, user_settings
-from .providers import ALIASES, WeatherProvider, provider_class
+from .providers import ALIASES, AUTO, AUTO_REAL, WeatherProvider, provider_class, provider_names
+from .providers.metno import MetNorwayProvider, user_agent_problem
 
 # uvicorn's --ws-max-size in `make run` (see the Makefile): bigger frames are refused unread.
 WS_MAX_SIZE = 65536
@@ -76,7 +77,6 @@ def url(*schemes: str) -> Kind:
 
 
 def _is_provider_setting(value: Any) -> bool:
-    # Issue 14 will let PROVIDER be a list of providers; the shape is accepted here already.
     if isinstance(value, (list, tuple)):
         return bool(value) and all(isinstance(name, str) for name in value)
     return isinstance(value, str)
@@ -99,6 +99,10 @@ def _is_params(value: Any) -> bool:
 SECONDS = positive("seconds")
 BOOL = Kind("True or False", lambda v: isinstance(v, bool))
 HTTP_URL = url("http", "https")
+MET_NORWAY_HINT = (
+    "MET Norway's terms require a User-Agent naming your site and a contact (an e-mail address "
+    "or a URL), e.g. 'weather.example.org admin@example.org'; weatherstream appends its own name."
+)
 
 
 @dataclass(frozen=True)
@@ -112,7 +116,8 @@ RULES: dict[str, Rule] = {
     "PROVIDER": Rule(
         Kind("a provider alias, a dotted path, or a non-empty list of them", _is_provider_setting),
         "weatherstream.E001",
-        f"Use one of {', '.join(map(repr, ALIASES))} or the dotted path of a WeatherProvider subclass.",
+        f"Use one of {', '.join(map(repr, [AUTO, *ALIASES]))}, the dotted path of a WeatherProvider "
+        "subclass, or a list of them (a chain, asked in order).",
     ),
     "POLL_INTERVAL": Rule(
         optional(SECONDS, "the provider's default"),
@@ -127,6 +132,14 @@ RULES: dict[str, Rule] = {
         Kind("a dict of query parameters, str names to str or number values", _is_params, shown=False),
         "weatherstream.E012",
         "For example {'apikey': '...'}; {} for none.",
+    ),
+    "MET_NORWAY_USER_AGENT": Rule(
+        optional(Kind("a string naming your site and a contact", lambda v: isinstance(v, str)), "unset"),
+        "weatherstream.E036",
+        MET_NORWAY_HINT,
+    ),
+    "MET_NORWAY_URL": Rule(
+        HTTP_URL, "weatherstream.E011", "The Locationforecast 2.0 compact endpoint of MET Norway."
     ),
     "ONLINE_GEOCODING": Rule(
         Kind("None, True or False", lambda v: v is None or isinstance(v, bool)),
@@ -241,6 +254,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             problems.append(_error(key, config[key], rule))
     if "PROVIDER" in valid:
         problems.extend(_provider(config, check_interval="POLL_INTERVAL" in valid))
+    if {"PROVIDER", "MET_NORWAY_USER_AGENT"} <= valid:
+        problems.extend(_met_norway(config))
     if "GEOCODERS" in valid and config["GEOCODERS"] is not None:
         problems.extend(_geocoders(config["GEOCODERS"]))
     if "POLLER" in valid:
@@ -319,7 +334,7 @@ def _provider(config: dict[str, Any], *, check_interval: bool) -> list[CheckMess
     classes: list[type[WeatherProvider]] = []
     for i, name in enumerate(names):
         try:
-            classes.append(provider_class(name))
+            classes.extend(provider_class(n) for n in ([AUTO_REAL[0]] if name == AUTO else [name]))
         except ImproperlyConfigured as exc:
             where = "" if isinstance(setting, str) else f"[{i}]"
             reason = exc.__cause__ or exc  # the ImportError, if that was it
@@ -332,18 +347,6 @@ def _provider(config: dict[str, Any], *, check_interval: bool) -> list[CheckMess
             )
     if problems:
         return problems
-    if not isinstance(setting, str):
-        # Issue 14: PROVIDER as a list of providers. Until load_provider() takes one this
-        # version fails to start with it; remove this error (and E010) when it does.
-        problems.append(
-            Error(
-                "WEATHERSTREAM['PROVIDER'] is a list: each entry is a valid provider, but this "
-                "version runs one provider and cannot start with a list (issue 14).",
-                hint="Set a single provider, e.g. 'auto' (Open-Meteo, simulated readings while "
-                "it is unreachable).",
-                id="weatherstream.E010",
-            )
-        )
     interval = config["POLL_INTERVAL"]
     if check_interval and interval is not None:
         floor = max(cls.interval_floor(config) for cls in classes)
@@ -358,6 +361,28 @@ def _provider(config: dict[str, Any], *, check_interval: bool) -> list[CheckMess
                 )
             )
     return problems
+
+
+def _met_norway(config: dict[str, Any]) -> list[CheckMessage]:
+    """E036: MET Norway among the providers that run, without a User-Agent it accepts."""
+    problem = user_agent_problem(config["MET_NORWAY_USER_AGENT"])
+    if problem is None:
+        return []
+    for name in provider_names(config)[0]:
+        try:
+            cls = provider_class(name)
+        except ImproperlyConfigured:  # reported as E001
+            continue
+        if issubclass(cls, MetNorwayProvider):
+            return [
+                Error(
+                    f"WEATHERSTREAM['MET_NORWAY_USER_AGENT'] {problem}, and PROVIDER uses {name!r}: "
+                    "MET Norway refuses (403) or throttles clients that do not identify themselves.",
+                    hint=MET_NORWAY_HINT,
+                    id="weatherstream.E036",
+                )
+            ]
+    return []
 
 
 def _poller(config: dict[str, Any]) -> list[CheckMessage]:

@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 PUBLIC_OPEN_METEO_URL = "https://api.open-meteo.com/v1/forecast"
 PUBLIC_OPEN_METEO_GEOCODING_URL = "https://geocoding-api.open-meteo.com/v1/search"
+PUBLIC_MET_NORWAY_URL = "https://api.met.no/weatherapi/locationforecast/2.0/compact"
 
 DEFAULTS: dict[str, Any] = {
     # "auto" (Open-Meteo, simulated readings while it is unreachable), "open-meteo",
@@ -40,6 +41,12 @@ DEFAULTS: dict[str, Any] = {
     "OPEN_METEO_GEOCODING_URL": PUBLIC_OPEN_METEO_GEOCODING_URL,
     # Extra query parameters for every Open-Meteo request (e.g. {"apikey": "..."}).
     "OPEN_METEO_PARAMS": {},
+    # The User-Agent MET Norway's terms require of PROVIDER "met-norway": your site and a
+    # contact, an e-mail address or a URL ("weather.example.org admin@example.org");
+    # " weatherstream/<version>" is appended. None: met-norway refuses to start (E036).
+    "MET_NORWAY_USER_AGENT": None,
+    # MET Norway's Locationforecast 2.0 compact endpoint (e.g. a caching proxy of yours).
+    "MET_NORWAY_URL": PUBLIC_MET_NORWAY_URL,
     # Ask Open-Meteo's geocoding API for names the offline GeoNames data lacks.
     # None: yes, except with PROVIDER "simulated" (offline means offline: no network
     # call unless asked); True or False decide. Resolved by online_geocoding().

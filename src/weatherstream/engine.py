@@ -26,8 +26,6 @@ from channels.layers import get_channel_layer
 from django.core.exceptions import ImproperlyConfigured
 
 from . import metrics, protocol, services
-from .breaker import CircuitBreaker
-from .budget import CallBudget
 from .bus import LayerDemand, LayerLink
 from .conf import get_config
 from .election import RedisLease, redis_url
@@ -36,13 +34,14 @@ from .hub import Subscriber
 from .latest import Latest
 from .places import Place
 from .poller import Poller
-from .providers import WeatherProvider, load_provider
+from .providers import WeatherProvider
 from .publishing import HubPublisher, LayerPublisher, Publisher
 from .readings import Reading
 from .recorder import Recorder, uninterrupted
 from .registry import PlaceRegistry
 from .subscriptions import Subscriptions
 from .updates import Updates
+from .upstream import load_chain
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +55,12 @@ def poll_interval(config: dict[str, Any], provider: WeatherProvider) -> float:
     return max(float(wanted), provider.min_interval)
 
 
+def poll_spacing(config: dict[str, Any], provider: WeatherProvider) -> float:
+    """The least time between two fetches of a place whose upstream says when it has
+    something new: the configured interval, or else only the provider's floor."""
+    return max(float(config["POLL_INTERVAL"] or 0.0), provider.min_interval)
+
+
 def channel_layer() -> Any:
     layer = get_channel_layer()
     if layer is None:
@@ -64,15 +69,18 @@ def channel_layer() -> Any:
 
 
 class Runtime:
-    """What both runtimes hold: the provider, the latest readings, the recorder, and the
-    tasks they run."""
+    """What both runtimes hold: the chain of providers, the latest readings, the recorder,
+    and the tasks they run."""
+
+    poller: Poller  # made by the subclass, with :meth:`_poller`
 
     def __init__(self, config: dict[str, Any] | None) -> None:
         self.config = config or get_config()
         self.loop = asyncio.get_running_loop()
-        self.provider = load_provider(self.config)
+        self.chain = load_chain(self.config)
+        self.provider = self.chain.first.provider  # the preferred one
         self.interval = poll_interval(self.config, self.provider)
-        self.latest = Latest(real=self.provider.real, simulated=self.provider.simulates)
+        self.latest = Latest(real=self.chain.real, simulated=self.chain.simulates)
         self.recorder = Recorder(limit=self.config["STORAGE_BUFFER"])
         self._tasks: list[asyncio.Task[Any]] = []
 
@@ -93,16 +101,11 @@ class Runtime:
             reload_unknown=reload_unknown,
         )
         return Poller(
-            provider=self.provider,
+            chain=self.chain,
             interval=self.interval,
+            spacing=poll_spacing(self.config, self.provider),
             demand=demand,
             deliver=self.updates.deliver,
-            breaker=CircuitBreaker(
-                threshold=self.config["BREAKER_FAILURES"], cooldown=self.config["BREAKER_COOLDOWN"]
-            ),
-            budget=CallBudget(self.config["UPSTREAM_BUDGET"])
-            if self.config["UPSTREAM_BUDGET"] and self.provider.metered
-            else None,
             **kwargs,
         )
 
@@ -115,7 +118,7 @@ class Runtime:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         await self.recorder.close()
-        await self.provider.aclose()
+        await self.chain.aclose()
 
     def poller_alive(self) -> bool:
         """True while this process's poller task (or its lease loop) runs."""
@@ -124,19 +127,20 @@ class Runtime:
 
     @property
     def provider_name(self) -> str:
-        """The source readings come from now ("open-meteo", or "simulated" while ``auto``
-        falls back)."""
-        return str(getattr(self.provider, "source", self.provider.name))
+        """The source readings come from now: the first provider of the chain whose
+        circuit is not open ("simulated" while ``auto`` falls back offline)."""
+        return self.chain.source
 
     def silent(self, reading: Reading, now: float | None = None) -> bool:
         """Older than two intervals past what the upstream's own rhythm explains (a value
         stamped with the start of its 15-minute slot is up to 15 minutes old when new)."""
-        overdue = self.config["SILENCE_AFTER"] or 2 * self.interval + self.provider.resolution + SILENCE_SLACK
+        interval = self.poller.effective_interval
+        overdue = self.config["SILENCE_AFTER"] or 2 * interval + self.chain.resolution + SILENCE_SLACK
         return (time.time() if now is None else now) - reading.observed_at.timestamp() > overdue
 
     def is_old(self, reading: Reading) -> bool:
         """Older than one interval: due for a fetch."""
-        return time.time() - reading.observed_at.timestamp() > self.interval
+        return time.time() - reading.observed_at.timestamp() > self.poller.effective_interval
 
     async def _poll(self, poller: Poller, wanted: Callable[[], Iterable[Any]]) -> None:
         """Poll, and prune old observations, until cancelled."""
@@ -176,7 +180,7 @@ class Engine(Runtime):
         self.link: LayerLink | None = None
         self.polls = self.config["POLLER"] == "embedded"
         # Fetching now (current()) works in any setup; the embedded poller also polls.
-        self.poller = self._poller(self.demand, self.publisher)
+        self.poller = self._poller(self.demand, self.publisher, watchers=self.hub.count)
         if not self.polls:
             self.link = LayerLink(
                 channel_layer(),
@@ -302,7 +306,7 @@ class Engine(Runtime):
     # JSON texts kept per place, so a subscribe or a connect serializes nothing.
 
     def hello(self) -> str:
-        key = (self.provider_name, self.interval)
+        key = (self.provider_name, self.poller.effective_interval)
         if self._hello[0] != key:
             self._hello = (key, protocol.hello_frame(provider=key[0], poll_interval=key[1]))
         return self._hello[1]
@@ -313,7 +317,11 @@ class Engine(Runtime):
         reading = self.latest.get(place.id)
         temperature = reading.temperature if reading is not None else None
         return protocol.subscribed_frame(
-            msg_id=msg_id, location=location, weather=self.latest.text(place.id), temperature=temperature
+            msg_id=msg_id,
+            location=location,
+            weather=self.latest.text(place.id),
+            temperature=temperature,
+            poll_interval=self.poller.effective_interval,
         )
 
 

@@ -36,13 +36,26 @@ FANOUT_SECONDS = Histogram(
 )
 UPSTREAM_REQUESTS = Counter(
     "weatherstream_upstream_requests",
-    "Upstream weather requests by outcome (ok, error, refused: circuit open or budget spent).",
-    ["outcome"],
+    "Upstream weather requests by provider and outcome (ok, error, refused: circuit open or budget spent).",
+    ["provider", "outcome"],
+)
+UPSTREAM_CALLS = Counter(
+    "weatherstream_upstream_calls",
+    "Calls sent to each provider as it counts them for its free-use limits (Open-Meteo: "
+    "max(1, variables/10) per location).",
+    ["provider"],
 )
 UPSTREAM_SECONDS = Histogram(
     "weatherstream_upstream_request_seconds",
-    "Duration of upstream weather requests.",
+    "Duration of upstream weather requests, by provider.",
+    ["provider"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+EFFECTIVE_INTERVAL = Gauge(
+    "weatherstream_effective_interval_seconds",
+    "Seconds between two fetches of a watched location: the poll interval, stretched "
+    "evenly when demand exceeds the call budget.",
+    multiprocess_mode="max",
 )
 POLLER_LAG = Gauge(
     "weatherstream_poller_lag_seconds",
@@ -51,7 +64,8 @@ POLLER_LAG = Gauge(
 )
 CIRCUIT_OPEN = Gauge(
     "weatherstream_circuit_open",
-    "Upstream circuit breaker: 0 closed, 0.5 half-open (probing), 1 open.",
+    "Upstream circuit breaker by provider: 0 closed, 0.5 half-open (probing), 1 open.",
+    ["provider"],
     multiprocess_mode="max",
 )
 DEMAND = Gauge(
@@ -72,8 +86,6 @@ STALE_MARKED = Counter(
     "weatherstream_silence_stale_frames",
     "Readings a server process marked stale itself because their place's update was overdue.",
 )
-for outcome in ("ok", "error", "refused"):  # present from the start, at 0
-    UPSTREAM_REQUESTS.labels(outcome)
 
 
 def exposition() -> tuple[bytes, str]:

@@ -1,8 +1,16 @@
 """The polling schedule: each demanded location once per interval, however many watch it.
 
 The poller knows nothing of Django, WebSockets or storage: it asks ``demand()`` which
-places are wanted, fetches those that are due (many in one provider request), and hands
-results to ``deliver``. Concurrent requests for one place share one fetch.
+places are wanted, fetches those that are due (many in one provider request) from its
+:class:`~weatherstream.upstream.Chain`, and hands results to ``deliver``. Concurrent
+requests for one place share one fetch.
+
+When is a place due again? When its upstream may have something new (the provider's
+``new_data_at``: Open-Meteo's next 15-minute slot, MET Norway's ``Expires``), but never
+sooner than ``spacing`` after the last fetch; a provider without a rhythm is fetched
+every ``interval``. When the places watched would spend more calls than the first
+upstream's budget allows, the spacing is stretched evenly for all of them
+(``effective_interval``), and a turn's due places go out most watched first.
 """
 
 from __future__ import annotations
@@ -15,11 +23,12 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Protocol
 
 from . import metrics
-from .breaker import CLOSED, HALF_OPEN, CircuitBreaker
-from .budget import CallBudget
+from .breaker import CircuitBreaker
+from .budget import Budget
 from .places import PlaceLike
 from .providers import ProviderError, WeatherProvider
 from .readings import Reading
+from .upstream import Chain, Upstream
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +37,10 @@ Results = list[tuple[PlaceLike, Reading | None]]
 Deliver = Callable[[Results, ProviderError | None], Awaitable[None]]
 
 RETRY_BASE = 5.0  # seconds before the first retry of a failed fetch
+# Places due within this many seconds of each other (a tenth of the spacing at most) go
+# out in one request: due times computed from one upstream rhythm at different fetches
+# differ by a hair.
+COALESCE = 1.0
 
 
 class SharedSchedule(Protocol):
@@ -44,29 +57,50 @@ class Poller:
     def __init__(
         self,
         *,
-        provider: WeatherProvider,
         interval: float,
         demand: Callable[[], Iterable[PlaceLike]],
         deliver: Deliver,
-        clock: Callable[[], float] = time.monotonic,
-        schedule: SharedSchedule | None = None,
+        chain: Chain | None = None,
+        provider: WeatherProvider | None = None,
         breaker: CircuitBreaker | None = None,
-        budget: CallBudget | None = None,
+        budget: Budget | None = None,
+        spacing: float | None = None,
+        watchers: Callable[[str], int] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        schedule: SharedSchedule | None = None,
     ) -> None:
-        self.provider = provider
+        if chain is None:  # one provider, with its guards
+            if provider is None:
+                raise TypeError("Poller needs a chain or a provider")
+            chain = Chain([Upstream(provider, breaker=breaker, budget=budget)])
+        self.chain = chain
         self.schedule = schedule
-        self.breaker = breaker
-        self.budget = budget
         self.interval = interval
+        # The least time between two fetches of a place whose upstream says when it has
+        # something new (POLL_INTERVAL if set, else the provider's floor).
+        self.spacing = interval if spacing is None else spacing
+        self.effective_interval = interval
         self.demand = demand
         self.deliver = deliver
+        self.watchers = watchers
         self.clock = clock
-        self.requests = 0  # upstream requests made (one per batch)
-        self.fetches = 0  # locations fetched
+        self.wall = wall
+        self._stretch = 0.0  # the budget's spacing for the places watched now
         self._next_due: dict[str, float] = {}
         self._failures: dict[str, int] = {}
         self._inflight: dict[str, asyncio.Future[Reading | None]] = {}
         self._wake = asyncio.Event()
+
+    @property
+    def requests(self) -> int:
+        """Upstream requests made (one per batch), all providers."""
+        return self.chain.requests
+
+    @property
+    def fetches(self) -> int:
+        """Locations asked of upstreams, all providers."""
+        return self.chain.fetches
 
     def request(self, place_id: str) -> None:
         """Fetch this place at the next turn (a first subscription)."""
@@ -91,15 +125,21 @@ class Poller:
                 self._failures.pop(gone, None)
             now = self.clock()
             metrics.DEMAND.set(len(places))
+            self._stretch = self.chain.first.stretch(len(places))
+            self.effective_interval = max(self.interval, self._stretch)
+            metrics.EFFECTIVE_INTERVAL.set(self.effective_interval)
             # (0.0 marks a place asked for at once by request(): not late, just new)
             overdue = [now - at for pid in places if (at := self._next_due.get(pid, 0.0)) > 0.0]
             metrics.POLLER_LAG.set(max(0.0, max(overdue, default=0.0)))
+            coalesce = min(COALESCE, self._min_wait() / 10)
             due = [
                 p
                 for pid, p in places.items()
-                if self._next_due.get(pid, 0.0) <= now and pid not in self._inflight
+                if self._next_due.get(pid, 0.0) <= now + coalesce and pid not in self._inflight
             ]
             if due:
+                if (watchers := self.watchers) is not None:  # the most watched first, if the
+                    due.sort(key=lambda p: -watchers(p.id))  # budget runs short
                 try:
                     due = await self._claim(due)
                     if due:
@@ -127,14 +167,14 @@ class Poller:
         if self.schedule is None:
             return due
         try:
-            skip = await self.schedule.claim([p.id for p in due], self.interval)
+            skip = await self.schedule.claim([p.id for p in due], self._min_wait())
         except Exception as exc:  # the shared store is down: fetch nothing, retry soon
             logger.warning("claiming fetch slots failed: %s", exc)
             skip = None
         now = self.clock()
         if skip is None:
             for p in due:
-                self._next_due[p.id] = now + min(1.0, self.interval)
+                self._next_due[p.id] = now + min(1.0, self._min_wait())
             return []
         for pid, wait in skip.items():
             self._next_due[pid] = now + wait
@@ -149,7 +189,7 @@ class Poller:
         self._inflight.update(mine)
         try:
             todo = [unique[pid] for pid in mine]
-            size = self.provider.max_batch
+            size = self.chain.max_batch
             batches = [todo[i : i + size] for i in range(0, len(todo), size)]
             await asyncio.gather(*(self._fetch_batch(b) for b in batches))
         finally:
@@ -160,81 +200,45 @@ class Poller:
             self._wake.set()  # the run loop recomputes its wait without these in flight
         return {pid: await asyncio.shield(fut) for pid, fut in {**mine, **joined}.items()}
 
-    def _refusal(self, calls: int) -> ProviderError | None:
-        """Why this batch may not go out now (budget spent, circuit open), or None."""
-        if self.budget is not None and (wait := self.budget.wait(calls)) > 0:
-            logger.warning("upstream call budget spent: %s left", self.budget.remaining())
-            return ProviderError(
-                f"upstream call budget spent; {wait:.0f}s until it allows more", retry_after=wait
-            )
-        if self.breaker is not None and not self.breaker.allow():
-            wait = self.breaker.retry_in()
-            return ProviderError(
-                f"circuit open after repeated failures; next probe in {wait:.0f}s", retry_after=wait
-            )
-        if self.budget is not None and not self.budget.take(calls):
-            return ProviderError(f"a batch of {calls} locations is more than UPSTREAM_BUDGET allows at once")
-        return None
+    def _min_wait(self) -> float:
+        """The least time between two fetches of one place now."""
+        return max(self.spacing, self._stretch)
 
     async def _fetch_batch(self, batch: Sequence[PlaceLike]) -> None:
         started = self.clock()
-        error: ProviderError | None = self._refusal(len(batch))
-        readings: list[Reading | None] = [None] * len(batch)
-        if error is not None:
-            metrics.UPSTREAM_REQUESTS.labels("refused").inc()
-        else:
-            self.requests += 1
-            self.fetches += len(batch)
-            sent_at = time.perf_counter()
-            # Cancelled (the lease lost, a shutdown), the request may have reached the
-            # upstream: its claimed slots stand, so no poller repeats it within the interval.
-            try:
-                readings = await self.provider.fetch(batch)
-                if len(readings) != len(batch):
-                    raise ProviderError(f"{len(readings)} readings for {len(batch)} locations")
-            except ProviderError as exc:
-                error = exc
-                readings = [None] * len(batch)
-                logger.warning("fetch of %d location(s) failed: %s", len(batch), exc)
-            except Exception as exc:  # a provider bug or garbage it did not catch: back off too
-                error = ProviderError(f"{type(exc).__name__}: {exc}")
-                readings = [None] * len(batch)
-                logger.exception("fetch of %d location(s) failed unexpectedly", len(batch))
-            metrics.UPSTREAM_SECONDS.observe(time.perf_counter() - sent_at)
-            metrics.UPSTREAM_REQUESTS.labels("ok" if error is None else "error").inc()
-            if self.breaker is not None:
-                was = self.breaker.state
-                if error is None:
-                    self.breaker.success()
-                else:
-                    self.breaker.failure()
-                if self.breaker.state != was:
-                    logger.warning("upstream circuit %s -> %s", was, self.breaker.state)
-                state = self.breaker.state
-                metrics.CIRCUIT_OPEN.set(0.0 if state == CLOSED else 0.5 if state == HALF_OPEN else 1.0)
-        nothing = ProviderError("no usable reading in the answer")
+        readings, error = await self.chain.fetch(batch)
         for place, reading in zip(batch, readings, strict=True):
-            # A place the answer had nothing usable for is retried like a failure.
-            self._schedule(place.id, started, error or (nothing if reading is None else None))
+            # A place no upstream had a reading for is retried like a failure.
+            self._schedule(place, started, reading, error)
             fut = self._inflight.get(place.id)
             if fut is not None and not fut.done():
                 fut.set_result(reading)
-        if self.schedule is not None and (error or None in readings):  # due sooner than claimed
-            now = self.clock()
+        if self.schedule is not None:  # when each is really due: sooner after a failure,
+            now = self.clock()  # later when its upstream has nothing new before then
             try:
-                await self.schedule.reschedule(
-                    {p.id: self._next_due[p.id] - now for p, r in zip(batch, readings) if error or r is None}
-                )
+                await self.schedule.reschedule({p.id: self._next_due[p.id] - now for p in batch})
             except Exception as exc:
-                logger.warning("recording the retry schedule failed: %s", exc)
-        await self.deliver(list(zip(batch, readings, strict=True)), error)
+                logger.warning("recording the fetch schedule failed: %s", exc)
+        failed = error if all(r is None for r in readings) else None
+        await self.deliver(list(zip(batch, readings, strict=True)), failed)
 
-    def _schedule(self, place_id: str, started: float, error: ProviderError | None) -> None:
-        if error is None:
-            self._failures.pop(place_id, None)
-            self._next_due[place_id] = started + self.interval
+    def _schedule(
+        self, place: PlaceLike, started: float, reading: Reading | None, error: ProviderError | None
+    ) -> None:
+        if reading is not None:
+            self._failures.pop(place.id, None)
+            self._next_due[place.id] = self._due_after(place, started, reading)
             return
-        failures = self._failures[place_id] = self._failures.get(place_id, 0) + 1
-        backoff = min(self.interval, RETRY_BASE * 2 ** (failures - 1))
-        delay = max(error.retry_after or 0.0, backoff * random.uniform(0.5, 1.0))
-        self._next_due[place_id] = self.clock() + delay
+        failures = self._failures[place.id] = self._failures.get(place.id, 0) + 1
+        backoff = min(self.effective_interval, RETRY_BASE * 2 ** (failures - 1))
+        wait = error.retry_after if error is not None else None
+        delay = max(wait or 0.0, backoff * random.uniform(0.5, 1.0))
+        self._next_due[place.id] = self.clock() + delay
+
+    def _due_after(self, place: PlaceLike, started: float, reading: Reading) -> float:
+        """When a place just read is due again (on this poller's clock)."""
+        at = self.chain.new_data_at(place, reading)
+        if at is None:  # no rhythm known: every interval
+            return started + max(self.interval, self._stretch)
+        now = self.clock()
+        return max(started + self._min_wait(), now + (at - self.wall()))

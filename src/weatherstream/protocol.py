@@ -182,12 +182,18 @@ def error_frame(error: ProtocolError) -> str:
     return dumps(frame)
 
 
-def subscribed_frame(*, msg_id: Any, location: str, weather: str | None, temperature: float | None) -> str:
+def subscribed_frame(
+    *, msg_id: Any, location: str, weather: str | None, temperature: float | None, poll_interval: float
+) -> str:
     """``location`` and ``weather`` are JSON texts the engine keeps per place, so a
     subscribe costs no serialization of the snapshot. The top-level ``temperature``
-    keeps the original tutorial's clients working."""
+    keeps the original tutorial's clients working; ``poll_interval`` is the effective
+    one (stretched when the call budget runs short), as in ``hello``."""
     head = '{"type":"subscribed"' + (f',"id":{dumps(msg_id)}' if msg_id is not None else "")
-    return f'{head},"location":{location},"weather":{weather or "null"},"temperature":{dumps(temperature)}}}'
+    return (
+        f'{head},"location":{location},"weather":{weather or "null"},"temperature":{dumps(temperature)},'
+        f'"poll_interval":{float(poll_interval)!r}}}'
+    )
 
 
 def unsubscribed_frame(*, msg_id: Any, location_id: str) -> str:

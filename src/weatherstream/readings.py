@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-# WMO weather interpretation codes (WMO 4677 subset used by Open-Meteo).
+# WMO weather interpretation codes (the WMO 4677 subset Open-Meteo uses, and 68, 69, 83,
+# 84 for MET Norway's sleet: rain and snow mixed).
 WMO_CODES: dict[int, str] = {
     0: "Clear sky",
     1: "Mainly clear",
@@ -26,6 +28,8 @@ WMO_CODES: dict[int, str] = {
     65: "Heavy rain",
     66: "Light freezing rain",
     67: "Heavy freezing rain",
+    68: "Slight rain or drizzle and snow",
+    69: "Moderate or heavy rain or drizzle and snow",
     71: "Slight snow fall",
     73: "Moderate snow fall",
     75: "Heavy snow fall",
@@ -33,6 +37,8 @@ WMO_CODES: dict[int, str] = {
     80: "Slight rain showers",
     81: "Moderate rain showers",
     82: "Violent rain showers",
+    83: "Slight showers of rain and snow mixed",
+    84: "Moderate or heavy showers of rain and snow mixed",
     85: "Slight snow showers",
     86: "Heavy snow showers",
     95: "Thunderstorm",
@@ -54,6 +60,29 @@ MEASUREMENTS = (
     "weather_code",
     "is_day",
 )
+
+# Values outside these bounds are not weather but a fault: every provider drops them (None).
+PLAUSIBLE: dict[str, tuple[float, float]] = {
+    "temperature": (-100.0, 70.0),
+    "feels_like": (-110.0, 80.0),
+    "humidity": (0.0, 100.0),
+    "wind_speed": (0.0, 500.0),
+    "wind_gusts": (0.0, 600.0),
+    "wind_direction": (0.0, 360.0),
+    "precipitation": (0.0, 500.0),
+    "cloud_cover": (0.0, 100.0),
+    "pressure": (850.0, 1100.0),
+    "weather_code": (0.0, 99.0),
+}
+
+
+def plausible(field: str, value: float) -> bool:
+    """Whether ``value`` (in our units, see :class:`Reading`) can be weather for ``field``:
+    finite, and within :data:`PLAUSIBLE` where the field has bounds."""
+    if not math.isfinite(value):
+        return False
+    bounds = PLAUSIBLE.get(field)
+    return bounds is None or bounds[0] <= value <= bounds[1]
 
 
 # The source of readings that are made up, never observed (providers/simulated.py).

@@ -34,6 +34,9 @@ test("every WMO code Open-Meteo sends has an icon and words", () => {
   }
   assert.deepEqual(fmt.weatherIcon(0, false), { name: "clear", label: "Clear", night: true });
   assert.equal(fmt.weatherIcon(95, true).name, "thunder");
+  for (const code of [68, 69, 83, 84]) {  // MET Norway's sleet: rain and snow
+    assert.deepEqual(fmt.weatherIcon(code, true), { name: "snow", label: "Rain and snow", night: false });
+  }
   assert.equal(fmt.weatherIcon(1234).label, "Unknown conditions");
   assert.equal(fmt.weatherIcon(null).label, "Unknown conditions");
 });

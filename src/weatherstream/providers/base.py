@@ -52,6 +52,16 @@ class WeatherProvider:
         """The shortest poll interval this provider allows under ``config``."""
         return cls.min_interval
 
+    def calls(self, count: int) -> float:
+        """What a request for ``count`` places costs in the upstream's own accounting of
+        free use (the poller spends this much of its call budget on it)."""
+        return float(count)
+
+    def new_data_at(self, place: PlaceLike, reading: Reading) -> float | None:
+        """When (epoch seconds) the upstream may first have a value newer than ``reading``
+        for ``place``: its data's rhythm. None: unknown, the poller waits its interval."""
+        return None
+
     async def fetch(self, places: Sequence[PlaceLike]) -> list[Reading | None]:
         """Return one reading per place, in order; ``None`` where the upstream had none.
 

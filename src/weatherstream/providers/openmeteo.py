@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import math
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -15,13 +12,24 @@ import httpx
 from .. import __version__
 from ..conf import PUBLIC_OPEN_METEO_URL
 from ..places import PlaceLike
-from ..readings import Reading
-from .base import ProviderError, UpstreamUnreachable, WeatherProvider
+from ..readings import Reading, plausible
+from . import http
+from .base import ProviderError, WeatherProvider
 
 logger = logging.getLogger(__name__)
 
 # Seconds; current data changes every 15 minutes, so this only stops accidents.
 PUBLIC_INTERVAL_FLOOR = 60.0
+
+# Seconds between two "current" values: each is stamped with the start of its 15-minute
+# slot (the answer's ``current.interval`` says so; this when it does not).
+SLOT = 900.0
+# Seconds after a 15-minute slot ends before its value is asked for: time for Open-Meteo
+# to publish it, so that the first request of a slot does not still get the previous one
+# (shorter slots, e.g. a self-hosted instance's or a test's, get a share of it).
+PUBLICATION_MARGIN = 10.0
+# Open-Meteo counts a location's call as max(1, variables / 10) calls (UPSTREAM.md).
+VARIABLES_PER_CALL = 10
 
 USER_AGENT = f"weatherstream/{__version__} (live weather for Django; python-httpx)"
 
@@ -38,20 +46,6 @@ VARIABLES = {
     "pressure": "pressure_msl",
     "weather_code": "weather_code",
     "is_day": "is_day",
-}
-
-# Values outside these bounds are not weather but a fault; they are dropped (None).
-PLAUSIBLE = {
-    "temperature": (-100.0, 70.0),
-    "feels_like": (-110.0, 80.0),
-    "humidity": (0.0, 100.0),
-    "wind_speed": (0.0, 500.0),
-    "wind_gusts": (0.0, 600.0),
-    "wind_direction": (0.0, 360.0),
-    "precipitation": (0.0, 500.0),
-    "cloud_cover": (0.0, 100.0),
-    "pressure": (850.0, 1100.0),
-    "weather_code": (0.0, 99.0),
 }
 
 _SPEED_TO_KMH = {"km/h": 1.0, "m/s": 3.6, "mp/h": 1.609344, "mph": 1.609344, "kn": 1.852}
@@ -105,8 +99,7 @@ def parse_current(payload: dict[str, Any], *, source: str = "open-meteo") -> Rea
             values[field] = None
             continue
         value = _convert(field, float(raw), units.get(variable))
-        low_high = PLAUSIBLE.get(field)
-        if not math.isfinite(value) or (low_high and not low_high[0] <= value <= low_high[1]):
+        if not plausible(field, value):
             logger.warning("open-meteo: dropping implausible %s=%r", variable, raw)
             values[field] = None
             continue
@@ -130,7 +123,7 @@ class OpenMeteoProvider(WeatherProvider):
     name = "open-meteo"
     metered = True
     default_interval = 900.0
-    resolution = 900.0  # "current" values are stamped with their 15-minute slot
+    resolution = SLOT  # "current" values are stamped with their 15-minute slot
 
     def __init__(
         self,
@@ -146,12 +139,9 @@ class OpenMeteoProvider(WeatherProvider):
         self.max_batch = max(1, batch_size)
         self.min_interval = _floor(url)
         self.deadline = timeout
-        self.client = httpx.AsyncClient(
-            transport=transport,
-            # Connecting gets half the deadline, so an unreachable host is told apart.
-            timeout=httpx.Timeout(timeout, connect=timeout / 2),
-            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-        )
+        # The last answer's current.interval: the length of a slot.
+        self.slot = SLOT
+        self.client = http.new_client(timeout=timeout, user_agent=USER_AGENT, transport=transport)
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> OpenMeteoProvider:
@@ -165,6 +155,17 @@ class OpenMeteoProvider(WeatherProvider):
     @classmethod
     def interval_floor(cls, config: dict[str, Any]) -> float:
         return _floor(config["OPEN_METEO_URL"])
+
+    def calls(self, count: int) -> float:
+        """Open-Meteo's accounting: each location costs max(1, variables / 10) calls for
+        the ``current=`` variables asked (11: 1.1 calls a location)."""
+        return count * max(1.0, len(VARIABLES) / VARIABLES_PER_CALL)
+
+    def new_data_at(self, place: PlaceLike, reading: Reading) -> float | None:
+        """The end of the reading's slot plus :data:`PUBLICATION_MARGIN` (its share of it,
+        for a slot shorter than 15 minutes)."""
+        margin = PUBLICATION_MARGIN * min(1.0, self.slot / SLOT)
+        return reading.observed_at.timestamp() + self.slot + margin
 
     def query(self, places: Sequence[PlaceLike]) -> dict[str, str]:
         return {
@@ -181,17 +182,7 @@ class OpenMeteoProvider(WeatherProvider):
     async def fetch(self, places: Sequence[PlaceLike]) -> list[Reading | None]:
         if not places:
             return []
-        try:
-            # One deadline for the whole exchange: httpx's timeouts are per read, so a
-            # body trickling in a byte at a time would never trip them.
-            async with asyncio.timeout(self.deadline):
-                response = await self.client.get(self.url, params=self.query(places))
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # no answer at all
-            raise UpstreamUnreachable(f"cannot reach {self.url}: {exc}") from exc
-        except httpx.HTTPError as exc:
-            raise ProviderError(f"{type(exc).__name__} from {self.url}: {exc}") from exc
-        except TimeoutError:
-            raise ProviderError(f"no complete answer from {self.url} within {self.deadline:g}s") from None
+        response = await http.get(self.client, self.url, params=self.query(places), deadline=self.deadline)
         payload = self._payload(response)
         objects = payload if isinstance(payload, list) else [payload]
         if len(objects) != len(places):
@@ -201,40 +192,26 @@ class OpenMeteoProvider(WeatherProvider):
     def _parse(self, obj: Any) -> Reading | None:
         # One bad object costs its own location, not the whole batch.
         try:
-            return parse_current(obj)
+            reading = parse_current(obj)
         except ProviderError as exc:
             logger.warning("open-meteo: unusable answer for one location: %s", exc)
             return None
+        interval = obj["current"].get("interval") if reading is not None else None
+        if isinstance(interval, (int, float)) and not isinstance(interval, bool) and 0 < interval <= 86400:
+            self.slot = float(interval)
+        return reading
 
     def _payload(self, response: httpx.Response) -> Any:
         if response.status_code != 200:
-            reason = f"HTTP {response.status_code}"
+            reason = ""
             try:
                 body = response.json()
                 if isinstance(body, dict) and body.get("reason"):
-                    reason += f": {body['reason']}"
+                    reason = str(body["reason"])
             except ValueError:
                 pass
-            raise ProviderError(reason, retry_after=_retry_after(response))
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise ProviderError(f"malformed JSON from {self.url}") from exc
+            raise http.failure(response, reason)
+        return http.json_body(response, self.url)
 
     async def aclose(self) -> None:
         await self.client.aclose()
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())

@@ -37,7 +37,8 @@ class Command(BaseCommand):
             loop.add_signal_handler(sig, stop.set)
         await engine.start()
         self.stdout.write(
-            f"weatherstream poller: provider={engine.provider.name} interval={engine.interval:g}s"
+            f"weatherstream poller: providers={','.join(u.name for u in engine.chain.upstreams)} "
+            f"interval={engine.interval:g}s"
         )
         try:
             await stop.wait()

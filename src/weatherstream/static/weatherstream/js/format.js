@@ -55,6 +55,7 @@ const ICONS = [
   [[51, 53, 55, 56, 57], "drizzle", "Drizzle"],
   [[61, 63, 65, 66, 67, 80, 81, 82], "rain", "Rain"],
   [[71, 73, 75, 77, 85, 86], "snow", "Snow"],
+  [[68, 69, 83, 84], "snow", "Rain and snow"], // MET Norway's sleet
   [[95, 96, 99], "thunder", "Thunderstorm"],
 ];
 

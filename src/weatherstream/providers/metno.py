@@ -1,0 +1,397 @@
+"""MET Norway's Locationforecast 2.0 (https://api.met.no), ``compact`` format, no key.
+
+Its terms of service (https://api.met.no/doc/TermsOfService) shape this provider:
+
+- every request carries a User-Agent naming the site and a contact
+  (``MET_NORWAY_USER_AGENT``); anonymous clients are refused (403) or throttled (429);
+- coordinates have at most 4 decimals (more defeat MET's cache and risk a block);
+- no request for a place before its last answer's ``Expires``; after it, the request
+  sends ``If-Modified-Since`` with the exact ``Last-Modified`` string, and 304 means that
+  nothing changed;
+- gzip (httpx asks for it by itself);
+- requests are spread, never on the full hour (:meth:`MetNorwayProvider.new_data_at`),
+  and few at a time: over 20 requests a second counts as heavy traffic
+  (:data:`MAX_IN_FLIGHT`, :data:`REQUESTS_PER_SECOND`).
+
+A reading is the forecast's first time step, not an observation; its precipitation is the
+amount forecast for the hour that follows it. See docs/providers.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from django.core.exceptions import ImproperlyConfigured
+
+from .. import __version__
+from ..conf import PUBLIC_MET_NORWAY_URL
+from ..places import PlaceLike
+from ..readings import Reading, plausible
+from . import http
+from .base import ProviderError, WeatherProvider
+
+logger = logging.getLogger(__name__)
+
+# Appended to MET_NORWAY_USER_AGENT: what software makes the requests.
+USER_AGENT_SUFFIX = f"weatherstream/{__version__}"
+
+# Requests in flight at once, and request starts per second, per provider instance
+# (MET calls over 20 a second heavy traffic; each polling process has its own instance).
+MAX_IN_FLIGHT = 4
+REQUESTS_PER_SECOND = 10.0
+
+# Seconds after a place's Expires that its next request may go out: a random spread, so
+# that places fetched together do not come back together.
+SPREAD = (5.0, 60.0)
+# Seconds at the start of every hour when no request is planned (MET asks for no
+# automated requests on the full hour).
+FULL_HOUR = 60.0
+
+# A place not fetched for this many seconds is forgotten (its Last-Modified too); the
+# answers kept are looked through for such places at most every FORGET_EVERY seconds.
+FORGET_AFTER = 6 * 3600.0
+FORGET_EVERY = 600.0
+
+# MET's weather symbols (symbol_code without _day/_night/_polartwilight) -> WMO 4677
+# codes. WMO has one code for moderate and heavy sleet (69, 84) and snow showers (86);
+# anything with thunder is 95, the only thunderstorm code without hail.
+SYMBOLS: dict[str, int] = {
+    "clearsky": 0,
+    "fair": 1,
+    "partlycloudy": 2,
+    "cloudy": 3,
+    "fog": 45,
+    "lightrain": 61,
+    "rain": 63,
+    "heavyrain": 65,
+    "lightrainshowers": 80,
+    "rainshowers": 81,
+    "heavyrainshowers": 82,
+    "lightsleet": 68,
+    "sleet": 69,
+    "heavysleet": 69,
+    "lightsleetshowers": 83,
+    "sleetshowers": 84,
+    "heavysleetshowers": 84,
+    "lightsnow": 71,
+    "snow": 73,
+    "heavysnow": 75,
+    "lightsnowshowers": 85,
+    "snowshowers": 86,
+    "heavysnowshowers": 86,
+    "lightrainandthunder": 95,
+    "rainandthunder": 95,
+    "heavyrainandthunder": 95,
+    "lightsleetandthunder": 95,
+    "sleetandthunder": 95,
+    "heavysleetandthunder": 95,
+    "lightsnowandthunder": 95,
+    "snowandthunder": 95,
+    "heavysnowandthunder": 95,
+    "lightrainshowersandthunder": 95,
+    "rainshowersandthunder": 95,
+    "heavyrainshowersandthunder": 95,
+    "lightssleetshowersandthunder": 95,  # sic: MET's own spelling
+    "sleetshowersandthunder": 95,
+    "heavysleetshowersandthunder": 95,
+    "lightssnowshowersandthunder": 95,  # sic
+    "snowshowersandthunder": 95,
+    "heavysnowshowersandthunder": 95,
+    # The spellings MET may one day correct the two above to.
+    "lightsleetshowersandthunder": 95,
+    "lightsnowshowersandthunder": 95,
+}
+
+# A symbol's suffix -> is_day.
+SUFFIXES: dict[str, bool | None] = {"_day": True, "_night": False, "_polartwilight": None}
+
+# Our field -> (variable of data.instant.details, its documented unit, factor to ours).
+INSTANT: dict[str, tuple[str, str, float]] = {
+    "temperature": ("air_temperature", "celsius", 1.0),
+    "humidity": ("relative_humidity", "%", 1.0),
+    "wind_speed": ("wind_speed", "m/s", 3.6),
+    "wind_gusts": ("wind_speed_of_gust", "m/s", 3.6),  # in "complete" only, so far
+    "wind_direction": ("wind_from_direction", "degrees", 1.0),
+    "pressure": ("air_pressure_at_sea_level", "hPa", 1.0),
+    "cloud_cover": ("cloud_area_fraction", "%", 1.0),
+}
+
+
+def user_agent_problem(value: Any) -> str | None:
+    """Why ``value`` cannot be MET_NORWAY_USER_AGENT, or None when it can: it must be a
+    string naming a contact, an e-mail address ("@") or a URL ("http")."""
+    if value is None or value == "":
+        return "is not set"
+    if not isinstance(value, str):
+        return f"is a {type(value).__name__}, not a string"
+    if not value.strip():
+        return "is blank"
+    if "@" not in value and "http" not in value.lower():
+        return "names no contact (an e-mail address or a URL)"
+    return None
+
+
+def weather_symbol(symbol: str) -> tuple[int | None, bool | None]:
+    """A MET ``symbol_code`` -> (its WMO 4677 code, is_day); None where unknown."""
+    base, is_day = symbol, None
+    for suffix, day in SUFFIXES.items():
+        if symbol.endswith(suffix):
+            base, is_day = symbol[: -len(suffix)], day
+            break
+    code = SYMBOLS.get(base)
+    if code is None:
+        logger.warning("met-norway: unknown symbol_code %r", symbol)
+    return code, is_day
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _value(field: str, raw: Any, *, unit: str, documented: str, factor: float) -> float | None:
+    if raw is None or isinstance(raw, bool) or not isinstance(raw, (int, float)):
+        return None
+    if unit != documented:  # not the unit the schema documents: not guessed at
+        logger.warning("met-norway: dropping %s in %r (expected %r)", field, unit, documented)
+        return None
+    value = float(raw) if factor == 1.0 else round(float(raw) * factor, 2)
+    if not plausible(field, value):
+        logger.warning("met-norway: dropping implausible %s=%r", field, raw)
+        return None
+    return value
+
+
+def _utc(raw: Any) -> datetime:
+    if not isinstance(raw, str):
+        raise ProviderError(f"bad time step 'time' {raw!r}")
+    try:
+        when = datetime.fromisoformat(raw)
+    except ValueError as exc:
+        raise ProviderError(f"bad time step 'time' {raw!r}") from exc
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def parse_compact(payload: Any, *, source: str = "met-norway") -> Reading | None:
+    """A Locationforecast ``compact`` answer -> the Reading of its first time step; None
+    when that step has no plausible temperature. Other implausible values, and values in
+    a unit other than the documented one, become None.
+
+    Raises :class:`ProviderError` for a shape that is not a forecast (not an object, no
+    ``properties.timeseries``, a first step without a readable ``time`` or ``data``).
+    """
+    if not isinstance(payload, dict):
+        raise ProviderError(f"expected a JSON object, got {type(payload).__name__}")
+    properties = _object(payload.get("properties"))
+    timeseries = properties.get("timeseries")
+    if not isinstance(timeseries, list) or not timeseries:
+        raise ProviderError("no 'properties.timeseries'")
+    step = timeseries[0]
+    if not isinstance(step, dict):
+        raise ProviderError(f"a time step that is a {type(step).__name__}")
+    observed_at = _utc(step.get("time"))
+    data = step.get("data")
+    if not isinstance(data, dict):
+        raise ProviderError("the first time step has no 'data'")
+    units = _object(_object(properties.get("meta")).get("units"))
+
+    details = _object(_object(data.get("instant")).get("details"))
+    values: dict[str, Any] = {
+        field: _value(
+            field,
+            details.get(variable),
+            unit=units.get(variable, documented),
+            documented=documented,
+            factor=factor,
+        )
+        for field, (variable, documented, factor) in INSTANT.items()
+    }
+    next_hour = _object(data.get("next_1_hours"))
+    values["precipitation"] = _value(
+        "precipitation",
+        _object(next_hour.get("details")).get("precipitation_amount"),
+        unit=units.get("precipitation_amount", "mm"),
+        documented="mm",
+        factor=1.0,
+    )
+    symbol = _object(next_hour.get("summary")).get("symbol_code")
+    if not isinstance(symbol, str):
+        symbol = _object(_object(data.get("next_6_hours")).get("summary")).get("symbol_code")
+    code, is_day = weather_symbol(symbol) if isinstance(symbol, str) else (None, None)
+    if values["temperature"] is None:  # not a reading anyone could use
+        logger.warning("met-norway: an answer without a plausible temperature")
+        return None
+    # feels_like stays None: compact has no apparent temperature, and none is made up.
+    return Reading(observed_at=observed_at, source=source, weather_code=code, is_day=is_day, **values)
+
+
+def coordinate(value: float) -> str:
+    """At most 4 decimals, no trailing zeros: 52.21833 -> "52.2183", 6.9 -> "6.9"."""
+    text = f"{value:.4f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+@dataclass(slots=True)
+class Answer:
+    """What the provider keeps of a place's last answer."""
+
+    last_modified: str | None  # sent back as If-Modified-Since, unchanged
+    expires: float | None  # epoch seconds; no request for the place before it
+    reading: Reading | None
+    at: float  # when it came (a 304 renews it)
+
+
+class MetNorwayProvider(WeatherProvider):
+    name = "met-norway"
+    metered = False  # free, no call budget: Expires and the pace bound the traffic
+    real = True
+    resolution = 3600.0  # hourly time steps
+    default_interval = 1800.0
+    min_interval = 60.0
+    max_batch = 1  # one place per request
+
+    def __init__(
+        self,
+        *,
+        user_agent: str | None,
+        url: str = PUBLIC_MET_NORWAY_URL,
+        timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        pacer: http.Pacer | None = None,
+    ) -> None:
+        problem = user_agent_problem(user_agent)
+        if problem is not None or not isinstance(user_agent, str):
+            raise ImproperlyConfigured(
+                f"WEATHERSTREAM['MET_NORWAY_USER_AGENT'] {problem}: MET Norway's terms require a "
+                "User-Agent naming your site and a contact, e.g. 'weather.example.org "
+                "admin@example.org' (docs/providers.md)."
+            )
+        self.url = url
+        self.deadline = timeout
+        self.user_agent = f"{user_agent.strip()} {USER_AGENT_SUFFIX}"
+        self.client = http.new_client(timeout=timeout, user_agent=self.user_agent, transport=transport)
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.pacer = pacer or http.Pacer(in_flight=MAX_IN_FLIGHT, per_second=REQUESTS_PER_SECOND)
+        self.answers: dict[str, Answer] = {}
+        self._forgot_at = clock()
+        self._deprecated_seen = False
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> MetNorwayProvider:
+        return cls(
+            user_agent=config.get("MET_NORWAY_USER_AGENT"),
+            url=config["MET_NORWAY_URL"],
+            timeout=config["HTTP_TIMEOUT"],
+        )
+
+    def query(self, place: PlaceLike) -> dict[str, str]:
+        return {"lat": coordinate(place.latitude), "lon": coordinate(place.longitude)}
+
+    def new_data_at(self, place: PlaceLike, reading: Reading) -> float | None:
+        """The place's Expires plus a random :data:`SPREAD`, moved out of the first minute
+        of an hour; None when no answer for it said when it expires."""
+        answer = self.answers.get(place.id)
+        if answer is None or answer.expires is None:
+            return None
+        at = answer.expires + self.rng.uniform(*SPREAD)
+        into_hour = at % 3600.0
+        if into_hour < FULL_HOUR:
+            at += FULL_HOUR - into_hour + self.rng.uniform(0.0, SPREAD[1])
+        return at
+
+    async def fetch(self, places: Sequence[PlaceLike]) -> list[Reading | None]:
+        """One request per place (fewer where an answer has not expired), paced. A place
+        whose request failed is None, unless all failed or MET asked to wait
+        (Retry-After): then the error is raised."""
+        if not places:
+            return []
+        results = await asyncio.gather(*(self._fetch_one(p) for p in places), return_exceptions=True)
+        errors: list[ProviderError] = []
+        for result in results:
+            if isinstance(result, ProviderError):
+                errors.append(result)
+            elif isinstance(result, BaseException):
+                raise result
+        if errors and (len(errors) == len(places) or any(e.retry_after is not None for e in errors)):
+            raise next((e for e in errors if e.retry_after is not None), errors[0])
+        readings: list[Reading | None] = []
+        for place, result in zip(places, results):
+            if isinstance(result, ProviderError):
+                logger.warning("met-norway: no answer for %s: %s", place.id, result)
+                readings.append(None)
+            else:
+                assert not isinstance(result, BaseException)
+                readings.append(result)
+        return readings
+
+    async def _fetch_one(self, place: PlaceLike) -> Reading | None:
+        now = self.clock()
+        self._forget(now)
+        held = self.answers.get(place.id)
+        if held is not None and held.expires is not None and now < held.expires:
+            return held.reading  # MET's terms: nothing before Expires
+        headers = {}
+        if held is not None and held.last_modified:
+            headers["If-Modified-Since"] = held.last_modified  # the exact string
+        async with self.pacer:
+            response = await http.get(
+                self.client, self.url, params=self.query(place), headers=headers, deadline=self.deadline
+            )
+        return self._answer(place, held, response)
+
+    def _answer(self, place: PlaceLike, held: Answer | None, response: httpx.Response) -> Reading | None:
+        status = response.status_code
+        now = self.clock()
+        expires = http.http_date(response.headers.get("Expires"))
+        last_modified = response.headers.get("Last-Modified")
+        if status == 304:  # nothing new: the reading we have stays
+            if held is None:
+                raise ProviderError("HTTP 304 to a request without If-Modified-Since")
+            held.expires, held.at = expires, now
+            held.last_modified = last_modified or held.last_modified
+            return held.reading
+        if status == 403:
+            raise http.failure(
+                response,
+                "MET Norway refused the request, which it does to clients that do not identify "
+                "themselves: set WEATHERSTREAM['MET_NORWAY_USER_AGENT'] to your site and a contact",
+            )
+        if status == 203 and not self._deprecated_seen:  # still served, but going away
+            self._deprecated_seen = True
+            logger.warning("met-norway: %s is deprecated or in beta (HTTP 203)", self.url)
+        if status not in (200, 203):
+            raise http.failure(response)
+        try:
+            payload = http.json_body(response, self.url)
+        except ProviderError:
+            # Expires still holds; without Last-Modified the next request asks afresh.
+            self.answers[place.id] = Answer(None, expires, None, now)
+            raise
+        try:
+            reading = parse_compact(payload, source=self.name)
+        except ProviderError as exc:
+            logger.warning("met-norway: unusable answer for %s: %s", place.id, exc)
+            reading = None
+        self.answers[place.id] = Answer(last_modified, expires, reading, now)
+        return reading
+
+    def _forget(self, now: float) -> None:
+        if now - self._forgot_at < FORGET_EVERY:
+            return
+        self._forgot_at = now
+        stale = [key for key, answer in self.answers.items() if now - answer.at > FORGET_AFTER]
+        for key in stale:
+            del self.answers[key]
+
+    async def aclose(self) -> None:
+        await self.client.aclose()

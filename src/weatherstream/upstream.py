@@ -1,0 +1,320 @@
+"""Where readings come from: each provider behind its own circuit breaker and call
+budget (an :class:`Upstream`), and the :class:`Chain` of them a place is fetched from.
+
+A chain asks its upstreams in order: the places the first has no reading for (it
+failed, its circuit is open, its budget is spent, its answer had nothing usable) go to
+the next, and so on. Every reading carries the source that served it. The first
+upstream is asked again at every fetch, so it takes back over as soon as it answers;
+while its circuit is open it costs nothing (no call until its breaker's next probe),
+so a failing provider is not asked and dropped in turn at every fetch.
+
+Simulated readings (``offline``, the ``auto`` setting) are served only while no real
+upstream could be reached at all, never in place of an upstream's error answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from . import metrics
+from .breaker import CLOSED, HALF_OPEN, CircuitBreaker
+from .budget import Budget, CallBudget, RedisBudget
+from .election import redis_url
+from .places import PlaceLike
+from .providers import ProviderError, UpstreamUnreachable, WeatherProvider, providers_from_config
+from .readings import Reading
+
+logger = logging.getLogger(__name__)
+
+REPROBE_AFTER = 300.0  # seconds between probes of the real upstreams while offline
+BUDGET_RETRY = 5.0  # seconds before a place refused for an unreadable budget is retried
+
+
+class Upstream:
+    """One provider, guarded: no call while its circuit is open or its budget spent."""
+
+    def __init__(
+        self,
+        provider: WeatherProvider,
+        *,
+        breaker: CircuitBreaker | None = None,
+        budget: Budget | None = None,
+    ) -> None:
+        self.provider = provider
+        self.breaker = breaker
+        self.budget = budget
+        self.requests = 0  # requests sent (one per batch)
+        self.fetches = 0  # locations asked for
+        name = provider.name
+        for outcome in ("ok", "error", "refused"):  # present from the start, at 0
+            metrics.UPSTREAM_REQUESTS.labels(name, outcome)
+        metrics.UPSTREAM_CALLS.labels(name)
+
+    @property
+    def name(self) -> str:
+        return self.provider.name
+
+    async def refusal(self, count: int) -> ProviderError | None:
+        """Why a request for ``count`` places may not go out now, or None."""
+        calls = self.provider.calls(count)
+        try:
+            wait = 0.0 if self.budget is None else await self.budget.until(calls)
+        except Exception as exc:  # a shared budget's Redis is down: spend nothing, retry soon
+            logger.warning("%s: the call budget cannot be read (%s)", self.name, exc)
+            return ProviderError(f"{self.name}: call budget unavailable: {exc}", retry_after=BUDGET_RETRY)
+        if wait > 0:
+            logger.warning("%s: call budget spent; %.0fs until it allows %g calls", self.name, wait, calls)
+            return ProviderError(
+                f"{self.name}: call budget spent; {wait:.0f}s until it allows more", retry_after=wait
+            )
+        if self.breaker is not None and not self.breaker.allow():
+            wait = self.breaker.retry_in()
+            return ProviderError(
+                f"{self.name}: circuit open after repeated failures; next probe in {wait:.0f}s",
+                retry_after=wait,
+            )
+        if self.budget is not None and not await self.budget.spend(calls):
+            return ProviderError(
+                f"{self.name}: a batch of {count} locations is more than its call budget allows at once"
+            )
+        return None
+
+    def stretch(self, count: int) -> float:
+        """The shortest interval, seconds, at which ``count`` places fit the call budget
+        in every one of its periods (0 without a budget)."""
+        if self.budget is None or not count:
+            return 0.0
+        return self.budget.spacing(self.provider.calls(count))
+
+    async def fetch(self, places: Sequence[PlaceLike]) -> list[Reading | None]:
+        """One reading (or None) per place; ProviderError if refused or failed."""
+        error = await self.refusal(len(places))
+        if error is not None:
+            metrics.UPSTREAM_REQUESTS.labels(self.name, "refused").inc()
+            raise error
+        self.requests += 1
+        self.fetches += len(places)
+        metrics.UPSTREAM_CALLS.labels(self.name).inc(self.provider.calls(len(places)))
+        sent_at = time.perf_counter()
+        # Cancelled (the lease lost, a shutdown), the request may have reached the
+        # upstream: its spent budget and claimed slots stand.
+        try:
+            readings = await self.provider.fetch(places)
+            if len(readings) != len(places):
+                raise ProviderError(f"{len(readings)} readings for {len(places)} locations")
+        except ProviderError as exc:
+            error = exc
+            logger.warning("%s: fetch of %d location(s) failed: %s", self.name, len(places), exc)
+        except Exception as exc:  # a provider bug or garbage it did not catch: back off too
+            error = ProviderError(f"{type(exc).__name__}: {exc}")
+            logger.exception("%s: fetch of %d location(s) failed unexpectedly", self.name, len(places))
+        metrics.UPSTREAM_SECONDS.labels(self.name).observe(time.perf_counter() - sent_at)
+        metrics.UPSTREAM_REQUESTS.labels(self.name, "ok" if error is None else "error").inc()
+        self._record(error)
+        if error is not None:
+            raise error
+        return readings
+
+    def _record(self, error: ProviderError | None) -> None:
+        if self.breaker is None:
+            return
+        was = self.breaker.state
+        if error is None:
+            self.breaker.success()
+        else:
+            self.breaker.failure()
+        state = self.breaker.state
+        if state != was:
+            logger.warning("%s: upstream circuit %s -> %s", self.name, was, state)
+        metrics.CIRCUIT_OPEN.labels(self.name).set(
+            0.0 if state == CLOSED else 0.5 if state == HALF_OPEN else 1.0
+        )
+
+
+class Chain:
+    """Upstreams asked in order for each place until one has a reading."""
+
+    def __init__(
+        self,
+        upstreams: Sequence[Upstream],
+        *,
+        offline: WeatherProvider | None = None,
+        reprobe_after: float = REPROBE_AFTER,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not upstreams:
+            raise ValueError("a chain needs at least one upstream")
+        self.upstreams = list(upstreams)
+        self.offline = offline
+        self.reprobe_after = reprobe_after
+        self.clock = clock
+        self.offline_since: float | None = None
+        self._next_probe = 0.0
+        self._by_name = {u.name: u.provider for u in self.upstreams}
+        if offline is not None:
+            self._by_name.setdefault(offline.name, offline)
+
+    @property
+    def first(self) -> Upstream:
+        return self.upstreams[0]
+
+    @property
+    def max_batch(self) -> int:
+        return self.first.provider.max_batch
+
+    @property
+    def real(self) -> bool:
+        """Some of its readings may be real (a weather service's)."""
+        return any(u.provider.real for u in self.upstreams)
+
+    @property
+    def simulates(self) -> bool:
+        """Some of its readings may be simulated (marked so)."""
+        return self.offline is not None or any(u.provider.simulates for u in self.upstreams)
+
+    @property
+    def resolution(self) -> float:
+        """The coarsest data rhythm of its providers, seconds."""
+        return max(u.provider.resolution for u in self.upstreams)
+
+    @property
+    def degraded(self) -> bool:
+        """Serving simulated readings because no real upstream could be reached."""
+        return self.offline_since is not None
+
+    @property
+    def source(self) -> str:
+        """The source readings come from now: the first upstream whose circuit is not
+        open, or the simulated fallback while offline."""
+        if self.degraded and self.offline is not None:
+            return self.offline.name
+        for upstream in self.upstreams:
+            if upstream.breaker is None or upstream.breaker.state != "open":
+                return upstream.name
+        return self.first.name
+
+    @property
+    def requests(self) -> int:
+        return sum(u.requests for u in self.upstreams)
+
+    @property
+    def fetches(self) -> int:
+        return sum(u.fetches for u in self.upstreams)
+
+    def provider_of(self, reading: Reading) -> WeatherProvider | None:
+        """The provider a reading came from (by its source)."""
+        return self._by_name.get(reading.source)
+
+    def new_data_at(self, place: PlaceLike, reading: Reading) -> float | None:
+        provider = self.provider_of(reading)
+        return None if provider is None else provider.new_data_at(place, reading)
+
+    async def fetch(self, places: Sequence[PlaceLike]) -> tuple[list[Reading | None], ProviderError | None]:
+        """A reading or None per place, in order, and the error that left places without
+        one (None when no upstream failed)."""
+        readings: list[Reading | None] = [None] * len(places)
+        if self.degraded and self.clock() < self._next_probe:
+            return await self._simulate(places, readings, None)
+        errors: list[ProviderError] = []
+        answered = False  # some upstream answered (even with an error): the network is up
+        pending = list(range(len(places)))
+        for upstream in self.upstreams:
+            if not pending:
+                break
+            size = upstream.provider.max_batch
+            batches = [pending[i : i + size] for i in range(0, len(pending), size)]
+            outcomes = await asyncio.gather(
+                *(upstream.fetch([places[i] for i in batch]) for batch in batches), return_exceptions=True
+            )
+            for batch, outcome in zip(batches, outcomes, strict=True):
+                if isinstance(outcome, BaseException):
+                    if not isinstance(outcome, ProviderError):
+                        raise outcome
+                    errors.append(outcome)
+                    answered = answered or not isinstance(outcome, UpstreamUnreachable)
+                    continue
+                answered = True
+                for i, reading in zip(batch, outcome, strict=True):
+                    readings[i] = reading
+            pending = [i for i in pending if readings[i] is None]
+        if not errors and not pending:
+            self._online()
+            return readings, None
+        if not answered and self.offline is not None:
+            return await self._simulate(places, readings, errors[-1])
+        self._online()
+        if not pending or not errors:  # a place with nothing usable in an answer: no error
+            return readings, None
+        return readings, _combined(errors)
+
+    def _online(self) -> None:
+        if self.offline_since is not None:
+            logger.warning("weather upstream reachable again; real readings resume")
+            self.offline_since = None
+
+    async def _simulate(
+        self, places: Sequence[PlaceLike], readings: list[Reading | None], cause: ProviderError | None
+    ) -> tuple[list[Reading | None], ProviderError | None]:
+        assert self.offline is not None
+        now = self.clock()
+        if cause is not None:
+            if self.offline_since is None:
+                self.offline_since = now
+                logger.warning(
+                    "weather upstream unreachable (%s); serving SIMULATED readings, "
+                    "marked source=%r, until it answers again",
+                    cause,
+                    self.offline.name,
+                )
+            self._next_probe = now + self.reprobe_after
+        todo = [i for i, r in enumerate(readings) if r is None]
+        simulated = await self.offline.fetch([places[i] for i in todo])
+        for i, reading in zip(todo, simulated, strict=True):
+            readings[i] = reading
+        return readings, None
+
+    async def aclose(self) -> None:
+        for upstream in self.upstreams:
+            await upstream.provider.aclose()
+        if self.offline is not None:
+            await self.offline.aclose()
+
+
+def load_chain(config: dict[str, Any]) -> Chain:
+    """The chain ``PROVIDER`` names, each provider with its own breaker, and its call
+    budget (``UPSTREAM_BUDGET``) when its upstream meters free use."""
+    real, offline = providers_from_config(config)
+
+    def guarded(provider: WeatherProvider) -> Upstream:
+        return Upstream(
+            provider,
+            breaker=CircuitBreaker(threshold=config["BREAKER_FAILURES"], cooldown=config["BREAKER_COOLDOWN"]),
+            budget=load_budget(config, provider),
+        )
+
+    return Chain([guarded(p) for p in real], offline=offline)
+
+
+def load_budget(config: dict[str, Any], provider: WeatherProvider) -> Budget | None:
+    """``UPSTREAM_BUDGET`` for a provider whose upstream meters free use: in Redis when
+    the setup has one (``REDIS_URL`` or a channels_redis layer: one budget for the whole
+    cluster), else in this process."""
+    limits = config["UPSTREAM_BUDGET"]
+    if not limits or not provider.metered:
+        return None
+    url = redis_url(config)
+    return RedisBudget(limits, url, name=provider.name) if url else CallBudget(limits)
+
+
+def _combined(errors: list[ProviderError]) -> ProviderError:
+    """One error for places no upstream served: every message, and the soonest retry."""
+    if len(errors) == 1:
+        return errors[0]
+    waits = [e.retry_after for e in errors]
+    retry_after = None if None in waits else min(w for w in waits if w is not None)
+    unique = list(dict.fromkeys(str(e) for e in errors))
+    return ProviderError("; ".join(unique), retry_after=retry_after)

@@ -1,0 +1,666 @@
+"""MET Norway's Locationforecast 2.0 provider, driven through httpx.MockTransport.
+
+The answers are built from the documented schema (tests/fixtures/met-norway/README.md:
+no real capture exists here); headers and status codes follow MET's terms of service.
+"""
+
+import asyncio
+import gzip
+import json
+import random
+import time
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from tests.clock import FakeClock
+from tests.conftest import load_fixture
+from weatherstream import __version__
+from weatherstream.conf import DEFAULTS, PUBLIC_MET_NORWAY_URL
+from weatherstream.places import Place
+from weatherstream.providers import ProviderError, UpstreamUnreachable, provider_class
+from weatherstream.providers.http import Pacer
+from weatherstream.providers.metno import (
+    FORGET_AFTER,
+    MAX_IN_FLIGHT,
+    REQUESTS_PER_SECOND,
+    SPREAD,
+    SYMBOLS,
+    MetNorwayProvider,
+    coordinate,
+    parse_compact,
+    weather_symbol,
+)
+from weatherstream.readings import WMO_CODES
+
+OSLO = Place(id="3143244", latitude=59.91273, longitude=10.74609)
+BERGEN = Place(id="3161732", latitude=60.39299, longitude=5.32415)
+UA = "weather.example.org admin@example.org"
+LAST_MODIFIED = "Sat, 03 Oct 2026 09:41:27 GMT"
+T0 = datetime(2026, 10, 3, 10, 20, tzinfo=UTC).timestamp()
+
+COMPACT = "met-norway/compact_built_from_schema.json"
+NO_NEXT_HOUR = "met-norway/compact_first_step_without_next_1_hours_built_from_schema.json"
+ODD = "met-norway/odd_shape_no_time_steps_built_from_schema.json"
+
+# MET's weather icon legend (https://api.met.no/weatherapi/weathericon/2.0/legends): every
+# symbol, without its _day/_night/_polartwilight variant, and the WMO 4677 code we give it.
+LEGEND = {
+    "clearsky": 0,
+    "fair": 1,
+    "partlycloudy": 2,
+    "cloudy": 3,
+    "fog": 45,
+    "lightrain": 61,
+    "rain": 63,
+    "heavyrain": 65,
+    "lightrainshowers": 80,
+    "rainshowers": 81,
+    "heavyrainshowers": 82,
+    "lightsleet": 68,
+    "sleet": 69,
+    "heavysleet": 69,
+    "lightsleetshowers": 83,
+    "sleetshowers": 84,
+    "heavysleetshowers": 84,
+    "lightsnow": 71,
+    "snow": 73,
+    "heavysnow": 75,
+    "lightsnowshowers": 85,
+    "snowshowers": 86,
+    "heavysnowshowers": 86,
+    "lightrainandthunder": 95,
+    "rainandthunder": 95,
+    "heavyrainandthunder": 95,
+    "lightsleetandthunder": 95,
+    "sleetandthunder": 95,
+    "heavysleetandthunder": 95,
+    "lightsnowandthunder": 95,
+    "snowandthunder": 95,
+    "heavysnowandthunder": 95,
+    "lightrainshowersandthunder": 95,
+    "rainshowersandthunder": 95,
+    "heavyrainshowersandthunder": 95,
+    "lightssleetshowersandthunder": 95,  # sic, MET's spelling
+    "sleetshowersandthunder": 95,
+    "heavysleetshowersandthunder": 95,
+    "lightssnowshowersandthunder": 95,  # sic
+    "snowshowersandthunder": 95,
+    "heavysnowshowersandthunder": 95,
+}
+
+
+def http_date(ts: float) -> str:
+    return format_datetime(datetime.fromtimestamp(ts, UTC), usegmt=True)
+
+
+def ok(payload=None, *, expires=T0 + 1800, last_modified=LAST_MODIFIED, status=200) -> httpx.Response:
+    headers = {}
+    if expires is not None:
+        headers["Expires"] = http_date(expires)
+    if last_modified is not None:
+        headers["Last-Modified"] = last_modified
+    return httpx.Response(status, json=load_fixture(COMPACT) if payload is None else payload, headers=headers)
+
+
+def not_modified(*, expires) -> httpx.Response:
+    return httpx.Response(304, headers={"Expires": http_date(expires)})
+
+
+class Upstream:
+    """Answers requests in turn with the responses (or handlers) given; records requests."""
+
+    def __init__(self, *answers):
+        self.answers = list(answers)
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request):
+        self.requests.append(request)
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if callable(answer):
+            return answer(request)
+        # A fresh copy: a response object serves one request.
+        return httpx.Response(answer.status_code, headers=answer.headers, content=answer.content)
+
+
+def provider_with(handler, *, clock=None, **kwargs) -> MetNorwayProvider:
+    kwargs.setdefault("rng", random.Random(1))
+    return MetNorwayProvider(
+        user_agent=UA, transport=httpx.MockTransport(handler), clock=clock or FakeClock(T0), **kwargs
+    )
+
+
+def compact_with(**instant):
+    payload = load_fixture(COMPACT)
+    payload["properties"]["timeseries"][0]["data"]["instant"]["details"].update(instant)
+    return payload
+
+
+# Parsing.
+
+
+def test_the_reading_is_the_first_time_step_with_every_field_in_our_units():
+    r = parse_compact(load_fixture(COMPACT))
+    assert r.observed_at == datetime(2026, 10, 3, 10, tzinfo=UTC)
+    assert r.source == "met-norway"
+    assert (r.temperature, r.humidity, r.pressure, r.cloud_cover) == (10.5, 82.1, 1012.6, 87.5)
+    assert r.wind_speed == pytest.approx(4.3 * 3.6)  # m/s -> km/h
+    assert r.wind_direction == 223.5
+    assert r.wind_gusts is None  # compact has none
+    assert r.feels_like is None  # compact has no apparent temperature; none is made up
+    # From next_1_hours, not next_6_hours (rain, 3.2 mm): the next hour's forecast.
+    assert r.precipitation == 0.3
+    assert (r.weather_code, r.is_day) == (80, True)  # lightrainshowers_day
+    wire = r.to_wire()
+    assert wire["summary"] == "Slight rain showers"
+    assert wire["observed_at"] == "2026-10-03T10:00:00Z"
+
+
+def test_gusts_are_read_when_present_in_km_h():
+    r = parse_compact(compact_with(wind_speed_of_gust=9.1))
+    assert r.wind_gusts == pytest.approx(32.76)
+
+
+def test_without_next_1_hours_the_symbol_comes_from_next_6_hours_and_there_is_no_precipitation():
+    r = parse_compact(load_fixture(NO_NEXT_HOUR))
+    assert r.observed_at == datetime(2026, 12, 1, 6, tzinfo=UTC)
+    assert r.temperature == -9.8
+    assert r.wind_speed == pytest.approx(6.2 * 3.6)
+    assert (r.weather_code, r.is_day) == (85, False)  # lightsnowshowers_night
+    assert r.precipitation is None  # next_6_hours' amount is not an hour's
+
+
+def test_the_end_steps_of_a_forecast_without_next_1_hours_or_any_next_block():
+    payload = load_fixture(COMPACT)
+    steps = payload["properties"]["timeseries"]
+    assert "next_1_hours" not in steps[-2]["data"] and "next_6_hours" in steps[-2]["data"]
+    payload["properties"]["timeseries"] = steps[-2:]
+    r = parse_compact(payload)
+    assert r.observed_at == datetime(2026, 10, 12, 0, tzinfo=UTC)
+    symbol = steps[-2]["data"]["next_6_hours"]["summary"]["symbol_code"]
+    assert (r.weather_code, r.is_day) == weather_symbol(symbol)
+    assert r.weather_code is not None
+    assert r.precipitation is None
+    payload["properties"]["timeseries"] = steps[-1:]  # instant only
+    r = parse_compact(payload)
+    assert (r.weather_code, r.is_day, r.precipitation) == (None, None, None)
+    assert r.temperature == steps[-1]["data"]["instant"]["details"]["air_temperature"]
+
+
+@pytest.mark.parametrize(("symbol", "code"), sorted(LEGEND.items()))
+def test_every_met_symbol_maps_to_a_wmo_code_with_words(symbol, code):
+    assert weather_symbol(symbol) == (code, None)
+    assert code in WMO_CODES
+    assert SYMBOLS[symbol] == code
+
+
+def test_the_symbol_table_is_the_legend_plus_corrected_spellings():
+    assert set(SYMBOLS) - set(LEGEND) == {"lightsleetshowersandthunder", "lightsnowshowersandthunder"}
+    assert all(code == 95 for name, code in SYMBOLS.items() if "thunder" in name)
+
+
+@pytest.mark.parametrize(
+    ("symbol", "expected"),
+    [
+        ("clearsky_day", (0, True)),
+        ("clearsky_night", (0, False)),
+        ("clearsky_polartwilight", (0, None)),
+        ("lightssleetshowersandthunder_night", (95, False)),
+        ("lightssnowshowersandthunder_day", (95, True)),
+        ("heavysleetshowers_polartwilight", (84, None)),
+        ("cloudy", (3, None)),
+        ("sunny_day", (None, True)),  # unknown symbol, known suffix
+        ("sunny", (None, None)),
+    ],
+)
+def test_symbol_suffixes_give_is_day(symbol, expected):
+    assert weather_symbol(symbol) == expected
+
+
+def test_a_symbol_drives_the_reading():
+    payload = load_fixture(COMPACT)
+    payload["properties"]["timeseries"][0]["data"]["next_1_hours"]["summary"]["symbol_code"] = (
+        "lightssnowshowersandthunder_polartwilight"
+    )
+    r = parse_compact(payload)
+    assert (r.weather_code, r.is_day) == (95, None)
+    assert r.to_wire()["summary"] == "Thunderstorm"
+
+
+def test_implausible_values_are_dropped_one_by_one():
+    r = parse_compact(
+        compact_with(
+            relative_humidity=150.0,
+            air_pressure_at_sea_level=500.0,
+            wind_speed=-1.0,
+            cloud_area_fraction=None,
+        )
+    )
+    assert (r.humidity, r.pressure, r.wind_speed, r.cloud_cover) == (None, None, None, None)
+    assert r.temperature == 10.5 and r.wind_direction == 223.5
+    assert parse_compact(compact_with(wind_speed=float("nan"))).wind_speed is None
+    assert parse_compact(compact_with(wind_speed=200.0)).wind_speed is None  # 720 km/h
+    assert parse_compact(compact_with(wind_speed=138.8)).wind_speed == pytest.approx(499.68)  # bound in km/h
+
+
+def test_precipitation_out_of_range_is_dropped():
+    payload = load_fixture(COMPACT)
+    payload["properties"]["timeseries"][0]["data"]["next_1_hours"]["details"]["precipitation_amount"] = -0.5
+    assert parse_compact(payload).precipitation is None
+
+
+@pytest.mark.parametrize("temperature", [None, 300.0, -150.0, "warm", True])
+def test_no_plausible_temperature_is_no_reading(temperature):
+    assert parse_compact(compact_with(air_temperature=temperature)) is None
+
+
+def test_a_unit_other_than_the_documented_one_is_dropped_not_guessed():
+    payload = load_fixture(COMPACT)
+    payload["properties"]["meta"]["units"]["wind_speed"] = "knots"
+    r = parse_compact(payload)
+    assert r.wind_speed is None and r.temperature == 10.5
+    payload["properties"]["meta"]["units"]["air_temperature"] = "fahrenheit"
+    assert parse_compact(payload) is None
+
+
+def test_missing_units_are_the_documented_ones():
+    payload = load_fixture(COMPACT)
+    del payload["properties"]["meta"]
+    assert parse_compact(payload).wind_speed == pytest.approx(15.48)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        [],
+        "x",
+        {},
+        {"properties": {}},
+        {"properties": {"timeseries": {}}},
+        load_fixture(ODD),
+        {"properties": {"timeseries": [5]}},
+        {"properties": {"timeseries": [{"time": "noon", "data": {}}]}},
+        {"properties": {"timeseries": [{"time": 1790000000, "data": {}}]}},
+        {"properties": {"timeseries": [{"time": "2026-10-03T10:00:00Z"}]}},
+    ],
+)
+def test_bad_shapes_are_provider_errors(payload):
+    with pytest.raises(ProviderError):
+        parse_compact(payload)
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (59.91273, "59.9127"),
+        (10.74609, "10.7461"),
+        (6.9, "6.9"),
+        (10.0, "10"),
+        (-33.8688, "-33.8688"),
+        (-0.00001, "0"),
+    ],
+)
+def test_coordinates_have_at_most_four_decimals(value, text):
+    assert coordinate(value) == text
+
+
+# Requests.
+
+
+async def test_request_url_coordinates_and_headers():
+    upstream = Upstream(ok())
+    provider = provider_with(upstream)
+    [reading] = await provider.fetch([OSLO])
+    await provider.aclose()
+    assert reading.temperature == 10.5
+    [request] = upstream.requests
+    assert str(request.url).startswith(PUBLIC_MET_NORWAY_URL + "?")
+    assert parse_qs(urlsplit(str(request.url)).query) == {"lat": ["59.9127"], "lon": ["10.7461"]}
+    assert request.headers["User-Agent"] == f"{UA} weatherstream/{__version__}"
+    assert "gzip" in request.headers["Accept-Encoding"]
+    assert "If-Modified-Since" not in request.headers
+
+
+async def test_a_gzipped_answer_is_read():
+    body = gzip.compress(json.dumps(load_fixture(COMPACT)).encode())
+    provider = provider_with(
+        lambda request: httpx.Response(
+            200, content=body, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"}
+        )
+    )
+    [reading] = await provider.fetch([OSLO])
+    await provider.aclose()
+    assert reading.temperature == 10.5
+
+
+async def test_no_request_before_expires_then_if_modified_since_and_304_keeps_the_reading():
+    clock = FakeClock(T0)
+    newer = load_fixture(COMPACT)
+    newer["properties"]["timeseries"] = newer["properties"]["timeseries"][1:]  # an hour on
+    upstream = Upstream(
+        ok(expires=T0 + 1800),
+        not_modified(expires=T0 + 3600),
+        ok(newer, expires=T0 + 5400, last_modified="Sat, 03 Oct 2026 11:02:51 GMT"),
+        not_modified(expires=T0 + 7200),
+    )
+    provider = provider_with(upstream, clock=clock)
+
+    [first] = await provider.fetch([OSLO])
+    clock.now = T0 + 1799
+    assert await provider.fetch([OSLO]) == [first]
+    assert len(upstream.requests) == 1  # nothing before Expires
+
+    clock.now = T0 + 1800
+    [again] = await provider.fetch([OSLO])
+    assert again is first  # 304: nothing new, not a failure
+    assert len(upstream.requests) == 2
+    assert upstream.requests[1].headers["If-Modified-Since"] == LAST_MODIFIED
+
+    clock.now = T0 + 3599  # the 304's Expires holds now
+    assert (await provider.fetch([OSLO]))[0] is first
+    assert len(upstream.requests) == 2
+
+    clock.now = T0 + 3600
+    [second] = await provider.fetch([OSLO])
+    assert second.observed_at == datetime(2026, 10, 3, 11, tzinfo=UTC) > first.observed_at
+    assert upstream.requests[2].headers["If-Modified-Since"] == LAST_MODIFIED
+
+    clock.now = T0 + 5400
+    assert (await provider.fetch([OSLO]))[0] is second
+    assert upstream.requests[3].headers["If-Modified-Since"] == "Sat, 03 Oct 2026 11:02:51 GMT"
+    await provider.aclose()
+
+
+async def test_each_place_has_its_own_expires():
+    upstream = Upstream(ok())
+    provider = provider_with(upstream)
+    await provider.fetch([OSLO])
+    await provider.fetch([BERGEN])
+    await provider.fetch([OSLO])
+    await provider.aclose()
+    assert [parse_qs(urlsplit(str(r.url)).query)["lat"] for r in upstream.requests] == [
+        ["59.9127"],
+        ["60.393"],
+    ]
+
+
+async def test_without_last_modified_no_if_modified_since_is_sent():
+    clock = FakeClock(T0)
+    upstream = Upstream(ok(last_modified=None))
+    provider = provider_with(upstream, clock=clock)
+    await provider.fetch([OSLO])
+    clock.now = T0 + 1800
+    await provider.fetch([OSLO])
+    await provider.aclose()
+    assert len(upstream.requests) == 2
+    assert "If-Modified-Since" not in upstream.requests[1].headers
+
+
+async def test_an_answer_without_expires_does_not_hold_back_the_next_request():
+    upstream = Upstream(ok(expires=None))
+    provider = provider_with(upstream)
+    await provider.fetch([OSLO])
+    await provider.fetch([OSLO])
+    await provider.aclose()
+    assert len(upstream.requests) == 2
+    assert provider.new_data_at(OSLO, parse_compact(load_fixture(COMPACT))) is None
+
+
+async def test_a_place_not_fetched_for_hours_is_forgotten():
+    clock = FakeClock(T0)
+    upstream = Upstream(ok())
+    provider = provider_with(upstream, clock=clock)
+    await provider.fetch([OSLO])
+    clock.now = T0 + FORGET_AFTER + 1
+    await provider.fetch([BERGEN])
+    assert set(provider.answers) == {BERGEN.id}
+    await provider.fetch([OSLO])
+    await provider.aclose()
+    assert "If-Modified-Since" not in upstream.requests[-1].headers
+
+
+async def test_a_bad_shape_is_none_for_that_place_not_an_error_and_expires_still_holds():
+    upstream = Upstream(ok(load_fixture(ODD)))
+    provider = provider_with(upstream)
+    assert await provider.fetch([OSLO]) == [None]
+    assert await provider.fetch([OSLO]) == [None]
+    await provider.aclose()
+    assert len(upstream.requests) == 1
+
+
+async def test_malformed_json_is_an_error_but_its_expires_holds():
+    upstream = Upstream(httpx.Response(200, text="<html>oops", headers={"Expires": http_date(T0 + 1800)}))
+    provider = provider_with(upstream)
+    with pytest.raises(ProviderError, match="malformed JSON"):
+        await provider.fetch([OSLO])
+    assert await provider.fetch([OSLO]) == [None]
+    await provider.aclose()
+    assert len(upstream.requests) == 1
+
+
+async def test_a_deprecated_product_203_is_read_and_warned_about_once(caplog):
+    clock = FakeClock(T0)
+    provider = provider_with(Upstream(ok(status=203)), clock=clock)
+    [reading] = await provider.fetch([OSLO])
+    clock.now = T0 + 1800
+    await provider.fetch([OSLO])
+    await provider.aclose()
+    assert reading.temperature == 10.5
+    assert caplog.text.count("HTTP 203") == 1
+
+
+def raise_(exc):
+    def handler(request):
+        raise exc("injected", request=request)
+
+    return handler
+
+
+@pytest.mark.parametrize(
+    ("handler", "error", "message", "retry_after"),
+    [
+        (lambda r: httpx.Response(500, text="Internal Server Error"), ProviderError, "HTTP 500", None),
+        (lambda r: httpx.Response(503, headers={"Retry-After": "120"}), ProviderError, "HTTP 503", 120),
+        (lambda r: httpx.Response(429, headers={"Retry-After": "30"}), ProviderError, "HTTP 429", 30),
+        (
+            lambda r: httpx.Response(403, text="Forbidden"),
+            ProviderError,
+            r"HTTP 403: .*WEATHERSTREAM\['MET_NORWAY_USER_AGENT'\]",
+            None,
+        ),
+        (
+            lambda r: httpx.Response(200, text='{"type": "Feature", "prop'),
+            ProviderError,
+            "malformed JSON",
+            None,
+        ),
+        (lambda r: httpx.Response(304), ProviderError, "304", None),
+        (raise_(httpx.ReadTimeout), ProviderError, "ReadTimeout", None),
+        (raise_(httpx.RemoteProtocolError), ProviderError, "RemoteProtocolError", None),
+        (raise_(httpx.ConnectError), UpstreamUnreachable, "cannot reach", None),
+        (raise_(httpx.ConnectTimeout), UpstreamUnreachable, "cannot reach", None),
+    ],
+)
+async def test_failures_are_provider_errors_of_the_right_kind(handler, error, message, retry_after):
+    provider = provider_with(handler)
+    with pytest.raises(ProviderError, match=message) as info:
+        await provider.fetch([OSLO])
+    await provider.aclose()
+    assert type(info.value) is error
+    assert info.value.retry_after == retry_after
+
+
+async def test_429_with_an_http_date_retry_after():
+    later = http_date(time.time() + 150)
+    provider = provider_with(lambda r: httpx.Response(429, headers={"Retry-After": later}))
+    with pytest.raises(ProviderError) as info:
+        await provider.fetch([OSLO])
+    await provider.aclose()
+    assert 140 <= info.value.retry_after <= 151
+
+
+async def test_one_deadline_for_the_whole_exchange():
+    async def slow(request):
+        await asyncio.sleep(5)
+        return ok()
+
+    provider = provider_with(slow, timeout=0.05)
+    with pytest.raises(ProviderError, match="within 0.05s") as info:
+        await provider.fetch([OSLO])
+    await provider.aclose()
+    assert not isinstance(info.value, UpstreamUnreachable)
+
+
+async def test_several_places_one_failing_costs_only_that_one():
+    def handler(request):
+        if request.url.params["lat"] == "60.393":
+            return httpx.Response(500)
+        return ok()
+
+    provider = provider_with(handler)
+    readings = await provider.fetch([OSLO, BERGEN])
+    assert readings[0].temperature == 10.5 and readings[1] is None
+    await provider.aclose()
+
+
+async def test_several_places_all_failing_or_asked_to_wait_raise():
+    provider = provider_with(lambda r: httpx.Response(502))
+    with pytest.raises(ProviderError, match="HTTP 502"):
+        await provider.fetch([OSLO, BERGEN])
+    await provider.aclose()
+
+    def handler(request):
+        if request.url.params["lat"] == "60.393":
+            return httpx.Response(429, headers={"Retry-After": "60"})
+        return ok()
+
+    provider = provider_with(handler)
+    with pytest.raises(ProviderError) as info:
+        await provider.fetch([OSLO, BERGEN])
+    assert info.value.retry_after == 60
+    assert await provider.fetch([OSLO]) != [None]  # the good answer was kept
+    await provider.aclose()
+
+
+# Pace.
+
+
+async def test_the_pacer_spaces_request_starts():
+    clock = FakeClock(100.0)
+    slept = []
+
+    async def sleep(seconds):
+        slept.append(seconds)
+
+    pacer = Pacer(in_flight=10, per_second=10.0, clock=clock, sleep=sleep)
+
+    async def one():
+        async with pacer:
+            pass
+
+    await asyncio.gather(*(one() for _ in range(4)))
+    assert slept == pytest.approx([0.1, 0.2, 0.3])
+    clock.now += 10
+    await one()
+    assert len(slept) == 3  # long after the last start: no wait
+
+
+def test_the_default_pace_stays_well_under_mets_heavy_traffic():
+    provider = MetNorwayProvider(user_agent=UA)
+    assert REQUESTS_PER_SECOND <= 10 and MAX_IN_FLIGHT <= 5
+    assert provider.pacer.gap == pytest.approx(1 / REQUESTS_PER_SECOND)
+
+
+async def test_concurrent_fetches_are_limited_and_spaced():
+    starts: list[float] = []
+    in_flight = peak = 0
+
+    async def handler(request):
+        nonlocal in_flight, peak
+        starts.append(time.monotonic())
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.1)
+        in_flight -= 1
+        return ok()
+
+    provider = provider_with(handler, pacer=Pacer(in_flight=2, per_second=50.0))
+    places = [Place(id=str(i), latitude=50 + i, longitude=5 + i) for i in range(6)]
+    # As the poller does it: one fetch per place (max_batch 1), all at once.
+    results = await asyncio.gather(*(provider.fetch([p]) for p in places))
+    await provider.aclose()
+    assert all(r[0].temperature == 10.5 for r in results)
+    assert peak == 2
+    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    assert min(gaps) >= 0.02 - 0.002
+
+
+# Rhythm.
+
+
+@pytest.mark.parametrize("minutes_to_the_hour", [0.5, 0.05, -10.0, 30.0])
+async def test_new_data_at_is_expires_plus_a_spread_never_in_the_first_minute_of_an_hour(minutes_to_the_hour):
+    full_hour = datetime(2026, 10, 3, 11, tzinfo=UTC).timestamp()
+    expires = full_hour - minutes_to_the_hour * 60
+    provider = provider_with(Upstream(ok(expires=expires)), rng=random.Random(7))
+    [reading] = await provider.fetch([OSLO])
+    times = [provider.new_data_at(OSLO, reading) for _ in range(300)]
+    await provider.aclose()
+    assert all(t >= expires + SPREAD[0] for t in times)
+    assert all(t <= expires + SPREAD[1] + 2 * 60 for t in times)
+    assert all(t % 3600 >= 60 for t in times)
+    assert len(set(times)) == 300  # spread at random
+    if minutes_to_the_hour < 0:  # well past the hour: the spread as drawn
+        assert all(t <= expires + SPREAD[1] for t in times)
+
+
+async def test_new_data_at_is_deterministic_with_a_seeded_rng_and_none_before_an_answer():
+    draws = []
+    for _ in range(2):
+        provider = provider_with(Upstream(ok()), rng=random.Random(42))
+        assert provider.new_data_at(OSLO, parse_compact(load_fixture(COMPACT))) is None
+        [reading] = await provider.fetch([OSLO])
+        draws.append([provider.new_data_at(OSLO, reading) for _ in range(5)])
+        await provider.aclose()
+    assert draws[0] == draws[1]
+
+
+# Configuration.
+
+
+def test_class_attributes():
+    assert MetNorwayProvider.name == "met-norway"
+    assert MetNorwayProvider.metered is False and MetNorwayProvider.real is True
+    assert MetNorwayProvider.simulates is False
+    assert MetNorwayProvider.resolution == 3600.0
+    assert (MetNorwayProvider.default_interval, MetNorwayProvider.min_interval) == (1800.0, 60.0)
+    assert MetNorwayProvider.max_batch == 1
+    assert MetNorwayProvider(user_agent=UA).calls(3) == 3.0
+    assert provider_class("met-norway") is MetNorwayProvider
+
+
+@pytest.mark.parametrize("user_agent", [None, "", "   ", "weather.example.org", 5])
+def test_a_user_agent_without_a_contact_is_refused(user_agent):
+    with pytest.raises(ImproperlyConfigured, match="MET_NORWAY_USER_AGENT"):
+        MetNorwayProvider(user_agent=user_agent)
+    with pytest.raises(ImproperlyConfigured, match="MET_NORWAY_USER_AGENT"):
+        MetNorwayProvider.from_config({**DEFAULTS, "MET_NORWAY_USER_AGENT": user_agent})
+
+
+@pytest.mark.parametrize("user_agent", [UA, "Weather at https://weather.example.org", "  a@b.example  "])
+def test_a_user_agent_with_a_contact_is_used_with_our_name_appended(user_agent):
+    provider = MetNorwayProvider.from_config(
+        {
+            **DEFAULTS,
+            "MET_NORWAY_USER_AGENT": user_agent,
+            "MET_NORWAY_URL": "http://127.0.0.1:9/lf",
+            "HTTP_TIMEOUT": 3,
+        }
+    )
+    assert provider.user_agent == f"{user_agent.strip()} weatherstream/{__version__}"
+    assert provider.client.headers["User-Agent"] == provider.user_agent
+    assert (provider.url, provider.deadline) == ("http://127.0.0.1:9/lf", 3)
