@@ -49,6 +49,21 @@ async def test_a_name_nobody_finds_is_unknown_with_everyones_suggestions_capped(
     assert error.value.suggestions == [ONE, TWO, TWO][:SUGGESTIONS]
 
 
+async def test_suggestions_are_asked_for_the_cleaned_name_at_most_suggestions_of_each():
+    class Suggests(Geocoder):
+        def __init__(self):
+            self.asked = []
+
+        def suggest(self, query, limit):
+            self.asked.append((query, limit))
+            return []
+
+    first, second = Suggests(), Suggests()
+    with pytest.raises(UnknownPlace):
+        await GeocoderChain([first, second]).find("  Berln ")
+    assert first.asked == second.asked == [("Berln", SUGGESTIONS)]
+
+
 async def test_a_name_longer_than_max_city_length_is_refused():
     first = Fixed("Berlin", ONE)
     with pytest.raises(PlaceError, match="Place names are at most 5 characters long."):
@@ -77,6 +92,11 @@ def test_coordinates_are_checked_then_described_by_the_first_that_can():
         GeocoderChain([Describes()]).at(0, 181)
 
 
+def test_a_point_nobody_describes_keeps_its_exact_coordinates():
+    point = GeocoderChain([Geocoder()]).at(52.5234, 13.4114)
+    assert point == Place("52.52,13.41", 52.5234, 13.4114, name="52.52, 13.41")
+
+
 async def test_loaded_by_alias_or_dotted_path_in_order():
     base = {**get_config(), "GEOCODERS": None, "ONLINE_GEOCODING": True}
     kinds = lambda config: [type(g) for g in load_geocoders(config).geocoders]  # noqa: E731
@@ -88,6 +108,12 @@ async def test_loaded_by_alias_or_dotted_path_in_order():
         load_geocoders({**base, "GEOCODERS": ["weatherstream.places.Place"]})
     with pytest.raises(ImproperlyConfigured, match="neither one of"):
         load_geocoders({**base, "GEOCODERS": ["nowhere.Geocoder"]})
+
+
+def test_a_geocoder_that_cannot_be_loaded_names_the_setting_to_fix():
+    with pytest.raises(ImproperlyConfigured) as error:
+        load_geocoders({**get_config(), "GEOCODERS": ["nowhere.Geocoder"]})
+    assert str(error.value).startswith("WEATHERSTREAM['GEOCODERS']: 'nowhere.Geocoder' is neither one of")
 
 
 def test_every_engine_shares_the_one_offline_index():

@@ -108,12 +108,28 @@ def test_forget_drops_the_reading_and_its_text():
     assert latest.get("berlin") is None and latest.text("berlin") is None and latest.ids() == {"paris"}
 
 
+def test_a_forgotten_place_leaves_no_text_behind():
+    """The engine's sweep forgets the places nobody watches: memory follows demand."""
+    latest = Latest()
+    latest.put("berlin", at(0))
+    latest.text("berlin")
+    latest.forget("berlin")
+    assert latest._texts == {}
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(("real", "simulated"), [(True, True), (True, False), (False, True)])
 async def test_reload_asks_the_database_for_the_kinds_this_process_serves(stored, real, simulated):
     _, asked = stored
     await Latest(real=real, simulated=simulated).reload("berlin")
     assert asked == [{"location_id": "berlin", "real": real, "simulated": simulated}]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_by_default_reload_takes_up_both_kinds(stored):
+    _, asked = stored
+    await Latest().reload("berlin")
+    assert asked == [{"location_id": "berlin", "real": True, "simulated": True}]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -44,6 +44,12 @@ def test_the_dict_form_is_the_protocols_and_round_trips():
     assert Place.from_dict(BERLIN.as_dict()).population == 0  # not sent to browsers
 
 
+def test_a_dict_without_the_optional_fields_leaves_them_empty():
+    place = Place.from_dict({"id": "1", "name": "Somewhere", "lat": 1, "lon": 2})
+    assert place == Place("1", 1.0, 2.0, name="Somewhere")
+    assert (place.country, place.region, place.timezone) == ("", "", "")
+
+
 @pytest.mark.parametrize("broken", [{}, {"id": "1", "name": "x", "lat": "north", "lon": 0}])
 def test_a_malformed_dict_raises_what_the_bus_catches(broken):
     with pytest.raises((KeyError, TypeError, ValueError)):
@@ -144,3 +150,13 @@ def test_a_suggestion_carries_the_query_that_resolves_it():
     springfield = Place("4250542", 39.8, -89.6, name="Springfield", country="US", region="Illinois")
     assert springfield.as_query() == "Springfield, IL, US"
     assert Place("52.52,13.41", 52.52, 13.41, name="52.52, 13.41").as_query() == "52.52, 13.41"
+
+
+def test_a_name_with_a_comma_in_it_is_its_own_query():
+    misato = Place("1", 35.83, 139.87, name="Misato, Saitama", country="JP", region="Saitama")
+    assert misato.as_query() == "Misato, Saitama"  # not "Misato, Saitama, JP"
+
+
+def test_only_a_place_in_the_us_has_a_state_code_in_its_query():
+    elsewhere = Place("1", 48.86, 2.35, name="Paris", country="FR", region="Texas")  # a state's name
+    assert elsewhere.as_query() == "Paris, FR"

@@ -258,5 +258,7 @@ def test_domain_errors_become_the_refusal_a_client_is_sent():
     assert unknown.suggestions == [berlin.as_suggestion()]
     limited = protocol.refusal(TooManyPlaces(2), "x")
     assert (limited.code, limited.id, limited.suggestions) == ("too_many_places", "x", None)
+    assert limited.message == str(TooManyPlaces(2)) and "2" in limited.message  # what the page shows
     bad = protocol.refusal(PlaceError("'lat' must be a number."))
     assert (bad.code, bad.message, bad.id) == ("bad_request", "'lat' must be a number.", None)
+    assert protocol.refusal(PlaceError("'lat' must be a number."), "b").id == "b"

@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 from prometheus_client import REGISTRY
 
+from weatherstream import publishing as publishing_module
 from weatherstream.hub import Hub
 from weatherstream.latest import Latest
 from weatherstream.publishing import HubPublisher, LayerPublisher
@@ -68,6 +70,16 @@ def test_fan_out_counts_the_frames_and_times_the_fan_out(hub_publisher):
     publisher.fan_out("berlin", at(0))
     assert sample("weatherstream_frames_sent_total") - frames == 3
     assert sample("weatherstream_fanout_seconds_count") - fanouts == 1
+
+
+def test_fan_out_observes_how_long_it_took(hub_publisher, monkeypatch):
+    publisher, _ = hub_publisher
+    publisher.hub.add("berlin", Inbox())
+    ticks = iter([100.0, 100.25])  # its start, then its end
+    monkeypatch.setattr(publishing_module, "time", SimpleNamespace(perf_counter=lambda: next(ticks)))
+    total = sample("weatherstream_fanout_seconds_sum")
+    publisher.fan_out("berlin", at(0))
+    assert sample("weatherstream_fanout_seconds_sum") - total == pytest.approx(0.25)
 
 
 def test_fan_out_to_a_place_nobody_watches_here_holds_it_and_counts_nothing(hub_publisher):

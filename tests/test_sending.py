@@ -5,6 +5,7 @@ websockets-sansio; the prepared frame bytes; and the guard on the private APIs t
 import asyncio
 import dataclasses
 import gc
+import logging
 import weakref
 
 import pytest
@@ -98,6 +99,21 @@ async def test_the_outbox_holds_exactly_the_limit_then_the_client_is_closed_with
         {"type": "websocket.send", "text": "waits in the server"},
         {"type": "websocket.close", "code": 4009},
     ]
+
+
+async def test_closing_a_client_that_stopped_reading_is_logged_with_what_was_queued(caplog):
+    server = Server()
+    server.gate.clear()
+    sender, _ = asgi_sender(server, limit=10)
+    sender.push("waits in the server")
+    with caplog.at_level(logging.INFO, logger="weatherstream.sending"):
+        sender.push("12345")
+        sender.push("678901")  # 11 characters queued: past the limit
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.INFO, "closing a client that stopped reading (11 characters queued)")
+    ]
+    server.gate.set()
+    await asyncio.sleep(0.01)
 
 
 async def test_a_send_that_fails_does_not_raise_into_the_fan_out():
@@ -324,6 +340,14 @@ def test_another_shape_gets_the_asgi_path():
     for changed in (other_class, no_flag, other_conn, conn_changed):
         assert direct_writer(changed.send) is None
         assert type(sender_for(changed.send, 1000, Abandoned())) is AsgiSender
+
+
+def test_a_send_that_is_not_a_bound_method_gets_the_asgi_path():
+    async def send(message):  # e.g. a server's closure
+        pass
+
+    assert direct_writer(send) is None
+    assert type(sender_for(send, 1000, Abandoned())) is AsgiSender
 
 
 async def test_direct_frames_go_to_the_transport_prepared_once():

@@ -178,6 +178,26 @@ async def test_an_old_value_repeated_by_the_upstream_stays_stale(database):
     assert rig.log == [("publish", "berlin", slot), ("store", [(BERLIN, slot)])]
 
 
+async def test_whether_the_upstream_fell_silent_is_asked_of_the_repeated_reading(database):
+    rig = Rig()
+    slot = at(0)
+    rig.hold("berlin", slot.as_stale())
+    asked = []
+    rig.updates.silent = lambda reading: asked.append(reading) or True
+    await rig.updates.deliver([(BERLIN, slot)], None)
+    assert asked == [slot] and rig.log == []
+
+
+async def test_a_repeated_old_value_holds_back_only_its_own_place(database):
+    rig = Rig()
+    slot = at(0)
+    rig.hold("berlin", slot.as_stale())
+    rig.silence = True
+    paris = at(15)
+    await rig.updates.deliver([(BERLIN, slot), (PARIS, paris)], None)
+    assert rig.log == [("publish", "paris", paris), ("store", [(PARIS, paris)])]
+
+
 async def test_a_place_not_held_is_compared_with_what_is_stored(database):
     """A poller just elected holds nothing: what is stored is not news again."""
     stored, asked = database
