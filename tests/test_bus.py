@@ -9,6 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 
+from weatherstream.budget import CallBudget
 from weatherstream.bus import LayerDemand, location_group
 from weatherstream.conf import get_config
 from weatherstream.engine import Engine, PollerEngine
@@ -169,3 +170,29 @@ async def test_the_pollers_latest_is_fanned_out_only_when_it_is_news(pair):
     assert len(inbox.frames) == count
     server.publisher.fan_out_if_news(berlin.id, held.as_stale())  # the same reading, now stale: news
     assert len(inbox.frames) == count + 1 and inbox.frames[-1]["weather"]["stale"] is True
+
+
+async def test_a_server_tells_its_clients_the_separate_pollers_effective_interval(pair):
+    server, poller = pair
+    berlin = get_geocoder().resolve("Berlin")
+    # A budget of 10 calls a day: one place fits it once every 86,400 / 9 s.
+    poller.poller.chain.first.budget = CallBudget({"day": 10})
+    inbox = Inbox()
+    await server.subscribe(berlin, inbox)
+    await inbox.next()  # an update, carrying the poller's interval
+    assert poller.poller.effective_interval == 9600.0
+    assert server.effective_interval == 9600.0, "the server's own poller does not poll"
+    assert json.loads(server.hello())["poll_interval"] == 9600.0
+    assert json.loads(server.subscribed(berlin, 1))["poll_interval"] == 9600.0
+    # and silence is marked by it: a reading two (stretched) intervals old is not silent
+    assert not server.silent(dataclasses.replace(inbox_reading(inbox), observed_at=ago(3000)))
+
+
+def inbox_reading(inbox):
+    return Reading.from_wire(inbox.frames[-1]["weather"])
+
+
+def ago(seconds):
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC) - timedelta(seconds=seconds)

@@ -12,6 +12,9 @@ A process that joins a location's group asks, in the same announcement, for the
 latest reading the poller holds: the poller sends it to that process's channel
 alone, so a place watched elsewhere has its reading at once, even before the
 database has stored it (or while the database is down).
+
+Every update carries the poller's effective interval (stretched when the call budget
+runs short), which the servers tell their clients and mark silence by.
 """
 
 from __future__ import annotations
@@ -70,6 +73,7 @@ class LayerLink:
         self.on_latest = on_latest or on_update  # the poller's latest, sent on joining
         self.heartbeat = heartbeat
         self.channel = ""
+        self.interval: float | None = None  # the poller's effective interval, as last told
         self.joined: dict[str, float] = {}  # location id -> when this process joined its group
         self._watching: dict[str, asyncio.Task[None]] = {}
 
@@ -131,6 +135,9 @@ class LayerLink:
             message = await receive(self.layer, self.channel, "updates")
             kind = message.get("type")
             if kind in ("weather", "latest"):
+                interval = message.get("interval")
+                if isinstance(interval, (int, float)) and not isinstance(interval, bool) and interval > 0:
+                    self.interval = float(interval)
                 try:
                     reading = Reading.from_wire(message["weather"])
                     handle = self.on_update if kind == "weather" else self.on_latest
@@ -144,9 +151,17 @@ class LayerLink:
 class LayerDemand:
     """The poller's side: leases on locations, renewed by the servers' announcements."""
 
-    def __init__(self, layer: Any, *, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        layer: Any,
+        *,
+        ttl: float,
+        interval: Callable[[], float] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.layer = layer
         self.ttl = ttl
+        self.interval = interval  # the poller's effective interval, sent with each update
         self.clock = clock
         self.leases: dict[str, tuple[Place, float]] = {}
 
@@ -214,10 +229,10 @@ class LayerDemand:
 
     async def publish(self, location_id: str, reading: Reading, *, to: str | None = None) -> None:
         """Send an update to the location's group, or to one server's channel ``to``."""
+        message: dict[str, Any] = {"location": location_id, "weather": reading.to_wire()}
+        if self.interval is not None:
+            message["interval"] = self.interval()
         if to is None:
-            message = {"type": "weather", "location": location_id, "weather": reading.to_wire()}
-            await self.layer.group_send(location_group(location_id), message)
+            await self.layer.group_send(location_group(location_id), {"type": "weather", **message})
         else:  # the server may hold it already: "latest", not a new update
-            await self.layer.send(
-                to, {"type": "latest", "location": location_id, "weather": reading.to_wire()}
-            )
+            await self.layer.send(to, {"type": "latest", **message})

@@ -134,13 +134,19 @@ class Runtime:
     def silent(self, reading: Reading, now: float | None = None) -> bool:
         """Older than two intervals past what the upstream's own rhythm explains (a value
         stamped with the start of its 15-minute slot is up to 15 minutes old when new)."""
-        interval = self.poller.effective_interval
+        interval = self.effective_interval
         overdue = self.config["SILENCE_AFTER"] or 2 * interval + self.chain.resolution + SILENCE_SLACK
         return (time.time() if now is None else now) - reading.observed_at.timestamp() > overdue
 
     def is_old(self, reading: Reading) -> bool:
         """Older than one interval: due for a fetch."""
-        return time.time() - reading.observed_at.timestamp() > self.poller.effective_interval
+        return time.time() - reading.observed_at.timestamp() > self.effective_interval
+
+    @property
+    def effective_interval(self) -> float:
+        """The interval places are fetched at: the poll interval, stretched evenly when
+        the watched places would exceed the call budget."""
+        return self.poller.effective_interval
 
     async def _poll(self, poller: Poller, wanted: Callable[[], Iterable[Any]]) -> None:
         """Poll, and prune old observations, until cancelled."""
@@ -190,6 +196,13 @@ class Engine(Runtime):
                 heartbeat=self.config["DEMAND_HEARTBEAT"],
             )
         self._hello: tuple[Any, str] = (None, "")
+
+    @property
+    def effective_interval(self) -> float:
+        """With a separate poller, the interval its updates carry (until one has come:
+        this process's own)."""
+        told = self.link.interval if self.link is not None else None
+        return told if told is not None else self.poller.effective_interval
 
     async def start(self) -> None:
         if self._tasks:
@@ -306,7 +319,7 @@ class Engine(Runtime):
     # JSON texts kept per place, so a subscribe or a connect serializes nothing.
 
     def hello(self) -> str:
-        key = (self.provider_name, self.poller.effective_interval)
+        key = (self.provider_name, self.effective_interval)
         if self._hello[0] != key:
             self._hello = (key, protocol.hello_frame(provider=key[0], poll_interval=key[1]))
         return self._hello[1]
@@ -321,7 +334,7 @@ class Engine(Runtime):
             location=location,
             weather=self.latest.text(place.id),
             temperature=temperature,
-            poll_interval=self.poller.effective_interval,
+            poll_interval=self.effective_interval,
         )
 
 
@@ -333,7 +346,11 @@ class PollerEngine(Runtime):
         super().__init__(config)
         # What the servers announce (leases that expire unless renewed), called like
         # Engine.demand; the lease below is the poller election's.
-        self.demand = LayerDemand(channel_layer(), ttl=3 * self.config["DEMAND_HEARTBEAT"])
+        self.demand = LayerDemand(
+            channel_layer(),
+            ttl=3 * self.config["DEMAND_HEARTBEAT"],
+            interval=lambda: self.poller.effective_interval,
+        )
         self.publisher = LayerPublisher(self.demand, self.latest)
         url = redis_url(self.config)
         self.lease = RedisLease(url, ttl=self.config["LEADER_LEASE"]) if url else None
