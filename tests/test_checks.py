@@ -228,10 +228,10 @@ def test_a_list_of_providers_is_a_chain_checked_entry_by_entry():
         ("met-norway", None, "is not set"),
         ("met-norway", "", "is not set"),
         ("met-norway", "  ", "is blank"),
-        ("met-norway", "weather.example.org", "names no contact"),
+        ("met-norway", "MyWeatherApp/1.0", "names no contact"),
         (["open-meteo", "met-norway"], None, "is not set"),
-        ("weatherstream.providers.metno.MetNorwayProvider", "weather.example.org", "names no contact"),
-        ("auto", "weather.example.org", "names no contact"),  # auto runs met-norway once it is set
+        ("weatherstream.providers.metno.MetNorwayProvider", "MyWeatherApp/1.0", "names no contact"),
+        ("auto", "MyWeatherApp/1.0", "names no contact"),  # auto runs met-norway once it is set
     ],
 )
 def test_met_norway_needs_a_user_agent_naming_a_contact(provider, user_agent, problem):
@@ -242,7 +242,12 @@ def test_met_norway_needs_a_user_agent_naming_a_contact(provider, user_agent, pr
 
 
 @pytest.mark.parametrize(
-    "user_agent", ["weather.example.org admin@example.org", "WeatherApp/1.0 https://weather.example.org"]
+    "user_agent",
+    [
+        "weather.example.org admin@example.org",
+        "WeatherApp/1.0 https://weather.example.org",
+        "AcmeWeatherApp/0.9 github.com/acmeweatherapp",
+    ],
 )
 def test_met_norway_with_a_contact_passes(user_agent):
     assert ids(PROVIDER="met-norway", MET_NORWAY_USER_AGENT=user_agent) == []

@@ -643,7 +643,7 @@ def test_class_attributes():
     assert provider_class("met-norway") is MetNorwayProvider
 
 
-@pytest.mark.parametrize("user_agent", [None, "", "   ", "weather.example.org", 5])
+@pytest.mark.parametrize("user_agent", [None, "", "   ", "MyWeatherApp/1.0", "weather at home", 5])
 def test_a_user_agent_without_a_contact_is_refused(user_agent):
     with pytest.raises(ImproperlyConfigured, match="MET_NORWAY_USER_AGENT"):
         MetNorwayProvider(user_agent=user_agent)
@@ -651,7 +651,16 @@ def test_a_user_agent_without_a_contact_is_refused(user_agent):
         MetNorwayProvider.from_config({**DEFAULTS, "MET_NORWAY_USER_AGENT": user_agent})
 
 
-@pytest.mark.parametrize("user_agent", [UA, "Weather at https://weather.example.org", "  a@b.example  "])
+@pytest.mark.parametrize(
+    "user_agent",
+    [
+        UA,
+        "Weather at https://weather.example.org",
+        "  a@b.example  ",
+        "AcmeWeatherApp/0.9 github.com/acmeweatherapp",  # MET's own example
+        "weather.example.org",  # a website is a contact
+    ],
+)
 def test_a_user_agent_with_a_contact_is_used_with_our_name_appended(user_agent):
     provider = MetNorwayProvider.from_config(
         {

@@ -101,7 +101,7 @@ BOOL = Kind("True or False", lambda v: isinstance(v, bool))
 HTTP_URL = url("http", "https")
 MET_NORWAY_HINT = (
     "MET Norway's terms require a User-Agent naming your site and a contact (an e-mail address "
-    "or a URL), e.g. 'weather.example.org admin@example.org'; weatherstream appends its own name."
+    "or a website), e.g. 'weather.example.org admin@example.org'; weatherstream appends its own name."
 )
 
 

@@ -42,7 +42,7 @@ DEFAULTS: dict[str, Any] = {
     # Extra query parameters for every Open-Meteo request (e.g. {"apikey": "..."}).
     "OPEN_METEO_PARAMS": {},
     # The User-Agent MET Norway's terms require of PROVIDER "met-norway": your site and a
-    # contact, an e-mail address or a URL ("weather.example.org admin@example.org");
+    # contact, an e-mail address or a website ("weather.example.org admin@example.org");
     # " weatherstream/<version>" is appended. None: met-norway refuses to start (E036).
     "MET_NORWAY_USER_AGENT": None,
     # MET Norway's Locationforecast 2.0 compact endpoint (e.g. a caching proxy of yours).

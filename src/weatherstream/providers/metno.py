@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -125,17 +126,22 @@ INSTANT: dict[str, tuple[str, str, float]] = {
 }
 
 
+# A contact, as MET's terms take one: an e-mail address, or a website ("https://...",
+# "weather.example.org", "github.com/acme": MET's own example names one so).
+CONTACT = re.compile(r"@|https?://|\b[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}\b", re.IGNORECASE)
+
+
 def user_agent_problem(value: Any) -> str | None:
     """Why ``value`` cannot be MET_NORWAY_USER_AGENT, or None when it can: it must be a
-    string naming a contact, an e-mail address ("@") or a URL ("http")."""
+    string naming a contact, an e-mail address or a website (:data:`CONTACT`)."""
     if value is None or value == "":
         return "is not set"
     if not isinstance(value, str):
         return f"is a {type(value).__name__}, not a string"
     if not value.strip():
         return "is blank"
-    if "@" not in value and "http" not in value.lower():
-        return "names no contact (an e-mail address or a URL)"
+    if not CONTACT.search(value):
+        return "names no contact (an e-mail address or a website)"
     return None
 
 
