@@ -1,3 +1,11 @@
+import asyncio
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
 import pytest
 
 from tests.clock import FakeClock
@@ -132,3 +140,98 @@ async def test_a_poller_elected_later_goes_on_with_what_was_spent(redis_server, 
 async def test_a_redis_budget_stretches_like_the_one_in_the_process(redis_server):
     limits = {"minute": 600, "hour": 5000, "day": 10000}
     assert RedisBudget(limits, redis_server.url, name="x").spacing(550) == CallBudget(limits).spacing(550)
+
+
+async def test_a_redis_that_stops_answering_fails_the_call_instead_of_hanging_it():
+    import socket
+    import time
+
+    from weatherstream.budget import REDIS_TIMEOUT
+
+    mute = socket.socket()  # accepts connections, never answers
+    mute.bind(("127.0.0.1", 0))
+    mute.listen(4)
+    try:
+        budget = RedisBudget({"minute": 10}, f"redis://127.0.0.1:{mute.getsockname()[1]}/0", name="x")
+        started = time.monotonic()
+        with pytest.raises(Exception):  # noqa: B017 - whichever error redis-py raises for it
+            await asyncio.wait_for(budget.until(1), 10 * REDIS_TIMEOUT)
+        assert time.monotonic() - started < REDIS_TIMEOUT + 1.5, "failed by its own timeout"
+    finally:
+        mute.close()
+
+
+# -- found by mutation testing: spacing, and the budget in Redis (docs/testing.md) -------
+
+
+def test_a_budget_without_limits_needs_no_spacing():
+    assert CallBudget({}).spacing(5) == 0.0
+
+
+def test_a_round_bigger_than_a_limit_gets_that_whole_period():
+    budget = CallBudget({"minute": 10})
+    assert budget.spacing(10) == 60.0  # the minute's 10 at once: once a minute at most
+    assert budget.spacing(20) == 60.0  # more than it ever allows at once: still a period
+
+
+async def test_a_budget_in_redis_keeps_its_keys_under_its_own_prefix_by_provider(shared, redis_client):
+    first, _ = shared
+    assert await first.spend(1)
+    keys = await redis_client.keys("*")
+    assert keys and all(k.startswith(b"weatherstream-budget:") and b"open-meteo" in k for k in keys), keys
+
+
+async def test_a_budget_in_redis_waits_until_the_oldest_calls_leave_the_window(shared, monkeypatch):
+    wall = FakeClock(1_790_000_000.0)  # the limits library stamps calls with time.time()
+    monkeypatch.setattr(time, "time", wall)
+    first, _ = shared
+    assert await first.spend(9.9)
+    wall.now += 30
+    assert await first.until(1.1) == pytest.approx(30.0, abs=0.01)
+    wall.now += 29.5
+    assert await first.until(1.1) == 1.0, "at least a second, not the half second left"
+    wall.now += 0.51  # the 9.9 calls are a minute old
+    assert await first.until(1.1) == 0
+
+
+async def test_a_budget_in_redis_waits_for_the_longest_period_that_refuses(redis_server, monkeypatch):
+    wall = FakeClock(1_790_000_000.0)
+    monkeypatch.setattr(time, "time", wall)
+    budget = RedisBudget({"day": 11, "minute": 10}, redis_server.url, name="longest")
+    try:
+        assert await budget.spend(9.9)
+        wall.now += 30
+        assert await budget.until(2) == pytest.approx(86_370.0, abs=0.01)  # both refuse: the day decides
+    finally:
+        await budget.storage.reset()
+
+
+@pytest.fixture
+def redis_socket():
+    """A redis-server listening on a Unix socket only (REDIS_URL = unix://...)."""
+    from scripts.engines import stop
+
+    folder = Path(tempfile.mkdtemp(prefix="ws-redis-", dir="/tmp"))  # short: a socket path has a limit
+    path = folder / "redis.sock"
+    proc = subprocess.Popen(
+        ["redis-server", "--port", "0", "--unixsocket", str(path), "--save", "", "--appendonly", "no",
+         "--dir", str(folder), "--loglevel", "warning"],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 10
+        while not path.exists():
+            assert proc.poll() is None, "redis-server exited"
+            assert time.monotonic() < deadline, "redis-server did not open its socket within 10 s"
+            time.sleep(0.01)
+        yield path
+    finally:
+        stop(proc, signal.SIGTERM, 10)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+async def test_a_budget_in_redis_over_a_unix_socket(redis_socket):
+    budget = RedisBudget({"minute": 10}, f"unix://{redis_socket}", name="open-meteo")
+    assert await budget.spend(6) and await budget.until(4) == 0
+    assert await budget.until(5) >= 1 and not await budget.spend(5)
+    assert await budget.remaining() == {"minute": 4.0}

@@ -92,7 +92,7 @@ GOOD: dict[str, list[Any]] = {
     "BREAKER_FAILURES": [1],
     "BREAKER_COOLDOWN": [0.1, 300],
     "UPSTREAM_BUDGET": [None, {"day": 10000}],
-    "BATCH_SIZE": [1, 600],
+    "BATCH_SIZE": [1, 545],  # 545 Open-Meteo locations: 599.5 calls of the 600 a minute
     "POLLER": ["embedded"],
     "DEMAND_HEARTBEAT": [0.2, 30],
     "LEADER_LEASE": [2.5, 60],
@@ -294,7 +294,10 @@ def test_upstream_budget_shape_and_batch_size():
     assert ids(UPSTREAM_BUDGET={"minute": 0}) == ["weatherstream.E006"]
     assert ids(UPSTREAM_BUDGET=[600]) == ["weatherstream.E006"]
     assert ids(UPSTREAM_BUDGET={"minute": 30}, BATCH_SIZE=50) == ["weatherstream.E007"]
-    assert ids(UPSTREAM_BUDGET={"minute": 50}, BATCH_SIZE=50) == []
+    # 50 Open-Meteo locations cost 55 calls (1.1 each): 50 a minute never lets them out
+    assert ids(UPSTREAM_BUDGET={"minute": 50}, BATCH_SIZE=50) == ["weatherstream.E007"]
+    assert ids(UPSTREAM_BUDGET={"minute": 55}, BATCH_SIZE=50) == []
+    assert ids(PROVIDER="simulated", UPSTREAM_BUDGET={"minute": 30}, BATCH_SIZE=50) == []  # not metered
     assert ids(UPSTREAM_BUDGET=None) == []
 
 

@@ -61,9 +61,12 @@ def test_poll_interval_defaults_and_floors():
     assert poll_interval({"POLL_INTERVAL": None}, simulated) == 60
     assert poll_interval({"POLL_INTERVAL": 1}, simulated) == 1
     assert poll_interval({"POLL_INTERVAL": None}, public) == 900
-    assert poll_interval({"POLL_INTERVAL": 5}, public) == 60
+    assert poll_interval({"POLL_INTERVAL": 3600}, public) == 3600
+    # Asked more often, Open-Meteo's current values still change every 15 minutes: the
+    # place is fetched when they do (the rhythm), and clients are told so.
+    assert poll_interval({"POLL_INTERVAL": 5}, public) == 900
     custom = OpenMeteoProvider(url="http://127.0.0.1:9/v1/forecast")
-    assert poll_interval({"POLL_INTERVAL": 5}, custom) == 5
+    assert poll_interval({"POLL_INTERVAL": 5}, custom) == 900
 
 
 def _reading(minutes_ago, source, temperature=1.0):
@@ -262,8 +265,10 @@ async def test_silence_allows_for_the_upstreams_own_rhythm_and_a_repeated_old_va
         slot = _reading(14, "open-meteo")
         await engine.updates.deliver([(place, slot)], None)
         assert engine.mark_silence() == 0
-        # 2 intervals + the 15-minute resolution later, nothing new: silence.
-        later = time.time() + 2 * 300 + 900 - 14 * 60 + 10
+        # 2 intervals (never below Open-Meteo's 15 minutes) + the 15-minute resolution
+        # later, nothing new: silence.
+        assert engine.interval == 900
+        later = time.time() + 2 * 900 + 900 - 14 * 60 + 10
         assert engine.mark_silence(later) == 1
     finally:
         await engine.stop()

@@ -7,9 +7,10 @@ from tests.clock import FakeClock
 from weatherstream.breaker import CircuitBreaker
 from weatherstream.budget import CallBudget
 from weatherstream.places import Place
-from weatherstream.poller import Poller
+from weatherstream.poller import RETRY_BASE, RHYTHM_CEILING, Poller
 from weatherstream.providers import ProviderError, WeatherProvider
 from weatherstream.providers.simulated import simulate
+from weatherstream.upstream import Chain, Upstream
 
 A = Place("a", 52.5, 13.4)
 B = Place("b", 48.1, 11.6)
@@ -706,3 +707,185 @@ async def test_places_due_a_hair_apart_go_out_in_one_request():
     await asyncio.sleep(0.02)
     task.cancel()
     assert provider.batches[-1] == ["a", "b"]
+
+
+async def test_a_turn_that_fails_puts_its_places_back_instead_of_spinning():
+    class Broken(Chain):
+        calls = 0
+
+        async def fetch(self, places):
+            Broken.calls += 1
+            raise RuntimeError("a bug below the poller")
+
+    clock = FakeClock(0.0)
+    poller = Poller(
+        chain=Broken([Upstream(CountingProvider())]),
+        interval=30,
+        demand=lambda: [A],
+        deliver=noop,
+        clock=clock,
+    )
+    task = asyncio.create_task(poller.run())
+    await asyncio.sleep(0.05)
+    task.cancel()
+    assert Broken.calls == 1, "the same turn was not repeated at once"
+    assert poller.due_in("a") == RETRY_BASE
+
+
+async def test_a_place_failing_for_days_still_backs_off_without_overflowing(monkeypatch):
+    monkeypatch.setattr("random.uniform", lambda a, b: b)
+    poller, _ = make(CountingProvider(fail=True), [A], FakeClock(0.0), interval=30)
+    poller._failures["a"] = 5000  # days of a place failing every interval
+    await poller.fetch([A])
+    assert poller.due_in("a") == 30  # capped at the interval, no OverflowError
+
+
+async def test_an_absurd_expires_cannot_park_a_watched_place_for_good():
+    clock, wall = FakeClock(0.0), FakeClock(1_000.0)
+    provider = Rhythmic(at=1_000.0 + 10 * 365 * 86400)  # "expires in ten years"
+    poller = Poller(
+        provider=provider, interval=900, spacing=60, demand=lambda: [A], deliver=noop, clock=clock, wall=wall
+    )
+    await poller.fetch([A])
+    assert poller.due_in("a") == RHYTHM_CEILING * 900
+
+
+async def test_a_place_the_second_provider_served_asks_the_first_again_soon():
+    clock, wall = FakeClock(0.0), FakeClock(1_000.0)
+
+    class Second(Rhythmic):
+        name = "met-norway"
+
+        async def fetch(self, places):
+            return [simulate(p.latitude, p.longitude, self.now, source=self.name) for p in places]
+
+    first = CountingProvider(fail=True)
+    second = Second(at=1_000.0 + 1800)  # the second's own next value: in 30 minutes
+    chain = Chain([Upstream(first), Upstream(second)])
+    poller = Poller(
+        chain=chain, interval=900, spacing=60, demand=lambda: [A], deliver=noop, clock=clock, wall=wall
+    )
+    await poller.fetch([A])
+    assert poller.due_in("a") == 60, "not 30 minutes: the first may be back by then"
+
+
+# -- found by mutation testing, the rhythm and the guards (docs/testing.md) ------------
+
+
+def test_a_poller_needs_a_chain_or_a_provider():
+    with pytest.raises(TypeError, match="^Poller needs a chain or a provider$"):
+        Poller(interval=10, demand=lambda: [], deliver=noop)
+
+
+async def test_a_requested_place_is_due_at_once():
+    poller, _ = make(CountingProvider(), [A], FakeClock(0.0))
+    poller.request("a")
+    assert poller.due_in("a") == 0.0
+
+
+async def test_before_its_first_turn_a_poller_fetches_at_its_own_short_interval():
+    poller, _ = make(CountingProvider(), [A], FakeClock(100.0), interval=0.25)
+    await poller.fetch([A])  # no run() yet: nothing has stretched the interval
+    assert poller.due_in("a") == 0.25
+
+
+async def test_a_place_due_within_a_tenth_of_the_spacing_goes_out_with_the_turns_others():
+    provider = CountingProvider()
+    clock = FakeClock(0.0)
+    poller, _ = make(provider, [A, B], clock, interval=5)
+    await poller.fetch([A])  # due at 5
+    clock.now = 0.5
+    await poller.fetch([B])  # due at 5.5: exactly a tenth of the spacing after a
+    clock.now = 5.0
+    task = asyncio.create_task(poller.run())
+    await asyncio.sleep(0.02)
+    task.cancel()
+    assert provider.batches == [["a"], ["b"], ["a", "b"]]
+
+
+class PartlyServed(CountingProvider):
+    """Has a reading for every place but those in ``nothing``."""
+
+    def __init__(self, nothing=()):
+        super().__init__()
+        self.nothing = set(nothing)
+
+    async def fetch(self, places):
+        readings = await super().fetch(places)
+        return [None if p.id in self.nothing else r for p, r in zip(places, readings, strict=True)]
+
+
+async def test_a_batch_with_some_readings_delivers_them_without_an_error(monkeypatch):
+    monkeypatch.setattr("random.uniform", lambda a, b: b)
+    chain = Chain([Upstream(PartlyServed(nothing={"b"})), Upstream(CountingProvider(fail=True))])
+    delivered = []
+
+    async def deliver(results, error):
+        delivered.append((results, error))
+
+    poller = Poller(chain=chain, interval=30, demand=lambda: [A, B], deliver=deliver, clock=FakeClock(0.0))
+    await poller.fetch([A, B])
+    [(results, error)] = delivered
+    assert error is None, "a's subscribers get a's reading, not b's error"
+    assert results[0][0] is A and results[0][1] is not None and results[1] == (B, None)
+    assert poller.failures("b") == 1 and poller.due_in("b") == 5.0  # b retried like a failure
+
+
+async def test_each_place_is_due_by_its_own_upstream_rhythm():
+    class PerPlace(Rhythmic):
+        def new_data_at(self, place, reading):
+            return self.at[place.id]
+
+    clock, wall = FakeClock(0.0), FakeClock(1_000.0)
+    provider = PerPlace(at={"a": 1_300.0, "b": 1_600.0})
+    poller = Poller(
+        provider=provider,
+        interval=900,
+        spacing=60,
+        demand=lambda: [A, B],
+        deliver=noop,
+        clock=clock,
+        wall=wall,
+    )
+    await poller.fetch([A, B])
+    assert (poller.due_in("a"), poller.due_in("b")) == (300.0, 600.0)
+
+
+async def test_a_failed_turn_is_logged_with_its_traceback(caplog):
+    async def deliver(results, error):
+        raise RuntimeError("a bug in delivery")
+
+    poller = Poller(
+        provider=CountingProvider(), interval=30, demand=lambda: [A], deliver=deliver, clock=FakeClock(0.0)
+    )
+    with caplog.at_level("ERROR", logger="weatherstream.poller"):
+        task = asyncio.create_task(poller.run())
+        await asyncio.sleep(0.02)
+        task.cancel()
+    [record] = [r for r in caplog.records if r.name == "weatherstream.poller"]
+    assert record.getMessage() == "poller turn failed"
+    assert record.exc_info[0] is RuntimeError
+
+
+async def test_a_failing_shared_store_is_logged_with_its_error(caplog):
+    class Down(FakeSchedule):
+        async def reschedule(self, delays):
+            raise ConnectionError("redis down on reschedule")
+
+    with caplog.at_level("WARNING", logger="weatherstream.poller"):
+        poller, _ = make(
+            CountingProvider(),
+            [A],
+            FakeClock(100.0),
+            schedule=FakeSchedule(fail=ConnectionError("redis down")),
+        )
+        task = asyncio.create_task(poller.run())
+        await asyncio.sleep(0.02)
+        task.cancel()
+        poller, _ = make(CountingProvider(), [A], schedule=Down())
+        await poller.fetch([A])
+    messages = [r.getMessage() for r in caplog.records if r.name == "weatherstream.poller"]
+    assert messages == [
+        "claiming fetch slots failed: redis down",
+        "recording the fetch schedule failed: redis down on reschedule",
+    ]

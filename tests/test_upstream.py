@@ -1,4 +1,6 @@
+import asyncio
 import logging
+import uuid
 
 import httpx
 import pytest
@@ -198,7 +200,16 @@ async def test_the_circuit_gauge_and_log_follow_each_providers_breaker(caplog):
         assert gauge._value.get() == 1.0
         clock.now = 2.0
         provider.fail = None
+        seen = []
+        real_fetch = provider.fetch
+
+        async def watched(places):
+            seen.append(gauge._value.get())  # while the probe is out
+            return await real_fetch(places)
+
+        provider.fetch = watched
         await upstream.fetch([A])  # the probe
+        assert seen == [0.5], "half-open while the probe is out"
         assert gauge._value.get() == 0.0
     transitions = [r.getMessage() for r in caplog.records if "upstream circuit" in r.getMessage()]
     assert transitions == [
@@ -348,3 +359,245 @@ async def test_an_unreadable_shared_budget_spends_nothing_and_retries_soon():
     with pytest.raises(ProviderError, match="budget unavailable") as refused:
         await upstream.fetch([A])
     assert refused.value.retry_after == BUDGET_RETRY and provider.asked == []
+
+
+# -- faults of the guards themselves -------------------------------------------------------
+
+
+class Unwritable:
+    """A shared budget whose Redis answers reads but refuses writes (out of memory)."""
+
+    def spacing(self, calls):
+        return 0.0
+
+    async def until(self, calls):
+        return 0.0
+
+    async def spend(self, calls):
+        raise ConnectionError("OOM command not allowed when used memory > 'maxmemory'")
+
+
+async def test_a_budget_that_cannot_be_spent_refuses_and_says_when_to_retry():
+    provider = Scripted("open-meteo")
+    with pytest.raises(ProviderError, match="budget unavailable") as refused:
+        await Upstream(provider, budget=Unwritable()).fetch([A])
+    assert refused.value.retry_after == BUDGET_RETRY and provider.asked == []
+
+
+async def test_while_the_network_stays_down_an_open_circuit_keeps_the_simulated_readings():
+    clock = FakeClock(0.0)
+    down = Scripted("met-norway", fail=UpstreamUnreachable("no route"), max_batch=1)
+    breaker = CircuitBreaker(threshold=2, cooldown=60, clock=clock)
+    links = Chain(
+        [Upstream(down, breaker=breaker)], offline=SimulatedProvider(), reprobe_after=300, clock=clock
+    )
+    places = [A, B, PLACE]
+    readings, _ = await links.fetch(places)
+    assert [r.source for r in readings] == ["simulated"] * 3 and breaker.state == "open"
+    clock.now = 301  # the re-probe: the circuit is open (half-open lets one through), still no network
+    readings, error = await links.fetch(places)
+    assert [r.source for r in readings] == ["simulated"] * 3, "refusals are no sign of a network"
+    assert links.degraded and error is None
+
+
+async def test_a_place_served_by_the_second_asks_the_first_again_when_its_breaker_allows():
+    clock = FakeClock(0.0)
+    breaker = CircuitBreaker(threshold=5, cooldown=60, clock=clock)
+    first, second = Scripted("first", fail=ProviderError("HTTP 503")), Scripted("second")
+    links = chain(first, second, clock=clock, first={"breaker": breaker})
+    [reading], _ = await links.fetch([A])
+    assert reading.source == "second"
+    assert links.first_again_in(reading) == 0.0, "closed: the first may be asked at once"
+    for _ in range(4):
+        await links.fetch([A])
+    assert breaker.state == "open"
+    assert links.first_again_in(reading) == breaker.retry_in() > 0
+    [own], _ = await chain(Scripted("first")).fetch([A])
+    assert chain(Scripted("first")).first_again_in(own) is None
+
+
+async def test_a_refusal_is_decided_when_a_requests_turn_comes_not_before():
+    clock = FakeClock(0.0)
+    breaker = CircuitBreaker(threshold=2, cooldown=60, clock=clock)
+
+    class OneAtATime(Scripted):
+        max_in_flight = 1
+
+        async def fetch(self, places):
+            await asyncio.sleep(0.01)  # a request takes time: the others would be under way
+            return await super().fetch(places)
+
+    failing = OneAtATime("met-norway", fail=ProviderError("HTTP 500"), max_batch=1)
+    links = chain(failing, Scripted("open-meteo"), clock=clock, **{"met-norway": {"breaker": breaker}})
+    places = [Place(f"q{i}", i, i) for i in range(10)]
+    readings, _ = await links.fetch(places)
+    assert [r.source for r in readings] == ["open-meteo"] * 10
+    assert len(failing.asked) == 2, "once its circuit opened, the queued requests were not sent"
+
+
+def test_the_chain_hands_out_places_in_the_biggest_batch_any_upstream_takes():
+    links = chain(Scripted("met-norway", max_batch=1), Scripted("open-meteo", max_batch=50))
+    assert links.max_batch == 50
+
+
+# -- found by mutation testing (docs/testing.md) ---------------------------------------
+
+
+def sample(name, labels):
+    return metrics.REGISTRY.get_sample_value(name, labels)
+
+
+def test_a_providers_metrics_are_there_at_zero_before_its_first_request():
+    name = f"fresh-{uuid.uuid4().hex}"  # new to this process's registry, however the test is run
+    Upstream(Scripted(name))
+    for outcome in ("ok", "error", "refused"):
+        labels = {"provider": name, "outcome": outcome}
+        assert sample("weatherstream_upstream_requests_total", labels) == 0.0, outcome
+    assert sample("weatherstream_upstream_calls_total", {"provider": name}) == 0.0
+
+
+async def test_each_request_is_timed_under_its_providers_name():
+    upstream = Upstream(Scripted("timed"))
+    count = "weatherstream_upstream_request_seconds_count"
+    before = sample(count, {"provider": "timed"}) or 0.0
+    await upstream.fetch([A])
+    await upstream.fetch([A, B])
+    assert sample(count, {"provider": "timed"}) - before == 2
+
+
+async def test_refusals_and_failures_are_logged_with_the_provider_and_the_cause(caplog):
+    clock = FakeClock(0.0)
+    spent = Upstream(Scripted("spent"), budget=CallBudget({"minute": 1}, clock=clock))
+    unreadable = Upstream(
+        Scripted("unreadable"), budget=RedisBudget({"minute": 600}, "redis://127.0.0.1:9/0", name="x")
+    )
+    failing = Upstream(Scripted("failing", fail=ProviderError("HTTP 503")))
+    buggy = Upstream(Scripted("buggy", fail=KeyError("current")))
+    await spent.fetch([A])
+    clock.now = 15.0
+    with caplog.at_level(logging.WARNING, logger="weatherstream.upstream"):
+        for upstream, places in ((spent, [A]), (unreadable, [A]), (failing, [A, B]), (buggy, [A])):
+            with pytest.raises(ProviderError):
+                await upstream.fetch(places)
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages[0].startswith("spent: call budget spent; 45s until it allows ")
+    assert messages[1].startswith("unreadable: the call budget cannot be ")
+    assert messages[1].endswith(")") and "(Error 111 connecting to 127.0.0.1:9." in messages[1]
+    assert messages[2:] == [
+        "failing: fetch of 2 location(s) failed: HTTP 503",
+        "buggy: fetch of 1 location(s) failed unexpectedly",
+    ]
+    assert caplog.records[3].exc_info[0] is KeyError  # with its traceback
+
+
+def test_a_chain_without_upstreams_is_refused():
+    with pytest.raises(ValueError, match="^a chain needs at least one upstream$"):
+        Chain([], offline=SimulatedProvider())
+
+
+async def test_a_simulated_reading_is_traced_to_the_offline_provider():
+    network, clock = Network(), FakeClock(0.0)
+    links = offline_chain(network, clock)
+    [reading], _ = await links.fetch([PLACE])
+    assert reading.source == "simulated"
+    assert links.provider_of(reading) is links.offline
+    await links.aclose()
+
+
+async def test_new_data_at_is_asked_for_that_place_and_that_reading():
+    class Asked(Scripted):
+        def new_data_at(self, place, reading):
+            self.rhythm_asked = (place, reading)
+            return 100.0
+
+    provider = Asked("asked")
+    links = chain(provider)
+    [reading], _ = await links.fetch([A])
+    assert links.new_data_at(A, reading) == 100.0
+    assert provider.rhythm_asked == (A, reading)
+
+
+async def test_while_offline_the_real_upstream_is_probed_again_exactly_after_the_reprobe_period():
+    network, clock = Network(), FakeClock(0.0)
+    links = offline_chain(network, clock)
+    await links.fetch([PLACE])  # offline from t=0
+    network.up = True
+    clock.now = 299.9
+    [reading], _ = await links.fetch([PLACE])
+    assert reading.source == "simulated" and network.calls == 1
+    clock.now = 300.0
+    [reading], _ = await links.fetch([PLACE])
+    assert reading.source == "open-meteo" and network.calls == 2
+    await links.aclose()
+
+
+async def test_a_failed_batch_leaves_the_other_batches_of_that_upstream_served():
+    class FailsA(Scripted):
+        async def fetch(self, places):
+            if any(p.id == "a" for p in places):
+                self.asked.append([p.id for p in places])
+                raise ProviderError("no a")
+            return await super().fetch(places)
+
+    first, second = FailsA("first", max_batch=1), Scripted("second")
+    readings, error = await chain(first, second).fetch([A, B])
+    assert [r.source for r in readings] == ["second", "first"]
+    assert second.asked == [["a"]] and error is None
+
+
+async def test_asking_for_no_places_asks_nobody_and_is_not_taken_for_being_offline():
+    network, clock = Network(), FakeClock(0.0)
+    links = offline_chain(network, clock)
+    assert await links.fetch([]) == ([], None)
+    assert network.calls == 0 and not links.degraded
+
+
+async def test_going_offline_and_back_is_logged_with_the_cause_and_the_fallback(caplog):
+    network, clock = Network(), FakeClock(0.0)
+    links = offline_chain(network, clock)
+    with caplog.at_level(logging.WARNING, logger="weatherstream.upstream"):
+        await links.fetch([PLACE])
+        network.up = True
+        clock.now = 300.0
+        await links.fetch([PLACE])
+    messages = [r.getMessage() for r in caplog.records if r.name == "weatherstream.upstream"]
+    offline = [m for m in messages if m.startswith("weather upstream unreachable (")]
+    assert len(offline) == 1 and "Network is unreachable" in offline[0]
+    assert offline[0].endswith(
+        "); serving SIMULATED readings, marked source='simulated', until it answers again"
+    )
+    assert messages[-1] == "weather upstream reachable again; real readings resume"
+    await links.aclose()
+
+
+class Closing(Scripted):
+    def __init__(self, name, closed):
+        super().__init__(name)
+        self.closed = closed
+
+    async def aclose(self):
+        self.closed.append(self.name)
+
+
+async def test_closing_a_chain_closes_every_provider_the_offline_one_too():
+    closed = []
+    links = Chain([Upstream(Closing("first", closed)), Upstream(Closing("second", closed))])
+    await links.aclose()
+    assert closed == ["first", "second"]
+    closed.clear()
+    links = Chain([Upstream(Closing("first", closed))], offline=Closing("offline", closed))
+    await links.aclose()
+    assert closed == ["first", "offline"]
+
+
+def test_a_budget_in_redis_is_named_for_its_provider():
+    config = {**DEFAULTS, "PROVIDER": "open-meteo", "REDIS_URL": "redis://127.0.0.1:9/0"}
+    assert load_budget(config, OpenMeteoProvider()).name == "open-meteo"
+
+
+async def test_the_error_of_every_upstream_joins_their_messages_and_without_a_hint_retries_by_backoff():
+    first = Scripted("first", fail=ProviderError("HTTP 429", retry_after=120))
+    second = Scripted("second", fail=ProviderError("HTTP 503"))  # no Retry-After
+    readings, error = await chain(first, second).fetch([A])
+    assert str(error) == "HTTP 429; HTTP 503"
+    assert error.retry_after is None  # the poller's own backoff, sooner than 120 s

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 PERIODS = {"minute": 60.0, "hour": 3600.0, "day": 86400.0}
+REDIS_TIMEOUT = 2.0  # seconds for one call to a shared budget's Redis
 
 
 class Budget(Protocol):
@@ -116,9 +117,10 @@ class RedisBudget:
     uses it: one moving window per period (``limits``' MovingWindowRateLimiter).
 
     ``limits`` counts whole calls; Open-Meteo's come in tenths, so calls are counted ten
-    to one. Spending checks every period first, then takes from each; two processes
-    spending at the same moment may both pass the check, and a period that then refuses
-    keeps what the others took (the error is on the safe side: fewer calls, never more).
+    to one. ``spend`` takes from each period in turn (the upstream guard asks ``until``
+    first); two processes spending at the same moment may both have been told yes, and a
+    period that then refuses keeps what the others took (the error is on the safe side:
+    fewer calls, never more).
     """
 
     SCALE = 10
@@ -134,7 +136,14 @@ class RedisBudget:
         self.name = name
         scheme = "redis+unix://" if url.startswith("unix://") else ""  # limits' spelling
         uri = "async+" + (scheme + url.removeprefix("unix://") if scheme else url)
-        self.storage = RedisStorage(uri, implementation="redispy", key_prefix="weatherstream-budget")
+        self.storage = RedisStorage(
+            uri,
+            implementation="redispy",
+            key_prefix="weatherstream-budget",
+            # A Redis that stops answering must fail the call, not hang the poller's turn.
+            socket_timeout=REDIS_TIMEOUT,
+            socket_connect_timeout=REDIS_TIMEOUT,
+        )
         self.limiter = MovingWindowRateLimiter(self.storage)
 
     def _cost(self, calls: float) -> int:

@@ -260,7 +260,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         problems.extend(_geocoders(config["GEOCODERS"]))
     if "POLLER" in valid:
         problems.extend(_poller(config))
-    if {"BATCH_SIZE", "UPSTREAM_BUDGET"} <= valid:
+    if {"BATCH_SIZE", "UPSTREAM_BUDGET", "PROVIDER"} <= valid:
         problems.extend(_batch(config))
     if "MAX_MESSAGE_BYTES" in valid and config["MAX_MESSAGE_BYTES"] > WS_MAX_SIZE:
         problems.append(
@@ -402,14 +402,23 @@ def _poller(config: dict[str, Any]) -> list[CheckMessage]:
 
 
 def _batch(config: dict[str, Any]) -> list[CheckMessage]:
+    """A full batch, weighed as its provider counts calls, must fit every period."""
     budget = config["UPSTREAM_BUDGET"]
-    if budget is None or config["BATCH_SIZE"] <= min(budget.values()):
+    if budget is None:
+        return []
+    try:
+        metered = [cls for cls in map(provider_class, provider_names(config)[0]) if cls.metered]
+    except ImproperlyConfigured:  # reported by the PROVIDER check
+        return []
+    calls = max((cls.calls(config["BATCH_SIZE"]) for cls in metered), default=0.0)
+    if calls <= min(budget.values()):
         return []
     return [
         Error(
-            f"WEATHERSTREAM['BATCH_SIZE'] ({config['BATCH_SIZE']}) is more than UPSTREAM_BUDGET "
-            f"allows in one period ({min(budget.values())}): such a batch could never go out.",
-            hint="Lower BATCH_SIZE or raise the budget.",
+            f"WEATHERSTREAM['BATCH_SIZE'] ({config['BATCH_SIZE']}) costs {calls:g} calls, more than "
+            f"UPSTREAM_BUDGET allows in one period ({min(budget.values())}): such a batch could "
+            "never go out.",
+            hint="Lower BATCH_SIZE or raise the budget (Open-Meteo counts 1.1 calls a location).",
             id="weatherstream.E007",
         )
     ]

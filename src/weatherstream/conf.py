@@ -30,11 +30,15 @@ PUBLIC_OPEN_METEO_GEOCODING_URL = "https://geocoding-api.open-meteo.com/v1/searc
 PUBLIC_MET_NORWAY_URL = "https://api.met.no/weatherapi/locationforecast/2.0/compact"
 
 DEFAULTS: dict[str, Any] = {
-    # "auto" (Open-Meteo, simulated readings while it is unreachable), "open-meteo",
-    # "simulated", or the dotted path of a WeatherProvider subclass.
+    # "auto" (Open-Meteo, then MET Norway when MET_NORWAY_USER_AGENT is set, simulated
+    # readings only while none can be reached), "open-meteo", "met-norway", "simulated",
+    # the dotted path of a WeatherProvider subclass, or a list of them (a chain).
     "PROVIDER": "auto",
-    # Seconds between two fetches of one location. None: the provider's default
-    # (900 for Open-Meteo, whose current data changes every 15 minutes; 60 simulated).
+    # Seconds between two fetches of one location. A provider that says when its upstream
+    # has a new value (Open-Meteo, MET Norway) is asked then, but never sooner than this
+    # after the last fetch (None: its floor, 60 s). Told to clients as poll_interval: this,
+    # the provider's default (900 Open-Meteo, 60 simulated) if None, never below the
+    # provider's data resolution; stretched when the call budget runs short.
     "POLL_INTERVAL": None,
     # Open-Meteo endpoints; point them at a self-hosted or commercial instance.
     "OPEN_METEO_URL": PUBLIC_OPEN_METEO_URL,

@@ -50,9 +50,12 @@ SILENCE_SLACK = 5.0  # seconds past two intervals before a silent place is marke
 
 
 def poll_interval(config: dict[str, Any], provider: WeatherProvider) -> float:
-    """The configured interval, or the provider's default, never below its floor."""
+    """The interval a place is fetched at (clients are told it, silence is marked by it):
+    the configured one or the provider's default, never below its floor nor below its
+    data's own resolution (Open-Meteo's values change every 15 minutes, however often
+    they are asked for)."""
     wanted = config["POLL_INTERVAL"] or provider.default_interval
-    return max(float(wanted), provider.min_interval)
+    return max(float(wanted), provider.min_interval, provider.resolution)
 
 
 def poll_spacing(config: dict[str, Any], provider: WeatherProvider) -> float:
@@ -131,12 +134,15 @@ class Runtime:
         circuit is not open ("simulated" while ``auto`` falls back offline)."""
         return self.chain.source
 
-    def silent(self, reading: Reading, now: float | None = None) -> bool:
-        """Older than two intervals past what the upstream's own rhythm explains (a value
-        stamped with the start of its 15-minute slot is up to 15 minutes old when new)."""
+    def silence_after(self) -> float:
+        """Seconds without a new reading after which a place is silent: SILENCE_AFTER, or
+        two intervals past what the upstream's own rhythm explains (a value stamped with
+        the start of its 15-minute slot is up to 15 minutes old when new)."""
         interval = self.effective_interval
-        overdue = self.config["SILENCE_AFTER"] or 2 * interval + self.chain.resolution + SILENCE_SLACK
-        return (time.time() if now is None else now) - reading.observed_at.timestamp() > overdue
+        return float(self.config["SILENCE_AFTER"] or 2 * interval + self.chain.resolution + SILENCE_SLACK)
+
+    def silent(self, reading: Reading, now: float | None = None) -> bool:
+        return (time.time() if now is None else now) - reading.observed_at.timestamp() > self.silence_after()
 
     def is_old(self, reading: Reading) -> bool:
         """Older than one interval: due for a fetch."""
@@ -278,7 +284,7 @@ class Engine(Runtime):
 
     async def _sweep_forever(self) -> None:
         """Sweep memory, and mark silent places stale, until cancelled."""
-        every = min(60.0, max(1.0, self.interval / 2))
+        every = min(60.0, max(1.0, self.silence_after() / 4))
         while True:
             await asyncio.sleep(every)
             try:

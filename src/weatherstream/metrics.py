@@ -41,8 +41,9 @@ UPSTREAM_REQUESTS = Counter(
 )
 UPSTREAM_CALLS = Counter(
     "weatherstream_upstream_calls",
-    "Calls sent to each provider as it counts them for its free-use limits (Open-Meteo: "
-    "max(1, variables/10) per location).",
+    "Calls handed to each provider, weighed as it counts them for its free-use limits "
+    "(Open-Meteo: max(1, variables/10) per location); MET Norway answers a call before its "
+    "Expires from its cache, sending nothing.",
     ["provider"],
 )
 UPSTREAM_SECONDS = Histogram(

@@ -41,6 +41,10 @@ RETRY_BASE = 5.0  # seconds before the first retry of a failed fetch
 # out in one request: due times computed from one upstream rhythm at different fetches
 # differ by a hair.
 COALESCE = 1.0
+# A due time the upstream's rhythm gives is at most this many intervals (or data
+# resolutions) ahead: an absurd Expires or a reading stamped in the future cannot park a
+# watched place for good.
+RHYTHM_CEILING = 4
 
 
 class SharedSchedule(Protocol):
@@ -144,8 +148,12 @@ class Poller:
                     due = await self._claim(due)
                     if due:
                         await self.fetch(due)
-                except Exception:  # never let one bad turn stop polling
+                except Exception:  # never let one bad turn stop polling, nor spin
                     logger.exception("poller turn failed")
+                    retry_at = self.clock() + RETRY_BASE
+                    for p in due:
+                        if self._next_due.get(p.id, 0.0) < retry_at:
+                            self._next_due[p.id] = retry_at
             # A place another caller is fetching is rescheduled when that fetch ends.
             waits = [
                 due_at
@@ -230,15 +238,23 @@ class Poller:
             self._next_due[place.id] = self._due_after(place, started, reading)
             return
         failures = self._failures[place.id] = self._failures.get(place.id, 0) + 1
-        backoff = min(self.effective_interval, RETRY_BASE * 2 ** (failures - 1))
+        backoff = min(self.effective_interval, RETRY_BASE * 2 ** min(failures - 1, 30))
         wait = error.retry_after if error is not None else None
         delay = max(wait or 0.0, backoff * random.uniform(0.5, 1.0))
         self._next_due[place.id] = self.clock() + delay
 
     def _due_after(self, place: PlaceLike, started: float, reading: Reading) -> float:
-        """When a place just read is due again (on this poller's clock)."""
+        """When a place just read is due again (on this poller's clock): when its upstream
+        has something new, or sooner when the first provider may take back over."""
+        earliest = started + self._min_wait()
         at = self.chain.new_data_at(place, reading)
         if at is None:  # no rhythm known: every interval
-            return started + max(self.interval, self._stretch)
-        now = self.clock()
-        return max(started + self._min_wait(), now + (at - self.wall()))
+            due = started + max(self.interval, self._stretch)
+        else:  # never further than a few rounds ahead, whatever a header says
+            now = self.clock()
+            ceiling = now + RHYTHM_CEILING * max(self.effective_interval, self.chain.resolution)
+            due = min(max(earliest, now + (at - self.wall())), ceiling)
+        first_in = self.chain.first_again_in(reading)
+        if first_in is not None:
+            due = min(due, max(earliest, self.clock() + first_in))
+        return due

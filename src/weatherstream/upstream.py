@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import metrics
-from .breaker import CLOSED, HALF_OPEN, CircuitBreaker
+from .breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
 from .budget import Budget, CallBudget, RedisBudget
 from .election import redis_url
 from .places import PlaceLike
@@ -32,6 +32,15 @@ logger = logging.getLogger(__name__)
 
 REPROBE_AFTER = 300.0  # seconds between probes of the real upstreams while offline
 BUDGET_RETRY = 5.0  # seconds before a place refused for an unreadable budget is retried
+
+
+class Refused(ProviderError):
+    """No request went out (circuit open, budget spent). ``unreachable``: the upstream's
+    last request found no network, so the refusal says nothing about it answering."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, unreachable: bool = False) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.unreachable = unreachable
 
 
 class Upstream:
@@ -47,6 +56,7 @@ class Upstream:
         self.provider = provider
         self.breaker = breaker
         self.budget = budget
+        self.unreachable = False  # its last request found no network
         self.requests = 0  # requests sent (one per batch)
         self.fetches = 0  # locations asked for
         name = provider.name
@@ -58,29 +68,31 @@ class Upstream:
     def name(self) -> str:
         return self.provider.name
 
-    async def refusal(self, count: int) -> ProviderError | None:
+    def _refused(self, message: str, retry_after: float | None = None) -> Refused:
+        return Refused(f"{self.name}: {message}", retry_after=retry_after, unreachable=self.unreachable)
+
+    async def refusal(self, count: int) -> Refused | None:
         """Why a request for ``count`` places may not go out now, or None."""
         calls = self.provider.calls(count)
         try:
             wait = 0.0 if self.budget is None else await self.budget.until(calls)
-        except Exception as exc:  # a shared budget's Redis is down: spend nothing, retry soon
-            logger.warning("%s: the call budget cannot be read (%s)", self.name, exc)
-            return ProviderError(f"{self.name}: call budget unavailable: {exc}", retry_after=BUDGET_RETRY)
-        if wait > 0:
-            logger.warning("%s: call budget spent; %.0fs until it allows %g calls", self.name, wait, calls)
-            return ProviderError(
-                f"{self.name}: call budget spent; {wait:.0f}s until it allows more", retry_after=wait
-            )
-        if self.breaker is not None and not self.breaker.allow():
-            wait = self.breaker.retry_in()
-            return ProviderError(
-                f"{self.name}: circuit open after repeated failures; next probe in {wait:.0f}s",
-                retry_after=wait,
-            )
-        if self.budget is not None and not await self.budget.spend(calls):
-            return ProviderError(
-                f"{self.name}: a batch of {count} locations is more than its call budget allows at once"
-            )
+            if wait > 0:
+                logger.warning("%s: call budget spent; %.0fs until it allows more", self.name, wait)
+                return self._refused(f"call budget spent; {wait:.0f}s until it allows more", wait)
+            if self.breaker is not None:
+                if not self.breaker.allow():
+                    wait = self.breaker.retry_in()
+                    return self._refused(
+                        f"circuit open after repeated failures; next probe in {wait:.0f}s", wait
+                    )
+                if self.breaker.state == HALF_OPEN:  # this request is the probe
+                    metrics.CIRCUIT_OPEN.labels(self.name).set(0.5)
+            if self.budget is not None and not await self.budget.spend(calls):
+                too_many = f"a batch of {count} locations is more than its call budget allows at once"
+                return self._refused(too_many)
+        except Exception as exc:  # a shared budget's Redis fails: spend nothing, retry soon
+            logger.warning("%s: the call budget cannot be used (%s)", self.name, exc)
+            return self._refused(f"call budget unavailable: {exc}", BUDGET_RETRY)
         return None
 
     def stretch(self, count: int) -> float:
@@ -92,10 +104,11 @@ class Upstream:
 
     async def fetch(self, places: Sequence[PlaceLike]) -> list[Reading | None]:
         """One reading (or None) per place; ProviderError if refused or failed."""
-        error = await self.refusal(len(places))
-        if error is not None:
+        refused = await self.refusal(len(places))
+        if refused is not None:
             metrics.UPSTREAM_REQUESTS.labels(self.name, "refused").inc()
-            raise error
+            raise refused
+        error: ProviderError | None = None
         self.requests += 1
         self.fetches += len(places)
         metrics.UPSTREAM_CALLS.labels(self.name).inc(self.provider.calls(len(places)))
@@ -114,6 +127,7 @@ class Upstream:
             logger.exception("%s: fetch of %d location(s) failed unexpectedly", self.name, len(places))
         metrics.UPSTREAM_SECONDS.labels(self.name).observe(time.perf_counter() - sent_at)
         metrics.UPSTREAM_REQUESTS.labels(self.name, "ok" if error is None else "error").inc()
+        self.unreachable = isinstance(error, UpstreamUnreachable)
         self._record(error)
         if error is not None:
             raise error
@@ -130,9 +144,8 @@ class Upstream:
         state = self.breaker.state
         if state != was:
             logger.warning("%s: upstream circuit %s -> %s", self.name, was, state)
-        metrics.CIRCUIT_OPEN.labels(self.name).set(
-            0.0 if state == CLOSED else 0.5 if state == HALF_OPEN else 1.0
-        )
+        # (0.5, half-open, is set when a probe goes out: see refusal)
+        metrics.CIRCUIT_OPEN.labels(self.name).set(0.0 if state == CLOSED else 1.0)
 
 
 class Chain:
@@ -154,6 +167,9 @@ class Chain:
         self.clock = clock
         self.offline_since: float | None = None
         self._next_probe = 0.0
+        # Requests in flight per upstream: a refusal (open circuit, spent budget) is
+        # decided when a request's turn comes, not for all of them at once beforehand.
+        self._turns = [asyncio.Semaphore(max(1, u.provider.max_in_flight)) for u in self.upstreams]
         self._by_name = {u.name: u.provider for u in self.upstreams}
         if offline is not None:
             self._by_name.setdefault(offline.name, offline)
@@ -164,7 +180,8 @@ class Chain:
 
     @property
     def max_batch(self) -> int:
-        return self.first.provider.max_batch
+        """Places handed to :meth:`fetch` at once: each upstream batches them its own way."""
+        return max(u.provider.max_batch for u in self.upstreams)
 
     @property
     def real(self) -> bool:
@@ -193,7 +210,7 @@ class Chain:
         if self.degraded and self.offline is not None:
             return self.offline.name
         for upstream in self.upstreams:
-            if upstream.breaker is None or upstream.breaker.state != "open":
+            if upstream.breaker is None or upstream.breaker.state != OPEN:
                 return upstream.name
         return self.first.name
 
@@ -213,6 +230,15 @@ class Chain:
         provider = self.provider_of(reading)
         return None if provider is None else provider.new_data_at(place, reading)
 
+    def first_again_in(self, reading: Reading) -> float | None:
+        """For a reading the first upstream did not serve: seconds until the first may be
+        asked again (its breaker's next probe), so that it takes back over when it
+        recovers; None for the first's own readings and simulated ones."""
+        if reading.source == self.first.name or not reading.real or self.degraded:
+            return None
+        breaker = self.first.breaker
+        return 0.0 if breaker is None else breaker.retry_in()
+
     async def fetch(self, places: Sequence[PlaceLike]) -> tuple[list[Reading | None], ProviderError | None]:
         """A reading or None per place, in order, and the error that left places without
         one (None when no upstream failed)."""
@@ -222,20 +248,26 @@ class Chain:
         errors: list[ProviderError] = []
         answered = False  # some upstream answered (even with an error): the network is up
         pending = list(range(len(places)))
-        for upstream in self.upstreams:
+        for upstream, turns in zip(self.upstreams, self._turns, strict=True):
             if not pending:
                 break
             size = upstream.provider.max_batch
             batches = [pending[i : i + size] for i in range(0, len(pending), size)]
-            outcomes = await asyncio.gather(
-                *(upstream.fetch([places[i] for i in batch]) for batch in batches), return_exceptions=True
-            )
+
+            async def fetch(batch: list[int], upstream: Upstream = upstream, turns: Any = turns) -> Any:
+                async with turns:
+                    return await upstream.fetch([places[i] for i in batch])
+
+            outcomes = await asyncio.gather(*(fetch(batch) for batch in batches), return_exceptions=True)
             for batch, outcome in zip(batches, outcomes, strict=True):
                 if isinstance(outcome, BaseException):
                     if not isinstance(outcome, ProviderError):
                         raise outcome
                     errors.append(outcome)
-                    answered = answered or not isinstance(outcome, UpstreamUnreachable)
+                    if isinstance(outcome, Refused):  # no request: only what its last one found
+                        answered = answered or not outcome.unreachable
+                    elif not isinstance(outcome, UpstreamUnreachable):
+                        answered = True
                     continue
                 answered = True
                 for i, reading in zip(batch, outcome, strict=True):

@@ -32,6 +32,8 @@ class WeatherProvider:
     default_interval: float = 900.0
     min_interval: float = 1.0
     max_batch: int = 1
+    # Requests to it in flight at once (the chain asks no more of it concurrently).
+    max_in_flight: int = 8
     # True when fetches are calls to a third party whose free use is limited: the
     # poller then spends UPSTREAM_BUDGET on them.
     metered: bool = False
@@ -52,7 +54,8 @@ class WeatherProvider:
         """The shortest poll interval this provider allows under ``config``."""
         return cls.min_interval
 
-    def calls(self, count: int) -> float:
+    @classmethod
+    def calls(cls, count: int) -> float:
         """What a request for ``count`` places costs in the upstream's own accounting of
         free use (the poller spends this much of its call budget on it)."""
         return float(count)

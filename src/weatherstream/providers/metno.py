@@ -262,6 +262,7 @@ class MetNorwayProvider(WeatherProvider):
     default_interval = 1800.0
     min_interval = 60.0
     max_batch = 1  # one place per request
+    max_in_flight = MAX_IN_FLIGHT
 
     def __init__(
         self,
@@ -289,6 +290,7 @@ class MetNorwayProvider(WeatherProvider):
         self.rng = rng or random.Random()
         self.pacer = pacer or http.Pacer(in_flight=MAX_IN_FLIGHT, per_second=REQUESTS_PER_SECOND)
         self.answers: dict[str, Answer] = {}
+        self.hold_until = 0.0  # MET asked us to wait (429 Retry-After): no request before
         self._forgot_at = clock()
         self._deprecated_seen = False
 
@@ -350,6 +352,9 @@ class MetNorwayProvider(WeatherProvider):
         if held is not None and held.last_modified:
             headers["If-Modified-Since"] = held.last_modified  # the exact string
         async with self.pacer:
+            wait = self.hold_until - self.clock()  # a 429 may have come while this waited
+            if wait > 0:
+                raise ProviderError(f"MET Norway asked to wait; {wait:.0f}s left", retry_after=wait)
             response = await http.get(
                 self.client, self.url, params=self.query(place), headers=headers, deadline=self.deadline
             )
@@ -376,7 +381,10 @@ class MetNorwayProvider(WeatherProvider):
             self._deprecated_seen = True
             logger.warning("met-norway: %s is deprecated or in beta (HTTP 203)", self.url)
         if status not in (200, 203):
-            raise http.failure(response)
+            failure = http.failure(response)
+            if status == 429:  # the whole provider waits, not only this place
+                self.hold_until = max(self.hold_until, now + (failure.retry_after or 60.0))
+            raise failure
         try:
             payload = http.json_body(response, self.url)
         except ProviderError:

@@ -156,10 +156,11 @@ class OpenMeteoProvider(WeatherProvider):
     def interval_floor(cls, config: dict[str, Any]) -> float:
         return _floor(config["OPEN_METEO_URL"])
 
-    def calls(self, count: int) -> float:
+    @classmethod
+    def calls(cls, count: int) -> float:
         """Open-Meteo's accounting: each location costs max(1, variables / 10) calls for
         the ``current=`` variables asked (11: 1.1 calls a location)."""
-        return count * max(1.0, len(VARIABLES) / VARIABLES_PER_CALL)
+        return count * max(VARIABLES_PER_CALL, len(VARIABLES)) / VARIABLES_PER_CALL  # 55.0, not 55.000…01
 
     def new_data_at(self, place: PlaceLike, reading: Reading) -> float | None:
         """The end of the reading's slot plus :data:`PUBLICATION_MARGIN` (its share of it,
