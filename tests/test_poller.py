@@ -560,9 +560,7 @@ class Rhythmic(CountingProvider):
 async def test_a_place_is_due_when_its_upstream_has_something_new():
     clock, wall = FakeClock(0.0), FakeClock(1_000.0)
     provider = Rhythmic(at=1_300.0)
-    poller = Poller(
-        provider=provider, interval=900, spacing=60, demand=lambda: [A], deliver=noop, clock=clock, wall=wall
-    )
+    poller = rhythmic([A], clock, wall, provider=provider)
     await poller.fetch([A])
     assert poller.due_in("a") == 300.0  # when the upstream's next value is there, not an interval on
     provider.at = 1_010.0  # new data sooner than the spacing allows: the spacing holds
@@ -575,6 +573,14 @@ async def test_a_place_is_due_when_its_upstream_has_something_new():
 
 async def noop(results, error):
     pass
+
+
+def rhythmic(demand, clock, wall, **source):
+    """A poller of a provider (or chain) that says when its upstream has something new:
+    every 900 s at most, 60 s apart at least."""
+    return Poller(
+        interval=900, spacing=60, demand=lambda: demand, deliver=noop, clock=clock, wall=wall, **source
+    )
 
 
 class Weighted(CountingProvider):
@@ -596,6 +602,20 @@ class Weighted(CountingProvider):
         for p in places:
             self.per_place.setdefault(p.id, []).append(self.clock())
         return await super().fetch(places)
+
+
+def budgeted(provider, places, clock, limits, **more):
+    """A poller of ``places`` every 900 s at most, within a call budget of ``limits``."""
+    budget = CallBudget(limits, clock=clock)
+    return Poller(
+        provider=provider,
+        interval=900,
+        demand=lambda: places,
+        deliver=noop,
+        clock=clock,
+        budget=budget,
+        **more,
+    )
 
 
 async def run_until(poller, clock, places, end):
@@ -625,14 +645,7 @@ async def test_a_simulated_day_of_500_places_on_the_free_tier():
     provider = Weighted(clock)
     places = [Place(f"p{i}", i / 10, i / 10) for i in range(500)]
     free = {"minute": 600, "hour": 5000, "day": 10000}
-    poller = Poller(
-        provider=provider,
-        interval=900,
-        demand=lambda: places,
-        deliver=noop,
-        clock=clock,
-        budget=CallBudget(free, clock=clock),
-    )
+    poller = budgeted(provider, places, clock, free)
     await run_until(poller, clock, places, end=86_400.0)
     # 500 places x 1.1 calls: 18 rounds fit 10,000 a day (a day's window holds the rounds
     # at both its ends), one every 86,400 x 550 / 9,450 s: stretched evenly for all.
@@ -652,15 +665,8 @@ async def test_when_the_budget_runs_short_the_most_watched_places_go_first():
     provider = Weighted(clock)
     places = [Place(f"p{i}", i / 10, i / 10) for i in range(200)]
     watchers = {p.id: i for i, p in enumerate(places)}  # p199 is watched most
-    poller = Poller(
-        provider=provider,
-        interval=900,
-        demand=lambda: places,
-        deliver=noop,
-        clock=clock,
-        watchers=watchers.__getitem__,
-        budget=CallBudget({"minute": 100}, clock=clock),  # one batch of 50 (55 calls) a minute
-    )
+    # one batch of 50 (55 calls) a minute
+    poller = budgeted(provider, places, clock, {"minute": 100}, watchers=watchers.__getitem__)
     task = asyncio.create_task(poller.run())
     for _ in range(50):
         await asyncio.sleep(0)
@@ -672,14 +678,7 @@ async def test_when_the_budget_runs_short_the_most_watched_places_go_first():
 async def test_the_effective_interval_is_a_metric():
     clock = FakeClock(0.0)
     places = [Place(f"m{i}", i, i) for i in range(100)]
-    poller = Poller(
-        provider=Weighted(clock),
-        interval=900,
-        demand=lambda: places,
-        deliver=noop,
-        clock=clock,
-        budget=CallBudget({"day": 1100}, clock=clock),  # 110 calls a round: 10 rounds a day
-    )
+    poller = budgeted(Weighted(clock), places, clock, {"day": 1100})  # 110 calls a round: 10 a day
     task = asyncio.create_task(poller.run())
     await asyncio.sleep(0.01)
     task.cancel()
@@ -689,15 +688,7 @@ async def test_the_effective_interval_is_a_metric():
 async def test_places_due_a_hair_apart_go_out_in_one_request():
     clock, wall = FakeClock(0.0), FakeClock(1_000.0)
     provider = Rhythmic(at=1_300.0)
-    poller = Poller(
-        provider=provider,
-        interval=900,
-        spacing=60,
-        demand=lambda: [A, B],
-        deliver=noop,
-        clock=clock,
-        wall=wall,
-    )
+    poller = rhythmic([A, B], clock, wall, provider=provider)
     await poller.fetch([A])
     clock.now, wall.now = 0.1, 1_000.1 + 1e-6  # B a moment later, the two clocks a hair apart
     await poller.fetch([B])
@@ -743,9 +734,7 @@ async def test_a_place_failing_for_days_still_backs_off_without_overflowing(monk
 async def test_an_absurd_expires_cannot_park_a_watched_place_for_good():
     clock, wall = FakeClock(0.0), FakeClock(1_000.0)
     provider = Rhythmic(at=1_000.0 + 10 * 365 * 86400)  # "expires in ten years"
-    poller = Poller(
-        provider=provider, interval=900, spacing=60, demand=lambda: [A], deliver=noop, clock=clock, wall=wall
-    )
+    poller = rhythmic([A], clock, wall, provider=provider)
     await poller.fetch([A])
     assert poller.due_in("a") == RHYTHM_CEILING * 900
 
@@ -762,9 +751,7 @@ async def test_a_place_the_second_provider_served_asks_the_first_again_soon():
     first = CountingProvider(fail=True)
     second = Second(at=1_000.0 + 1800)  # the second's own next value: in 30 minutes
     chain = Chain([Upstream(first), Upstream(second)])
-    poller = Poller(
-        chain=chain, interval=900, spacing=60, demand=lambda: [A], deliver=noop, clock=clock, wall=wall
-    )
+    poller = rhythmic([A], clock, wall, chain=chain)
     await poller.fetch([A])
     assert poller.due_in("a") == 60, "not 30 minutes: the first may be back by then"
 
@@ -838,15 +825,7 @@ async def test_each_place_is_due_by_its_own_upstream_rhythm():
 
     clock, wall = FakeClock(0.0), FakeClock(1_000.0)
     provider = PerPlace(at={"a": 1_300.0, "b": 1_600.0})
-    poller = Poller(
-        provider=provider,
-        interval=900,
-        spacing=60,
-        demand=lambda: [A, B],
-        deliver=noop,
-        clock=clock,
-        wall=wall,
-    )
+    poller = rhythmic([A, B], clock, wall, provider=provider)
     await poller.fetch([A, B])
     assert (poller.due_in("a"), poller.due_in("b")) == (300.0, 600.0)
 
