@@ -18,7 +18,9 @@ MetNorwayProvider by a MockTransport that plays MET's caching: the forecast is u
 once an hour (at :20 here, an assumption: MET says hourly in the Nordic countries),
 ``Last-Modified`` is that update, ``Expires`` 30 minutes after the request (as seen,
 ../shared/UPSTREAM.md), and a request whose ``If-Modified-Since`` is the current
-``Last-Modified`` gets a 304. A new observation is a new first time step (its hour).
+``Last-Modified`` gets a 304. A new observation is a new hour's time step: the held
+forecast's step for the hour begins at the hour (every update already holds the next
+hours), so its delay counts from the top of the hour.
 
 Places are first watched at random moments of the first hour. The clock is simulated,
 so a day replays in seconds; the delay printed is from the moment the upstream has a
@@ -104,9 +106,16 @@ class Upstream:
         if request.headers.get("If-Modified-Since") == headers["Last-Modified"]:
             return httpx.Response(304, headers=headers)
         body = json.loads(json.dumps(MET_BUILT))
-        first = datetime.fromtimestamp(updated // 3600 * 3600, UTC)
-        body["properties"]["timeseries"][0]["time"] = first.isoformat().replace("+00:00", "Z")
+        steps = body["properties"]["timeseries"]
+        shift = updated // 3600 * 3600 - parse_time(steps[0]["time"])  # the update's hour first
+        for step in steps:
+            moved = datetime.fromtimestamp(parse_time(step["time"]) + shift, UTC)
+            step["time"] = moved.isoformat().replace("+00:00", "Z")
         return httpx.Response(200, json=body, headers=headers)
+
+
+def parse_time(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 class Fixed(OpenMeteoProvider):
@@ -213,7 +222,7 @@ def main() -> None:
         ("Open-Meteo, rhythm (now)", asyncio.run(replay(open_meteo(OpenMeteoProvider), **run))),
         (
             "MET Norway, Expires (now)",
-            asyncio.run(replay(met_norway, available=lambda observed: observed + MET_UPDATE, **run)),
+            asyncio.run(replay(met_norway, **run)),
         ),
     ]
     print(

@@ -9,7 +9,7 @@ import gzip
 import json
 import random
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from urllib.parse import parse_qs, urlsplit
 
@@ -26,6 +26,7 @@ from weatherstream.providers import ProviderError, UpstreamUnreachable, provider
 from weatherstream.providers.http import Pacer
 from weatherstream.providers.metno import (
     FORGET_AFTER,
+    HELD_HOURS,
     MAX_IN_FLIGHT,
     REQUESTS_PER_SECOND,
     SPREAD,
@@ -33,6 +34,7 @@ from weatherstream.providers.metno import (
     MetNorwayProvider,
     coordinate,
     parse_compact,
+    parse_hours,
     weather_symbol,
 )
 from weatherstream.readings import WMO_CODES
@@ -360,8 +362,9 @@ async def test_no_request_before_expires_then_if_modified_since_and_304_keeps_th
     assert len(upstream.requests) == 2
     assert upstream.requests[1].headers["If-Modified-Since"] == LAST_MODIFIED
 
-    clock.now = T0 + 3599  # the 304's Expires holds now
-    assert (await provider.fetch([OSLO]))[0] is first
+    clock.now = T0 + 3599  # the 304's Expires holds now; the held forecast's 11:00 step
+    [held] = await provider.fetch([OSLO])  # is the hour's, with no request
+    assert held.observed_at == datetime(2026, 10, 3, 11, tzinfo=UTC) and held.temperature != first.temperature
     assert len(upstream.requests) == 2
 
     clock.now = T0 + 3600
@@ -606,7 +609,10 @@ async def test_concurrent_fetches_are_limited_and_spaced():
 async def test_new_data_at_is_expires_plus_a_spread_never_in_the_first_minute_of_an_hour(minutes_to_the_hour):
     full_hour = datetime(2026, 10, 3, 11, tzinfo=UTC).timestamp()
     expires = full_hour - minutes_to_the_hour * 60
-    provider = provider_with(Upstream(ok(expires=expires)), rng=random.Random(7))
+    payload = load_fixture(COMPACT)
+    if minutes_to_the_hour < 0:  # a forecast whose next hour (12:00) begins after Expires
+        payload["properties"]["timeseries"] = payload["properties"]["timeseries"][1:]
+    provider = provider_with(Upstream(ok(payload, expires=expires)), rng=random.Random(7))
     [reading] = await provider.fetch([OSLO])
     times = [provider.new_data_at(OSLO, reading) for _ in range(300)]
     await provider.aclose()
@@ -673,3 +679,32 @@ def test_a_user_agent_with_a_contact_is_used_with_our_name_appended(user_agent):
     assert provider.user_agent == f"{user_agent.strip()} weatherstream/{__version__}"
     assert provider.client.headers["User-Agent"] == provider.user_agent
     assert (provider.url, provider.deadline) == ("http://127.0.0.1:9/lf", 3)
+
+
+async def test_a_held_forecasts_next_hour_before_expires_is_due_then_without_a_request():
+    clock = FakeClock(T0)  # 10:20; the answer's steps: 10:00, 11:00, 12:00, ...
+    upstream = Upstream(ok(expires=datetime(2026, 10, 3, 11, 30, tzinfo=UTC).timestamp()))
+    provider = provider_with(upstream, clock=clock)
+    [now] = await provider.fetch([OSLO])
+    eleven = datetime(2026, 10, 3, 11, tzinfo=UTC).timestamp()
+    assert provider.new_data_at(OSLO, now) == eleven + 1  # the 11:00 step, before Expires
+    clock.now = eleven + 1
+    [next_hour] = await provider.fetch([OSLO])
+    assert next_hour.observed_at.timestamp() == eleven and len(upstream.requests) == 1
+    # 12:00 begins after Expires (11:30): then it is Expires and a request, as MET asks
+    assert (
+        provider.new_data_at(OSLO, next_hour)
+        >= datetime(2026, 10, 3, 11, 30, tzinfo=UTC).timestamp() + SPREAD[0]
+    )
+    await provider.aclose()
+
+
+def test_the_hours_kept_stop_where_the_hourly_part_ends():
+    payload = load_fixture(COMPACT)
+    hours = parse_hours(payload, hours=500)
+    times = [r.observed_at for r in hours]
+    assert all(b - a == timedelta(hours=1) for a, b in zip(times, times[1:]))
+    steps = payload["properties"]["timeseries"]
+    assert len(hours) < len(steps), "the 6-hourly steps are not kept"
+    assert parse_hours(payload)[0] == parse_compact(payload)
+    assert len(parse_hours(payload)) == HELD_HOURS

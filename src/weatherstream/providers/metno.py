@@ -26,7 +26,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -59,6 +59,10 @@ FULL_HOUR = 60.0
 # A place not fetched for this many seconds is forgotten (its Last-Modified too); the
 # answers kept are looked through for such places at most every FORGET_EVERY seconds.
 FORGET_AFTER = 6 * 3600.0
+# Hourly steps of an answer kept per place: after a 304, or before Expires, the step of
+# the current hour is served (a held forecast of 6-hourly updates spans them).
+HELD_HOURS = 12
+ONE_HOUR = timedelta(hours=1)
 FORGET_EVERY = 600.0
 
 # MET's weather symbols (symbol_code without _day/_night/_polartwilight) -> WMO 4677
@@ -193,20 +197,40 @@ def parse_compact(payload: Any, *, source: str = "met-norway") -> Reading | None
     Raises :class:`ProviderError` for a shape that is not a forecast (not an object, no
     ``properties.timeseries``, a first step without a readable ``time`` or ``data``).
     """
+    return parse_hours(payload, source=source, hours=1)[0]
+
+
+def parse_hours(payload: Any, *, source: str = "met-norway", hours: int = HELD_HOURS) -> list[Reading | None]:
+    """The Readings of the answer's first ``hours`` hourly time steps, in order (fewer
+    where the hourly part ends or a later step is unreadable); the first step's errors
+    are :func:`parse_compact`'s."""
     if not isinstance(payload, dict):
         raise ProviderError(f"expected a JSON object, got {type(payload).__name__}")
     properties = _object(payload.get("properties"))
     timeseries = properties.get("timeseries")
     if not isinstance(timeseries, list) or not timeseries:
         raise ProviderError("no 'properties.timeseries'")
-    step = timeseries[0]
+    units = _object(_object(properties.get("meta")).get("units"))
+    steps = [_step(timeseries[0], units, source)]
+    for step in timeseries[1:hours]:
+        try:
+            reading = _step(step, units, source)
+        except ProviderError:
+            break
+        previous = steps[-1]
+        if reading is None or previous is None or reading.observed_at - previous.observed_at != ONE_HOUR:
+            break  # the hourly part is over (6-hourly steps follow), or a step is unusable
+        steps.append(reading)
+    return steps
+
+
+def _step(step: Any, units: dict[str, Any], source: str) -> Reading | None:
     if not isinstance(step, dict):
         raise ProviderError(f"a time step that is a {type(step).__name__}")
     observed_at = _utc(step.get("time"))
     data = step.get("data")
     if not isinstance(data, dict):
         raise ProviderError("the first time step has no 'data'")
-    units = _object(_object(properties.get("meta")).get("units"))
 
     details = _object(_object(data.get("instant")).get("details"))
     values: dict[str, Any] = {
@@ -250,8 +274,25 @@ class Answer:
 
     last_modified: str | None  # sent back as If-Modified-Since, unchanged
     expires: float | None  # epoch seconds; no request for the place before it
-    reading: Reading | None
+    hours: list[Reading | None]  # its first hourly time steps, in order
     at: float  # when it came (a 304 renews it)
+
+    def reading(self, now: float) -> Reading | None:
+        """The step of the hour ``now`` is in (the first step before the forecast
+        starts): as the hours pass, a held forecast goes on saying what it says for now."""
+        current = self.hours[0] if self.hours else None
+        for reading in self.hours[1:]:
+            if reading is None or reading.observed_at.timestamp() > now:
+                break
+            current = reading
+        return current
+
+    def next_hour(self, now: float) -> float | None:
+        """When the held forecast's next hourly step begins, if it has one."""
+        for reading in self.hours:
+            if reading is not None and reading.observed_at.timestamp() > now:
+                return reading.observed_at.timestamp()
+        return None
 
 
 class MetNorwayProvider(WeatherProvider):
@@ -306,11 +347,16 @@ class MetNorwayProvider(WeatherProvider):
         return {"lat": coordinate(place.latitude), "lon": coordinate(place.longitude)}
 
     def new_data_at(self, place: PlaceLike, reading: Reading) -> float | None:
-        """The place's Expires plus a random :data:`SPREAD`, moved out of the first minute
-        of an hour; None when no answer for it said when it expires."""
+        """The next hourly step of the held forecast when it begins before Expires (read
+        from the held answer: no request); else the place's Expires plus a random
+        :data:`SPREAD`, moved out of the first minute of an hour; None when no answer for
+        it said when it expires."""
         answer = self.answers.get(place.id)
         if answer is None or answer.expires is None:
             return None
+        step = answer.next_hour(reading.observed_at.timestamp())
+        if step is not None and step < answer.expires:
+            return step + 1.0
         at = answer.expires + self.rng.uniform(*SPREAD)
         into_hour = at % 3600.0
         if into_hour < FULL_HOUR:
@@ -347,7 +393,7 @@ class MetNorwayProvider(WeatherProvider):
         self._forget(now)
         held = self.answers.get(place.id)
         if held is not None and held.expires is not None and now < held.expires:
-            return held.reading  # MET's terms: nothing before Expires
+            return held.reading(now)  # MET's terms: nothing before Expires
         headers = {}
         if held is not None and held.last_modified:
             headers["If-Modified-Since"] = held.last_modified  # the exact string
@@ -370,7 +416,7 @@ class MetNorwayProvider(WeatherProvider):
                 raise ProviderError("HTTP 304 to a request without If-Modified-Since")
             held.expires, held.at = expires, now
             held.last_modified = last_modified or held.last_modified
-            return held.reading
+            return held.reading(now)
         if status == 403:
             raise http.failure(
                 response,
@@ -389,15 +435,15 @@ class MetNorwayProvider(WeatherProvider):
             payload = http.json_body(response, self.url)
         except ProviderError:
             # Expires still holds; without Last-Modified the next request asks afresh.
-            self.answers[place.id] = Answer(None, expires, None, now)
+            self.answers[place.id] = Answer(None, expires, [], now)
             raise
         try:
-            reading = parse_compact(payload, source=self.name)
+            hours = parse_hours(payload, source=self.name)
         except ProviderError as exc:
             logger.warning("met-norway: unusable answer for %s: %s", place.id, exc)
-            reading = None
-        self.answers[place.id] = Answer(last_modified, expires, reading, now)
-        return reading
+            hours = []
+        answer = self.answers[place.id] = Answer(last_modified, expires, hours, now)
+        return answer.reading(now)
 
     def _forget(self, now: float) -> None:
         if now - self._forgot_at < FORGET_EVERY:
