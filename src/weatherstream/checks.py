@@ -21,7 +21,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from .budget import PERIODS
 from .conf import DEFAULTS, get_config, user_settings
-from .providers import ALIASES, AUTO, AUTO_REAL, WeatherProvider, provider_class, provider_names
+from .providers import ALIASES, AUTO, WeatherProvider, provider_class, provider_names
 from .providers.metno import MetNorwayProvider, user_agent_problem
 
 # uvicorn's --ws-max-size in `make run` (see the Makefile): bigger frames are refused unread.
@@ -331,10 +331,11 @@ def _provider(config: dict[str, Any], *, check_interval: bool) -> list[CheckMess
     setting = config["PROVIDER"]
     names = [setting] if isinstance(setting, str) else list(setting)
     problems: list[CheckMessage] = []
-    classes: list[type[WeatherProvider]] = []
     for i, name in enumerate(names):
+        if name == AUTO:
+            continue
         try:
-            classes.extend(provider_class(n) for n in ([AUTO_REAL[0]] if name == AUTO else [name]))
+            provider_class(name)
         except ImproperlyConfigured as exc:
             where = "" if isinstance(setting, str) else f"[{i}]"
             reason = exc.__cause__ or exc  # the ImportError, if that was it
@@ -349,7 +350,7 @@ def _provider(config: dict[str, Any], *, check_interval: bool) -> list[CheckMess
         return problems
     interval = config["POLL_INTERVAL"]
     if check_interval and interval is not None:
-        floor = max(cls.interval_floor(config) for cls in classes)
+        floor = max(cls.interval_floor(config) for _, cls in _in_use(config, offline=True))
         if interval < floor:
             problems.append(
                 Warning(
@@ -363,16 +364,26 @@ def _provider(config: dict[str, Any], *, check_interval: bool) -> list[CheckMess
     return problems
 
 
+def _in_use(config: dict[str, Any], *, offline: bool = False) -> list[tuple[str, type[WeatherProvider]]]:
+    """The providers PROVIDER runs (``"auto"`` expanded), by name and class, and with
+    ``offline`` the offline fallback too; names that load no provider are left out (E001
+    reports them)."""
+    names, fallback = provider_names(config)
+    found = []
+    for name in [*names, fallback] if offline and fallback else names:
+        try:
+            found.append((name, provider_class(name)))
+        except ImproperlyConfigured:
+            continue
+    return found
+
+
 def _met_norway(config: dict[str, Any]) -> list[CheckMessage]:
     """E036: MET Norway among the providers that run, without a User-Agent it accepts."""
     problem = user_agent_problem(config["MET_NORWAY_USER_AGENT"])
     if problem is None:
         return []
-    for name in provider_names(config)[0]:
-        try:
-            cls = provider_class(name)
-        except ImproperlyConfigured:  # reported as E001
-            continue
+    for name, cls in _in_use(config):
         if issubclass(cls, MetNorwayProvider):
             return [
                 Error(
@@ -406,10 +417,7 @@ def _batch(config: dict[str, Any]) -> list[CheckMessage]:
     budget = config["UPSTREAM_BUDGET"]
     if budget is None:
         return []
-    try:
-        metered = [cls for cls in map(provider_class, provider_names(config)[0]) if cls.metered]
-    except ImproperlyConfigured:  # reported by the PROVIDER check
-        return []
+    metered = [cls for _, cls in _in_use(config) if cls.metered]
     calls = max((cls.calls(config["BATCH_SIZE"]) for cls in metered), default=0.0)
     if calls <= min(budget.values()):
         return []
