@@ -196,3 +196,354 @@ def ago(seconds):
     from datetime import UTC, datetime
 
     return datetime.now(UTC) - timedelta(seconds=seconds)
+
+
+# Forecasts over the layer (issue 15), against a fake layer that records what is sent.
+
+BERLIN = Place("2950159", 52.52, 13.41, name="Berlin", country="DE", timezone="Europe/Berlin", population=9)
+PARIS = Place("2988507", 48.85, 2.35, name="Paris", country="FR", timezone="Europe/Paris", population=8)
+
+
+class FakeLayer:
+    """A channel layer that keeps what is sent, and hands out what the test puts in."""
+
+    def __init__(self):
+        self.sent: list[tuple] = []  # ("group_send", group, message) / ("send", channel, message)
+        self.groups: dict[str, set[str]] = {}
+        self.inbox: asyncio.Queue = asyncio.Queue()
+
+    async def new_channel(self, prefix=""):
+        return prefix + "fake!1"
+
+    async def group_add(self, group, channel):
+        self.groups.setdefault(group, set()).add(channel)
+
+    async def group_discard(self, group, channel):
+        self.groups.get(group, set()).discard(channel)
+
+    async def group_send(self, group, message):
+        self.sent.append(("group_send", group, message))
+
+    async def send(self, channel, message):
+        self.sent.append(("send", channel, message))
+
+    async def receive(self, channel):
+        return await self.inbox.get()
+
+
+def a_forecast(kind="hourly", source="open-meteo", value=1.0):
+    from datetime import UTC, datetime
+
+    from weatherstream.forecasts import Forecast, daily_item, hourly_item
+
+    t = datetime(2026, 10, 3, 10, 0, tzinfo=UTC)
+    item = (
+        hourly_item(t, temperature=value, is_day=True) if kind == "hourly" else daily_item(t.date(), sunset=t)
+    )
+    return Forecast(kind=kind, issued_at=t, source=source, items=(item,))
+
+
+def link_on(layer, *, places=(), forecast_ids=(), on_forecast=None, **kwargs):
+    from weatherstream.bus import LayerLink
+
+    return LayerLink(
+        layer,
+        demand=lambda: list(places),
+        on_update=lambda place_id, reading: None,
+        on_forecast=on_forecast,
+        forecast_demand=lambda: set(forecast_ids),
+        heartbeat=3600,
+        **kwargs,
+    )
+
+
+async def test_an_announcement_marks_the_places_whose_forecast_is_watched_here():
+    layer = FakeLayer()
+    link = link_on(layer, places=[BERLIN, PARIS], forecast_ids={PARIS.id, "elsewhere"})
+    link.channel = "server!1"
+    await link.announce()
+    [(how, group, message)] = layer.sent
+    assert (how, group, message["type"]) == ("group_send", "weatherstream.poller", "demand")
+    assert message["places"] == [
+        BERLIN.as_dict(population=True),
+        {**PARIS.as_dict(population=True), "forecast": True},
+    ]
+    assert "forecast" not in message["places"][0]
+    assert all(Place.from_dict(entry) in (BERLIN, PARIS) for entry in message["places"])
+
+
+async def test_without_forecast_demand_nothing_is_marked():
+    from weatherstream.bus import LayerLink
+
+    layer = FakeLayer()
+    link = LayerLink(layer, demand=lambda: [BERLIN], on_update=lambda *a: None, heartbeat=3600)
+    link.channel = "server!1"
+    await link.announce()
+    assert [m["places"] for _, _, m in layer.sent] == [[BERLIN.as_dict(population=True)]]
+    await link.watch(PARIS)  # a first subscriber: the same, without a forecast mark
+    assert layer.sent[-1][2]["places"] == [PARIS.as_dict(population=True)]
+
+
+async def test_a_first_subscriber_announces_the_place_with_its_forecast_when_watched():
+    layer = FakeLayer()
+    link = link_on(layer, forecast_ids={BERLIN.id})
+    link.channel = "server!1"
+    await link.watch(BERLIN)
+    await link.watch(PARIS)
+    assert [m["places"] for _, _, m in layer.sent] == [
+        [{**BERLIN.as_dict(population=True), "forecast": True}],
+        [PARIS.as_dict(population=True)],
+    ]
+    assert all(m["reply_to"] == "server!1" for _, _, m in layer.sent)
+
+
+async def test_want_forecast_tells_the_poller_at_once_with_a_reply_to():
+    layer = FakeLayer()
+    link = link_on(layer)  # not in forecast demand yet: it is asked for explicitly
+    link.channel = "server!1"
+    await link.want_forecast(BERLIN)
+    assert layer.sent == [
+        (
+            "group_send",
+            "weatherstream.poller",
+            {
+                "type": "demand",
+                "places": [{**BERLIN.as_dict(population=True), "forecast": True}],
+                "reply_to": "server!1",
+            },
+        )
+    ]
+    assert layer.groups == {}, "the place's group is joined by watch(), not here"
+
+
+async def stop(tasks):
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_a_received_forecast_reaches_on_forecast_as_a_forecast():
+    layer, got = FakeLayer(), []
+    arrived = asyncio.Event()
+
+    def on_forecast(place_id, forecast):
+        got.append((place_id, forecast))
+        arrived.set()
+
+    link = link_on(layer, on_forecast=on_forecast)
+    tasks = await link.start()
+    try:
+        daily = a_forecast("daily", value=3.0)
+        await layer.inbox.put({"type": "forecast", "location": BERLIN.id, "forecast": daily.to_wire()})
+        await asyncio.wait_for(arrived.wait(), 5)
+        assert got == [(BERLIN.id, daily)]
+        assert link.interval is None, "a forecast carries no poll interval"
+    finally:
+        await stop(tasks)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"type": "forecast", "location": "2950159"},  # no forecast
+        {"type": "forecast", "forecast": "PLACEHOLDER"},  # no location
+        {"type": "forecast", "location": "2950159", "forecast": None},
+        {"type": "forecast", "location": "2950159", "forecast": {"kind": "hourly"}},
+        {"type": "forecast", "location": "2950159", "forecast": "replaced: kind weekly"},
+        {"type": "forecast", "location": "2950159", "forecast": "replaced: naive issued_at"},
+        {"type": "forecast", "location": "2950159", "forecast": "replaced: items not a list"},
+        {"type": "forecast", "location": "2950159", "forecast": "replaced: items not objects"},
+        {"type": "forecast", "location": "2950159", "forecast": "replaced: issued_at not a time"},
+    ],
+)
+async def test_a_malformed_forecast_is_dropped_with_a_warning(message, caplog):
+    import logging
+
+    wire = a_forecast().to_wire()
+    broken = {
+        "PLACEHOLDER": wire,
+        "replaced: kind weekly": {**wire, "kind": "weekly"},
+        "replaced: naive issued_at": {**wire, "issued_at": "2026-10-03T10:00:00"},
+        "replaced: items not a list": {**wire, "forecast": {"0": {}}},
+        "replaced: items not objects": {**wire, "forecast": [1, 2]},
+        "replaced: issued_at not a time": {**wire, "issued_at": 1795500000},
+    }
+    if isinstance(message.get("forecast"), str):
+        message = {**message, "forecast": broken[message["forecast"]]}
+    layer, got = FakeLayer(), []
+    link = link_on(layer, on_forecast=lambda place_id, forecast: got.append(place_id))
+    tasks = await link.start()
+    try:
+        with caplog.at_level(logging.WARNING, logger="weatherstream.bus"):
+            await layer.inbox.put(message)
+            good = a_forecast(value=2.0)  # the next one still goes through: nothing raised
+            await layer.inbox.put({"type": "forecast", "location": PARIS.id, "forecast": good.to_wire()})
+            for _ in range(100):
+                if got:
+                    break
+                await asyncio.sleep(0.01)
+        assert got == [PARIS.id]
+        assert not any(t.done() for t in tasks), "the receiving task is still running"
+        warnings = [r for r in caplog.records if r.name == "weatherstream.bus"]
+        assert [r.levelname for r in warnings] == ["WARNING"]
+        assert warnings[0].getMessage() == f"dropping a malformed forecast for {message.get('location')!r}"
+    finally:
+        await stop(tasks)
+
+
+async def test_a_failing_on_forecast_is_logged_and_receiving_goes_on(caplog):
+    import logging
+
+    layer, got = FakeLayer(), []
+
+    def on_forecast(place_id, forecast):
+        got.append(place_id)
+        if place_id == BERLIN.id:
+            raise RuntimeError("bug")
+
+    link = link_on(layer, on_forecast=on_forecast)
+    tasks = await link.start()
+    try:
+        with caplog.at_level(logging.ERROR, logger="weatherstream.bus"):
+            for place in (BERLIN, PARIS):
+                await layer.inbox.put(
+                    {"type": "forecast", "location": place.id, "forecast": a_forecast().to_wire()}
+                )
+            for _ in range(100):
+                if len(got) == 2:
+                    break
+                await asyncio.sleep(0.01)
+        assert got == [BERLIN.id, PARIS.id]
+        [record] = [r for r in caplog.records if r.name == "weatherstream.bus"]
+        assert record.getMessage() == "fanning out a forecast failed" and record.exc_info[0] is RuntimeError
+    finally:
+        await stop(tasks)
+
+
+async def test_a_server_without_on_forecast_ignores_forecasts():
+    layer, updates = FakeLayer(), []
+    from weatherstream.bus import LayerLink
+
+    link = LayerLink(layer, demand=list, on_update=lambda *a: updates.append(a), heartbeat=3600)
+    tasks = await link.start()
+    try:
+        await layer.inbox.put({"type": "forecast", "location": BERLIN.id, "forecast": a_forecast().to_wire()})
+        await layer.inbox.put({"type": "forecast", "location": BERLIN.id})  # not even looked at
+        while not layer.inbox.empty():
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        assert updates == [] and not any(t.done() for t in tasks)
+    finally:
+        await stop(tasks)
+
+
+def entry(place, forecast=None):
+    data = place.as_dict(population=True)
+    if forecast is not None:
+        data["forecast"] = forecast
+    return data
+
+
+def test_forecast_leases_are_renewed_by_announcements_marked_forecast_and_expire():
+    now = [0.0]
+    demand = LayerDemand(layer=None, ttl=30, clock=lambda: now[0])
+    assert demand.renew({"places": [entry(BERLIN, True), entry(PARIS)]}) == [BERLIN.id, PARIS.id]
+    assert demand.urgent_forecasts == [BERLIN.id]
+    assert [p.id for p in demand.forecasts()] == [BERLIN.id] and demand.forecasts() == [BERLIN]
+    assert [p.id for p in demand()] == [BERLIN.id, PARIS.id], "a forecast is a reading's demand too"
+    now[0] = 29
+    demand.renew({"places": [entry(BERLIN, True), entry(PARIS)]})  # renewed: not urgent again
+    assert demand.urgent_forecasts == []
+    now[0] = 40
+    demand.renew({"places": [entry(BERLIN), entry(PARIS)]})  # the forecast no longer watched
+    assert [p.id for p in demand.forecasts()] == [BERLIN.id], "its lease runs to its end"
+    now[0] = 58.9
+    assert [p.id for p in demand.forecasts()] == [BERLIN.id]
+    now[0] = 59
+    assert demand.forecasts() == []
+    assert [p.id for p in demand()] == [BERLIN.id, PARIS.id], "the readings' leases were renewed at 40"
+    assert demand.forecast_leases == {}, "forgotten, not only filtered out"
+
+
+@pytest.mark.parametrize("mark", [False, "true", 1, None, {"hourly": True}])
+def test_only_forecast_true_marks_a_forecast(mark):
+    demand = LayerDemand(layer=None, ttl=30, clock=lambda: 0.0)
+    demand.renew({"places": [entry(BERLIN, mark)]})
+    assert demand.urgent_forecasts == [] and demand.forecasts() == []
+    assert demand() == [BERLIN]
+
+
+def test_urgent_forecasts_are_those_new_to_the_poller_in_the_last_announcement():
+    now = [0.0]
+    demand = LayerDemand(layer=None, ttl=30, clock=lambda: now[0])
+    demand.renew({"places": [entry(BERLIN)]})  # readings only
+    assert demand.renew({"places": [entry(BERLIN, True)]}) == [], "its reading is known"
+    assert demand.urgent_forecasts == [BERLIN.id], "its forecast is new"
+    demand.renew({"places": [entry(PARIS, True), entry(BERLIN, True)]})
+    assert demand.urgent_forecasts == [PARIS.id]
+    demand.renew({"places": ["junk", {"id": "x"}]})  # malformed entries ignored
+    assert demand.urgent_forecasts == [], "of the last announcement only"
+    now[0] = 31  # Berlin's forecast lease is over (the poller's turn found it gone): new again
+    assert demand.forecasts() == []
+    demand.renew({"places": [entry(BERLIN, True)]})
+    assert demand.urgent_forecasts == [BERLIN.id]
+
+
+async def test_listen_calls_on_urgent_forecast_for_forecasts_new_to_the_poller():
+    layer = FakeLayer()
+    demand = LayerDemand(layer, ttl=3600)
+    urgent, urgent_forecasts, joined = [], [], []
+    done = asyncio.Event()
+
+    async def on_join(channel, ids):
+        joined.append((channel, ids))
+        done.set()
+
+    listening = asyncio.ensure_future(demand.listen(urgent.append, on_join, urgent_forecasts.append))
+    try:
+        await layer.inbox.put({"type": "demand", "places": [entry(BERLIN), entry(PARIS, True)]})
+        await layer.inbox.put(
+            {"type": "demand", "places": [entry(BERLIN, True), entry(PARIS, True)], "reply_to": "server!1"}
+        )
+        await asyncio.wait_for(done.wait(), 5)
+        assert urgent == [BERLIN.id, PARIS.id]
+        assert urgent_forecasts == [PARIS.id, BERLIN.id]
+        assert joined == [("server!1", [BERLIN.id, PARIS.id])]
+        assert layer.groups == {"weatherstream.poller": {"weatherstream.poller.fake!1"}}
+    finally:
+        listening.cancel()
+        await asyncio.gather(listening, return_exceptions=True)
+
+
+async def test_listen_without_on_urgent_forecast_still_leases_forecasts():
+    layer = FakeLayer()
+    demand = LayerDemand(layer, ttl=3600)
+    urgent = []
+    listening = asyncio.ensure_future(demand.listen(urgent.append))
+    try:
+        await layer.inbox.put({"type": "demand", "places": [entry(BERLIN, True)]})
+        for _ in range(100):
+            if urgent:
+                break
+            await asyncio.sleep(0.01)
+        assert urgent == [BERLIN.id] and demand.forecasts() == [BERLIN]
+    finally:
+        listening.cancel()
+        await asyncio.gather(listening, return_exceptions=True)
+
+
+async def test_publish_forecast_goes_to_the_places_group_or_to_one_channel():
+    layer = FakeLayer()
+    demand = LayerDemand(layer, ttl=30, interval=lambda: 60.0)
+    hourly = a_forecast("hourly", value=17.5)
+    await demand.publish_forecast("52.52,13.41", hourly)
+    await demand.publish_forecast(BERLIN.id, hourly, to="server!1")
+    message = {"type": "forecast", "location": "52.52,13.41", "forecast": hourly.to_wire()}
+    assert layer.sent == [
+        ("group_send", "weatherstream.loc.52.52_13.41", message),
+        ("send", "server!1", {**message, "location": BERLIN.id}),
+    ]
+    from weatherstream.forecasts import Forecast
+
+    assert Forecast.from_wire(layer.sent[0][2]["forecast"]) == hourly  # what a server reads back
+    assert json.loads(json.dumps(layer.sent[0][2])) == layer.sent[0][2]  # plain JSON over Redis

@@ -74,6 +74,8 @@ BAD: dict[str, tuple[str, list[Any]]] = {
     "STORAGE_BUFFER": ("weatherstream.E031", [0, None, "10000"]),
     "NEW_PLACES_PER_HOUR": ("weatherstream.E032", [0, True, "100"]),
     "SILENCE_AFTER": ("weatherstream.E033", [0, -5, "60", True]),
+    "FORECAST_INTERVAL": ("weatherstream.E037", [0, -1, "3600", True]),
+    "OPEN_METEO_FORECAST_MODELS": ("weatherstream.E038", [[], "dwd_icon", [""], [1], None]),
 }
 
 # Per key: values other than the default that pass.
@@ -116,6 +118,8 @@ GOOD: dict[str, list[Any]] = {
     "STORAGE_BUFFER": [1],
     "NEW_PLACES_PER_HOUR": [None, 1],
     "SILENCE_AFTER": [None, 0.5, 3600],
+    "FORECAST_INTERVAL": [None, 1, 7200.0],
+    "OPEN_METEO_FORECAST_MODELS": [["dwd_icon"], ("ecmwf_ifs025", "ncep_gfs025")],
 }
 
 

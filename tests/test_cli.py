@@ -21,19 +21,24 @@ import sys
 import tempfile
 import termios
 import time
+from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from pathlib import Path
 from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
 import pytest
+import rich.console
 from websockets.asyncio.server import serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError, InvalidStatus
 from websockets.frames import Close
 from websockets.http11 import Response
+from websockets.sync.client import connect as connect_ws
+from websockets.typing import Origin
 
 from scripts.engines import free_port
-from weatherstream import cli
+from weatherstream import cli, forecasts
 
 WATCH = str(Path(sys.executable).parent / "weatherstream")
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -558,3 +563,249 @@ def test_every_failure_has_a_reason():
     assert cli.describe(TimeoutError(), 0.001) == "timed out after 0.001 s"
     assert cli.describe(ConnectionRefusedError(), 10) == "connection refused"
     assert cli.describe(OSError(), 10)
+
+
+# -- --forecast -----------------------------------------------------------------------------
+
+BERLIN_ZONE = ZoneInfo("Europe/Berlin")
+
+
+def server_forecasts(server, city: str) -> dict[str, dict]:
+    """The forecast frames the server sends a client of its own for `city`, by kind."""
+    url = ws_url(server)
+    with connect_ws(url, origin=Origin(f"http://127.0.0.1:{server.port}"), open_timeout=10) as ws:
+        ws.send(json.dumps({"type": "subscribe", "city": city, "forecast": ["hourly", "daily"]}))
+        frames: dict[str, dict] = {}
+        deadline = time.monotonic() + 20
+        while len(frames) < 2:
+            frame = json.loads(ws.recv(timeout=max(0.0, deadline - time.monotonic())))
+            if frame["type"] == "forecast":
+                frames[frame["kind"]] = frame
+    return frames
+
+
+def next_hours(start: float, zone=BERLIN_ZONE) -> list[str]:
+    """The hours a watch shows at `start`, as it writes them: from the current one."""
+    hour = start // 3600 * 3600
+    return [
+        datetime.fromtimestamp(hour + i * 3600, zone).strftime("%a %H:%M %Z") for i in range(cli.HOURS_SHOWN)
+    ]
+
+
+def hours_ahead(frame: dict, start: float, zone=BERLIN_ZONE) -> list[str]:
+    """The hours of an hourly forecast frame a watch shows at `start`, as it writes them:
+    those not over yet, in the place's zone."""
+    times = [datetime.fromisoformat(item["time"]) for item in frame["forecast"]]
+    ahead = [t for t in times if t.timestamp() + 3600 > start][: cli.HOURS_SHOWN]
+    assert [b - a for a, b in zip(ahead, ahead[1:])] == [timedelta(hours=1)] * (cli.HOURS_SHOWN - 1)
+    return [t.astimezone(zone).strftime("%a %H:%M %Z") for t in ahead]
+
+
+def next_days(start: float, zone=BERLIN_ZONE) -> list[str]:
+    """The local days a watch shows at `start`, as it writes them: from the place's today."""
+    today = datetime.fromtimestamp(start, zone).date()
+    return [(today + timedelta(days=i)).strftime("%a %d %b") for i in range(cli.DAYS_SHOWN)]
+
+
+def first_cells(lines: list[str], title: str) -> list[str]:
+    """The first cell of each row of the table under `title` (its header, rule and rows),
+    up to the first line that is not a row."""
+    start = next(i for i, line in enumerate(lines) if line.startswith(title))
+    rows = []
+    for line in lines[start + 3 :]:
+        cell = re.match(r"(\w{3} \d\d:\d\d \w+|\w{3} \d\d \w{3})\s", line)
+        if cell is None:
+            break
+        rows.append(cell.group(1))
+    return rows
+
+
+def side_by_side(lines: list[str], city: str = "Berlin") -> tuple[list[str], list[str]]:
+    """The lines of a terminal's view cut where the days' table starts, right of the hours'."""
+    title = next(line for line in lines if line.startswith(f"{city} · next 12 hours"))
+    at = title.index(f"{city} · next 7 days")
+    return [line[:at] for line in lines], [line[at:] for line in lines]
+
+
+def test_forecast_json_passes_both_forecast_frames_on_whole(server):
+    with Piped([WATCH, "watch", "--forecast", "--json", "--url", ws_url(server), "Berlin"]) as piped:
+        frames: list[dict] = []
+        deadline = time.monotonic() + 20
+        while {f.get("kind") for f in frames if f["type"] == "forecast"} != {"hourly", "daily"}:
+            assert time.monotonic() < deadline, frames
+            frames.append(json.loads(piped.readline(20)))
+        piped.close_reader()
+        assert piped.wait(10) == 141
+    assert frames[0]["type"] == "subscribed"
+    location = frames[0]["location"]["id"]
+    shown = {f["kind"]: f for f in frames if f["type"] == "forecast"}
+    assert len([f for f in frames if f["type"] == "forecast"]) == 2  # each once
+
+    # the server's frames, field for field: nothing left out, cut or reworded
+    assert shown == server_forecasts(server, "Berlin")
+    for kind, fields in (("hourly", forecasts.HOURLY_FIELDS), ("daily", forecasts.DAILY_FIELDS)):
+        frame = shown[kind]
+        assert list(frame) == ["type", "location", "kind", "issued_at", "source", "forecast"], kind
+        assert frame["location"] == location and frame["source"] == "simulated"
+        assert frame["issued_at"].endswith("Z")
+        assert all(list(item) == list(fields) for item in frame["forecast"]), kind
+    assert len(shown["hourly"]["forecast"]) >= 48 and len(shown["daily"]["forecast"]) == 7
+
+
+def test_forecast_on_a_terminal_shows_the_next_hours_and_days_in_the_places_zone(server):
+    start = time.time()
+    term = Terminal([WATCH, "watch", "--forecast", "--url", ws_url(server), "Berlin"])
+    try:
+        whole = ("· live", "Berlin · next 12 hours", "Berlin · next 7 days", cli.SIMULATED_NOTE)
+        term.read_until(lambda s: all(w in term.last_frame() for w in whole), 20)
+        end = time.time()
+        frame = term.last_frame()
+    finally:
+        code = term.close()
+    assert code == 0
+    lines = frame.splitlines()
+    assert lines[0].startswith(f"{ws_url(server)} · live")
+    assert any(re.match(r"Berlin\s+-?\d+\.\d\s+-?\d+\.\d\s+\d+%", line) for line in lines)  # the readings
+    # the hours and the days side by side (160 columns), each titled, marked simulated
+    left, right = side_by_side(lines)
+    assert any(re.match(r"Berlin · next 12 hours · issued \w{3} \d\d:00 CES?T · simulated", x) for x in left)
+    assert any(re.match(r"Berlin · next 7 days · issued \w{3} \d\d:00 CES?T · simulated", x) for x in right)
+    hours = first_cells(left, "Berlin · next 12 hours")
+    hourly = server_forecasts(server, "Berlin")["hourly"]  # the same: kept FORECAST_INTERVAL
+    assert hours in (hours_ahead(hourly, start), hours_ahead(hourly, end))  # from this hour, local
+    assert first_cells(right, "Berlin · next 7 days") in (next_days(start), next_days(end))
+    # marked simulated: the titles on yellow, and the note under it all
+    assert len(re.findall(r"issued [^\n]*?\x1b\[[0-9;]*;43msimulated", term.screen)) >= 2
+    assert lines[-1].strip() == cli.SIMULATED_NOTE
+
+
+def test_forecast_once_prints_both_parts_and_exits_0(server):
+    start = time.time()
+    done = run("watch", "--once", "--forecast", "--url", ws_url(server), "Berlin")
+    end = time.time()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stderr == ""
+    lines = done.stdout.splitlines()
+    assert lines[2].startswith("Berlin  ") and lines[-1] == cli.SIMULATED_NOTE  # readings first
+    mark = " · simulated (not real weather)"
+    hours_title = next(line for line in lines if line.startswith("Berlin · next 12 hours · issued "))
+    days_title = next(line for line in lines if line.startswith("Berlin · next 7 days · issued "))
+    assert hours_title.endswith(mark) and days_title.endswith(mark)
+    hourly = server_forecasts(server, "Berlin")["hourly"]
+    hours = first_cells(lines, "Berlin · next 12 hours")
+    assert hours in (hours_ahead(hourly, start), hours_ahead(hourly, end))
+    assert first_cells(lines, "Berlin · next 7 days") in (next_days(start), next_days(end))
+    assert "\x1b" not in done.stdout
+
+    # on a terminal: drawn by rich, both parts, and still never a cursor move or a clear
+    term = Terminal([WATCH, "watch", "--once", "--forecast", "--url", ws_url(server), "Berlin"])
+    try:
+        term.read_until(lambda s: term.proc.poll() is not None and cli.SIMULATED_NOTE in ANSI.sub("", s), 30)
+    finally:
+        code = term.close()
+    assert code == 0, term.screen
+    for sequence in ("\x1b[2J", "\x1b[H", "\x1b[J", "\x1b[2K", "\x1b[1A"):
+        assert sequence not in term.screen, repr(sequence)
+    left, right = side_by_side(ANSI.sub("", term.screen).splitlines())
+    assert len(first_cells(left, "Berlin · next 12 hours")) == 12
+    assert len(first_cells(right, "Berlin · next 7 days")) == 7
+
+
+def test_forecast_piped_prints_a_line_per_hour_and_per_day(server):
+    with Piped([WATCH, "watch", "--forecast", "--url", ws_url(server), "Berlin"]) as piped:
+        lines: list[str] = []
+        deadline = time.monotonic() + 20
+        while sum(" daily  " in x for x in lines) < 7 or sum(" hourly  " in x for x in lines) < 12:
+            assert time.monotonic() < deadline, lines
+            lines.append(piped.readline(20))
+    hourly = [line for line in lines if line.startswith("Berlin  hourly  ")]
+    daily = [line for line in lines if line.startswith("Berlin  daily  ")]
+    assert len(hourly) == 12 and len(daily) == 7, lines
+    assert re.match(r"Berlin  hourly  \w{3} \d\d:\d\d CES?T  -?\d+\.\d °C  precip ", hourly[0]), hourly[0]
+    assert re.match(r"Berlin  daily  \w{3} \d\d \w{3}  max -?\d+\.\d °C  min -?\d+\.\d °C  ", daily[0])
+    assert all(line.endswith(SIMULATED_LINE) and "\x1b" not in line for line in hourly + daily)
+
+
+async def test_forecast_is_asked_for_only_with_the_flag_and_once_waits_for_it():
+    async with fake_server({"Berlin": (BERLIN, REAL)}) as fake:
+        plain = await arun("watch", "--once", "--url", fake.url, "Berlin")
+        asked = await arun("watch", "--once", "--forecast", "--timeout", "1", "--url", fake.url, "Berlin")
+    assert fake.subscribes == [
+        {"type": "subscribe", "city": "Berlin", "id": 0},  # no "forecast" key: as before
+        {"type": "subscribe", "city": "Berlin", "id": 0, "forecast": ["hourly", "daily"]},
+    ]
+    assert plain.returncode == 0 and "next" not in plain.stdout
+    # this server sends no forecast: --once waits the whole --timeout for it, says so, and
+    # exits as its reading alone decides
+    assert asked.returncode == 0, asked.stdout + asked.stderr
+    assert asked.stderr == "weatherstream: Berlin: no hourly or daily forecast: timed out after 1 s\n"
+    assert "Berlin · next hours: no forecast: timed out after 1 s" in asked.stdout
+    assert "Berlin · next days: no forecast: timed out after 1 s" in asked.stdout
+
+
+def forecast_frames(now: float, *, temperature: float, summary: str, source: str) -> list[dict]:
+    """An hourly and a daily frame for BERLIN from the hour of `now` (the last hour over)."""
+    hour = now // 3600 * 3600
+    hourly = [
+        {
+            **dict.fromkeys(forecasts.HOURLY_FIELDS),
+            "time": forecasts.iso(datetime.fromtimestamp(hour + i * 3600, UTC)),
+            "temperature": temperature + i,
+            "precipitation": 0.5,
+            "precipitation_probability": 40,
+            "summary": summary,
+        }
+        for i in range(-1, 30)
+    ]
+    today = datetime.fromtimestamp(now, BERLIN_ZONE).date()
+    daily = [
+        {
+            **dict.fromkeys(forecasts.DAILY_FIELDS),
+            "date": (today + timedelta(days=i)).isoformat(),
+            "temperature_max": temperature + 20,
+            "temperature_min": temperature - 20,
+            "summary": summary,
+        }
+        for i in range(7)
+    ]
+    issued = forecasts.iso(datetime.fromtimestamp(hour, UTC))
+    common = {"type": "forecast", "location": BERLIN["id"], "issued_at": issued, "source": source}
+    return [{**common, "kind": "hourly", "forecast": hourly}, {**common, "kind": "daily", "forecast": daily}]
+
+
+def test_a_changed_forecast_replaces_the_shown_one():
+    out = io.StringIO()
+    console = rich.console.Console(file=out, force_terminal=True, width=160, height=60)
+    view = cli.LiveView(out, io.StringIO(), console)
+    watch = cli.Watch("ws://127.0.0.1:9/ws/weather/", ["Berlin"], view, forecast=True)
+    now = time.time()
+
+    def receive(frame: dict) -> str:
+        view.frame(watch, frame, watch.handle(frame))
+        return ANSI.sub("", out.getvalue().rsplit("\x1b[2K", 1)[-1])  # what is on screen now
+
+    with view:
+        receive({"type": "subscribed", "id": 0, "location": BERLIN, "weather": REAL})
+        for frame in forecast_frames(now, temperature=-3.0, summary="Heavy snow fall", source="simulated"):
+            first = receive(frame)
+        hourly, daily = forecast_frames(now, temperature=21.0, summary="Clear sky", source="open-meteo")
+        second = receive(hourly)
+        third = receive(daily)
+
+    hours, days = side_by_side(first.splitlines())
+    assert "-4.0" not in first  # the hour before this one is over: not shown
+    row = next(line for line in hours if line.startswith(next_hours(now)[0]))
+    assert re.match(r"\w{3} \d\d:\d\d \w+\s+-3\.0\s+0\.5\s+40%\s+Heavy snow fall", row), row
+    assert sum("Heavy snow fall" in line for line in hours) == 12
+    assert sum("-23.0" in line for line in days) == 7 and cli.SIMULATED_NOTE in first
+    # the new hourly forecast replaces the old one at once; the days are still the old ones
+    hours, days = side_by_side(second.splitlines())
+    assert sum("Clear sky" in line for line in hours) == 12 and not any("snow" in line for line in hours)
+    row = next(line for line in hours if line.startswith(next_hours(now)[0]))
+    assert re.match(r"\w{3} \d\d:\d\d \w+\s+21\.0\s", row), row
+    assert sum("-23.0" in line for line in days) == 7 and "41.0" not in second
+    assert second.count("simulated") == 2  # the days' title and the note
+    # and the new daily one the old days: nothing simulated is left on screen
+    hours, days = side_by_side(third.splitlines())
+    assert sum("41.0" in line for line in days) == 7 and "-23.0" not in third and "snow" not in third
+    assert "simulated" not in third

@@ -26,6 +26,7 @@ from tests.test_server import EXAMPLE, ROOT, make_run_flags, samples
 from tests.upstream import FakeOpenMeteo, coordinate
 from weatherstream.election import LEASE_KEY
 from weatherstream.geocoding import get_geocoder
+from weatherstream.providers.openmeteo import RUN_MARGIN
 
 INTERVAL = 2.0  # seconds between fetches of one location
 LEASE = 1.5  # the poller lease: a killed poller is replaced within 2 * LEASE
@@ -59,6 +60,8 @@ class Cluster:
             "WEATHERSTREAM_LEADER_LEASE": str(LEASE),
             # The fake upstream stamps readings "now", not in Open-Meteo's 15-minute slots.
             "WEATHERSTREAM_SILENCE_AFTER": str(SILENCE),
+            # Forecasts as soon as a (test's) model run is there, not hourly.
+            "WEATHERSTREAM_FORECAST_INTERVAL": "1",
             "LOG_LEVEL": "INFO",
             # One metrics directory for all four processes: any /metrics reports them all.
             "PROMETHEUS_MULTIPROC_DIR": str(folder / "metrics"),
@@ -148,8 +151,9 @@ class Client:
         assert hello["type"] == "hello" and hello["provider"] == "open-meteo"
         return cls(ws)
 
-    async def subscribe(self, city: str) -> dict:
-        await self.ws.send(json.dumps({"type": "subscribe", "city": city, "id": city}))
+    async def subscribe(self, city: str, forecast: list[str] | None = None) -> dict:
+        kinds = {} if forecast is None else {"forecast": forecast}
+        await self.ws.send(json.dumps({"type": "subscribe", "city": city, "id": city, **kinds}))
         async with asyncio.timeout(10):  # in all, however many updates come first
             while True:
                 frame = json.loads(await self.ws.recv())
@@ -165,6 +169,16 @@ class Client:
             if frame["type"] == "weather" and frame["location"] == self.ids[city]:
                 if frame["weather"]["observed_at"] > newer_than:
                     return frame
+
+    async def forecasts(self, city: str, count: int, *, timeout: float = 10) -> list[dict]:
+        """The next ``count`` forecast frames of a city, skipping other frames."""
+        got: list[dict] = []
+        async with asyncio.timeout(timeout):
+            while len(got) < count:
+                frame = json.loads(await self.ws.recv())
+                if frame["type"] == "forecast" and frame["location"] == self.ids[city]:
+                    got.append(frame)
+        return got
 
     async def close(self) -> None:
         await self.ws.close()
@@ -201,6 +215,29 @@ async def test_an_update_reaches_subscribers_in_both_processes(cluster):
     await a.close()
     await b.close()
     assert_never_twice_in_one_interval(cluster, "Berlin")
+
+
+async def test_a_forecast_is_fetched_once_by_the_poller_and_reaches_each_process_once(cluster):
+    a, b = await Client.open(cluster.ports["a"]), await Client.open(cluster.ports["b"])
+    await a.subscribe("Madrid", forecast=["hourly", "daily"])
+    first = {f["kind"]: f for f in await a.forecasts("Madrid", 2)}
+    await b.subscribe("Madrid", forecast=["daily"])
+    [daily] = await b.forecasts("Madrid", 1)  # held: from the database or the poller
+    assert daily == first["daily"] and daily["source"] == "open-meteo"
+    assert len(cluster.upstream.forecast_fetches(where("Madrid"))) == 1
+    # A new model run, 1 °C warmer, whose 10-minute margin ends in 2 s.
+    cluster.upstream.model_run_at = time.time() - RUN_MARGIN + 2
+    cluster.upstream.warming += 1.0
+    second = {f["kind"]: f for f in await a.forecasts("Madrid", 2, timeout=20)}
+    [on_b] = await b.forecasts("Madrid", 1)
+    assert on_b == second["daily"] and second["daily"]["issued_at"] > daily["issued_at"]
+    was, now = first["daily"]["forecast"][0], second["daily"]["forecast"][0]
+    assert now["temperature_max"] == pytest.approx(was["temperature_max"] + 1.0)
+    with pytest.raises(TimeoutError):  # once each: no repeat from the other process
+        await b.forecasts("Madrid", 1, timeout=3)
+    assert len(cluster.upstream.forecast_fetches(where("Madrid"))) == 2
+    await a.close()
+    await b.close()
 
 
 async def test_a_city_watched_in_the_other_process_has_its_snapshot_at_once(cluster):

@@ -1,4 +1,7 @@
 import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import ClassVar
+from zoneinfo import ZoneInfo
 
 import pytest
 from channels.testing import WebsocketCommunicator
@@ -8,8 +11,10 @@ from example.asgi import application
 from tests.conftest import stop_engine
 from weatherstream.conf import get_config
 from weatherstream.engine import get_engine, shutdown_engine
+from weatherstream.forecasts import DAILY_FIELDS, HOURLY_FIELDS, Forecast, Forecasts, daily_item, hourly_item
 from weatherstream.geocoding import get_geocoder
 from weatherstream.models import Observation
+from weatherstream.providers.simulated import SimulatedProvider
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -630,3 +635,177 @@ async def test_a_city_name_over_max_city_length_is_refused_before_any_look_up():
         await comm.send_json_to({"type": "subscribe", "city": "Rome", "id": 2})
         assert (await next_of(comm, "subscribed"))["id"] == 2
         await comm.disconnect()
+
+
+# -- forecasts (docs/protocol.md, "Forecasts") -----------------------------------------
+
+FORECAST = {**get_config(), "FORECAST_INTERVAL": 0.5}
+
+
+class ChangingForecasts(SimulatedProvider):
+    """Simulated readings, and a forecast that changes at every other fetch (the first
+    hour's temperature and each day's maximum are the fetch number halved, rounded
+    down): every change is news, every repeat is not. ``fetches`` counts forecast
+    fetches per place."""
+
+    fetches: ClassVar[dict[str, int]] = {}
+
+    def forecast_new_data_at(self, place, forecasts):
+        return None  # every forecast interval
+
+    async def fetch_forecasts(self, places):
+        results = []
+        for place in places:
+            n = ChangingForecasts.fetches[place.id] = ChangingForecasts.fetches.get(place.id, 0) + 1
+            hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+            hourly = tuple(
+                hourly_item(hour + timedelta(hours=h), temperature=float(n // 2) if h == 0 else 10.0)
+                for h in range(48)
+            )
+            daily = tuple(
+                daily_item(hour.date() + timedelta(days=d), temperature_max=float(n // 2)) for d in range(7)
+            )
+            kinds = {
+                "hourly": Forecast("hourly", hour, self.name, hourly),
+                "daily": Forecast("daily", hour, self.name, daily),
+            }
+            results.append(Forecasts(self.name, kinds))
+        return results
+
+
+CHANGING = {**FORECAST, "PROVIDER": "tests.test_consumers.ChangingForecasts"}
+
+
+async def frames_until(comm, count, kind, timeout=5):
+    """The next ``count`` frames of one type, skipping others, within ``timeout`` s."""
+    got = []
+    async with asyncio.timeout(timeout):
+        while len(got) < count:
+            frame = await comm.receive_json_from(timeout=timeout)
+            if frame["type"] == kind:
+                got.append(frame)
+    return got
+
+
+async def test_forecast_frames_follow_subscribed_with_every_field():
+    with override_settings(WEATHERSTREAM=FORECAST):
+        comm = await connect()
+        await comm.send_json_to(
+            {"type": "subscribe", "city": "Berlin", "forecast": ["hourly", "daily"], "id": 1}
+        )
+        sub = await next_of(comm, "subscribed")
+        frames = {f["kind"]: f for f in await frames_until(comm, 2, "forecast")}
+        assert frames.keys() == {"hourly", "daily"}
+        now = datetime.now(UTC)
+        for frame in frames.values():
+            assert list(frame) == ["type", "location", "kind", "issued_at", "source", "forecast"]
+            assert frame["location"] == sub["location"]["id"] and frame["source"] == "simulated"
+            assert datetime.fromisoformat(frame["issued_at"].replace("Z", "+00:00")) <= now
+        hourly, daily = frames["hourly"]["forecast"], frames["daily"]["forecast"]
+        assert len(hourly) >= 48 and all(list(i) == list(HOURLY_FIELDS) for i in hourly)
+        first = datetime.fromisoformat(hourly[0]["time"].replace("Z", "+00:00"))
+        assert first <= now < first + timedelta(hours=1)
+        assert all(isinstance(i["temperature"], float) for i in hourly[:48])
+        assert len(daily) == 7 and all(list(i) == list(DAILY_FIELDS) for i in daily)
+        today = datetime.now(ZoneInfo("Europe/Berlin")).date()
+        assert [i["date"] for i in daily] == [str(today + timedelta(days=d)) for d in range(7)]
+        await comm.disconnect()
+
+
+async def test_no_forecast_frames_without_asking():
+    with override_settings(WEATHERSTREAM=FORECAST):
+        comm = await connect()
+        await comm.send_json_to({"type": "subscribe", "city": "Berlin"})
+        await next_of(comm, "subscribed")
+        kinds = [f["type"] for f in await frames_until(comm, 3, "weather", timeout=6)]
+        assert kinds == ["weather"] * 3
+        engine = await get_engine()
+        assert engine.subscriptions.forecast_watched() == set()
+        await comm.disconnect()
+
+
+async def test_a_later_subscriber_gets_the_held_forecast_right_after_subscribed():
+    with override_settings(WEATHERSTREAM=FORECAST):
+        first = await connect()
+        await first.send_json_to({"type": "subscribe", "city": "Berlin", "forecast": ["daily"]})
+        held = (await frames_until(first, 1, "forecast"))[0]
+        second = await connect()
+        await second.send_json_to({"type": "subscribe", "city": "Berlin", "forecast": ["daily", "hourly"]})
+        assert (await second.receive_json_from(timeout=2))["type"] == "subscribed"
+        following = await second.receive_json_from(timeout=2)
+        assert following["type"] == "forecast" and following["kind"] == "daily"
+        assert following == held
+        await first.disconnect()
+        await second.disconnect()
+
+
+async def test_a_changed_forecast_is_pushed_once_and_a_repeat_is_not():
+    ChangingForecasts.fetches.clear()
+    with override_settings(WEATHERSTREAM=CHANGING):
+        comm = await connect()
+        await comm.send_json_to({"type": "subscribe", "city": "Berlin", "forecast": ["hourly"]})
+        sub = await next_of(comm, "subscribed")
+        frames = await frames_until(comm, 3, "forecast", timeout=8)
+        values = [f["forecast"][0]["temperature"] for f in frames]
+        assert values == sorted(set(values)), values  # each change once, never a repeat
+        fetches = ChangingForecasts.fetches[sub["location"]["id"]]
+        assert fetches >= 2 * (len(values) - 1), (fetches, values)  # every other fetch a repeat
+        await comm.disconnect()
+
+
+async def test_forecast_kinds_change_on_an_existing_subscription():
+    with override_settings(WEATHERSTREAM=CHANGING):
+        comm = await connect()
+        await comm.send_json_to({"type": "subscribe", "city": "Berlin", "forecast": ["hourly", "daily"]})
+        sub = await next_of(comm, "subscribed")
+        place = sub["location"]["id"]
+        await frames_until(comm, 2, "forecast")
+        engine = await get_engine()
+        await comm.send_json_to({"type": "subscribe", "city": "Berlin", "forecast": ["daily"]})
+        await next_of(comm, "subscribed")
+        assert engine.subscriptions.forecast_hub.count(f"hourly:{place}") == 0
+        assert engine.subscriptions.forecast_hub.count(f"daily:{place}") == 1
+        later = await frames_until(comm, 2, "forecast", timeout=8)
+        assert {f["kind"] for f in later} == {"daily"}
+        await comm.send_json_to({"type": "subscribe", "city": "Berlin"})  # no "forecast": kept
+        await next_of(comm, "subscribed")
+        assert engine.subscriptions.forecast_hub.count(f"daily:{place}") == 1
+        await comm.send_json_to({"type": "subscribe", "city": "Berlin", "forecast": []})
+        await next_of(comm, "subscribed")
+        assert engine.subscriptions.forecast_hub.count(f"daily:{place}") == 0
+        await comm.send_json_to({"type": "subscribe", "city": "Berlin", "forecast": ["hourly"]})
+        await next_of(comm, "subscribed")
+        await comm.send_json_to({"type": "unsubscribe", "location": place})
+        await next_of(comm, "unsubscribed")
+        assert engine.subscriptions.forecast_hub.count(f"hourly:{place}") == 0
+        await comm.disconnect()
+
+
+async def test_forecast_subscribers_are_released_on_disconnect():
+    with override_settings(WEATHERSTREAM=FORECAST):
+        comm = await connect()
+        await comm.send_json_to({"type": "subscribe", "city": "Berlin", "forecast": ["hourly", "daily"]})
+        sub = await next_of(comm, "subscribed")
+        await frames_until(comm, 2, "forecast")
+        engine = await get_engine()
+        place = sub["location"]["id"]
+        await comm.disconnect()
+        async with asyncio.timeout(5):
+            while engine.subscriptions.forecast_hub.locations():
+                await asyncio.sleep(0.01)
+        assert engine.subscriptions.forecasts_released.keys() == {place}
+
+
+@pytest.mark.parametrize(
+    ("kinds", "message"),
+    [("hourly", "'forecast' must be a list"), (["weekly"], "'forecast' must be a list"), ([1], "'forecast'")],
+)
+async def test_bad_forecast_kinds_are_an_error_frame(kinds, message):
+    comm = await connect()
+    await comm.send_json_to({"type": "subscribe", "city": "Berlin", "forecast": kinds, "id": 9})
+    error = await comm.receive_json_from(timeout=2)
+    assert error["type"] == "error" and error["code"] == "bad_request" and error.get("id") == 9, error
+    assert message in error["message"]
+    await comm.send_json_to({"type": "ping", "id": 10})
+    assert await next_of(comm, "pong") == {"type": "pong", "id": 10}
+    await comm.disconnect()

@@ -84,6 +84,56 @@ async def test_reschedule_brings_a_retry_forward(leases):
     assert await a.claim(["x"], 60.0) == {}
 
 
+async def test_forecast_slots_are_apart_from_the_readings_slots(leases, redis_client):
+    a = leases()
+    assert await a.take()
+    forecasts = a.forecasts()
+    assert await a.claim(["x"], 60.0) == {}  # x's reading slot
+    assert await forecasts.claim(["x", "y"], 600.0) == {}, "its forecast slot is not claimed"
+    skip = await forecasts.claim(["x", "y", "z"], 600.0)
+    assert set(skip) == {"x", "y"} and all(599.0 < s <= 600.0 for s in skip.values())
+    skip = await a.claim(["x", "y"], 60.0)  # y's forecast slot is not its reading slot
+    assert list(skip) == ["x"] and 59.0 < skip["x"] <= 60.0
+    keys = sorted(k.decode() for k in await redis_client.keys("weatherstream:poller:*"))
+    assert keys == [
+        "weatherstream:poller:due:x",
+        "weatherstream:poller:due:y",
+        "weatherstream:poller:forecast-due:x",
+        "weatherstream:poller:forecast-due:y",
+        "weatherstream:poller:forecast-due:z",
+        "weatherstream:poller:leader",
+    ]
+
+
+async def test_forecast_slots_are_rescheduled_apart_from_the_readings_slots(leases):
+    a = leases()
+    assert await a.take()
+    forecasts = a.forecasts()
+    assert await a.claim(["x"], 60.0) == {}
+    assert await forecasts.claim(["x"], 60.0) == {}
+    await forecasts.reschedule({"x": 0.1})  # the forecast is due again soon, the reading is not
+    await asyncio.sleep(0.15)
+    assert await forecasts.claim(["x"], 60.0) == {}
+    assert list(await a.claim(["x"], 60.0)) == ["x"]
+    await a.reschedule({"x": 0.1})  # and the other way round
+    await asyncio.sleep(0.15)
+    assert await a.claim(["x"], 60.0) == {}
+    assert list(await forecasts.claim(["x"], 60.0)) == ["x"]
+    await forecasts.reschedule({})  # nothing to do
+
+
+async def test_only_the_holder_claims_forecast_slots_and_a_new_holder_inherits_them(leases):
+    a, b = leases(ttl=0.5), leases(ttl=0.5)
+    assert await a.take()
+    assert await b.forecasts().claim(["x"], 10.0) is None
+    assert await a.forecasts().claim(["x"], 10.0) == {}
+    await a.release()
+    assert await a.forecasts().claim(["y"], 10.0) is None and not a.held()
+    assert await b.take()
+    skip = await b.forecasts().claim(["x", "y"], 10.0)
+    assert list(skip) == ["x"] and 9.0 < skip["x"] <= 10.0
+
+
 async def test_without_redis_nobody_holds_the_lease(redis_server):
     lease = RedisLease("redis://127.0.0.1:1/0", ttl=1.0)  # nothing listens on port 1
     assert not await lease.take() and not lease.held()

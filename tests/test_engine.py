@@ -1,8 +1,11 @@
 import asyncio
 import dataclasses
+import json
+import time
 
 import pytest
 
+from tests.upstream import FakeOpenMeteo, coordinate
 from weatherstream import services
 from weatherstream.conf import get_config
 from weatherstream.engine import Engine, poll_interval
@@ -292,3 +295,62 @@ async def test_an_upstream_repeating_an_old_value_leaves_it_marked_stale():
         assert json.loads(inbox.frames[-1])["weather"]["stale"] is False
     finally:
         await engine.stop()
+
+
+# -- forecasts --------------------------------------------------------------------------
+
+
+async def test_one_forecast_fetch_per_model_run_for_100_subscribers_one_frame_for_all():
+    """100 subscribers of Berlin's forecasts, against the loopback Open-Meteo: one fetch
+    when they come, none while no model run is newer, one more when one is (600 s after it
+    became available), and every subscriber gets the very same frame text each time."""
+    upstream = FakeOpenMeteo().start()
+    config = {
+        **get_config(),
+        "PROVIDER": "open-meteo",
+        "OPEN_METEO_URL": upstream.url,
+        "POLL_INTERVAL": 3600,
+        "FORECAST_INTERVAL": 0.2,
+        "UPSTREAM_BUDGET": None,
+    }
+    engine = Engine(config)
+    place = get_geocoder().resolve("Berlin")
+    where = coordinate(place.latitude, place.longitude)
+    inboxes = [Inbox() for _ in range(100)]
+    try:
+        for inbox in inboxes:
+            await engine.subscribe(place, inbox)
+            await engine.watch_forecast(place, ["hourly", "daily"], inbox)
+        polling = asyncio.create_task(engine.forecast_poller.run())
+
+        async def frames(count):
+            async with asyncio.timeout(10):
+                while any(len(forecast_frames(i)) < count for i in inboxes):
+                    await asyncio.sleep(0.02)
+            return [forecast_frames(i) for i in inboxes]
+
+        first = await frames(2)
+        assert len(upstream.forecast_fetches(where)) == 1
+        assert all(f[0] is first[0][0] and f[1] is first[0][1] for f in first)  # one text for all
+        await asyncio.sleep(1.0)  # five forecast intervals: no newer run, no fetch, no frame
+        assert len(upstream.forecast_fetches(where)) == 1
+        assert all(len(forecast_frames(i)) == 2 for i in inboxes)
+
+        upstream.model_run_at = time.time() - 600.5  # a new run, on every server by now
+        upstream.warming = 2.0
+        second = await frames(4)
+        await asyncio.sleep(1.0)
+        assert len(upstream.forecast_fetches(where)) == 2
+        assert all(len(forecast_frames(i)) == 4 for i in inboxes)
+        assert all(f[2] is second[0][2] and f[3] is second[0][3] for f in second)
+        hourly = [json.loads(t) for t in second[0] if '"kind":"hourly"' in t]
+        assert hourly[1]["forecast"][0]["temperature"] == hourly[0]["forecast"][0]["temperature"] + 2.0
+        polling.cancel()
+        await asyncio.gather(polling, return_exceptions=True)
+    finally:
+        await engine.stop()
+        upstream.stop()
+
+
+def forecast_frames(inbox):
+    return [t for t in inbox.frames if t.startswith('{"type":"forecast"')]

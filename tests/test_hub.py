@@ -95,3 +95,63 @@ def test_a_subscriber_leaving_during_the_broadcast_does_not_break_it():
     assert hub.broadcast("berlin", "{}") == 2
     assert len(leaving.pushed) == len(staying.pushed) == 1
     assert hub.count("berlin") == 1
+
+
+# Hub.send (issue 15): a frame made once (a forecast's), to every subscriber of a key.
+
+FRAME = '{"type":"forecast","location":"berlin","kind":"hourly"}'
+
+
+def test_send_pushes_the_same_text_as_it_is_to_each_subscriber_of_the_key():
+    hub, a, b, other = Hub(), Recorder(), Recorder(), Recorder()
+    hub.add("hourly:berlin", a)
+    hub.add("hourly:berlin", b)
+    hub.add("daily:berlin", other)
+    hub.add("berlin", other)
+    assert hub.send("hourly:berlin", FRAME) == 2
+    assert len(a.pushed) == len(b.pushed) == 1 and other.pushed == []
+    (text, prepared), (text_b, prepared_b) = a.pushed[0], b.pushed[0]
+    assert text is FRAME and text_b is FRAME  # not wrapped, nor serialized again
+    assert prepared_b is prepared  # encoded once for all
+    assert isinstance(prepared, Prepared) and prepared.encoded == FRAME.encode()
+
+
+def test_send_to_a_key_without_subscribers_sends_nothing():
+    hub, a = Hub(), Recorder()
+    assert hub.send("hourly:berlin", FRAME) == 0
+    hub.add("hourly:berlin", a)
+    hub.discard("hourly:berlin", a)
+    assert hub.send("hourly:berlin", FRAME) == 0 and a.pushed == []
+    assert hub.locations() == []
+
+
+def test_a_failing_subscriber_does_not_cost_the_others_their_frame(caplog):
+    class Broken:
+        def push(self, text, prepared=None):
+            raise RuntimeError("bug")
+
+    hub, before, after = Hub(), Recorder(), Recorder()
+    hub.add("daily:berlin", before)
+    hub.add("daily:berlin", Broken())
+    hub.add("daily:berlin", after)
+    with caplog.at_level(logging.ERROR, logger="weatherstream.hub"):
+        assert hub.send("daily:berlin", FRAME) == 3
+    assert before.pushed[0][0] is FRAME and after.pushed[0][0] is FRAME
+    [record] = caplog.records
+    assert record.exc_info and record.exc_info[0] is RuntimeError
+
+
+def test_a_subscriber_leaving_during_a_send_does_not_break_it():
+    hub = Hub()
+
+    class Leaving(Recorder):
+        def push(self, text, prepared=None):
+            super().push(text, prepared)
+            hub.discard("hourly:berlin", self)
+
+    leaving, staying = Leaving(), Recorder()
+    hub.add("hourly:berlin", leaving)
+    hub.add("hourly:berlin", staying)
+    assert hub.send("hourly:berlin", FRAME) == 2
+    assert len(leaving.pushed) == len(staying.pushed) == 1
+    assert hub.count("hourly:berlin") == 1

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from weatherstream import services
-from weatherstream.latest import Latest
+from weatherstream import protocol, services
+from weatherstream.forecasts import Forecast, daily_item, hourly_item
+from weatherstream.latest import Latest, LatestForecasts
 from weatherstream.readings import Reading
 
 T0 = datetime(2026, 10, 3, 10, 30, tzinfo=UTC)
@@ -165,3 +166,165 @@ async def test_reload_keeps_the_held_reading_over_an_older_or_the_same_stored_on
     answers["berlin"] = at(30, "simulated")
     await latest.reload("berlin")
     assert latest.get("berlin") is real, "a stored simulated reading never replaces a real one"
+
+
+# LatestForecasts (issue 15): the latest forecast of each kind of each place, and its frame.
+
+
+def forecast(
+    minute: int = 0, source: str = "open-meteo", kind: str = "hourly", temperature: float = 1.0
+) -> Forecast:
+    item = (
+        hourly_item(T0 + timedelta(hours=1), temperature=temperature)
+        if kind == "hourly"
+        else daily_item(T0.date(), temperature_max=temperature)
+    )
+    return Forecast(kind=kind, issued_at=T0 + timedelta(minutes=minute), source=source, items=(item,))
+
+
+@pytest.fixture
+def stored_forecasts(monkeypatch):
+    """What the database answers for a place's latest forecast of a kind (a fake), and
+    how it was asked. The tests using it need the django_db mark (channels' thread hop)."""
+    answers: dict[tuple[str, str], Forecast] = {}
+    asked: list[dict] = []
+
+    def forecast_latest(**kwargs):
+        asked.append(kwargs)
+        return answers.get((kwargs["location_id"], kwargs["kind"]))
+
+    monkeypatch.setattr(services, "forecast_latest", forecast_latest)
+    return answers, asked
+
+
+def test_put_holds_the_forecast_and_returns_its_frame():
+    latest, hourly = LatestForecasts(), forecast(temperature=17.7)
+    assert latest.get("berlin", "hourly") is None and latest.frame("berlin", "hourly") is None
+    assert latest.ids() == set()
+    frame = latest.put("berlin", hourly)
+    assert frame == protocol.forecast_frame(location_id="berlin", forecast=hourly.to_wire())
+    assert json.loads(frame) == {"type": "forecast", "location": "berlin", **hourly.to_wire()}
+    assert latest.get("berlin", "hourly") is hourly and latest.ids() == {"berlin"}
+    assert latest.frame("berlin", "hourly") is frame  # made once, not serialized again
+    assert latest.get("berlin", "daily") is None and latest.frame("berlin", "daily") is None
+
+
+def test_the_kinds_of_a_place_are_held_apart():
+    latest = LatestForecasts()
+    hourly, daily = forecast(kind="hourly"), forecast(kind="daily", temperature=9.0)
+    hourly_frame = latest.put("berlin", hourly)
+    daily_frame = latest.put("berlin", daily)
+    latest.put("paris", forecast(kind="daily"))
+    assert latest.get("berlin", "hourly") is hourly and latest.get("berlin", "daily") is daily
+    assert latest.frame("berlin", "hourly") is hourly_frame and latest.frame("berlin", "daily") is daily_frame
+    assert json.loads(daily_frame)["kind"] == "daily" and json.loads(hourly_frame)["kind"] == "hourly"
+    assert latest.ids() == {"berlin", "paris"}
+    assert latest.get("paris", "hourly") is None
+
+
+def test_put_replaces_whatever_forecast_was_held():
+    """put() holds what it is given: which one wins is decided before (is_news)."""
+    latest = LatestForecasts()
+    latest.put("berlin", forecast(10, temperature=1.0))
+    older = forecast(0, temperature=2.0)
+    frame = latest.put("berlin", older)
+    assert latest.get("berlin", "hourly") is older and latest.frame("berlin", "hourly") is frame
+    assert json.loads(frame)["forecast"][0]["temperature"] == 2.0
+
+
+@pytest.mark.parametrize(
+    ("held", "new", "news"),
+    [
+        (None, forecast(0), True),  # nothing held
+        (forecast(0), forecast(60, temperature=2.0), True),  # a newer one that says something else
+        (forecast(0), forecast(60), False),  # issued later, saying the same: nothing to send
+        (forecast(60), forecast(0, temperature=2.0), False),  # issued earlier: never
+        (forecast(0), forecast(0), False),  # the same forecast again (a repeat)
+        (forecast(0), forecast(0, temperature=2.0), True),  # the same time, other items
+        (forecast(0), forecast(0, source="met-norway"), True),  # the same time, another source
+        (forecast(60, "simulated"), forecast(0), True),  # a real one beats a newer simulated one
+        (forecast(0), forecast(60, "simulated", temperature=2.0), False),  # never the other way
+        (forecast(0, "simulated"), forecast(60, "simulated", temperature=2.0), True),
+        (forecast(0, kind="daily"), forecast(0), True),  # another kind: nothing held of it
+    ],
+)
+def test_forecast_is_news(held, new, news):
+    latest = LatestForecasts()
+    if held is not None:
+        latest.put("berlin", held)
+    assert latest.is_news("berlin", new) is news
+    assert latest.get("berlin", held.kind if held else "hourly") is held  # it only says
+    assert latest.is_news("paris", new) is True  # another place holds nothing
+
+
+def test_forget_drops_every_kind_of_the_place_and_their_frames():
+    latest = LatestForecasts()
+    latest.put("berlin", forecast(kind="hourly"))
+    latest.put("berlin", forecast(kind="daily"))
+    paris = forecast(kind="daily")
+    latest.put("paris", paris)
+    latest.forget("berlin")
+    latest.forget("nowhere")  # unknown: nothing happens
+    assert latest.ids() == {"paris"} and latest.get("paris", "daily") is paris
+    for kind in ("hourly", "daily"):
+        assert latest.get("berlin", kind) is None and latest.frame("berlin", kind) is None
+    assert set(latest._frames) == {("paris", "daily")}  # memory follows demand
+    assert latest.frame("paris", "daily") is not None
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("real", "simulated"), [(True, True), (True, False), (False, True)])
+async def test_reload_asks_the_database_for_each_kind_of_the_sources_this_process_serves(
+    stored_forecasts, real, simulated
+):
+    _, asked = stored_forecasts
+    await LatestForecasts(real=real, simulated=simulated).reload("berlin")
+    assert asked == [
+        {"location_id": "berlin", "kind": "hourly", "real": real, "simulated": simulated},
+        {"location_id": "berlin", "kind": "daily", "real": real, "simulated": simulated},
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_by_default_forecast_reload_takes_up_both_sources(stored_forecasts):
+    _, asked = stored_forecasts
+    await LatestForecasts().reload("berlin")
+    assert [(a["real"], a["simulated"]) for a in asked] == [(True, True), (True, True)]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_reload_takes_up_stored_forecasts_that_supersede_the_held_ones(stored_forecasts):
+    answers, _ = stored_forecasts
+    latest = LatestForecasts()
+    await latest.reload("berlin")  # nothing stored
+    assert latest.ids() == set()
+    answers["berlin", "hourly"] = forecast(0, temperature=3.0)
+    answers["berlin", "daily"] = forecast(0, kind="daily")
+    await latest.reload("berlin")
+    assert latest.get("berlin", "hourly") is answers["berlin", "hourly"]
+    assert latest.get("berlin", "daily") is answers["berlin", "daily"]
+    assert latest.frame("berlin", "daily") == protocol.forecast_frame(
+        location_id="berlin", forecast=answers["berlin", "daily"].to_wire()
+    )
+    answers["berlin", "hourly"] = forecast(60, temperature=4.0)  # stored by another poller meanwhile
+    await latest.reload("berlin")
+    assert latest.get("berlin", "hourly") is answers["berlin", "hourly"]
+    assert json.loads(latest.frame("berlin", "hourly"))["forecast"][0]["temperature"] == 4.0
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_reload_keeps_held_forecasts_over_older_the_same_or_simulated_stored_ones(stored_forecasts):
+    answers, _ = stored_forecasts
+    latest = LatestForecasts()
+    held = forecast(60, temperature=5.0)
+    frame = latest.put("berlin", held)
+    answers["berlin", "hourly"] = forecast(60, temperature=5.0)  # the same, stored
+    await latest.reload("berlin")
+    assert latest.get("berlin", "hourly") is held and latest.frame("berlin", "hourly") is frame
+    answers["berlin", "hourly"] = forecast(0, temperature=9.0)  # issued earlier
+    await latest.reload("berlin")
+    assert latest.get("berlin", "hourly") is held and latest.frame("berlin", "hourly") is frame
+    answers["berlin", "hourly"] = forecast(120, "simulated", temperature=9.0)
+    await latest.reload("berlin")
+    assert latest.get("berlin", "hourly") is held, "a stored simulated forecast never replaces a real one"
+    assert latest.frame("berlin", "hourly") is frame

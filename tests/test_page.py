@@ -6,15 +6,21 @@ Screenshots at desktop and phone width go to test-artifacts/ (kept out of git).
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 import re
+import time
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from scripts.engines import CHROMIUM
 from tests.test_server import ROOT, Server
-from tests.upstream import FakeOpenMeteo
+from tests.upstream import FORECAST, FakeOpenMeteo
+from weatherstream.providers.openmeteo import RUN_MARGIN
 
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM_ARGS = [
@@ -216,20 +222,29 @@ def test_screenshots_at_desktop_and_phone_width(browser, server):
         context.close()
 
 
-@pytest.fixture
-def failing_upstream_server(tmp_path):
+@contextlib.contextmanager
+def open_meteo_server(tmp_path, **env: str):
+    """The product's server on the loopback Open-Meteo (tests/upstream.py)."""
     upstream = FakeOpenMeteo().start()
     server = Server(
         tmp_path,
         WEATHERSTREAM_PROVIDER="open-meteo",
         OPEN_METEO_URL=upstream.url,
         WEATHERSTREAM_ONLINE_GEOCODING="false",
-        WEATHERSTREAM_BREAKER_FAILURES="1000",
+        **env,
     )
     server.start()
-    yield server, upstream
-    server.stop()
-    upstream.stop()
+    try:
+        yield server, upstream
+    finally:
+        server.stop()
+        upstream.stop()
+
+
+@pytest.fixture
+def failing_upstream_server(tmp_path):
+    with open_meteo_server(tmp_path, WEATHERSTREAM_BREAKER_FAILURES="1000") as both:
+        yield both
 
 
 def test_an_upstream_outage_shows_stale_cards_then_recovers(browser, failing_upstream_server):
@@ -261,14 +276,20 @@ def test_widgets_on_a_site_page_share_one_websocket(browser, server):
     page.on("websocket", lambda ws: sockets.append(ws.url))
     page.goto(server.url + "widgets/")
     widgets = page.locator("[data-weatherstream-widget]")
-    expect(widgets).to_have_count(4)
-    for i in range(4):
+    expect(widgets).to_have_count(5)
+    for i in range(5):
         expect(widgets.nth(i).locator(".weatherstream-widget__temp")).to_have_text(
             re.compile(r"^-?\d+\.\d °C$"), timeout=10_000
         )
     expect(widgets.nth(0)).to_have_attribute("data-state", "live")
-    for i in range(4):  # simulated weather is never shown as real
+    for i in range(5):  # simulated weather is never shown as real
         expect(widgets.nth(i).locator(".weatherstream-widget__marker")).to_have_text("simulated")
+    # Only the widget that asked for it shows the next hours, marked simulated too.
+    hours = widgets.nth(4).locator(".weatherstream-widget__hour")
+    expect(hours).to_have_count(6, timeout=10_000)
+    expect(hours.first.locator(".weatherstream-widget__hour-temp")).to_have_text(re.compile(r"^-?\d+°$"))
+    expect(widgets.nth(4).locator(".weatherstream-widget__hours-marker")).to_have_text("simulated")
+    expect(widgets.nth(0).locator(".weatherstream-widget__hours")).to_be_hidden()
     assert page.locator("script[src$='widget.js']").count() == 1
     assert page.locator("link[href$='widget.css']").count() == 1
     expect(widgets.nth(1).locator(".weatherstream-widget__name")).to_have_text("Paris")
@@ -311,6 +332,8 @@ TEXT = [
     ".brand", ".search__label", "#city", ".card__name", ".card__country", ".card__region",
     ".card__temp-value", ".card__summary", ".detail dt", ".detail dd", ".card__meta",
     ".card__source", ".connection__label", "#simulated-banner", ".site-footer p",
+    ".forecast__title", ".forecast__summary", ".forecast-day__name", ".forecast-day__max",
+    ".forecast-day__min", ".forecast__source",
 ]  # fmt: skip
 
 
@@ -323,6 +346,7 @@ def test_text_contrast_meets_wcag_aa_and_the_page_works_by_keyboard(browser, ser
     page.goto(server.url)
     expect(page.locator(".card")).to_have_count(2, timeout=10_000)
     expect(card(page, "Berlin").locator(".card__temp-value")).not_to_have_text("–", timeout=10_000)
+    expect(card(page, "Berlin").locator(".forecast-daily li")).not_to_have_count(0, timeout=10_000)
     ratios = page.evaluate(CONTRAST, TEXT)
     low = {sel: round(r, 2) for sel, r in ratios.items() if r is None or r < 4.5}
     assert not low, f"{scheme}: below 4.5:1 (or missing): {low}"
@@ -398,5 +422,83 @@ def test_widgets_follow_the_units_the_page_remembered(browser, server):
     page.goto(server.url + "widgets/")
     temp = page.locator("[data-weatherstream-widget] .weatherstream-widget__temp").first
     expect(temp).to_have_text(re.compile(r"^-?\d+\.\d °F$"), timeout=10_000)
+    assert not errors, errors
+    context.close()
+
+
+# -- forecasts, from the loopback Open-Meteo ------------------------------------------
+
+
+@pytest.fixture
+def forecast_server(tmp_path):
+    with open_meteo_server(
+        tmp_path, WEATHERSTREAM_FORECAST_INTERVAL="1", WEATHERSTREAM_UPSTREAM_BUDGET="null"
+    ) as both:
+        yield both
+
+
+def whole(value: float) -> str:
+    """A temperature as the forecast list writes it: whole degrees, halves away from 0."""
+    return str(int(math.copysign(math.floor(abs(value) + 0.5), value)))
+
+
+def day_max(item) -> str:
+    return item.locator(".forecast-day__max").inner_text().replace("−", "-")
+
+
+def test_the_forecast_strip_and_list_render_and_update_in_place(browser, forecast_server):
+    server, upstream = forecast_server
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors = watch_errors(page)
+    page.goto(server.url)
+    add_city(page, "Berlin")
+    berlin = card(page, "Berlin")
+    strip, days = berlin.locator(".forecast-hourly"), berlin.locator(".forecast-daily li.forecast-day")
+    expect(strip.locator("canvas")).to_have_count(1, timeout=15_000)
+    expect(strip).to_have_attribute("data-hours", "48")
+    expect(strip).to_have_attribute("data-simulated", "false")
+    expect(berlin.locator(".forecast__source").first).to_have_text("via open-meteo")
+    # The list: the served days from Berlin's today on (the fake serves 7 UTC days).
+    utc_today = datetime.now(UTC).date()
+    served = [(utc_today + timedelta(days=i)).isoformat() for i in range(len(FORECAST["daily"]["time"]))]
+    today = datetime.now(ZoneInfo("Europe/Berlin")).date().isoformat()
+    shown = [d for d in served if d >= today]
+    expect(days).to_have_count(len(shown), timeout=10_000)
+    assert [days.nth(i).get_attribute("data-date") for i in range(len(shown))] == shown
+    first_max = FORECAST["daily"]["temperature_2m_max"][served.index(shown[0])]
+    assert day_max(days.first) == f"{whole(first_max)} °C"
+    temps = page.evaluate(
+        "el => Array.from(el.uplot.data[1])", berlin.locator(".forecast-hourly__chart").element_handle()
+    )
+    assert len(temps) == 48 and all(isinstance(t, (int, float)) for t in temps)
+
+    # A new model run, 3 °C warmer, whose 10-minute margin (RUN_MARGIN: Open-Meteo's servers
+    # all have it) ends in 2 s: the list and the strip change in place, one chart still.
+    upstream.model_run_at = time.time() - RUN_MARGIN + 2
+    upstream.warming = 3.0
+    expect(days.first.locator(".forecast-day__max")).to_have_text(
+        re.compile(f"^[-−]?{abs(int(whole(first_max + 3)))} °C$"), timeout=20_000
+    )
+    warmer = page.evaluate(
+        "el => Array.from(el.uplot.data[1])", berlin.locator(".forecast-hourly__chart").element_handle()
+    )
+    assert warmer[0] == pytest.approx(temps[0] + 3, abs=0.05), (temps[0], warmer[0])
+    expect(strip.locator("canvas")).to_have_count(1)
+    expect(days).to_have_count(len(shown))
+
+    page.locator("#unit-temperature").select_option("F")
+    expect(strip).to_have_attribute("data-unit", "°F")
+    expect(days.first.locator(".forecast-day__max")).to_contain_text("°F")
+    assert day_max(days.first) == f"{whole((first_max + 3) * 9 / 5 + 32)} °F"
+
+    # At phone width and in dark mode: nothing wider than the screen.
+    page.set_viewport_size({"width": 375, "height": 800})
+    page.emulate_media(color_scheme="dark")
+    expect(strip.locator("canvas")).to_have_count(1)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 375, width
+    ARTIFACTS.mkdir(exist_ok=True)
+    berlin.screenshot(path=ARTIFACTS / "forecast-phone-dark.png")
     assert not errors, errors
     context.close()

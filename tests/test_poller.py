@@ -868,3 +868,147 @@ async def test_a_failing_shared_store_is_logged_with_its_error(caplog):
         "claiming fetch slots failed: redis down",
         "recording the fetch schedule failed: redis down on reschedule",
     ]
+
+
+# -- the chain's gate (issue 15: forecasts are fetched when a model run may have changed them)
+
+
+class Gated(Chain):
+    """A chain whose gate holds back the places in ``wait`` (id -> seconds), as told, and
+    keeps what it was asked."""
+
+    def __init__(self, provider, wait=None):
+        super().__init__([Upstream(provider)])
+        self.wait = dict(wait or {})
+        self.gated = []
+
+    async def gate(self, places):
+        self.gated.append([p.id for p in places])
+        return {p.id: self.wait[p.id] for p in places if p.id in self.wait}
+
+
+C = Place("c", 50.1, 8.7)
+
+
+async def test_gated_places_are_not_fetched_and_are_due_again_when_the_gate_says():
+    provider = CountingProvider()
+    clock = FakeClock(100.0)
+    gated = Gated(provider, wait={"b": 120.0})
+    poller, delivered = make(provider, [A, B, C], clock, interval=300, chain=gated)
+    task = asyncio.create_task(poller.run())
+    try:
+        await turn(poller)
+        assert gated.gated == [["a", "b", "c"]], "the gate is asked of every due place"
+        assert provider.batches == [["a", "c"]], "the others in one batch"
+        assert [place for place, _ in delivered[0][0]] == [A, C]
+        assert (poller.due_in("a"), poller.due_in("b"), poller.due_in("c")) == (300.0, 120.0, 300.0)
+        gated.wait = {}
+        clock.now = 218.9  # b is not due yet (nor within a turn's coalescing second), nor a and c
+        await turn(poller)
+        assert len(provider.batches) == 1 and len(gated.gated) == 1
+        clock.now = 220.0  # b's wait is over: the gate is asked again, and lets it through
+        await turn(poller)
+        assert gated.gated[-1] == ["b"] and provider.batches[-1] == ["b"]
+        assert poller.due_in("b") == 300.0
+    finally:
+        task.cancel()
+
+
+async def test_when_every_due_place_is_gated_nothing_is_fetched_or_delivered():
+    provider = CountingProvider()
+    clock = FakeClock(0.0)
+    gated = Gated(provider, wait={"a": 600.0, "b": 300.0})
+    poller, delivered = make(provider, [A, B], clock, interval=30, chain=gated)
+    task = asyncio.create_task(poller.run())
+    try:
+        await turn(poller)
+        for _ in range(3):  # woken again: nothing is due, the gate is not asked again
+            await turn(poller)
+        assert provider.batches == [] and delivered == []
+        assert gated.gated == [["a", "b"]]
+        assert (poller.due_in("a"), poller.due_in("b")) == (600.0, 300.0)
+    finally:
+        task.cancel()
+
+
+@pytest.mark.parametrize("seconds", [0.0, -5.0, 0.2])
+async def test_a_gate_saying_now_does_not_make_the_poller_spin(seconds):
+    from weatherstream.poller import COALESCE
+
+    provider = CountingProvider()
+    clock = FakeClock(0.0)
+    gated = Gated(provider, wait={"a": seconds})
+    poller, _ = make(provider, [A], clock, interval=30, chain=gated)
+    task = asyncio.create_task(poller.run())
+    try:
+        await asyncio.sleep(0.1)
+        assert len(gated.gated) == 1, "asked once, not at every wake"
+        assert poller.due_in("a") == COALESCE
+    finally:
+        task.cancel()
+
+
+async def test_a_shared_schedule_and_the_gate_each_hold_back_their_places():
+    provider = CountingProvider()
+    clock = FakeClock(100.0)
+    gated = Gated(provider, wait={"c": 60.0})
+    schedule = FakeSchedule(skip={"b": 7.0})
+    poller, _ = make(provider, [A, B, C], clock, interval=30, schedule=schedule, chain=gated)
+    task = asyncio.create_task(poller.run())
+    try:
+        await turn(poller)
+        assert provider.batches == [["a"]] and "c" in gated.gated[0]
+        assert (poller.due_in("a"), poller.due_in("b"), poller.due_in("c")) == (30.0, 7.0, 60.0)
+        assert schedule.rescheduled[0]["a"] == 30.0
+    finally:
+        task.cancel()
+
+
+async def test_a_fetch_outside_the_run_loop_is_not_gated():
+    provider = CountingProvider()
+    gated = Gated(provider, wait={"a": 600.0})
+    poller, _ = make(provider, [A], FakeClock(0.0), chain=gated)
+    await poller.fetch([A])  # e.g. the HTTP API asking for a place nobody holds
+    assert provider.batches == [["a"]] and gated.gated == []
+
+
+class Slots:
+    """A shared schedule as RedisLease keeps it: a claim takes the slot of each place not
+    due (due = now + interval), and skips the others with the seconds until theirs."""
+
+    def __init__(self, clock):
+        self.clock = clock
+        self.due = {}
+
+    async def claim(self, ids, interval):
+        now, skip = self.clock(), {}
+        for pid in ids:
+            if self.due.get(pid, 0.0) > now:
+                skip[pid] = self.due[pid] - now
+            else:
+                self.due[pid] = now + interval
+        return skip
+
+    async def reschedule(self, delays):
+        now = self.clock()
+        for pid, delay in delays.items():
+            self.due[pid] = now + delay
+
+
+async def test_with_a_shared_schedule_a_gated_place_is_due_again_when_the_gate_says():
+    provider = CountingProvider()
+    clock = FakeClock(0.0)
+    gated = Gated(provider, wait={"a": 600.0})
+    poller, _ = make(provider, [A], clock, interval=3600, schedule=Slots(clock), chain=gated)
+    task = asyncio.create_task(poller.run())
+    try:
+        await turn(poller)
+        assert provider.batches == [] and poller.due_in("a") == 600.0
+        gated.wait = {}  # a new model run: the place has something new
+        clock.now = 600.0
+        await turn(poller)
+        # The gate runs before the claim: a gated place holds no slot for the whole
+        # interval (3600 s), and is asked again after the gate's 600 s.
+        assert provider.batches == [["a"]]
+    finally:
+        task.cancel()

@@ -262,3 +262,174 @@ def test_domain_errors_become_the_refusal_a_client_is_sent():
     bad = protocol.refusal(PlaceError("'lat' must be a number."))
     assert (bad.code, bad.message, bad.id) == ("bad_request", "'lat' must be a number.", None)
     assert protocol.refusal(PlaceError("'lat' must be a number."), "b").id == "b"
+
+
+# Forecasts (issue 15): the kinds a subscription asks for, and the frame sent.
+
+
+@pytest.mark.parametrize(
+    ("text", "command"),
+    [
+        (
+            '{"type": "subscribe", "city": "Berlin", "forecast": ["hourly", "daily"], "id": 2}',
+            Subscribe(id=2, city="Berlin", forecast=frozenset({"hourly", "daily"})),
+        ),
+        (
+            '{"type": "subscribe", "city": "Berlin", "forecast": ["daily"]}',
+            Subscribe(city="Berlin", forecast=frozenset({"daily"})),
+        ),
+        (
+            '{"type": "subscribe", "lat": 52.52, "lon": 13.405, "forecast": ["hourly"]}',
+            Subscribe(lat=52.52, lon=13.405, forecast=frozenset({"hourly"})),
+        ),
+        (
+            '{"type": "subscribe", "lat": 52.52, "lon": 13.405, "forecast": ["daily", "hourly"], "id": "f"}',
+            Subscribe(id="f", lat=52.52, lon=13.405, forecast=frozenset({"hourly", "daily"})),
+        ),
+        # duplicates are one kind
+        (
+            '{"type": "subscribe", "city": "Berlin", "forecast": ["hourly", "hourly", "daily", "hourly"]}',
+            Subscribe(city="Berlin", forecast=frozenset({"hourly", "daily"})),
+        ),
+        # [] drops every kind: not the same as leaving them as they were (None)
+        (
+            '{"type": "subscribe", "city": "Berlin", "forecast": []}',
+            Subscribe(city="Berlin", forecast=frozenset()),
+        ),
+        (
+            '{"type": "subscribe", "lat": 1, "lon": 2, "forecast": []}',
+            Subscribe(lat=1.0, lon=2.0, forecast=frozenset()),
+        ),
+    ],
+)
+def test_subscribe_carries_the_forecast_kinds_asked_for(text, command):
+    parsed = protocol.parse(text)
+    assert parsed == command
+    assert isinstance(parsed.forecast, frozenset)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"type": "subscribe", "city": "Berlin"}',
+        '{"type": "subscribe", "lat": 52.52, "lon": 13.405}',
+        '{"city": "Berlin"}',
+    ],
+)
+def test_subscribe_without_forecast_leaves_the_kinds_as_they_were(text):
+    parsed = protocol.parse(text)
+    assert parsed.forecast is None
+    assert protocol.parse('{"type": "subscribe", "city": "Berlin", "forecast": []}').forecast is not None
+
+
+@pytest.mark.parametrize(
+    "forecast",
+    [
+        '["weekly"]',
+        '["hourly", "weekly"]',
+        '["Hourly"]',
+        '["hourly "]',
+        '[""]',
+        '"hourly"',
+        '"hourly,daily"',
+        "true",
+        "null",
+        "1",
+        '{"hourly": true}',
+        "[1]",
+        '["hourly", 2]',
+        '[["hourly"]]',
+        "[null]",
+        "[true]",
+    ],
+)
+@pytest.mark.parametrize(
+    "place",
+    ['"city": "Berlin"', '"lat": 52.52, "lon": 13.405'],
+)
+def test_a_bad_forecast_is_a_bad_request_keeping_the_id(forecast, place):
+    text = f'{{"type": "subscribe", {place}, "forecast": {forecast}, "id": 11}}'
+    with pytest.raises(ProtocolError) as info:
+        protocol.parse(text)
+    assert (info.value.code, info.value.id) == ("bad_request", 11)
+    assert info.value.message == "'forecast' must be a list of kinds: 'hourly', 'daily'."
+    assert json.loads(protocol.error_frame(info.value))["id"] == 11
+
+
+def _forecast(kind="hourly", source="open-meteo"):
+    from datetime import UTC, date, datetime
+
+    from weatherstream.forecasts import Forecast, daily_item, hourly_item
+
+    if kind == "hourly":
+        items = (
+            hourly_item(datetime(2026, 10, 3, 11, tzinfo=UTC), temperature=17.5, weather_code=2, is_day=True),
+            hourly_item(datetime(2026, 10, 3, 12, tzinfo=UTC), temperature=18.25, precipitation=0.4),
+        )
+    else:
+        items = (
+            daily_item(
+                date(2026, 10, 3),
+                sunrise=datetime(2026, 10, 3, 5, 9, tzinfo=UTC),
+                sunset=datetime(2026, 10, 3, 16, 41, tzinfo=UTC),
+                temperature_max=19.0,
+                temperature_min=9.5,
+                weather_code=61,
+            ),
+        )
+    return Forecast(
+        kind=kind, issued_at=datetime(2026, 10, 3, 10, 0, 30, tzinfo=UTC), source=source, items=items
+    )
+
+
+@pytest.mark.parametrize("kind", ["hourly", "daily"])
+def test_forecast_frame_carries_every_field(kind):
+    forecast = _forecast(kind)
+    text = protocol.forecast_frame(location_id="2950159", forecast=forecast.to_wire())
+    assert json.loads(text) == {
+        "type": "forecast",
+        "location": "2950159",
+        "kind": kind,
+        "issued_at": "2026-10-03T10:00:30Z",
+        "source": "open-meteo",
+        "forecast": [dict(item) for item in forecast.items],
+    }
+    assert list(json.loads(text)) == ["type", "location", "kind", "issued_at", "source", "forecast"]
+
+
+def test_forecast_frame_is_exact_compact_json():
+    from weatherstream.forecasts import HOURLY_FIELDS
+
+    forecast = _forecast("hourly", source="simulated")
+    text = protocol.forecast_frame(location_id='52.52,13.41"x', forecast=forecast.to_wire())
+    assert text == (
+        '{"type":"forecast","location":"52.52,13.41\\"x","kind":"hourly","issued_at":"2026-10-03T10:00:30Z",'
+        '"source":"simulated","forecast":['
+        '{"time":"2026-10-03T11:00:00Z","temperature":17.5,"feels_like":null,"precipitation":null,'
+        '"precipitation_probability":null,"weather_code":2,"summary":"Partly cloudy","wind_speed":null,'
+        '"wind_gusts":null,"wind_direction":null,"cloud_cover":null,"is_day":true},'
+        '{"time":"2026-10-03T12:00:00Z","temperature":18.25,"feels_like":null,"precipitation":0.4,'
+        '"precipitation_probability":null,"weather_code":null,"summary":null,"wind_speed":null,'
+        '"wind_gusts":null,"wind_direction":null,"cloud_cover":null,"is_day":null}]}'
+    )
+    assert [list(item) for item in json.loads(text)["forecast"]] == [list(HOURLY_FIELDS)] * 2
+
+
+def test_forecast_frame_of_a_daily_forecast_is_exact():
+    forecast = _forecast("daily")
+    text = protocol.forecast_frame(location_id="1", forecast=forecast.to_wire())
+    assert text == (
+        '{"type":"forecast","location":"1","kind":"daily","issued_at":"2026-10-03T10:00:30Z",'
+        '"source":"open-meteo","forecast":[{"date":"2026-10-03","temperature_max":19.0,"temperature_min":9.5,'
+        '"precipitation_sum":null,"precipitation_probability_max":null,"weather_code":61,'
+        '"summary":"Slight rain",'
+        '"wind_speed_max":null,"wind_gusts_max":null,"sunrise":"2026-10-03T05:09:00Z",'
+        '"sunset":"2026-10-03T16:41:00Z","uv_index_max":null}]}'
+    )
+
+
+def test_forecast_frame_never_contains_nan():
+    with pytest.raises(ValueError):
+        protocol.forecast_frame(
+            location_id="1", forecast={"kind": "hourly", "forecast": [{"temperature": math.nan}]}
+        )

@@ -9,7 +9,7 @@ import gzip
 import json
 import random
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
 from urllib.parse import parse_qs, urlsplit
 
@@ -21,6 +21,7 @@ from tests.clock import FakeClock
 from tests.conftest import load_fixture
 from weatherstream import __version__
 from weatherstream.conf import DEFAULTS, PUBLIC_MET_NORWAY_URL
+from weatherstream.forecasts import DAILY, HOURLY, HOURS, Forecasts
 from weatherstream.places import Place
 from weatherstream.providers import ProviderError, UpstreamUnreachable, provider_class
 from weatherstream.providers.http import Pacer
@@ -38,6 +39,7 @@ from weatherstream.providers.metno import (
     weather_symbol,
 )
 from weatherstream.readings import WMO_CODES
+from weatherstream.sun import sunrise_sunset
 
 OSLO = Place(id="3143244", latitude=59.91273, longitude=10.74609)
 BERGEN = Place(id="3161732", latitude=60.39299, longitude=5.32415)
@@ -708,3 +710,301 @@ def test_the_hours_kept_stop_where_the_hourly_part_ends():
     assert len(hours) < len(steps), "the 6-hourly steps are not kept"
     assert parse_hours(payload)[0] == parse_compact(payload)
     assert len(parse_hours(payload)) == HELD_HOURS
+
+
+# Forecasts, from the same answers.
+
+OSLO_LOCAL = Place(id="3143244", latitude=59.91273, longitude=10.74609, timezone="Europe/Oslo")
+LONGYEARBYEN = Place(id="2729907", latitude=78.2232, longitude=15.6267)  # no timezone: UTC days
+DEC_1 = datetime(2026, 12, 1, 6, 20, tzinfo=UTC).timestamp()
+
+
+def sun_times(day, place):
+    return [
+        None if t is None else t.isoformat().replace("+00:00", "Z")
+        for t in sunrise_sunset(day, place.latitude, place.longitude)
+    ]
+
+
+def day_item(day, place, tmax, tmin, rain, code, summary, wind):
+    sunrise, sunset = sun_times(day, place)
+    return {
+        "date": day.isoformat(),
+        "temperature_max": tmax,
+        "temperature_min": tmin,
+        "precipitation_sum": rain,
+        "precipitation_probability_max": None,
+        "weather_code": code,
+        "summary": summary,
+        "wind_speed_max": wind,
+        "wind_gusts_max": None,
+        "sunrise": sunrise,
+        "sunset": sunset,
+        "uv_index_max": None,
+    }
+
+
+async def forecast_of(payload, place=OSLO_LOCAL, now=T0):
+    provider = provider_with(Upstream(ok(payload)), clock=FakeClock(now))
+    [forecasts] = await provider.fetch_forecasts([place])
+    await provider.aclose()
+    return forecasts
+
+
+async def test_the_hourly_forecast_is_every_hourly_step_from_the_current_hour():
+    f = await forecast_of(load_fixture(COMPACT))
+    hourly = f.get(HOURLY)
+    assert (f.source, hourly.source) == ("met-norway", "met-norway")
+    assert hourly.issued_at == datetime(2026, 10, 3, 9, 41, 27, tzinfo=UTC)  # meta.updated_at
+    items = hourly.items
+    assert items[0] == {
+        "time": "2026-10-03T10:00:00Z",
+        "temperature": 10.5,
+        "feels_like": None,  # compact has none: never made up
+        "precipitation": 0.3,  # next_1_hours
+        "precipitation_probability": None,
+        "weather_code": 80,  # lightrainshowers_day
+        "summary": "Slight rain showers",
+        "wind_speed": 15.48,  # 4.3 m/s
+        "wind_gusts": None,
+        "wind_direction": 223.5,
+        "cloud_cover": 87.5,
+        "is_day": True,
+    }
+    assert len(items) == 61 >= HOURS  # the hourly part: 10:00 on the 3rd to 22:00 on the 5th
+    times = [datetime.fromisoformat(i["time"]) for i in items]
+    assert all(b - a == timedelta(hours=1) for a, b in zip(times, times[1:]))
+    assert items[-1]["time"] == "2026-10-05T22:00:00Z" and items[-1]["precipitation"] == 0.6
+    assert items[1]["weather_code"] == 61 and items[1]["is_day"] is None  # "lightrain": no suffix
+    assert items[12]["weather_code"] == 3 and items[12]["precipitation"] == 0.0  # 22:00, cloudy
+
+
+async def test_the_hourly_forecast_of_a_held_answer_moves_on_with_the_clock():
+    clock = FakeClock(T0)
+    upstream = Upstream(ok(expires=T0 + 3 * 3600))
+    provider = provider_with(upstream, clock=clock)
+    await provider.fetch_forecasts([OSLO_LOCAL])
+    clock.now = T0 + 2 * 3600 + 600  # 12:30
+    [f] = await provider.fetch_forecasts([OSLO_LOCAL])
+    await provider.aclose()
+    assert len(upstream.requests) == 1
+    assert f.get(HOURLY).items[0]["time"] == "2026-10-03T12:00:00Z" and len(f.get(HOURLY).items) == 59
+
+
+async def test_the_daily_forecast_of_local_days():
+    f = await forecast_of(load_fixture(COMPACT))
+    days = f.get(DAILY).items
+    assert f.get(DAILY).issued_at == datetime(2026, 10, 3, 9, 41, 27, tzinfo=UTC)
+    assert [d["date"] for d in days] == [f"2026-10-0{n}" for n in range(3, 10)]  # 7 of the 10
+    # Today from now on (12:20 in Oslo): the hourly steps 10:00..21:00 UTC.
+    assert days[0] == day_item(
+        date(2026, 10, 3), OSLO_LOCAL, 13.7, 9.7, 5.9, 80, "Slight rain showers", 21.96
+    )
+    # All hourly (22:00 UTC on the 4th to 21:00 on the 5th): next_1_hours only, not next_6_hours.
+    assert days[2] == day_item(date(2026, 10, 5), OSLO_LOCAL, 14.4, 6.0, 2.9, 80, "Slight rain showers", 14.4)
+    # The last hourly step (22:00 UTC, midnight in Oslo), then 6-hourly ones: 0.6 + 2.9 + 0 + 0 + 0,
+    # the highest code that of "rain" (63) over "lightrain" (61) and partly cloudy or fair.
+    assert days[3] == day_item(date(2026, 10, 6), OSLO_LOCAL, 12.9, 7.1, 3.5, 63, "Moderate rain", 21.96)
+    assert days[3]["sunrise"] == "2026-10-06T05:34:07Z"
+    assert days[6] == day_item(date(2026, 10, 9), OSLO_LOCAL, 9.9, 4.2, 0.0, 2, "Partly cloudy", 22.68)
+
+
+async def test_a_6_hour_period_across_midnight_counts_to_the_day_it_starts_in():
+    payload = load_fixture(COMPACT)
+    steps = payload["properties"]["timeseries"]
+    evening = next(s for s in steps if s["time"] == "2026-10-06T18:00:00Z")  # 20:00 to 02:00 in Oslo
+    evening["data"]["next_6_hours"]["details"]["precipitation_amount"] = 5.0
+    days = (await forecast_of(payload)).get(DAILY).items
+    assert (days[3]["date"], days[3]["precipitation_sum"]) == ("2026-10-06", 8.5)
+    assert (days[4]["date"], days[4]["precipitation_sum"]) == ("2026-10-07", 0.2)
+
+
+async def test_no_hour_counts_twice_where_an_hourly_step_has_no_next_1_hours():
+    # Longyearbyen, UTC days: 06:00 has next_6_hours only (1.0 mm for 06-12), 07..17 hourly
+    # (0.2 each), 18:00 next_6_hours only (0.8), then 6-hourly steps.
+    f = await forecast_of(load_fixture(NO_NEXT_HOUR), LONGYEARBYEN, DEC_1)
+    days = f.get(DAILY).items
+    assert days == (
+        day_item(date(2026, 12, 1), LONGYEARBYEN, -8.6, -9.8, 3.0, 85, "Slight snow showers", 27.72),
+        day_item(date(2026, 12, 2), LONGYEARBYEN, -8.9, -11.0, 2.0, 85, "Slight snow showers", 25.2),
+        day_item(date(2026, 12, 3), LONGYEARBYEN, -10.1, -10.8, 1.2, 85, "Slight snow showers", 25.2),
+    )  # 1.0 + 6 x 0.2 + 0.8, not 1.0 + 11 x 0.2 + 0.8; only the days with steps
+    assert days[0]["sunrise"] is None and days[0]["sunset"] is None  # polar night
+    first = f.get(HOURLY).items[0]
+    assert first["time"] == "2026-12-01T06:00:00Z" and first["temperature"] == -9.8
+    assert (first["precipitation"], first["weather_code"], first["is_day"]) == (None, None, None)
+    assert len(f.get(HOURLY).items) == 13  # 06:00..18:00
+
+    later = await forecast_of(load_fixture(NO_NEXT_HOUR), LONGYEARBYEN, DEC_1 + 7 * 3600)  # 13:20
+    assert later.get(DAILY).items[0]["precipitation_sum"] == 1.8  # 5 x 0.2 + 0.8 from 13:00
+    assert later.get(DAILY).items[0]["temperature_min"] == -8.9
+
+
+async def test_the_place_without_a_known_zone_has_utc_days():
+    oslo_utc = Place(id="3143244", latitude=59.91273, longitude=10.74609, timezone="Nowhere/Else")
+    days = (await forecast_of(load_fixture(COMPACT), oslo_utc)).get(DAILY).items
+    assert days[0]["date"] == "2026-10-03" and days[0]["temperature_min"] == 7.6  # 23:00 UTC
+    assert days[2]["date"] == "2026-10-05" and days[2]["precipitation_sum"] == 3.5  # to 23:00 UTC
+
+
+async def test_gusts_are_used_when_the_answer_has_them():
+    payload = compact_with(wind_speed_of_gust=9.1)
+    f = await forecast_of(payload)
+    assert f.get(HOURLY).items[0]["wind_gusts"] == pytest.approx(32.76)
+    assert f.get(DAILY).items[0]["wind_gusts_max"] == pytest.approx(32.76)
+    assert f.get(DAILY).items[1]["wind_gusts_max"] is None
+
+
+async def test_implausible_values_are_dropped_from_the_forecast():
+    payload = compact_with(air_temperature=300.0, wind_speed=-1.0)
+    payload["properties"]["timeseries"][1]["data"]["next_1_hours"]["details"]["precipitation_amount"] = -2
+    f = await forecast_of(payload)
+    first, second = f.get(HOURLY).items[:2]
+    assert first["temperature"] is None and first["wind_speed"] is None and first["cloud_cover"] == 87.5
+    assert second["precipitation"] is None and second["temperature"] == 11.5
+    assert f.get(DAILY).items[0]["precipitation_sum"] == 5.4  # 5.9 without the 0.5 dropped
+
+
+async def test_without_updated_at_the_forecast_is_issued_when_the_answer_came():
+    payload = load_fixture(COMPACT)
+    del payload["properties"]["meta"]["updated_at"]
+    f = await forecast_of(payload)
+    assert f.get(HOURLY).issued_at == datetime.fromtimestamp(T0, UTC) == f.get(DAILY).issued_at
+
+
+async def test_a_held_answer_serves_the_forecast_without_a_request():
+    clock = FakeClock(T0)
+    upstream = Upstream(ok())
+    provider = provider_with(upstream, clock=clock)
+    [reading] = await provider.fetch([OSLO_LOCAL])
+    clock.now = T0 + 600
+    [f] = await provider.fetch_forecasts([OSLO_LOCAL])
+    assert len(upstream.requests) == 1 and reading.temperature == 10.5
+    assert f.get(HOURLY).items[0]["temperature"] == 10.5
+
+    upstream = Upstream(ok())
+    other = provider_with(upstream, clock=FakeClock(T0))  # the other way round
+    await other.fetch_forecasts([OSLO_LOCAL])
+    await other.fetch([OSLO_LOCAL])
+    await other.fetch_forecasts([OSLO_LOCAL])
+    assert len(upstream.requests) == 1
+    await provider.aclose()
+    await other.aclose()
+
+
+async def test_a_reading_and_a_forecast_fetched_at_once_share_one_request():
+    async def slow(request):
+        await asyncio.sleep(0.05)
+        return ok()
+
+    upstream = Upstream(slow)
+    provider = provider_with(upstream)
+    [reading], [forecasts], [again] = await asyncio.gather(
+        provider.fetch([OSLO_LOCAL]), provider.fetch_forecasts([OSLO_LOCAL]), provider.fetch([OSLO_LOCAL])
+    )
+    assert len(upstream.requests) == 1
+    assert reading.temperature == 10.5 and again == reading
+    assert forecasts.get(HOURLY).items[0]["temperature"] == 10.5
+    # Another place is a request of its own.
+    await asyncio.gather(provider.fetch([BERGEN]), provider.fetch_forecasts([OSLO_LOCAL]))
+    assert len(upstream.requests) == 2
+    await provider.aclose()
+
+
+async def test_a_failed_shared_request_fails_both():
+    async def slow_error(request):
+        await asyncio.sleep(0.05)
+        return httpx.Response(500)
+
+    upstream = Upstream(slow_error)
+    provider = provider_with(upstream)
+    results = await asyncio.gather(
+        provider.fetch([OSLO_LOCAL]), provider.fetch_forecasts([OSLO_LOCAL]), return_exceptions=True
+    )
+    await provider.aclose()
+    assert len(upstream.requests) == 1
+    assert all(isinstance(r, ProviderError) and "HTTP 500" in str(r) for r in results)
+
+
+async def test_304_keeps_the_forecast():
+    clock = FakeClock(T0)
+    upstream = Upstream(
+        ok(expires=T0 + 1800), not_modified(expires=T0 + 3600), not_modified(expires=T0 + 5400)
+    )
+    provider = provider_with(upstream, clock=clock)
+    [first] = await provider.fetch_forecasts([OSLO_LOCAL])
+    clock.now = T0 + 1800  # 10:50: expired; 304
+    [same] = await provider.fetch_forecasts([OSLO_LOCAL])
+    assert len(upstream.requests) == 2 and upstream.requests[1].headers["If-Modified-Since"] == LAST_MODIFIED
+    assert same.get(HOURLY) == first.get(HOURLY) and same.get(DAILY) == first.get(DAILY)
+    clock.now = T0 + 3600  # 11:20: another 304; the held forecast from the 11:00 hour on
+    [later] = await provider.fetch_forecasts([OSLO_LOCAL])
+    assert len(upstream.requests) == 3
+    assert later.get(HOURLY).items == first.get(HOURLY).items[1:]
+    assert later.get(HOURLY).issued_at == first.get(HOURLY).issued_at
+    await provider.aclose()
+
+
+async def test_forecast_failures_are_those_of_readings():
+    provider = provider_with(lambda r: httpx.Response(503, headers={"Retry-After": "120"}))
+    with pytest.raises(ProviderError, match="HTTP 503") as info:
+        await provider.fetch_forecasts([OSLO_LOCAL])
+    assert info.value.retry_after == 120
+    await provider.aclose()
+
+    def handler(request):
+        if request.url.params["lat"] == "60.393":
+            return httpx.Response(500)
+        return ok()
+
+    provider = provider_with(handler)
+    oslo, bergen = await provider.fetch_forecasts([OSLO_LOCAL, BERGEN])
+    assert oslo.get(DAILY) is not None and bergen is None
+    await provider.aclose()
+
+    provider = provider_with(Upstream(httpx.Response(429, headers={"Retry-After": "60"}), ok()))
+    with pytest.raises(ProviderError, match="HTTP 429"):
+        await provider.fetch_forecasts([OSLO_LOCAL])
+    with pytest.raises(ProviderError, match="asked to wait"):  # the whole provider waits
+        await provider.fetch_forecasts([BERGEN])
+    await provider.aclose()
+
+
+async def test_a_bad_shape_is_no_forecast_for_that_place_without_a_traceback(caplog):
+    upstream = Upstream(ok(load_fixture(ODD)))
+    provider = provider_with(upstream)
+    assert await provider.fetch_forecasts([OSLO_LOCAL]) == [None]
+    assert await provider.fetch_forecasts([OSLO_LOCAL]) == [None]  # held till Expires
+    await provider.aclose()
+    assert len(upstream.requests) == 1
+    assert all(record.exc_info is None for record in caplog.records)
+    for bad in (
+        {"time": "noon", "data": {}},
+        {"time": "2026-10-03T13:00:00Z"},
+        {"time": "2026-10-03T09:00:00Z", "data": {}},
+    ):
+        broken = load_fixture(COMPACT)
+        broken["properties"]["timeseries"][3] = bad  # read up to there
+        f = await forecast_of(broken)
+        assert len(f.get(HOURLY).items) == 3 and len(f.get(DAILY).items) == 1
+
+
+async def test_forecast_new_data_at_is_expires_plus_a_spread_never_in_the_first_minute():
+    full_hour = datetime(2026, 10, 3, 11, tzinfo=UTC).timestamp()
+    provider = provider_with(Upstream(ok(expires=full_hour - 30)), rng=random.Random(3))
+    assert provider.forecast_new_data_at(OSLO_LOCAL, Forecasts("met-norway")) is None
+    [f] = await provider.fetch_forecasts([OSLO_LOCAL])
+    times = [provider.forecast_new_data_at(OSLO_LOCAL, f) for _ in range(200)]
+    await provider.aclose()
+    assert all(full_hour - 30 + SPREAD[0] <= t <= full_hour - 30 + SPREAD[1] + 120 for t in times)
+    assert all(t % 3600 >= 60 for t in times) and len(set(times)) == 200
+
+    provider = provider_with(Upstream(ok(expires=None)))
+    [f] = await provider.fetch_forecasts([OSLO_LOCAL])
+    assert provider.forecast_new_data_at(OSLO_LOCAL, f) is None
+    await provider.aclose()
+
+
+def test_forecasts_are_made_and_cost_a_request_a_place():
+    assert MetNorwayProvider.forecasts is True
+    assert MetNorwayProvider.forecast_calls(3) == 3.0

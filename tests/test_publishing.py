@@ -13,10 +13,12 @@ import pytest
 from prometheus_client import REGISTRY
 
 from weatherstream import publishing as publishing_module
+from weatherstream.forecasts import Forecast, daily_item, hourly_item
 from weatherstream.hub import Hub
-from weatherstream.latest import Latest
+from weatherstream.latest import Latest, LatestForecasts
 from weatherstream.publishing import HubPublisher, LayerPublisher
 from weatherstream.readings import Reading
+from weatherstream.subscriptions import forecast_key
 
 T0 = datetime(2026, 10, 3, 10, 30, tzinfo=UTC)
 
@@ -167,3 +169,173 @@ async def test_send_latest_sends_a_joining_server_what_is_held_on_its_own_channe
         ("paris", paris, "server-1"),
         ("berlin", berlin, "server-1"),
     ]
+
+
+# Forecasts (issue 15): one frame for all the subscribers of a place's forecast of a kind.
+
+
+def forecast(
+    minute: int = 0, kind: str = "hourly", value: float = 1.0, source: str = "open-meteo"
+) -> Forecast:
+    item = (
+        hourly_item(T0 + timedelta(hours=1), temperature=value)
+        if kind == "hourly"
+        else daily_item(T0.date(), temperature_max=value)
+    )
+    return Forecast(kind=kind, issued_at=T0 + timedelta(minutes=minute), source=source, items=(item,))
+
+
+@pytest.fixture
+def forecast_publisher():
+    forecasts = LatestForecasts()
+    publisher = HubPublisher(Hub(), Latest(), forecast_hub=Hub(), forecasts=forecasts)
+    return publisher, forecasts
+
+
+def test_fan_out_forecast_sends_one_frame_to_the_subscribers_of_its_kind_only(forecast_publisher):
+    publisher, forecasts = forecast_publisher
+    a, b, daily, readings, elsewhere = Inbox(), Inbox(), Inbox(), Inbox(), Inbox()
+    publisher.forecast_hub.add(forecast_key("hourly", "berlin"), a)
+    publisher.forecast_hub.add(forecast_key("hourly", "berlin"), b)
+    publisher.forecast_hub.add(forecast_key("daily", "berlin"), daily)
+    publisher.forecast_hub.add(forecast_key("hourly", "paris"), elsewhere)
+    publisher.hub.add("berlin", readings)
+    hourly = forecast(value=17.7)
+    publisher.fan_out_forecast("berlin", hourly)
+    assert len(a.texts) == len(b.texts) == 1
+    assert daily.texts == readings.texts == elsewhere.texts == []
+    assert a.texts[0] is b.texts[0]  # one frame for all
+    assert a.texts[0] is forecasts.frame("berlin", "hourly")  # the one held: made once
+    assert json.loads(a.texts[0]) == {"type": "forecast", "location": "berlin", **hourly.to_wire()}
+    assert forecasts.get("berlin", "hourly") is hourly
+    new_daily = forecast(kind="daily")
+    publisher.fan_out_forecast("berlin", new_daily)
+    assert [json.loads(t)["kind"] for t in daily.texts] == ["daily"] and len(a.texts) == 1
+    assert readings.texts == [] and forecasts.get("berlin", "daily") is new_daily
+
+
+def test_a_repeated_forecast_is_dropped(forecast_publisher):
+    publisher, forecasts = forecast_publisher
+    inbox = Inbox()
+    publisher.forecast_hub.add(forecast_key("hourly", "berlin"), inbox)
+    first = forecast(60, value=1.0)
+    publisher.fan_out_forecast("berlin", first)  # nothing held yet
+    publisher.fan_out_forecast("berlin", first)  # held already (e.g. again over the layer)
+    publisher.fan_out_forecast("berlin", forecast(60, value=1.0))  # an equal one
+    publisher.fan_out_forecast("berlin", forecast(0, value=2.0))  # issued earlier
+    publisher.fan_out_forecast("berlin", forecast(120, value=3.0, source="simulated"))  # not over a real one
+    assert len(inbox.texts) == 1 and forecasts.get("berlin", "hourly") is first
+    newer = forecast(120, value=3.0)
+    publisher.fan_out_forecast("berlin", newer)
+    assert [json.loads(t)["forecast"][0]["temperature"] for t in inbox.texts] == [1.0, 3.0]
+    assert forecasts.get("berlin", "hourly") is newer
+
+
+def test_fan_out_forecast_counts_the_frames_sent(forecast_publisher):
+    publisher, _ = forecast_publisher
+    for _ in range(3):
+        publisher.forecast_hub.add(forecast_key("daily", "berlin"), Inbox())
+    publisher.forecast_hub.add(forecast_key("hourly", "berlin"), Inbox())
+    frames = sample("weatherstream_frames_sent_total")
+    publisher.fan_out_forecast("berlin", forecast(kind="daily"))
+    assert sample("weatherstream_frames_sent_total") - frames == 3
+    publisher.fan_out_forecast("berlin", forecast(kind="daily"))  # a repeat: nothing sent
+    assert sample("weatherstream_frames_sent_total") - frames == 3
+
+
+def test_fan_out_forecast_to_nobody_here_holds_it(forecast_publisher):
+    publisher, forecasts = forecast_publisher
+    frames = sample("weatherstream_frames_sent_total")
+    daily = forecast(kind="daily")
+    publisher.fan_out_forecast("berlin", daily)
+    assert forecasts.get("berlin", "daily") is daily  # the next subscriber gets it
+    assert forecasts.frame("berlin", "daily") is not None
+    assert sample("weatherstream_frames_sent_total") == frames
+
+
+async def test_publish_forecast_is_a_fan_out(forecast_publisher):
+    publisher, forecasts = forecast_publisher
+    inbox = Inbox()
+    publisher.forecast_hub.add(forecast_key("hourly", "berlin"), inbox)
+    hourly = forecast()
+    await publisher.publish_forecast("berlin", hourly)
+    assert [json.loads(t)["forecast"] for t in inbox.texts] == [list(hourly.items)]
+    assert forecasts.get("berlin", "hourly") is hourly
+
+
+def test_a_hub_publisher_without_forecast_hub_holds_forecasts_of_its_own():
+    publisher = HubPublisher(Hub(), Latest())
+    hourly = forecast()
+    publisher.fan_out_forecast("berlin", hourly)
+    assert publisher.forecasts.get("berlin", "hourly") is hourly
+    assert publisher.forecast_hub is not publisher.hub
+
+
+class FakeForecastDemand(FakeDemand):
+    """FakeDemand, with forecasts: what was published, to whom, and the forecast of its
+    kind the process held at that moment."""
+
+    def __init__(self, latest: Latest, forecasts: LatestForecasts, fail: Exception | None = None):
+        super().__init__(latest, fail)
+        self.forecasts = forecasts
+
+    async def publish_forecast(self, location_id, forecast, *, to=None):
+        held = self.forecasts.get(location_id, forecast.kind)
+        self.published.append((location_id, forecast, to, held))
+        if self.fail is not None:
+            raise self.fail
+
+
+async def test_the_layer_publisher_holds_the_forecast_then_sends_it_to_the_places_group():
+    latest, forecasts = Latest(), LatestForecasts()
+    demand = FakeForecastDemand(latest, forecasts)
+    publisher = LayerPublisher(demand, latest, forecasts)
+    hourly = forecast()
+    await publisher.publish_forecast("berlin", hourly)
+    assert demand.published == [("berlin", hourly, None, hourly)]  # held before it went out
+    assert forecasts.get("berlin", "hourly") is hourly
+
+
+async def test_a_failing_layer_loses_the_forecast_but_not_the_one_held(caplog):
+    latest, forecasts = Latest(), LatestForecasts()
+    demand = FakeForecastDemand(latest, forecasts, fail=ConnectionError("redis down"))
+    publisher = LayerPublisher(demand, latest, forecasts)
+    daily = forecast(kind="daily")
+    with caplog.at_level(logging.WARNING, logger="weatherstream.publishing"):
+        await publisher.publish_forecast("berlin", daily)  # does not raise
+    assert len(demand.published) == 1 and forecasts.get("berlin", "daily") is daily
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING
+    assert record.getMessage() == "publishing a forecast of berlin failed (redis down)"
+
+
+async def test_send_latest_sends_a_joining_server_the_held_forecasts_on_its_own_channel():
+    latest, forecasts = Latest(), LatestForecasts()
+    demand = FakeForecastDemand(latest, forecasts)
+    publisher = LayerPublisher(demand, latest, forecasts)
+    reading = at(0)
+    latest.put("berlin", reading)
+    hourly, daily, paris_daily = (
+        forecast(kind="hourly"),
+        forecast(kind="daily"),
+        forecast(kind="daily", value=2.0),
+    )
+    forecasts.put("berlin", hourly)
+    forecasts.put("berlin", daily)
+    forecasts.put("paris", paris_daily)  # a forecast held, no reading
+    await publisher.send_latest("server-1", ["paris", "nowhere", "berlin"])
+    assert [(pid, what, to) for pid, what, to, _ in demand.published] == [
+        ("paris", paris_daily, "server-1"),
+        ("berlin", reading, "server-1"),
+        ("berlin", hourly, "server-1"),
+        ("berlin", daily, "server-1"),
+    ]
+
+
+async def test_send_latest_without_forecasts_held_sends_only_readings():
+    latest = Latest()
+    demand = FakeForecastDemand(latest, LatestForecasts())
+    publisher = LayerPublisher(demand, latest)  # forecasts of its own: none held
+    latest.put("berlin", at(0))
+    await publisher.send_latest("server-1", ["berlin"])
+    assert [what for _, what, _, _ in demand.published] == [latest.get("berlin")]

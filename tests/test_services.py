@@ -227,3 +227,176 @@ def test_points_prune_removes_at_most_ten_thousand_points_a_call():
     assert services.points_prune(older_than=timedelta(days=7)) == 10000
     assert services.points_prune(older_than=timedelta(days=7)) == 1
     assert not Location.objects.exists()
+
+
+# Forecasts (issue 15): the latest of each kind per place, replaced by the next.
+
+
+def forecast(kind="hourly", issued=datetime(2026, 11, 24, 6, 0, tzinfo=UTC), source="open-meteo", t=10.0):
+    from weatherstream.forecasts import Forecast, daily_item, hourly_item
+
+    if kind == "hourly":
+        items = tuple(
+            hourly_item(issued + timedelta(hours=h), temperature=t + h, weather_code=3, is_day=h < 2)
+            for h in range(3)
+        )
+    else:
+        items = (
+            daily_item(
+                issued.date(),
+                sunrise=issued.replace(hour=6, minute=51),
+                sunset=issued.replace(hour=15, minute=58),
+                temperature_max=t,
+                temperature_min=t - 5,
+                weather_code=61,
+            ),
+        )
+    return Forecast(kind=kind, issued_at=issued, source=source, items=items)
+
+
+def forecast_rows():
+    from weatherstream.models import Forecast as ForecastRow
+
+    return sorted((f.location_id, f.kind, f.issued_at, f.source, f.items) for f in ForecastRow.objects.all())
+
+
+def test_a_forecast_is_stored_with_its_place_added_when_missing():
+    assert not Location.objects.exists()
+    f = forecast()
+    fetched = datetime(2026, 11, 24, 6, 3, tzinfo=UTC)
+    services.forecasts_store(items=[(PLACE, f)], fetched_at=fetched)
+    assert services.location_get(location_id=PLACE.id) == PLACE
+    assert forecast_rows() == [(PLACE.id, "hourly", f.issued_at, "open-meteo", list(f.items))]
+    from weatherstream.models import Forecast as ForecastRow
+
+    assert ForecastRow.objects.get().fetched_at == fetched
+    services.forecasts_store(items=[])  # nothing to do: no error, no row
+    assert ForecastRow.objects.count() == 1
+
+
+def test_a_forecast_is_fetched_now_unless_told_otherwise():
+    from weatherstream.models import Forecast as ForecastRow
+
+    before = timezone.now()
+    services.forecasts_store(items=[(PLACE, forecast())])
+    assert before <= ForecastRow.objects.get().fetched_at <= timezone.now()
+
+
+def test_a_stored_place_is_left_as_it_is_when_its_forecast_is_stored():
+    services.locations_ensure(places=[PLACE])
+    services.forecasts_store(items=[(dataclasses.replace(PLACE, name="Renamed"), forecast())])
+    assert services.location_get(location_id=PLACE.id) == PLACE
+    assert Location.objects.count() == 1
+
+
+def test_a_new_forecast_replaces_the_one_stored_for_the_same_place_and_kind():
+    first = forecast()
+    services.forecasts_store(items=[(PLACE, first)], fetched_at=datetime(2026, 11, 24, 6, 3, tzinfo=UTC))
+    later = forecast(issued=first.issued_at + timedelta(hours=1), source="met-norway", t=12.0)
+    fetched = datetime(2026, 11, 24, 7, 3, tzinfo=UTC)
+    services.forecasts_store(items=[(PLACE, later)], fetched_at=fetched)
+    assert forecast_rows() == [(PLACE.id, "hourly", later.issued_at, "met-norway", list(later.items))]
+    from weatherstream.models import Forecast as ForecastRow
+
+    assert ForecastRow.objects.get().fetched_at == fetched
+    assert services.forecast_latest(location_id=PLACE.id, kind="hourly") == later
+
+
+def test_the_two_kinds_of_a_place_are_stored_apart():
+    hourly, daily = forecast("hourly"), forecast("daily", t=3.0)
+    services.forecasts_store(items=[(PLACE, hourly), (PLACE, daily)])
+    assert [row[:2] for row in forecast_rows()] == [(PLACE.id, "daily"), (PLACE.id, "hourly")]
+    assert services.forecast_latest(location_id=PLACE.id, kind="hourly") == hourly
+    assert services.forecast_latest(location_id=PLACE.id, kind="daily") == daily
+    # a new daily forecast leaves the hourly one as it was
+    newer = forecast("daily", issued=hourly.issued_at + timedelta(hours=6), t=4.0)
+    services.forecasts_store(items=[(PLACE, newer)])
+    assert services.forecast_latest(location_id=PLACE.id, kind="hourly") == hourly
+    assert services.forecast_latest(location_id=PLACE.id, kind="daily") == newer
+
+
+def test_forecasts_of_several_places_go_in_one_call():
+    other = dataclasses.replace(PLACE, id="1", name="Elsewhere")
+    a, b = forecast(t=1.0), forecast(t=2.0)
+    services.forecasts_store(items=[(PLACE, a), (other, b)])
+    assert Location.objects.count() == 2
+    assert services.forecast_latest(location_id=PLACE.id, kind="hourly") == a
+    assert services.forecast_latest(location_id="1", kind="hourly") == b
+    # the same place and kind twice in a call: the last one given
+    c = forecast(t=3.0)
+    services.forecasts_store(items=[(PLACE, b), (PLACE, c)])
+    assert services.forecast_latest(location_id=PLACE.id, kind="hourly") == c
+
+
+def test_latest_forecast_is_none_when_none_is_stored():
+    assert services.forecast_latest(location_id=PLACE.id, kind="hourly") is None
+    services.forecasts_store(items=[(PLACE, forecast("hourly"))])
+    assert services.forecast_latest(location_id=PLACE.id, kind="daily") is None
+    assert services.forecast_latest(location_id="nowhere", kind="hourly") is None
+
+
+@pytest.mark.parametrize(
+    ("source", "real", "simulated", "found"),
+    [
+        ("open-meteo", True, True, True),
+        ("open-meteo", True, False, True),
+        ("open-meteo", False, True, False),
+        ("open-meteo", False, False, False),
+        ("simulated", True, True, True),
+        ("simulated", True, False, False),
+        ("simulated", False, True, True),
+        ("simulated", False, False, False),
+    ],
+)
+def test_latest_forecast_is_only_of_the_kinds_of_source_asked_for(source, real, simulated, found):
+    f = forecast(source=source)
+    services.forecasts_store(items=[(PLACE, f)])
+    latest = services.forecast_latest(location_id=PLACE.id, kind="hourly", real=real, simulated=simulated)
+    assert latest == (f if found else None)
+
+
+def test_a_stored_forecast_comes_back_as_it_was_issued_in_utc():
+    from zoneinfo import ZoneInfo
+
+    from weatherstream.forecasts import Forecast
+
+    f = forecast("daily")
+    # issued at an aware time of another zone: the same instant comes back, in UTC
+    berlin = Forecast(
+        kind="daily",
+        issued_at=datetime(2026, 11, 24, 7, 0, 0, 250000, tzinfo=ZoneInfo("Europe/Berlin")),
+        source="simulated",
+        items=f.items,
+    )
+    services.forecasts_store(items=[(PLACE, berlin)])
+    latest = services.forecast_latest(location_id=PLACE.id, kind="daily")
+    assert latest == berlin
+    assert latest.issued_at.utcoffset() == timedelta(0) and latest.issued_at.tzinfo is UTC
+    assert latest.issued_at == datetime(2026, 11, 24, 6, 0, 0, 250000, tzinfo=UTC)
+    assert latest.items == f.items and isinstance(latest.items, tuple)
+    assert latest.to_wire() == berlin.to_wire()
+    assert latest.to_wire()["issued_at"] == "2026-11-24T06:00:00.250000Z"
+
+
+def test_forecasts_go_with_their_location():
+    services.forecasts_store(items=[(PLACE, forecast("hourly")), (PLACE, forecast("daily"))])
+    Location.objects.filter(id=PLACE.id).delete()
+    assert services.forecast_latest(location_id=PLACE.id, kind="hourly") is None
+    assert forecast_rows() == []
+
+
+@pytest.mark.parametrize("kind", ["hourly", "daily"])
+def test_a_stored_forecast_makes_the_same_frame_as_the_one_published(kind):
+    """The frame a reconnecting client gets from the record is the one it would have been
+    pushed: every item's fields in wire order (a jsonb column keeps no key order)."""
+    from weatherstream import protocol
+    from weatherstream.forecasts import DAILY_FIELDS, HOURLY_FIELDS
+
+    f = forecast(kind)
+    services.forecasts_store(items=[(PLACE, f)])
+    latest = services.forecast_latest(location_id=PLACE.id, kind=kind)
+    fields = list(HOURLY_FIELDS if kind == "hourly" else DAILY_FIELDS)
+    assert all(list(item) == fields for item in latest.items)
+    assert protocol.forecast_frame(
+        location_id=PLACE.id, forecast=latest.to_wire()
+    ) == protocol.forecast_frame(location_id=PLACE.id, forecast=f.to_wire())

@@ -10,7 +10,7 @@ import pytest
 from tests.clock import FakeClock
 from weatherstream import subscriptions as subscriptions_module
 from weatherstream.places import TooManyPlaces
-from weatherstream.subscriptions import HOUR, Subscriptions
+from weatherstream.subscriptions import HOUR, Subscriptions, forecast_key
 
 CONFIG = {"DEMAND_GRACE": 30.0, "MAX_CONNECTIONS_PER_ADDRESS": 2, "NEW_PLACES_PER_HOUR": 3}
 
@@ -195,3 +195,106 @@ def test_sweep_forgets_addresses_that_added_nothing_for_an_hour(clock):
     clock.now += 60
     subs.sweep()
     assert subs.new_places == {}
+
+
+# Forecast subscribers (issue 15): one hub key per place and kind, a grace per place.
+
+
+def test_forecast_subscribers_are_held_per_place_and_kind():
+    subs, a, b = make(), Inbox(), Inbox()
+    assert subs.add_forecast("berlin", "hourly", a) is True  # the place's first
+    assert subs.add_forecast("berlin", "hourly", b) is False
+    assert subs.add_forecast("berlin", "daily", a) is False, "a first of its kind, not of the place"
+    assert subs.forecast_hub.count(forecast_key("hourly", "berlin")) == 2
+    assert subs.forecast_hub.count(forecast_key("daily", "berlin")) == 1
+    assert subs.add_forecast("paris", "daily", b) is True
+    assert subs.forecast_watched() == {"berlin", "paris"}
+    assert subs.hub.count("berlin") == 0 and subs.watched() == set(), "readings are subscribed apart"
+    subs.discard_forecast("berlin", "hourly", a)
+    assert subs.forecast_hub.count(forecast_key("hourly", "berlin")) == 1
+    assert subs.forecast_hub.count(forecast_key("daily", "berlin")) == 1
+
+
+def test_forecast_key_names_the_kind_and_the_place():
+    assert forecast_key("hourly", "52.52,13.41") == "hourly:52.52,13.41"
+    assert forecast_key("daily", "2950159") != forecast_key("hourly", "2950159")
+
+
+def test_a_place_stays_in_forecast_demand_for_the_grace_after_its_last_forecast_subscriber_left(clock):
+    subs, a, b = make(), Inbox(), Inbox()
+    subs.add_forecast("berlin", "hourly", a)
+    subs.add_forecast("berlin", "daily", b)
+    subs.add_forecast("paris", "hourly", Inbox())
+    subs.discard_forecast("berlin", "hourly", a)
+    assert subs.forecasts_released == {}, "a subscriber of the other kind is left: no grace"
+    clock.now += 100
+    assert subs.forecast_watched() == {"berlin", "paris"}
+    assert subs.forecasts_released == {}
+    subs.discard_forecast("berlin", "daily", b)  # the last one, of any kind: the grace starts now
+    clock.now += 30.0
+    assert subs.forecast_watched() == {"berlin", "paris"}  # DEMAND_GRACE seconds, to the end
+    clock.now += 0.001
+    assert subs.forecast_watched() == {"paris"}
+    assert subs.forecasts_released == {}  # forgotten, not only filtered out
+
+
+def test_the_forecast_grace_is_the_same_whichever_kind_left_last(clock):
+    subs, a = make(), Inbox()
+    subs.add_forecast("berlin", "daily", a)
+    subs.add_forecast("berlin", "hourly", a)
+    subs.discard_forecast("berlin", "daily", a)
+    clock.now += 5
+    subs.discard_forecast("berlin", "hourly", a)  # the grace from now, not from the first leaving
+    clock.now += 30
+    assert subs.forecast_watched() == {"berlin"}
+    clock.now += 0.001
+    assert subs.forecast_watched() == set()
+
+
+def test_a_forecast_subscriber_back_within_the_grace_ends_it(clock):
+    subs, a = make(), Inbox()
+    subs.add_forecast("berlin", "hourly", a)
+    subs.discard_forecast("berlin", "hourly", a)
+    clock.now += 20
+    assert subs.add_forecast("berlin", "daily", a) is False, "in its grace: still in demand, no new fetch"
+    assert subs.forecasts_released == {}, "the grace ended"
+    clock.now += 100
+    assert subs.forecast_watched() == {"berlin"}
+    subs.discard_forecast("berlin", "daily", a)  # a new grace, from now
+    clock.now += 29
+    assert subs.forecast_watched() == {"berlin"}
+    clock.now += 2
+    assert subs.forecast_watched() == set()
+    assert subs.add_forecast("berlin", "hourly", a) is True, "past the grace: the first again"
+
+
+def test_the_forecast_grace_and_the_readings_grace_run_apart(clock):
+    subs, a = make(), Inbox()
+    subs.add("berlin", a)
+    subs.add_forecast("berlin", "hourly", a)
+    subs.discard_forecast("berlin", "hourly", a)  # the forecast is left; the readings are not
+    clock.now += 31
+    assert subs.forecast_watched() == set() and subs.watched() == {"berlin"}
+    subs.add_forecast("berlin", "hourly", a)
+    subs.discard("berlin", a)  # the readings are left; the forecast is not
+    clock.now += 31
+    assert subs.watched() == set() and subs.forecast_watched() == {"berlin"}
+
+
+def test_no_forecast_grace_without_demand_grace(clock):
+    subs, a = make(DEMAND_GRACE=0), Inbox()
+    subs.add_forecast("berlin", "hourly", a)
+    subs.discard_forecast("berlin", "hourly", a)
+    assert subs.forecast_watched() == {"berlin"}
+    clock.now += 0.001
+    assert subs.forecast_watched() == set()
+
+
+def test_discarding_a_forecast_subscription_never_added_starts_no_grace(clock):
+    subs, a = make(), Inbox()
+    subs.discard_forecast("berlin", "hourly", Inbox())
+    assert subs.forecast_watched() == set() and subs.forecasts_released == {}
+    subs.add_forecast("berlin", "daily", a)
+    subs.discard_forecast("berlin", "hourly", a)  # not subscribed to that kind
+    subs.discard_forecast("berlin", "daily", Inbox())  # another subscriber
+    assert subs.forecasts_released == {} and subs.forecast_hub.count(forecast_key("daily", "berlin")) == 1

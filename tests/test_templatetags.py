@@ -62,3 +62,22 @@ def test_the_city_is_escaped():
     html = render("{% weather_widget city %}", city='<script>alert(1)</script>"')
     assert "<script>alert" not in html
     assert re.search(r'data-city="&lt;script&gt;alert\(1\)&lt;/script&gt;&quot;"', html)
+
+
+def test_forecast_true_adds_the_next_hours_line_inline():
+    html = render('<p>Berlin: {% weather_widget "Berlin" forecast=True %}.</p>')
+    parser = Tags()
+    parser.feed(html)
+    assert not BLOCK & set(parser.tags[1:]), parser.tags  # still fits in a sentence
+    assert 'data-forecast="hourly"' in html
+    assert html.count('class="weatherstream-widget__hours"') == 1
+    # the line sits inside the widget, hidden until a forecast arrives
+    assert re.search(r'<span class="weatherstream-widget__hours"[^>]* hidden></span></span>\s*\.</p>$', html)
+
+
+def test_without_forecast_the_widget_asks_for_none():
+    for source in ('{% weather_widget "Berlin" %}', '{% weather_widget "Berlin" forecast=False %}'):
+        html = render(source)
+        assert "data-forecast" not in html and "__hours" not in html, html
+    with pytest.raises(TemplateSyntaxError, match="forecast"):
+        render('{% weather_widget "Berlin" forecast="yes" %}')

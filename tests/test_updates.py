@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 
 from weatherstream import services
-from weatherstream.latest import Latest
+from weatherstream.forecasts import Forecast, Forecasts, daily_item, hourly_item
+from weatherstream.latest import Latest, LatestForecasts
 from weatherstream.places import Place
 from weatherstream.providers import ProviderError
 from weatherstream.readings import Reading
-from weatherstream.updates import Updates
+from weatherstream.updates import ForecastUpdates, Updates
 
 T0 = datetime(2026, 10, 3, 10, 30, tzinfo=UTC)
 BERLIN = Place("berlin", 52.5, 13.4)
@@ -246,3 +248,213 @@ async def test_a_failure_at_a_place_not_held_marks_what_is_stored_stale_on_a_sep
         assert asked == ["berlin"] and rig.log == [("publish", "berlin", good.as_stale())]
     else:  # a server's embedded poller: it loaded what it serves when it met the place
         assert asked == [] and rig.log == []
+
+
+# ForecastUpdates.deliver (issue 15): each forecast that changed is published, then stored.
+
+
+def forecast(
+    minute: int = 0, source: str = "open-meteo", kind: str = "hourly", value: float = 1.0
+) -> Forecast:
+    item = (
+        hourly_item(T0 + timedelta(hours=1), temperature=value)
+        if kind == "hourly"
+        else daily_item(T0.date(), temperature_max=value)
+    )
+    return Forecast(kind=kind, issued_at=T0 + timedelta(minutes=minute), source=source, items=(item,))
+
+
+def fetched(*forecasts: Forecast) -> Forecasts:
+    return Forecasts(source=forecasts[0].source, kinds={f.kind: f for f in forecasts})
+
+
+class FakeForecastPublisher:
+    """As both real publishers: hold the forecast as the place's latest of its kind, then
+    send it."""
+
+    def __init__(self, latest: LatestForecasts, log: list):
+        self.latest, self.log = latest, log
+
+    async def publish(self, place_id, reading):  # pragma: no cover - readings are not delivered here
+        raise AssertionError("a forecast poller publishes no reading")
+
+    async def publish_forecast(self, place_id, forecast):
+        self.latest.put(place_id, forecast)
+        self.log.append(("publish", place_id, forecast))
+
+
+class ForecastRig:
+    def __init__(self, *, real: bool = True, simulated: bool = True):
+        self.log: list = []  # in order: ("publish", place id, forecast), ("store", items)
+        self.latest = LatestForecasts(real=real, simulated=simulated)
+        self.updates = ForecastUpdates(
+            latest=self.latest, publisher=FakeForecastPublisher(self.latest, self.log)
+        )
+
+    def published(self):
+        return [entry[1:] for entry in self.log if entry[0] == "publish"]
+
+    def stored(self):
+        return [entry[1] for entry in self.log if entry[0] == "store"]
+
+
+@pytest.fixture
+def forecast_database(monkeypatch):
+    """The stored forecasts (a fake): (place id, kind) -> forecast, or an exception to
+    raise; what was asked; and what storing raises (None: it stores into the rig's log)."""
+
+    db = SimpleNamespace(stored={}, asked=[], store_error=None, log=None)
+
+    def forecast_latest(*, location_id, kind, real=True, simulated=True):
+        db.asked.append((location_id, kind))
+        answer = db.stored.get((location_id, kind))
+        if isinstance(answer, Exception):
+            raise answer
+        if answer is not None and not (real if answer.real else simulated):
+            return None
+        return answer
+
+    def forecasts_store(*, items, fetched_at=None):
+        if db.store_error is not None:
+            raise db.store_error
+        db.log.append(("store", list(items)))
+
+    monkeypatch.setattr(services, "forecast_latest", forecast_latest)
+    monkeypatch.setattr(services, "forecasts_store", forecasts_store)
+    return db
+
+
+def rig_on(db, **kwargs) -> ForecastRig:
+    rig = ForecastRig(**kwargs)
+    db.log = rig.log
+    return rig
+
+
+async def test_new_forecasts_are_published_each_kind_then_stored_in_one_batch(forecast_database):
+    rig = rig_on(forecast_database)
+    hourly, daily, paris = forecast(kind="hourly"), forecast(kind="daily"), forecast(value=2.0)
+    await rig.updates.deliver([(BERLIN, fetched(hourly, daily)), (PARIS, fetched(paris))], None)
+    assert rig.log == [
+        ("publish", "berlin", hourly),
+        ("publish", "berlin", daily),
+        ("publish", "paris", paris),
+        ("store", [(BERLIN, hourly), (BERLIN, daily), (PARIS, paris)]),
+    ]
+    assert rig.latest.get("berlin", "hourly") is hourly and rig.latest.get("berlin", "daily") is daily
+    assert sorted(forecast_database.asked) == [
+        ("berlin", "daily"),
+        ("berlin", "hourly"),
+        ("paris", "daily"),
+        ("paris", "hourly"),
+    ], "held nothing: compared with what is stored"
+
+
+async def test_a_repeated_forecast_is_neither_published_nor_stored(forecast_database):
+    rig = rig_on(forecast_database)
+    result = fetched(forecast(kind="hourly"), forecast(kind="daily"))
+    await rig.updates.deliver([(BERLIN, result)], None)
+    del rig.log[:]
+    await rig.updates.deliver([(BERLIN, result)], None)  # the upstream has nothing new
+    # the same forecasts again, issued later: they say nothing new
+    await rig.updates.deliver(
+        [(BERLIN, fetched(forecast(60, kind="hourly"), forecast(60, kind="daily")))], None
+    )
+    await rig.updates.deliver([(BERLIN, fetched(forecast(-60, kind="hourly", value=5.0)))], None)  # older
+    assert rig.log == []
+    assert rig.latest.get("berlin", "hourly") is result.get("hourly")
+
+
+async def test_only_the_kind_that_changed_is_published_and_stored(forecast_database):
+    rig = rig_on(forecast_database)
+    hourly = forecast(kind="hourly")
+    await rig.updates.deliver([(BERLIN, fetched(hourly, forecast(kind="daily")))], None)
+    del rig.log[:]
+    daily = forecast(60, kind="daily", value=7.0)
+    await rig.updates.deliver([(BERLIN, fetched(forecast(60, kind="hourly"), daily))], None)
+    assert rig.log == [("publish", "berlin", daily), ("store", [(BERLIN, daily)])]
+    assert rig.latest.get("berlin", "hourly") is hourly and rig.latest.get("berlin", "daily") is daily
+
+
+async def test_a_simulated_forecast_never_replaces_a_real_one(forecast_database):
+    rig = rig_on(forecast_database)
+    real = forecast(0, "open-meteo", value=5.0)
+    await rig.updates.deliver([(BERLIN, fetched(real))], None)
+    del rig.log[:]
+    await rig.updates.deliver(
+        [(BERLIN, fetched(forecast(60, "simulated", value=30.0)))], None
+    )  # the fallback
+    assert rig.log == [] and rig.latest.get("berlin", "hourly") is real
+    newer_real = forecast(-60, "met-norway", value=6.0)  # a real one replaces a simulated one, not this
+    simulated_rig = rig_on(forecast_database)
+    await simulated_rig.updates.deliver([(PARIS, fetched(forecast(60, "simulated")))], None)
+    await simulated_rig.updates.deliver([(PARIS, fetched(newer_real))], None)
+    assert simulated_rig.published()[-1] == ("paris", newer_real), "a real one beats a newer simulated one"
+
+
+async def test_a_place_not_held_is_compared_with_its_stored_forecasts(forecast_database):
+    """A poller just elected holds nothing: what is stored is not news again."""
+    stored = forecast(kind="hourly")
+    forecast_database.stored["berlin", "hourly"] = stored
+    rig = rig_on(forecast_database)
+    await rig.updates.deliver([(BERLIN, fetched(forecast(kind="hourly")))], None)
+    assert rig.log == []
+    assert forecast_database.asked == [("berlin", "hourly"), ("berlin", "daily")]
+    newer = forecast(60, kind="hourly", value=3.0)
+    await rig.updates.deliver([(BERLIN, fetched(newer))], None)
+    assert len(forecast_database.asked) == 2, "held now: not looked up again"
+    assert rig.log == [("publish", "berlin", newer), ("store", [(BERLIN, newer)])]
+
+
+async def test_a_stored_real_forecast_is_kept_over_a_new_pollers_simulated_one(forecast_database):
+    forecast_database.stored["berlin", "hourly"] = forecast(0, "open-meteo")
+    rig = rig_on(forecast_database)
+    await rig.updates.deliver([(BERLIN, fetched(forecast(60, "simulated", value=9.0)))], None)
+    assert rig.log == []
+
+
+async def test_a_database_failure_while_storing_is_logged_not_raised(forecast_database, caplog):
+    rig = rig_on(forecast_database)
+    forecast_database.store_error = ConnectionError("database down")
+    hourly, daily = forecast(kind="hourly"), forecast(kind="daily")
+    with caplog.at_level(logging.WARNING, logger="weatherstream.updates"):
+        await rig.updates.deliver([(BERLIN, fetched(hourly, daily))], None)
+    assert rig.log == [("publish", "berlin", hourly), ("publish", "berlin", daily)], "clients got them"
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING
+    assert record.getMessage() == "storing 2 forecast(s) failed (database down)"
+    forecast_database.store_error = None  # back: the next changed forecast is stored
+    newer = forecast(60, kind="hourly", value=4.0)
+    await rig.updates.deliver([(BERLIN, fetched(newer))], None)
+    assert rig.stored() == [[(BERLIN, newer)]]
+
+
+async def test_with_the_database_down_changed_forecasts_still_go_out(forecast_database, caplog):
+    forecast_database.stored["berlin", "hourly"] = ConnectionError("database down")
+    forecast_database.store_error = ConnectionError("database down")
+    rig = rig_on(forecast_database)
+    hourly = forecast()
+    with caplog.at_level(logging.WARNING, logger="weatherstream.updates"):
+        await rig.updates.deliver([(BERLIN, fetched(hourly))], None)
+    assert rig.log == [("publish", "berlin", hourly)]
+    assert [r.getMessage() for r in caplog.records] == [
+        "loading the forecasts of berlin failed (database down)",
+        "storing 1 forecast(s) failed (database down)",
+    ]
+    assert all(r.levelno == logging.WARNING for r in caplog.records)
+
+
+async def test_places_without_forecasts_are_skipped(forecast_database):
+    rig = rig_on(forecast_database)
+    held = forecast()
+    await rig.updates.deliver([(BERLIN, fetched(held))], None)
+    del rig.log[:], forecast_database.asked[:]
+    paris = forecast(value=2.0)
+    await rig.updates.deliver([(BERLIN, None), (PARIS, fetched(paris))], None)
+    assert rig.log == [("publish", "paris", paris), ("store", [(PARIS, paris)])]
+    del rig.log[:], forecast_database.asked[:]
+    await rig.updates.deliver([(BERLIN, None), (PARIS, None)], DOWN)  # the fetch failed
+    assert rig.log == [] and forecast_database.asked == [], "nothing published, stored nor looked up"
+    assert rig.latest.get("berlin", "hourly") is held, "the last forecast stays"
+    await rig.updates.deliver([(BERLIN, at(0))], None)  # not forecasts: nothing usable
+    await rig.updates.deliver([], None)
+    assert rig.log == []

@@ -11,11 +11,21 @@ from weatherstream import metrics
 from weatherstream.breaker import CircuitBreaker
 from weatherstream.budget import CallBudget, RedisBudget
 from weatherstream.conf import DEFAULTS
+from weatherstream.forecasts import Forecasts
 from weatherstream.places import Place
 from weatherstream.providers import ProviderError, UpstreamUnreachable, WeatherProvider
 from weatherstream.providers.openmeteo import OpenMeteoProvider
 from weatherstream.providers.simulated import SimulatedProvider, simulate
-from weatherstream.upstream import BUDGET_RETRY, Chain, Upstream, load_budget, load_chain
+from weatherstream.upstream import (
+    BUDGET_RETRY,
+    FORECAST_SPACING,
+    FORECASTS,
+    Chain,
+    Forecasting,
+    Upstream,
+    load_budget,
+    load_chain,
+)
 
 A = Place("a", 52.5, 13.4)
 B = Place("b", 48.1, 11.6)
@@ -601,3 +611,338 @@ async def test_the_error_of_every_upstream_joins_their_messages_and_without_a_hi
     readings, error = await chain(first, second).fetch([A])
     assert str(error) == "HTTP 429; HTTP 503"
     assert error.retry_after is None  # the poller's own backoff, sooner than 120 s
+
+
+# -- forecasts (issue 15): asked of the providers that make them, on the same guards -------
+
+
+def forecasts_of(place, source, issued=NOW):
+    from datetime import UTC, datetime
+
+    from weatherstream.forecasts import Forecast, Forecasts, hourly_item
+
+    at = datetime.fromtimestamp(issued, UTC)
+    hourly = Forecast(
+        kind="hourly", issued_at=at, source=source, items=(hourly_item(at, temperature=place.latitude),)
+    )
+    return Forecasts(source=source, kinds={"hourly": hourly})
+
+
+class Forecaster(Scripted):
+    """A Scripted provider that also makes forecasts, as told; its forecast requests cost
+    ``weight`` calls a place."""
+
+    forecasts = True
+
+    def __init__(self, name, *, weight=2.0, gate=None, forecast_rhythm=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.weight = weight
+        self.gate = gate  # what forecast_gate answers, or an exception it raises
+        self.gate_asked = []
+        self.forecast_rhythm = forecast_rhythm
+        self.forecast_asked = []
+        self.rhythm_asked = []
+
+    def forecast_calls(self, count):
+        return count * self.weight
+
+    async def fetch_forecasts(self, places):
+        self.forecast_asked.append([p.id for p in places])
+        if self.fail is not None:
+            raise self.fail
+        return [None if p.id in self.nothing else forecasts_of(p, self.name) for p in places]
+
+    async def forecast_gate(self, places):
+        self.gate_asked.append([p.id for p in places])
+        if isinstance(self.gate, BaseException):
+            raise self.gate
+        return dict(self.gate or {})
+
+    def forecast_new_data_at(self, place, forecasts):
+        self.rhythm_asked.append((place, forecasts))
+        return self.forecast_rhythm
+
+
+class Offline(Forecaster):
+    """The offline fallback (as the simulated provider): simulated readings and forecasts."""
+
+    real, simulates = False, True
+
+    def __init__(self, *, forecasts=True):
+        super().__init__("simulated")
+        self.forecasts = forecasts
+
+
+async def test_forecasts_are_asked_only_of_the_providers_that_make_them():
+    readings_only, forecaster = Scripted("custom"), Forecaster("forecaster")
+    links = chain(readings_only, forecaster)
+    results, error = await links.fetch([A, B], FORECASTS)
+    assert error is None
+    assert [r.source for r in results] == ["forecaster", "forecaster"]
+    assert all(isinstance(r, Forecasts) for r in results)
+    assert readings_only.asked == [], "a provider without forecasts makes no request"
+    assert forecaster.forecast_asked == [["a", "b"]] and forecaster.asked == []
+    assert links.first.requests == 0 and links.upstreams[1].requests == 1
+    readings, _ = await links.fetch([A])  # readings still go to the first
+    assert readings[0].source == "custom" and forecaster.asked == []
+
+
+async def test_forecasts_the_first_forecaster_fails_go_to_the_next_that_makes_them():
+    first = Forecaster("first", fail=ProviderError("HTTP 503"))
+    links = chain(first, Scripted("custom"), Forecaster("third", nothing={"b"}))
+    results, error = await links.fetch([A, B], FORECASTS)
+    assert results[0].source == "third" and results[1] is None
+    assert str(error) == "HTTP 503", "what left b without a forecast"
+    assert first.forecast_asked == [["a", "b"]] and links.upstreams[2].provider.forecast_asked == [["a", "b"]]
+    assert links.upstreams[1].provider.asked == []
+
+
+async def test_a_chain_without_a_forecasting_upstream_asks_nobody_for_forecasts():
+    custom = Scripted("custom")
+    results, error = await chain(custom).fetch([A, B], FORECASTS)
+    assert results == [None, None] and error is None
+    assert custom.asked == []
+
+
+async def test_forecast_requests_spend_the_budget_with_their_own_weight():
+    clock = FakeClock(0.0)
+    budget = CallBudget({"minute": 10}, clock=clock)
+    forecaster = Forecaster("weighted", weight=2.5)
+    upstream = Upstream(forecaster, budget=budget)
+    await upstream.fetch([A, B, A], FORECASTS)  # 3 places x 2.5 calls
+    assert budget.remaining() == {"minute": pytest.approx(2.5)}
+    await upstream.fetch([A], "readings")  # a reading costs the provider's calls(): 1
+    assert budget.remaining() == {"minute": pytest.approx(1.5)}
+    with pytest.raises(ProviderError, match="budget"):
+        await upstream.fetch([A], FORECASTS)  # 2.5 more would exceed 10
+    assert forecaster.forecast_asked == [["a", "b", "a"]]
+    assert upstream.calls(4, FORECASTS) == 10.0 and upstream.calls(4) == 4.0
+
+
+async def test_forecast_calls_are_counted_in_the_providers_metrics_with_their_weight():
+    name = f"forecast-calls-{uuid.uuid4().hex}"
+    upstream = Upstream(Forecaster(name, weight=2.0))
+    await upstream.fetch([A, B], FORECASTS)
+    assert metrics.UPSTREAM_CALLS.labels(name)._value.get() == 4.0
+    assert outcomes(name) == {"ok": 1, "error": 0, "refused": 0}
+
+
+async def test_a_spent_budget_sends_forecasts_to_the_next_forecaster_without_calling_the_first():
+    clock = FakeClock(0.0)
+    first, second = Forecaster("first", weight=2.0), Forecaster("second")
+    links = chain(first, second, clock=clock, first={"budget": CallBudget({"minute": 5}, clock=clock)})
+    results, _ = await links.fetch([A, B], FORECASTS)  # 4 calls of 5
+    assert [r.source for r in results] == ["first", "first"]
+    results, _ = await links.fetch([A], FORECASTS)  # 2 more would be 6
+    assert [r.source for r in results] == ["second"] and first.forecast_asked == [["a", "b"]]
+
+
+def test_upstream_stretch_of_forecasts_uses_their_weight():
+    budget = CallBudget({"day": 10000})
+    upstream = Upstream(Forecaster("w", weight=2.0), budget=budget)
+    assert upstream.stretch(500, FORECASTS) == pytest.approx(1000 * 86400 / (10000 - 1000))
+    assert upstream.stretch(500) == pytest.approx(500 * 86400 / (10000 - 500))
+
+
+async def test_offline_forecasts_are_simulated_only_while_readings_found_no_network():
+    clock = FakeClock(0.0)
+    down = Forecaster("open-meteo", fail=UpstreamUnreachable("no route"))
+    offline = Offline()
+    links = Chain([Upstream(down)], offline=offline, reprobe_after=300, clock=clock)
+    [result], error = await links.fetch([A], FORECASTS)  # the network's state is not its to decide
+    assert result is None and "no route" in str(error) and not links.degraded
+    assert offline.forecast_asked == []
+    [reading], _ = await links.fetch([A])  # readings find no network: the chain is offline
+    assert reading.source == "simulated" and links.degraded
+    clock.now = 100
+    [result], error = await links.fetch([A], FORECASTS)
+    assert result.source == "simulated" and error is None
+    assert offline.forecast_asked == [["a"]] and len(down.forecast_asked) == 1  # not asked again
+    down.fail = None
+    clock.now = 300
+    [reading], _ = await links.fetch([A])  # the re-probe finds it back
+    assert reading.source == "open-meteo" and not links.degraded
+    [result], _ = await links.fetch([A], FORECASTS)
+    assert result.source == "open-meteo" and len(offline.forecast_asked) == 1
+
+
+async def test_an_error_answer_to_a_forecast_request_is_not_replaced_by_simulated_forecasts():
+    offline = Offline()
+    links = Chain([Upstream(Forecaster("open-meteo", fail=ProviderError("HTTP 503")))], offline=offline)
+    [result], error = await links.fetch([A], FORECASTS)
+    assert result is None and str(error) == "HTTP 503"
+    assert offline.forecast_asked == [] and not links.degraded
+
+
+async def test_a_second_real_forecaster_serves_before_any_simulated_forecast():
+    offline = Offline()
+    links = Chain(
+        [
+            Upstream(Forecaster("open-meteo", fail=UpstreamUnreachable("no route"))),
+            Upstream(Forecaster("met")),
+        ],
+        offline=offline,
+    )
+    [result], error = await links.fetch([A], FORECASTS)
+    assert result.source == "met" and error is None and not links.degraded
+    assert offline.forecast_asked == []
+
+
+async def test_an_offline_fallback_without_forecasts_serves_none():
+    clock = FakeClock(0.0)
+    offline = Offline(forecasts=False)
+    links = Chain(
+        [Upstream(Forecaster("open-meteo", fail=UpstreamUnreachable("no route")))],
+        offline=offline,
+        reprobe_after=300,
+        clock=clock,
+    )
+    [result], error = await links.fetch([A], FORECASTS)
+    assert result is None and "no route" in str(error)
+    assert offline.forecast_asked == []
+    [reading], _ = await links.fetch([A])  # readings still fall back
+    assert reading.source == "simulated" and links.degraded
+    [result], error = await links.fetch([A], FORECASTS)  # while offline: the upstream is asked
+    assert result is None and "no route" in str(error) and offline.forecast_asked == []
+
+
+async def test_while_offline_forecasts_are_simulated_without_asking_the_upstream():
+    clock = FakeClock(0.0)
+    down = Forecaster("open-meteo", fail=UpstreamUnreachable("no route"))
+    offline = Offline()
+    links = Chain([Upstream(down)], offline=offline, reprobe_after=300, clock=clock)
+    await links.fetch([A])  # readings found the network down
+    assert links.degraded and down.asked == [["a"]]
+    [result], error = await links.fetch([B], FORECASTS)
+    assert result.source == "simulated" and error is None
+    assert down.forecast_asked == [], "within the re-probe period: not asked"
+
+
+async def test_a_forecast_fetch_does_not_take_readings_offline_while_their_upstream_answers():
+    clock = FakeClock(0.0)
+    custom = Scripted("custom")  # reachable, makes no forecasts
+    down = Forecaster("open-meteo", fail=UpstreamUnreachable("no route"))
+    links = Chain([Upstream(custom), Upstream(down)], offline=Offline(), reprobe_after=300, clock=clock)
+    [result], _ = await links.fetch([A], FORECASTS)
+    assert result is None or result.source == "simulated"
+    [reading], error = await links.fetch([A])
+    # The forecast fetch found its only forecaster unreachable; the network's state is the
+    # readings' to decide: readings still come from "custom", which answers.
+    assert reading.source == "custom" and error is None
+    assert custom.asked == [["a"]]
+
+
+async def test_a_chain_with_an_offline_fallback_but_no_forecaster_does_not_crash_on_forecasts():
+    custom = Scripted("custom")
+    links = Chain([Upstream(custom)], offline=Offline())
+    # No upstream is asked and no error collected: nothing, no crash.
+    results, error = await links.fetch([A, B], FORECASTS)
+    assert error is None and custom.asked == []
+    assert all(r is None or r.source == "simulated" for r in results)
+
+
+# Forecasting: a chain asked for forecasts, as the forecast poller's fetcher.
+
+
+def test_forecasting_is_enabled_when_some_provider_makes_forecasts():
+    assert not Forecasting(chain(Scripted("custom"))).enabled
+    assert not Forecasting(Chain([Upstream(Scripted("custom"))], offline=Offline())).enabled, (
+        "the offline fallback alone makes none"
+    )
+    forecasting = Forecasting(chain(Scripted("custom"), Forecaster("f")))
+    assert forecasting.enabled and [p.name for p in forecasting.providers] == ["f"]
+
+
+def test_forecasting_batches_as_its_biggest_forecasting_provider():
+    forecasting = Forecasting(
+        chain(Scripted("custom", max_batch=500), Forecaster("a", max_batch=1), Forecaster("b", max_batch=50))
+    )
+    assert forecasting.max_batch == 50
+    assert Forecasting(chain(Scripted("custom", max_batch=500))).max_batch == 1
+    assert forecasting.resolution == FORECAST_SPACING == 3600.0
+
+
+def test_forecasting_stretch_is_the_first_forecasters_budget_with_forecast_weights():
+    custom_budget, forecast_budget = CallBudget({"day": 10000}), CallBudget({"day": 10000})
+    links = chain(
+        Scripted("custom"),
+        Forecaster("f", weight=2.0),
+        custom={"budget": custom_budget},
+        f={"budget": forecast_budget},
+    )
+    forecasting = Forecasting(links)
+    assert forecasting.stretch(500) == pytest.approx(1000 * 86400 / (10000 - 1000))
+    assert links.stretch(500) == pytest.approx(500 * 86400 / (10000 - 500)), "readings: the first's"
+    assert Forecasting(chain(Scripted("custom"), custom={"budget": custom_budget})).stretch(500) == 0.0
+    assert Forecasting(chain(Forecaster("free"))).stretch(500) == 0.0
+
+
+async def test_forecasting_counts_the_requests_and_places_of_its_chain():
+    links = chain(Scripted("custom"), Forecaster("f"))
+    forecasting = Forecasting(links)
+    await forecasting.fetch([A, B])
+    await links.fetch([A])
+    assert (forecasting.requests, forecasting.fetches) == (2, 3)
+
+
+async def test_forecasting_fetches_forecasts_of_the_chain():
+    forecaster = Forecaster("f")
+    forecasting = Forecasting(chain(Scripted("custom"), forecaster))
+    results, error = await forecasting.fetch([A, B])
+    assert error is None and [r.source for r in results] == ["f", "f"]
+    assert forecaster.forecast_asked == [["a", "b"]] and forecaster.asked == []
+
+
+async def test_forecasting_gate_is_the_first_forecasting_providers():
+    first, second = Forecaster("first", gate={"a": 120.0}), Forecaster("second", gate={"b": 1.0})
+    forecasting = Forecasting(chain(Scripted("custom"), first, second))
+    assert await forecasting.gate([A, B]) == {"a": 120.0}
+    assert first.gate_asked == [["a", "b"]] and second.gate_asked == []
+    assert await forecasting.gate([]) == {} and first.gate_asked == [["a", "b"]], "nothing to ask"
+    assert await Forecasting(chain(Scripted("custom"))).gate([A]) == {}
+
+
+async def test_a_failing_forecast_gate_gates_nothing_and_is_logged(caplog):
+    first = Forecaster("first", gate=RuntimeError("metadata API down"))
+    forecasting = Forecasting(chain(first))
+    with caplog.at_level(logging.ERROR, logger="weatherstream.upstream"):
+        assert await forecasting.gate([A, B]) == {}
+    [record] = caplog.records
+    assert record.getMessage() == "first: forecast_gate failed" and record.exc_info[0] is RuntimeError
+
+
+async def test_readings_are_never_gated():
+    assert await chain(Forecaster("f", gate={"a": 60.0})).gate([A]) == {}
+
+
+async def test_forecasting_new_data_at_asks_the_provider_of_the_results_source():
+    first = Forecaster("first", fail=ProviderError("down"), forecast_rhythm=100.0)
+    second = Forecaster("second", forecast_rhythm=200.0)
+    forecasting = Forecasting(chain(first, second))
+    [result], _ = await forecasting.fetch([A])
+    assert result.source == "second"
+    assert forecasting.new_data_at(A, result) == 200.0
+    assert second.rhythm_asked == [(A, result)] and first.rhythm_asked == []
+    first.fail = None
+    [result], _ = await forecasting.fetch([A])
+    assert forecasting.new_data_at(A, result) == 100.0 and first.rhythm_asked == [(A, result)]
+    assert forecasting.new_data_at(A, forecasts_of(A, "unknown")) is None
+
+
+async def test_forecasting_new_data_at_of_a_simulated_forecast_asks_the_offline_provider():
+    offline = Offline()
+    offline.forecast_rhythm = 300.0
+    links = Chain([Upstream(Forecaster("open-meteo", fail=UpstreamUnreachable("x")))], offline=offline)
+    forecasting = Forecasting(links)
+    await links.fetch([A])  # readings find no network
+    [result], _ = await forecasting.fetch([A])
+    assert result.source == "simulated" and forecasting.new_data_at(A, result) == 300.0
+
+
+async def test_a_forecast_of_the_first_forecaster_is_not_hurried_back_to_a_provider_without_forecasts():
+    forecaster = Forecaster("f")
+    forecasting = Forecasting(chain(Scripted("custom"), forecaster))
+    [result], _ = await forecasting.fetch([A])
+    # Measured against the first provider that makes forecasts, not the chain's first
+    # ("custom", which makes none): not a fallback's forecast, no hurry.
+    assert forecasting.first_again_in(result) is None

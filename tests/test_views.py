@@ -7,6 +7,7 @@ from django.test import AsyncClient, override_settings
 from tests.conftest import stop_engine
 from weatherstream.conf import get_config
 from weatherstream.engine import get_engine
+from weatherstream.forecasts import DAILY_FIELDS, HOURLY_FIELDS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -94,19 +95,20 @@ async def test_history_of_unknown_city_is_404(client):
     assert response.status_code == 404
 
 
-@pytest.mark.parametrize("path", ["/api/weather", "/api/history"])
+@pytest.mark.parametrize("path", ["/api/weather", "/api/history", "/api/forecast"])
 async def test_an_unknown_city_is_404_with_suggestions(client, path):
-    response = await client.get(path, {"city": "Pariss"})
+    kind = {"kind": "daily"} if path == "/api/forecast" else {}
+    response = await client.get(path, {"city": "Pariss", **kind})
     assert response.status_code == 404
     error = response.json()["error"]
     assert error["code"] == "unknown_city" and "Pariss" in error["message"]
     paris = {"id": "2988507", "name": "Paris", "country": "FR", "region": "France", "query": "Paris, FR"}
     assert error["suggestions"][0] == paris and 1 <= len(error["suggestions"]) <= 3
-    again = await client.get(path, {"city": paris["query"]})
+    again = await client.get(path, {"city": paris["query"], **kind})
     assert again.status_code == 200 and again.json()["location"]["id"] == paris["id"]
-    nothing = (await client.get(path, {"city": "Xyzzyville Qqq"})).json()["error"]
+    nothing = (await client.get(path, {"city": "Xyzzyville Qqq", **kind})).json()["error"]
     assert nothing["suggestions"] == []
-    assert "suggestions" not in (await client.get(path, {"city": "x" * 300})).json()["error"]
+    assert "suggestions" not in (await client.get(path, {"city": "x" * 300, **kind})).json()["error"]
 
 
 async def test_locations_autocomplete(client):
@@ -130,7 +132,9 @@ async def test_page_renders_with_socket_path(client):
 
 
 @pytest.mark.parametrize("method", ["post", "put", "delete", "patch"])
-@pytest.mark.parametrize("path", ["/api/weather", "/api/history", "/api/locations", "/", "/api/nope"])
+@pytest.mark.parametrize(
+    "path", ["/api/weather", "/api/history", "/api/forecast", "/api/locations", "/", "/api/nope"]
+)
 async def test_other_methods_get_a_json_405_not_the_csrf_page(path, method):
     # A client without a CSRF token, as any script is: the read-only API needs none.
     response = await getattr(AsyncClient(enforce_csrf_checks=True), method)(path, {"city": "Berlin"})
@@ -180,6 +184,7 @@ def test_the_app_urls_hold_the_page_and_api_only():
         ROOT_URLCONF=type("Conf", (), {"urlpatterns": [path("w/", include("weatherstream.urls"))]})
     ):
         assert resolve("/w/api/weather").url_name == "weather"
+        assert resolve("/w/api/forecast").url_name == "forecast"
         for operations in ("/w/metrics", "/w/healthz", "/w/readyz"):
             with pytest.raises(Resolver404):
                 resolve(operations)
@@ -365,3 +370,83 @@ async def test_a_place_this_process_knows_is_served_without_asking_the_database(
     assert response.status_code == 200 and response.json()["location"] == oslo
     elsewhere = await client.get("/api/weather", {"location": "48.85,2.35"})  # not known here
     assert elsewhere.status_code == 503 and elsewhere.json()["error"]["code"] == "unavailable"
+
+
+# -- /api/forecast -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["hourly", "daily"])
+async def test_forecast_by_city_names_place_kind_source_and_items(client, kind):
+    response = await client.get("/api/forecast", {"city": "Berlin", "kind": kind})
+    assert response.status_code == 200
+    body = response.json()
+    assert list(body) == ["location", "kind", "issued_at", "source", "forecast"]
+    assert body["location"]["name"] == "Berlin" and body["location"]["timezone"] == "Europe/Berlin"
+    assert body["kind"] == kind and body["source"] == "simulated"
+    fields = HOURLY_FIELDS if kind == "hourly" else DAILY_FIELDS
+    assert len(body["forecast"]) >= (48 if kind == "hourly" else 7)
+    assert all(list(item) == list(fields) for item in body["forecast"])
+
+
+async def test_forecast_is_fetched_once_for_concurrent_requests_and_both_kinds(client):
+    engine = await get_engine()
+    asked = []
+    fetch = engine.forecast_poller.fetch
+
+    async def counted(places):
+        asked.extend(p.id for p in places)
+        return await fetch(places)
+
+    engine.forecast_poller.fetch = counted
+    kinds = ["hourly", "daily"] * 10
+    responses = await asyncio.gather(
+        *(client.get("/api/forecast", {"lat": "48.85", "lon": "2.35", "kind": k}) for k in kinds)
+    )
+    assert {r.status_code for r in responses} == {200}
+    assert engine.forecasting.requests == 1, asked
+    by_location = await client.get("/api/forecast", {"location": "48.85,2.35", "kind": "daily"})
+    assert by_location.json()["forecast"] == responses[1].json()["forecast"]
+    assert engine.forecasting.requests == 1
+
+
+async def test_a_stored_forecast_is_served_by_a_new_process_without_a_fetch(client):
+    first = await client.get("/api/forecast", {"city": "Oslo", "kind": "daily"})
+    await stop_engine()
+    engine = await get_engine()  # a new engine: nothing held, the database has it
+    again = await client.get("/api/forecast", {"city": "Oslo", "kind": "daily"})
+    assert again.json() == first.json()
+    assert engine.forecasting.requests == 0
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "code"),
+    [
+        ({"city": "Berlin"}, 400, "bad_request"),
+        ({"city": "Berlin", "kind": "weekly"}, 400, "bad_request"),
+        ({"kind": "daily"}, 400, "bad_request"),
+        ({"lat": "95", "lon": "1", "kind": "daily"}, 400, "bad_request"),
+        ({"location": "nowhere", "kind": "daily"}, 404, "unknown_location"),
+    ],
+)
+async def test_forecast_errors_are_json(client, params, status, code):
+    response = await client.get("/api/forecast", params)
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == code
+
+
+async def test_no_forecast_yet_is_a_json_503(client, monkeypatch):
+    engine = await get_engine()
+
+    async def nothing(places):
+        return {p.id: None for p in places}
+
+    monkeypatch.setattr(engine.forecast_poller, "fetch", nothing)
+    response = await client.get("/api/forecast", {"city": "Lima", "kind": "hourly"})
+    assert response.status_code == 503 and response.json()["error"]["code"] == "unavailable"
+
+
+async def test_an_address_fetching_too_many_new_forecasts_gets_a_429(client):
+    with override_settings(WEATHERSTREAM={**get_config(), "NEW_PLACES_PER_HOUR": 1}):
+        assert (await client.get("/api/forecast", {"lat": 10, "lon": 10, "kind": "daily"})).status_code == 200
+        refused = await client.get("/api/forecast", {"lat": 12, "lon": 10, "kind": "daily"})
+        assert refused.status_code == 429 and refused.json()["error"]["code"] == "too_many_places"

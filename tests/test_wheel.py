@@ -217,6 +217,7 @@ def test_the_readme_in_a_new_project_with_the_readme_server_command(tmp_path, us
     assert re.fullmatch(r"-?\d+\.\d °F", paris["temp"]) and "simulated" in paris["marker"], paris
     assert berlin["inParagraph"] and paris["inParagraph"]
     assert browsed["chart"] is True
+    assert browsed["forecast"] is True
     assert once.returncode == 0 and "Oslo" in once.stdout, once.stdout + once.stderr
     assert "Traceback" not in log, log
 
@@ -273,8 +274,12 @@ def browse(base: str) -> dict:
         expect(page.locator("body")).to_have_attribute("data-ready", "1", timeout=20_000)
         page.locator("#city").fill("Berlin")
         page.locator("#city").press("Enter")
-        expect(page.locator(".card .uplot")).to_have_count(1, timeout=20_000)
-        out["chart"] = page.locator(".card .uplot").is_visible()
+        expect(page.locator(".card .card__chart .uplot")).to_have_count(1, timeout=20_000)
+        out["chart"] = page.locator(".card .card__chart .uplot").is_visible()
+        # The forecast's strip and list (forecast.js, served like the rest)
+        expect(page.locator(".card .forecast-hourly .uplot")).to_have_count(1, timeout=20_000)
+        expect(page.locator(".card .forecast-daily li")).to_have_count(7)
+        out["forecast"] = page.locator(".card .forecast-hourly .uplot").is_visible()
         context.close()
         browser.close()
     return out

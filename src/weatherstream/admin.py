@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from .models import Location, Observation
+from .models import Forecast, Location, Observation
 
 
 @admin.register(Location)
@@ -45,3 +45,19 @@ class ObservationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # viewing stays allowed (the view permission)
+
+
+@admin.register(Forecast)
+class ForecastAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Read-only like observations: what the source said."""
+
+    list_display = ("location", "kind", "issued_at", "source", "fetched_at")
+    list_filter = ("kind", "source")
+    list_select_related = ("location",)
+    search_fields = ("location__name",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -15,6 +15,10 @@ database has stored it (or while the database is down).
 
 Every update carries the poller's effective interval (stretched when the call budget
 runs short), which the servers tell their clients and mark silence by.
+
+Forecasts go the same way: an announced place marked ``"forecast": true`` is also in
+the forecast poller's demand, and each forecast that changed goes once to the place's
+group (``"type": "forecast"``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .flights import shared
+from .forecasts import Forecast
 from .places import Place
 from .readings import Reading
 
@@ -65,10 +70,14 @@ class LayerLink:
         demand: Callable[[], list[Place]],
         on_update: Callable[[str, Reading], None],
         on_latest: Callable[[str, Reading], None] | None = None,
+        on_forecast: Callable[[str, Forecast], None] | None = None,
+        forecast_demand: Callable[[], set[str]] | None = None,
         heartbeat: float,
     ) -> None:
         self.layer = layer
         self.demand = demand
+        self.on_forecast = on_forecast  # a forecast (new, or the poller's latest on joining)
+        self.forecast_demand = forecast_demand or set  # ids whose forecast is watched here
         self.on_update = on_update  # a new update
         self.on_latest = on_latest or on_update  # the poller's latest, sent on joining
         self.heartbeat = heartbeat
@@ -98,8 +107,27 @@ class LayerLink:
         self.joined[place.id] = time.monotonic()
         await self.layer.group_send(
             POLLER_GROUP,
-            {"type": "demand", "places": [place.as_dict(population=True)], "reply_to": self.channel},
+            {
+                "type": "demand",
+                "places": [self._entry(place, self.forecast_demand())],
+                "reply_to": self.channel,
+            },
         )
+
+    async def want_forecast(self, place: Place) -> None:
+        """A first local forecast subscriber of a place already joined: tell the poller
+        now, not at the next heartbeat (it answers with the forecasts it holds)."""
+        await self.layer.group_send(
+            POLLER_GROUP,
+            {"type": "demand", "places": [self._entry(place, {place.id})], "reply_to": self.channel},
+        )
+
+    @staticmethod
+    def _entry(place: Place, forecasts: set[str]) -> dict[str, Any]:
+        entry = place.as_dict(population=True)
+        if place.id in forecasts:
+            entry["forecast"] = True
+        return entry
 
     async def announce(self) -> None:
         """Tell the poller what is watched here, and bring group membership in line.
@@ -118,8 +146,9 @@ class LayerLink:
             await self.layer.group_add(location_group(place_id), self.channel)
             self.joined.setdefault(place_id, now)
         if places:
+            forecasts = self.forecast_demand()
             await self.layer.group_send(
-                POLLER_GROUP, {"type": "demand", "places": [p.as_dict(population=True) for p in places]}
+                POLLER_GROUP, {"type": "demand", "places": [self._entry(p, forecasts) for p in places]}
             )
 
     async def _heartbeat(self) -> None:
@@ -134,7 +163,9 @@ class LayerLink:
         while True:
             message = await receive(self.layer, self.channel, "updates")
             kind = message.get("type")
-            if kind in ("weather", "latest"):
+            if kind == "forecast":
+                self._forecast(message)
+            elif kind in ("weather", "latest"):
                 interval = message.get("interval")
                 if isinstance(interval, (int, float)) and not isinstance(interval, bool) and interval > 0:
                     self.interval = float(interval)
@@ -146,6 +177,17 @@ class LayerLink:
                     logger.warning("dropping a malformed update for %r", message.get("location"))
                 except Exception:
                     logger.exception("fanning out an update failed")
+
+    def _forecast(self, message: dict[str, Any]) -> None:
+        if self.on_forecast is None:
+            return
+        try:
+            forecast = Forecast.from_wire(message["forecast"])
+            self.on_forecast(str(message["location"]), forecast)
+        except (KeyError, TypeError, ValueError):
+            logger.warning("dropping a malformed forecast for %r", message.get("location"))
+        except Exception:
+            logger.exception("fanning out a forecast failed")
 
 
 class LayerDemand:
@@ -164,33 +206,49 @@ class LayerDemand:
         self.interval = interval  # the poller's effective interval, sent with each update
         self.clock = clock
         self.leases: dict[str, tuple[Place, float]] = {}
+        self.forecast_leases: dict[str, tuple[Place, float]] = {}
+        self.urgent_forecasts: list[str] = []  # of the last announcement: new to the poller
 
     def __call__(self) -> list[Place]:
+        return self._live(self.leases)
+
+    def forecasts(self) -> list[Place]:
+        """The places whose forecast is announced (the forecast poller's demand)."""
+        return self._live(self.forecast_leases)
+
+    def _live(self, leases: dict[str, tuple[Place, float]]) -> list[Place]:
         now = self.clock()
-        for place_id, (_, expires) in list(self.leases.items()):
+        for place_id, (_, expires) in list(leases.items()):
             if expires <= now:
-                del self.leases[place_id]
-        return [place for place, _ in self.leases.values()]
+                del leases[place_id]
+        return [place for place, _ in leases.values()]
 
     def renew(self, message: dict[str, Any]) -> list[str]:
-        """Record an announcement; returns ids that want a fetch now."""
+        """Record an announcement; returns ids that want a fetch now (see
+        :attr:`urgent_forecasts` for forecasts)."""
         expires = self.clock() + self.ttl
         urgent = []
+        self.urgent_forecasts = []
         for data in message.get("places", []):
             try:
                 place = Place.from_dict(data)
-            except (KeyError, TypeError, ValueError):
+            except (KeyError, TypeError, ValueError, AttributeError):
                 logger.warning("ignoring a malformed demand entry: %r", data)
                 continue
             if place.id not in self.leases:
                 urgent.append(place.id)
             self.leases[place.id] = (place, expires)
+            if data.get("forecast") is True:
+                if place.id not in self.forecast_leases:
+                    self.urgent_forecasts.append(place.id)
+                self.forecast_leases[place.id] = (place, expires)
         return urgent
 
     async def listen(
         self,
         on_urgent: Callable[[str], None],
         on_join: Callable[[str, list[str]], Awaitable[None]] | None = None,
+        on_urgent_forecast: Callable[[str], None] | None = None,
     ) -> None:
         """Renew leases from announcements; ``on_urgent(id)`` for a place new to the poller,
         ``on_join(channel, ids)`` when a server joined these places' groups just now."""
@@ -208,6 +266,9 @@ class LayerDemand:
                 if message.get("type") == "demand" and isinstance(message.get("places"), list):
                     for place_id in self.renew(message):
                         on_urgent(place_id)
+                    if on_urgent_forecast is not None:
+                        for place_id in self.urgent_forecasts:
+                            on_urgent_forecast(place_id)
                     reply_to = message.get("reply_to")
                     if on_join is not None and isinstance(reply_to, str) and reply_to:
                         ids = [str(d["id"]) for d in message["places"] if isinstance(d, dict) and "id" in d]
@@ -236,3 +297,11 @@ class LayerDemand:
             await self.layer.group_send(location_group(location_id), {"type": "weather", **message})
         else:  # the server may hold it already: "latest", not a new update
             await self.layer.send(to, {"type": "latest", **message})
+
+    async def publish_forecast(self, location_id: str, forecast: Forecast, *, to: str | None = None) -> None:
+        """Send a forecast to the location's group, or to one server's channel ``to``."""
+        message = {"type": "forecast", "location": location_id, "forecast": forecast.to_wire()}
+        if to is None:
+            await self.layer.group_send(location_group(location_id), message)
+        else:
+            await self.layer.send(to, message)

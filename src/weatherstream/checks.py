@@ -229,6 +229,19 @@ RULES: dict[str, Rule] = {
         "weatherstream.E033",
         "Seconds without a new reading before a watched place is marked stale.",
     ),
+    "FORECAST_INTERVAL": Rule(
+        optional(SECONDS, "an hour"),
+        "weatherstream.E037",
+        "The least time between two forecast fetches of a place.",
+    ),
+    "OPEN_METEO_FORECAST_MODELS": Rule(
+        Kind(
+            "a list of Open-Meteo model names (e.g. 'dwd_icon')",
+            lambda v: isinstance(v, (list, tuple)) and bool(v) and all(isinstance(m, str) and m for m in v),
+        ),
+        "weatherstream.E038",
+        "The models whose update times (Open-Meteo's metadata API) say when forecasts change.",
+    ),
 }
 
 

@@ -119,6 +119,15 @@ DEFAULTS: dict[str, Any] = {
     # again marked stale, by each server process. None: two poll intervals plus the
     # provider's own data resolution (Open-Meteo's values come in 15-minute slots).
     "SILENCE_AFTER": None,
+    # Seconds a place's forecast is at least kept before it is fetched again (forecasts
+    # are fetched when the upstream may have a new one: Open-Meteo's model runs, MET
+    # Norway's Expires). None: an hour.
+    "FORECAST_INTERVAL": None,
+    # The Open-Meteo models whose run times (its metadata API, not counted as calls) say
+    # when a forecast may have changed: a forecast is fetched again once one of them has
+    # a run newer than the place's last forecast, hourly at most. Name those of `models=`
+    # (OPEN_METEO_PARAMS) if you chose some; the default covers its global "best match".
+    "OPEN_METEO_FORECAST_MODELS": ["dwd_icon", "ncep_gfs025", "ecmwf_ifs025"],
 }
 
 

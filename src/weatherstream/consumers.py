@@ -17,7 +17,7 @@ from channels.consumer import AsyncConsumer
 from . import metrics, protocol
 from .conf import get_config
 from .engine import Engine, get_engine
-from .places import PlaceError, TooManyPlaces
+from .places import Place, PlaceError, TooManyPlaces
 from .protocol import ProtocolError
 from .sending import Sender, sender_for
 
@@ -38,6 +38,7 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
         self.config = get_config()
         self.channel_layer = None
         self.subscriptions: set[str] = set()
+        self.forecasts: dict[str, frozenset[str]] = {}  # place id -> forecast kinds it gets
         self._tokens = float(self.config["MESSAGE_BURST"])
         self._refilled = time.monotonic()
         self._strikes = 0
@@ -100,6 +101,9 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
         if engine is not None:
             for location_id in self.subscriptions:
                 engine.unsubscribe(location_id, self.sender)
+            for location_id, kinds in self.forecasts.items():
+                engine.unwatch_forecast(location_id, kinds, self.sender)
+        self.forecasts.clear()
         metrics.SUBSCRIPTIONS.dec(len(self.subscriptions))
         self.subscriptions.clear()
 
@@ -189,6 +193,26 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
             self.engine.unsubscribe(place.id, self.sender)
             return
         self.sender.push(self.engine.subscribed(place, command.id))
+        if command.forecast is not None:
+            await self.watch_forecast(place, command.forecast)
+
+    async def watch_forecast(self, place: Place, kinds: frozenset[str]) -> None:
+        """The subscription's forecast kinds become ``kinds``; the latest forecast of each
+        follows ``subscribed`` at once (the server's Latest), and each change after it."""
+        held = self.forecasts.get(place.id, frozenset())
+        self.engine.unwatch_forecast(place.id, held - kinds, self.sender)
+        if kinds:
+            self.forecasts[place.id] = kinds
+        else:
+            self.forecasts.pop(place.id, None)
+        frames = await self.engine.watch_forecast(place, sorted(kinds), self.sender)
+        if self.forecasts.get(place.id) != kinds or self.sender.closed:  # changed meanwhile
+            self.engine.unwatch_forecast(
+                place.id, kinds - self.forecasts.get(place.id, frozenset()), self.sender
+            )
+            return
+        for frame in frames:
+            self.sender.push(frame)
 
     def unsubscribe(self, command: protocol.Unsubscribe) -> None:
         # Idempotent: unsubscribing from a location not held is not an error.
@@ -196,4 +220,6 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
             self.subscriptions.discard(command.location)
             metrics.SUBSCRIPTIONS.dec()
             self.engine.unsubscribe(command.location, self.sender)
+            kinds = self.forecasts.pop(command.location, frozenset())
+            self.engine.unwatch_forecast(command.location, kinds, self.sender)
         self.sender.push(protocol.unsubscribed_frame(msg_id=command.id, location_id=command.location))

@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 LEASE_KEY = "weatherstream:poller:leader"
 DUE_PREFIX = "weatherstream:poller:due:"
+FORECAST_DUE_PREFIX = "weatherstream:poller:forecast-due:"
 
 # Take the lease if it is free, or extend it if it is ours; 1 when held afterwards.
 _TAKE = """
@@ -167,22 +168,41 @@ class RedisLease:
         except Exception as exc:
             logger.warning("releasing the poller lease failed: %s", exc)
 
-    async def claim(self, ids: Sequence[str], interval: float) -> dict[str, float] | None:
+    async def claim(
+        self, ids: Sequence[str], interval: float, prefix: str = DUE_PREFIX
+    ) -> dict[str, float] | None:
         """Claim these locations' fetch slots. None: the lease is not ours (fetch
         nothing); otherwise the ids to skip, with seconds until they are due."""
-        keys = [self.key, *(DUE_PREFIX + pid for pid in ids)]
+        keys = [self.key, *(prefix + pid for pid in ids)]
         answer = await self.redis.eval(_CLAIM, len(keys), *keys, self.holder, int(interval * 1000))
         if answer == -1:
             self._valid_until = float("-inf")
             return None
         return {ids[int(answer[i]) - 1]: int(answer[i + 1]) / 1000 for i in range(0, len(answer), 2)}
 
-    async def reschedule(self, delays: dict[str, float]) -> None:
+    async def reschedule(self, delays: dict[str, float], prefix: str = DUE_PREFIX) -> None:
         """Record in how many seconds locations are next due."""
         if delays:
-            keys = [DUE_PREFIX + pid for pid in delays]
+            keys = [prefix + pid for pid in delays]
             ms = [max(1, int(d * 1000)) for d in delays.values()]
             await self.redis.eval(_RESCHEDULE, len(keys), *keys, *ms)
 
+    def forecasts(self) -> ForecastSlots:
+        """The same lease's schedule of forecast fetches (slots of their own)."""
+        return ForecastSlots(self)
+
     async def aclose(self) -> None:
         await self.redis.aclose()
+
+
+class ForecastSlots:
+    """Forecast fetch slots, claimed under the poller lease like readings' slots."""
+
+    def __init__(self, lease: RedisLease) -> None:
+        self.lease = lease
+
+    async def claim(self, ids: Sequence[str], interval: float) -> dict[str, float] | None:
+        return await self.lease.claim(ids, interval, FORECAST_DUE_PREFIX)
+
+    async def reschedule(self, delays: dict[str, float]) -> None:
+        await self.lease.reschedule(delays, FORECAST_DUE_PREFIX)

@@ -29,9 +29,10 @@ from . import metrics, protocol, services
 from .bus import LayerDemand, LayerLink
 from .conf import get_config
 from .election import RedisLease, redis_url
+from .forecasts import Forecast, Forecasts
 from .geocoding import load_geocoders
 from .hub import Subscriber
-from .latest import Latest
+from .latest import Latest, LatestForecasts
 from .places import Place
 from .poller import Poller
 from .providers import WeatherProvider
@@ -40,8 +41,8 @@ from .readings import Reading
 from .recorder import Recorder, uninterrupted
 from .registry import PlaceRegistry
 from .subscriptions import Subscriptions
-from .updates import Updates
-from .upstream import load_chain
+from .updates import ForecastUpdates, Updates
+from .upstream import FORECAST_SPACING, Forecasting, load_chain
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,12 @@ def poll_spacing(config: dict[str, Any], provider: WeatherProvider) -> float:
     return max(float(config["POLL_INTERVAL"] or 0.0), provider.min_interval)
 
 
+def forecast_interval(config: dict[str, Any]) -> float:
+    """The least time between two forecast fetches of a place (FORECAST_INTERVAL, else an
+    hour: a weather model's run comes hourly at best)."""
+    return float(config.get("FORECAST_INTERVAL") or FORECAST_SPACING)
+
+
 def channel_layer() -> Any:
     layer = get_channel_layer()
     if layer is None:
@@ -75,7 +82,8 @@ class Runtime:
     """What both runtimes hold: the chain of providers, the latest readings, the recorder,
     and the tasks they run."""
 
-    poller: Poller  # made by the subclass, with :meth:`_poller`
+    poller: Poller[Reading]  # made by the subclass, with :meth:`_poller`
+    forecast_poller: Poller[Forecasts]  # and :meth:`_forecast_poller`
 
     def __init__(self, config: dict[str, Any] | None) -> None:
         self.config = config or get_config()
@@ -84,6 +92,8 @@ class Runtime:
         self.provider = self.chain.first.provider  # the preferred one
         self.interval = poll_interval(self.config, self.provider)
         self.latest = Latest(real=self.chain.real, simulated=self.chain.simulates)
+        self.forecasting = Forecasting(self.chain)
+        self.forecasts = LatestForecasts(real=self.chain.real, simulated=self.chain.simulates)
         self.recorder = Recorder(limit=self.config["STORAGE_BUFFER"])
         self._tasks: list[asyncio.Task[Any]] = []
 
@@ -94,7 +104,7 @@ class Runtime:
         *,
         reload_unknown: bool = False,
         **kwargs: Any,
-    ) -> Poller:
+    ) -> Poller[Reading]:
         """A poller whose results go through :attr:`updates` to ``publisher``."""
         self.updates = Updates(
             latest=self.latest,
@@ -109,6 +119,22 @@ class Runtime:
             spacing=poll_spacing(self.config, self.provider),
             demand=demand,
             deliver=self.updates.deliver,
+            **kwargs,
+        )
+
+    def _forecast_poller(
+        self, demand: Callable[[], Iterable[Any]], publisher: Publisher, **kwargs: Any
+    ) -> Poller[Forecasts]:
+        """A poller of the forecasts of the places ``demand`` names, at most every
+        :func:`forecast_interval`, whose results go to ``publisher``."""
+        spacing = forecast_interval(self.config)
+        self.forecast_updates = ForecastUpdates(latest=self.forecasts, publisher=publisher)
+        return Poller(
+            chain=self.forecasting,
+            interval=max(spacing, self.interval),
+            spacing=spacing,
+            demand=demand,
+            deliver=self.forecast_updates.deliver,
             **kwargs,
         )
 
@@ -154,11 +180,14 @@ class Runtime:
         the watched places would exceed the call budget."""
         return self.poller.effective_interval
 
-    async def _poll(self, poller: Poller, wanted: Callable[[], Iterable[Any]]) -> None:
-        """Poll, and prune old observations, until cancelled."""
+    async def _poll(self, poller: Poller[Reading], wanted: Callable[[], Iterable[Any]]) -> None:
+        """Poll readings, and forecasts where a provider makes them, and prune old
+        observations, until cancelled."""
         logger.info("poller started: provider=%s interval=%ss", self.config["PROVIDER"], self.interval)
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(poller.run())
+            if self.forecasting.enabled:
+                tasks.create_task(self.forecast_poller.run())
             tasks.create_task(self._prune_forever(wanted))
 
     async def _prune_forever(self, wanted: Callable[[], Iterable[Any]]) -> None:
@@ -188,17 +217,22 @@ class Engine(Runtime):
         self.subscriptions = Subscriptions(self.config)
         self.hub = self.subscriptions.hub
         self.places = PlaceRegistry(self.latest)
-        self.publisher = HubPublisher(self.hub, self.latest)
+        self.publisher = HubPublisher(
+            self.hub, self.latest, forecast_hub=self.subscriptions.forecast_hub, forecasts=self.forecasts
+        )
         self.link: LayerLink | None = None
         self.polls = self.config["POLLER"] == "embedded"
         # Fetching now (current()) works in any setup; the embedded poller also polls.
         self.poller = self._poller(self.demand, self.publisher, watchers=self.hub.count)
+        self.forecast_poller = self._forecast_poller(self.forecast_demand, self.publisher)
         if not self.polls:
             self.link = LayerLink(
                 channel_layer(),
                 demand=self.demand,
                 on_update=self.publisher.fan_out,
                 on_latest=self.publisher.fan_out_if_news,
+                on_forecast=self.publisher.fan_out_forecast,
+                forecast_demand=self.subscriptions.forecast_watched,
                 heartbeat=self.config["DEMAND_HEARTBEAT"],
             )
         self._hello: tuple[Any, str] = (None, "")
@@ -260,6 +294,35 @@ class Engine(Runtime):
     def unsubscribe(self, place_id: str, subscriber: Subscriber) -> None:
         self.subscriptions.discard(place_id, subscriber)
 
+    async def watch_forecast(self, place: Place, kinds: Iterable[str], subscriber: Subscriber) -> list[str]:
+        """Send the place's forecasts of these kinds to ``subscriber`` from now on (the
+        place is subscribed to already); returns the ``forecast`` frames held now, to
+        send right after ``subscribed``. The subscriber is registered after the last
+        await, so no forecast reaches it before those frames."""
+        kinds = list(kinds)
+        first = bool(kinds) and place.id not in self.subscriptions.forecast_watched()
+        if first:
+            if not any(self.forecasts.get(place.id, k) for k in kinds):
+                try:
+                    await self.forecasts.reload(place.id)
+                except Exception as exc:  # the database is down: the fetch brings them
+                    logger.warning("loading the forecasts of %s failed (%s)", place.id, exc)
+            if self.link is not None:
+                await self.link.want_forecast(place)
+        for kind in kinds:
+            self.subscriptions.add_forecast(place.id, kind, subscriber)
+        if first and self.polls and self.forecasting.enabled:
+            self.forecast_poller.request(place.id)
+        return [frame for kind in kinds if (frame := self.forecasts.frame(place.id, kind)) is not None]
+
+    def unwatch_forecast(self, place_id: str, kinds: Iterable[str], subscriber: Subscriber) -> None:
+        for kind in kinds:
+            self.subscriptions.discard_forecast(place_id, kind, subscriber)
+
+    def forecast_demand(self) -> list[Place]:
+        """Places whose forecast is watched here now, or was less than DEMAND_GRACE ago."""
+        return [self.places[pid] for pid in self.subscriptions.forecast_watched() if pid in self.places]
+
     def connected(self, address: str) -> bool:
         return self.subscriptions.connected(address)
 
@@ -276,10 +339,16 @@ class Engine(Runtime):
     def sweep(self) -> None:
         """Forget places nobody watches any more (past DEMAND_GRACE), and addresses
         that added no place for an hour: memory follows demand."""
-        keep = self.subscriptions.watched() | self.subscriptions.busy() | self.places.meeting()
-        for place_id in (self.places.keys() | self.latest.ids()) - keep:
+        keep = (
+            self.subscriptions.watched()
+            | self.subscriptions.forecast_watched()
+            | self.subscriptions.busy()
+            | self.places.meeting()
+        )
+        for place_id in (self.places.keys() | self.latest.ids() | self.forecasts.ids()) - keep:
             self.places.forget(place_id)
             self.latest.forget(place_id)
+            self.forecasts.forget(place_id)
         self.subscriptions.sweep()
 
     async def _sweep_forever(self) -> None:
@@ -321,6 +390,21 @@ class Engine(Runtime):
         fetched = (await asyncio.shield(self.poller.fetch([place]))).get(place.id)
         return self.latest.get(place.id) or fetched or reading
 
+    async def forecast(self, place: Place, kind: str, address: str | None = None) -> Forecast | None:
+        """The place's latest forecast of ``kind``: held, else stored, else fetched now
+        (one shared fetch; for a place nobody watches it counts against ``address``'s
+        NEW_PLACES_PER_HOUR, TooManyPlaces past it). None when no provider has one."""
+        await self.places.meet(place)
+        held = self.forecasts.get(place.id, kind)
+        if held is None:
+            await self.forecasts.reload(place.id)
+            held = self.forecasts.get(place.id, kind)
+        if held is not None or not self.forecasting.enabled:
+            return held
+        self.require_admitted(place.id, address)
+        fetched = (await asyncio.shield(self.forecast_poller.fetch([place]))).get(place.id)
+        return self.forecasts.get(place.id, kind) or (fetched.get(kind) if fetched is not None else None)
+
     # -- frames -----------------------------------------------------------------------
     # JSON texts kept per place, so a subscribe or a connect serializes nothing.
 
@@ -357,13 +441,18 @@ class PollerEngine(Runtime):
             ttl=3 * self.config["DEMAND_HEARTBEAT"],
             interval=lambda: self.poller.effective_interval,
         )
-        self.publisher = LayerPublisher(self.demand, self.latest)
+        self.publisher = LayerPublisher(self.demand, self.latest, self.forecasts)
         url = redis_url(self.config)
         self.lease = RedisLease(url, ttl=self.config["LEADER_LEASE"]) if url else None
         if self.lease is None:
             logger.warning("no Redis to elect a poller on: run only one weatherstream_poll")
         self.polls = True
         self.poller = self._poller(self.demand, self.publisher, reload_unknown=True, schedule=self.lease)
+        self.forecast_poller = self._forecast_poller(
+            self.demand.forecasts,
+            self.publisher,
+            schedule=None if self.lease is None else self.lease.forecasts(),
+        )
 
     async def start(self) -> None:
         if self._tasks:
@@ -372,7 +461,10 @@ class PollerEngine(Runtime):
             self._task(self._lead(self.lease), "weatherstream-lead")
         else:
             self._task(self._poll(self.poller, self.demand), "weatherstream-poller")
-        self._task(self.demand.listen(self.poller.request, self._send_latest), "weatherstream-demand")
+        self._task(
+            self.demand.listen(self.poller.request, self._send_latest, self.forecast_poller.request),
+            "weatherstream-demand",
+        )
 
     async def stop(self) -> None:
         await super().stop()

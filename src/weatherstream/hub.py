@@ -59,6 +59,15 @@ class Hub:
         if not subs:
             return 0
         text = weather_frame(location_id=location_id, weather=weather, published_at=time.time())
+        return self._push(subs, text)
+
+    def send(self, key: str, text: str) -> int:
+        """Send one frame ``text``, made once, to every local subscriber of ``key``;
+        returns how many."""
+        subs = self._subscribers.get(key)
+        return self._push(subs, text) if subs else 0
+
+    def _push(self, subs: dict[Subscriber, None], text: str) -> int:
         prepared = Prepared(text)
         targets = tuple(subs)  # a push may unsubscribe a slow client mid-loop
         for subscriber in targets:

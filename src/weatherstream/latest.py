@@ -1,15 +1,18 @@
-"""The latest reading of each place a process knows: what a new subscriber gets at once.
+"""The latest reading, and forecast of each kind, of each place a process knows: what a
+new subscriber gets at once.
 
 Which of two readings a place keeps is :func:`readings.supersedes` (a real reading beats
-a simulated one). The JSON text of each reading is kept once made, so a subscribe or a
-fan-out serializes nothing again.
+a simulated one), and of two forecasts :func:`forecasts.supersedes`. The JSON text of
+each reading, and each forecast's frame, is kept once made, so a subscribe or a fan-out
+serializes nothing again.
 """
 
 from __future__ import annotations
 
 from channels.db import database_sync_to_async
 
-from . import protocol, services
+from . import forecasts, protocol, services
+from .forecasts import Forecast
 from .readings import Reading, supersedes
 
 
@@ -70,3 +73,46 @@ class Latest:
         if stored is not None and not same and supersedes(stored, held):
             self.readings[place_id] = stored
             self._texts.pop(place_id, None)
+
+
+class LatestForecasts:
+    """The latest forecast of each kind of each place, and its ``forecast`` frame."""
+
+    def __init__(self, *, real: bool = True, simulated: bool = True) -> None:
+        self.real, self.simulated = real, simulated
+        self.held: dict[tuple[str, str], Forecast] = {}
+        self._frames: dict[tuple[str, str], str] = {}
+
+    def get(self, place_id: str, kind: str) -> Forecast | None:
+        return self.held.get((place_id, kind))
+
+    def ids(self) -> set[str]:
+        return {place_id for place_id, _ in self.held}
+
+    def is_news(self, place_id: str, forecast: Forecast) -> bool:
+        return forecasts.supersedes(forecast, self.held.get((place_id, forecast.kind)))
+
+    def put(self, place_id: str, forecast: Forecast) -> str:
+        """Hold ``forecast`` as the place's latest of its kind; returns its frame."""
+        key = (place_id, forecast.kind)
+        self.held[key] = forecast
+        text = self._frames[key] = protocol.forecast_frame(location_id=place_id, forecast=forecast.to_wire())
+        return text
+
+    def frame(self, place_id: str, kind: str) -> str | None:
+        """The ``forecast`` frame of the place's latest forecast of ``kind``, if any."""
+        return self._frames.get((place_id, kind))
+
+    def forget(self, place_id: str) -> None:
+        for kind in forecasts.KINDS:
+            self.held.pop((place_id, kind), None)
+            self._frames.pop((place_id, kind), None)
+
+    async def reload(self, place_id: str) -> None:
+        """Take up the stored forecasts of the place where they supersede those held."""
+        for kind in forecasts.KINDS:
+            stored = await database_sync_to_async(services.forecast_latest)(
+                location_id=place_id, kind=kind, real=self.real, simulated=self.simulated
+            )
+            if stored is not None and self.is_news(place_id, stored):
+                self.put(place_id, stored)

@@ -60,3 +60,24 @@ class Observation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.location_id} @ {self.observed_at:%Y-%m-%d %H:%M}Z ({self.source})"
+
+
+class Forecast(models.Model):
+    """The latest forecast of one kind for a location, as its source issued it: a new one
+    replaces the row (the record of what is coming, not of what was said before)."""
+
+    location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="forecasts")
+    kind = models.CharField(max_length=8, help_text="hourly or daily")
+    issued_at = models.DateTimeField(help_text="UTC time the source issued it")
+    fetched_at = models.DateTimeField()
+    source = models.CharField(max_length=32, help_text="provider that produced the forecast")
+    items = models.JSONField(help_text="the forecast's items, in the protocol's form")
+
+    class Meta:
+        ordering = ["location", "kind"]
+        constraints = [
+            models.UniqueConstraint(fields=["location", "kind"], name="weatherstream_forecast_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.location_id} {self.kind} @ {self.issued_at:%Y-%m-%d %H:%M}Z ({self.source})"

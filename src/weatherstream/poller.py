@@ -20,20 +20,20 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Protocol
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from . import metrics
 from .breaker import CircuitBreaker
 from .budget import Budget
 from .places import PlaceLike
 from .providers import ProviderError, WeatherProvider
-from .readings import Reading
 from .upstream import Chain, Upstream
 
 logger = logging.getLogger(__name__)
 
 
-Results = list[tuple[PlaceLike, Reading | None]]
+T = TypeVar("T")
+Results = list[tuple[PlaceLike, Any]]  # (place, its reading, forecasts, or None)
 Deliver = Callable[[Results, ProviderError | None], Awaitable[None]]
 
 RETRY_BASE = 5.0  # seconds before the first retry of a failed fetch
@@ -47,6 +47,25 @@ COALESCE = 1.0
 RHYTHM_CEILING = 4
 
 
+class Fetcher(Protocol[T]):
+    """What a poller fetches from: :class:`~weatherstream.upstream.Chain` (readings) or
+    :class:`~weatherstream.upstream.Forecasting` (forecasts)."""
+
+    @property
+    def max_batch(self) -> int: ...
+    @property
+    def resolution(self) -> float: ...
+    @property
+    def requests(self) -> int: ...
+    @property
+    def fetches(self) -> int: ...
+    def stretch(self, count: int) -> float: ...
+    async def gate(self, places: Sequence[PlaceLike]) -> dict[str, float]: ...
+    async def fetch(self, places: Sequence[PlaceLike]) -> tuple[list[T | None], ProviderError | None]: ...
+    def new_data_at(self, place: PlaceLike, result: T) -> float | None: ...
+    def first_again_in(self, result: T) -> float | None: ...
+
+
 class SharedSchedule(Protocol):
     """Fetch slots shared by several pollers (:class:`weatherstream.election.RedisLease`)."""
 
@@ -57,14 +76,14 @@ class SharedSchedule(Protocol):
         """Record in how many seconds each location is next due."""
 
 
-class Poller:
+class Poller(Generic[T]):
     def __init__(
         self,
         *,
         interval: float,
         demand: Callable[[], Iterable[PlaceLike]],
         deliver: Deliver,
-        chain: Chain | None = None,
+        chain: Fetcher[T] | None = None,
         provider: WeatherProvider | None = None,
         breaker: CircuitBreaker | None = None,
         budget: Budget | None = None,
@@ -77,8 +96,8 @@ class Poller:
         if chain is None:  # one provider, with its guards
             if provider is None:
                 raise TypeError("Poller needs a chain or a provider")
-            chain = Chain([Upstream(provider, breaker=breaker, budget=budget)])
-        self.chain = chain
+            chain = cast(Fetcher[T], Chain([Upstream(provider, breaker=breaker, budget=budget)]))
+        self.chain: Fetcher[T] = chain
         self.schedule = schedule
         self.interval = interval
         # The least time between two fetches of a place whose upstream says when it has
@@ -93,7 +112,7 @@ class Poller:
         self._stretch = 0.0  # the budget's spacing for the places watched now
         self._next_due: dict[str, float] = {}
         self._failures: dict[str, int] = {}
-        self._inflight: dict[str, asyncio.Future[Reading | None]] = {}
+        self._inflight: dict[str, asyncio.Future[T | None]] = {}
         self._wake = asyncio.Event()
 
     @property
@@ -129,7 +148,7 @@ class Poller:
                 self._failures.pop(gone, None)
             now = self.clock()
             metrics.DEMAND.set(len(places))
-            self._stretch = self.chain.first.stretch(len(places))
+            self._stretch = self.chain.stretch(len(places))
             self.effective_interval = max(self.interval, self._stretch)
             metrics.EFFECTIVE_INTERVAL.set(self.effective_interval)
             # (0.0 marks a place asked for at once by request(): not late, just new)
@@ -145,6 +164,7 @@ class Poller:
                 if (watchers := self.watchers) is not None:  # the most watched first, if the
                     due.sort(key=lambda p: -watchers(p.id))  # budget runs short
                 try:
+                    due = await self._gate(due)  # before claiming: a gated place keeps no slot
                     due = await self._claim(due)
                     if due:
                         await self.fetch(due)
@@ -188,7 +208,18 @@ class Poller:
             self._next_due[pid] = now + wait
         return [p for p in due if p.id not in skip]
 
-    async def fetch(self, places: Sequence[PlaceLike]) -> dict[str, Reading | None]:
+    async def _gate(self, due: list[PlaceLike]) -> list[PlaceLike]:
+        """Only the places whose upstream may have something new (the chain's gate: e.g.
+        no forecast model run since their last fetch); the others wait as it says."""
+        if not due:
+            return due
+        wait = await self.chain.gate(due)
+        now = self.clock()
+        for pid, seconds in wait.items():
+            self._next_due[pid] = now + max(seconds, COALESCE)
+        return [p for p in due if p.id not in wait]
+
+    async def fetch(self, places: Sequence[PlaceLike]) -> dict[str, T | None]:
         """Fetch now; a place already being fetched joins that fetch instead."""
         loop = asyncio.get_running_loop()
         unique = {p.id: p for p in places}
@@ -231,7 +262,7 @@ class Poller:
         await self.deliver(list(zip(batch, readings, strict=True)), failed)
 
     def _schedule(
-        self, place: PlaceLike, started: float, reading: Reading | None, error: ProviderError | None
+        self, place: PlaceLike, started: float, reading: T | None, error: ProviderError | None
     ) -> None:
         if reading is not None:
             self._failures.pop(place.id, None)
@@ -243,7 +274,7 @@ class Poller:
         delay = max(wait or 0.0, backoff * random.uniform(0.5, 1.0))
         self._next_due[place.id] = self.clock() + delay
 
-    def _due_after(self, place: PlaceLike, started: float, reading: Reading) -> float:
+    def _due_after(self, place: PlaceLike, started: float, reading: T) -> float:
         """When a place just read is due again (on this poller's clock): when its upstream
         has something new, or sooner when the first provider may take back over."""
         earliest = started + self._min_wait()

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import places
+from .forecasts import KINDS as FORECAST_KINDS
 from .places import PlaceError, TooManyPlaces, UnknownPlace
 
 PROTOCOL_VERSION = 1
@@ -57,6 +58,8 @@ class Subscribe:
     city: str | None = None
     lat: float | None = None
     lon: float | None = None
+    # The forecast kinds the subscription gets from now on; None: left as they were.
+    forecast: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +81,17 @@ def _coordinate(value: Any, axis: str, msg_id: Any) -> float:
         return places.coordinate(value, axis)
     except PlaceError as exc:
         raise ProtocolError("bad_request", str(exc), id=msg_id) from None
+
+
+def _forecast_kinds(data: dict[str, Any], msg_id: Any) -> frozenset[str] | None:
+    if "forecast" not in data:
+        return None
+    kinds = data["forecast"]
+    if not isinstance(kinds, list) or not all(isinstance(k, str) and k in FORECAST_KINDS for k in kinds):
+        raise ProtocolError(
+            "bad_request", "'forecast' must be a list of kinds: 'hourly', 'daily'.", id=msg_id
+        )
+    return frozenset(kinds)
 
 
 def refusal(exc: PlaceError | TooManyPlaces, msg_id: Any = None) -> ProtocolError:
@@ -140,11 +154,11 @@ def parse(text: str | None, *, max_city_length: int = 200) -> Command:
                     f"'city' is longer than {max_city_length} characters.",
                     id=msg_id,
                 )
-            return Subscribe(id=msg_id, city=city.strip())
+            return Subscribe(id=msg_id, city=city.strip(), forecast=_forecast_kinds(data, msg_id))
         if "lat" in data or "lon" in data:
             lat = _coordinate(data.get("lat"), "lat", msg_id)
             lon = _coordinate(data.get("lon"), "lon", msg_id)
-            return Subscribe(id=msg_id, lat=lat, lon=lon)
+            return Subscribe(id=msg_id, lat=lat, lon=lon, forecast=_forecast_kinds(data, msg_id))
         raise ProtocolError("bad_request", "Subscribe needs 'city' or 'lat' and 'lon'.", id=msg_id)
     if kind == "unsubscribe":
         location = data.get("location")
@@ -210,3 +224,9 @@ def weather_frame(*, location_id: str, weather: str, published_at: float) -> str
         f'{{"type":"weather","location":{dumps(location_id)},"weather":{weather},'
         f'"published_at":{published_at!r}}}'
     )
+
+
+def forecast_frame(*, location_id: str, forecast: dict[str, Any]) -> str:
+    """``forecast``: :meth:`~weatherstream.forecasts.Forecast.to_wire`; made once per
+    forecast and kept (:class:`~weatherstream.latest.LatestForecasts`)."""
+    return dumps({"type": "forecast", "location": location_id, **forecast})

@@ -73,6 +73,10 @@ PLAUSIBLE: dict[str, tuple[float, float]] = {
     "cloud_cover": (0.0, 100.0),
     "pressure": (850.0, 1100.0),
     "weather_code": (0.0, 99.0),
+    # forecasts only (forecasts.CHECKED_AS)
+    "precipitation_probability": (0.0, 100.0),
+    "precipitation_sum": (0.0, 2000.0),
+    "uv_index": (0.0, 25.0),
 }
 
 

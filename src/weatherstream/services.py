@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
+from .forecasts import Forecast
+from .models import Forecast as ForecastRow
 from .models import Location, Observation
 from .places import Place
-from .readings import MEASUREMENTS, SIMULATED, Reading
+from .readings import MEASUREMENTS, SIMULATED, Reading, is_real
 
 
 def location_get(*, location_id: str) -> Place | None:
@@ -137,3 +139,40 @@ def points_prune(*, older_than: timedelta, keep: Iterable[str] = ()) -> int:
     ids = list(stale.values_list("id", flat=True)[:10000])
     Location.objects.filter(id__in=ids).delete()
     return len(ids)
+
+
+def forecasts_store(*, items: Sequence[tuple[Place, Forecast]], fetched_at: datetime | None = None) -> None:
+    """Store each place's forecast of its kind in one transaction, replacing the one
+    stored (a place not stored yet is added first)."""
+    if not items:
+        return
+    fetched_at = fetched_at or timezone.now()
+    rows = {
+        (place.id, f.kind): ForecastRow(
+            location_id=place.id,
+            kind=f.kind,
+            issued_at=f.issued_at,
+            fetched_at=fetched_at,
+            source=f.source,
+            items=list(f.items),
+        )
+        for place, f in items
+    }
+    with transaction.atomic():
+        locations_ensure(places={place.id: place for place, _ in items}.values())
+        ForecastRow.objects.bulk_create(
+            rows.values(),
+            update_conflicts=True,
+            unique_fields=["location", "kind"],
+            update_fields=["issued_at", "fetched_at", "source", "items"],
+        )
+
+
+def forecast_latest(
+    *, location_id: str, kind: str, real: bool = True, simulated: bool = True
+) -> Forecast | None:
+    """The stored forecast of a place and kind, if it is of a kind of source asked for."""
+    row = ForecastRow.objects.filter(location_id=location_id, kind=kind).first()
+    if row is None or not (real if is_real(row.source) else simulated):
+        return None
+    return Forecast.from_items(row.kind, row.issued_at.astimezone(UTC), row.source, row.items)

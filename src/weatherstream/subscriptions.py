@@ -1,9 +1,10 @@
 """Who watches what in one server process, and the limits on it.
 
-The hub holds the local subscribers of each place; a place stays in demand for
+The hub holds the local subscribers of each place, and the forecast hub those of each
+place's forecast of a kind (key :func:`forecast_key`); a place stays in demand for
 ``DEMAND_GRACE`` seconds after its last subscriber left (a reload resubscribes without
-a new fetch). Connections are counted per client address (MAX_CONNECTIONS_PER_ADDRESS),
-and so are the new places an address adds in an hour (NEW_PLACES_PER_HOUR).
+a new fetch), and so does its forecast. Connections are counted per client address
+(MAX_CONNECTIONS_PER_ADDRESS), and so are the new places an address adds in an hour (NEW_PLACES_PER_HOUR).
 """
 
 from __future__ import annotations
@@ -13,17 +14,29 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from .forecasts import KINDS as FORECAST_KINDS
 from .hub import Hub, Subscriber
 from .places import TooManyPlaces
 
 HOUR = 3600.0
 
 
+def forecast_key(kind: str, place_id: str) -> str:
+    """The forecast hub's key for the subscribers of a place's forecast of a kind."""
+    return f"{kind}:{place_id}"
+
+
+def _place_of(key: str) -> str:
+    return key.partition(":")[2]
+
+
 class Subscriptions:
     def __init__(self, config: dict[str, Any]) -> None:
         self.config = config
         self.hub = Hub()
+        self.forecast_hub = Hub()
         self.released: dict[str, float] = {}  # place id -> when its last subscriber left
+        self.forecasts_released: dict[str, float] = {}  # the same, for forecasts
         self.addresses: dict[str, int] = {}  # client address -> open connections
         self.new_places: dict[str, dict[str, float]] = {}  # address -> place id -> when added
         self._joining: dict[str, int] = {}  # place id -> subscribes under way
@@ -38,6 +51,28 @@ class Subscriptions:
     def discard(self, place_id: str, subscriber: Subscriber) -> None:
         if self.hub.discard(place_id, subscriber):
             self.released[place_id] = time.monotonic()
+
+    def add_forecast(self, place_id: str, kind: str, subscriber: Subscriber) -> bool:
+        """Register a subscriber of a place's forecast of ``kind``; True when the place had
+        no forecast subscriber here (of any kind) and was not in its grace period."""
+        new = place_id not in self.forecast_watched()
+        self.forecasts_released.pop(place_id, None)
+        self.forecast_hub.add(forecast_key(kind, place_id), subscriber)
+        return new
+
+    def discard_forecast(self, place_id: str, kind: str, subscriber: Subscriber) -> None:
+        if self.forecast_hub.discard(forecast_key(kind, place_id), subscriber) and not any(
+            self.forecast_hub.count(forecast_key(other, place_id)) for other in FORECAST_KINDS
+        ):
+            self.forecasts_released[place_id] = time.monotonic()
+
+    def forecast_watched(self) -> set[str]:
+        """Places whose forecast is watched here now, or was less than DEMAND_GRACE ago."""
+        cutoff = time.monotonic() - self.config["DEMAND_GRACE"]
+        for place_id, since in list(self.forecasts_released.items()):
+            if since < cutoff:
+                del self.forecasts_released[place_id]
+        return {_place_of(key) for key in self.forecast_hub.locations()} | self.forecasts_released.keys()
 
     @contextmanager
     def joining(self, place_id: str) -> Iterator[None]:

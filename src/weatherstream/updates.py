@@ -1,5 +1,7 @@
 """What a polling process does with a fetch's results: keep what is news, publish it,
-then have it stored; mark a place whose fetch failed stale (its last good value)."""
+then have it stored; mark a place whose fetch failed stale (its last good value).
+Forecasts the same way (:class:`ForecastUpdates`): a failed forecast fetch leaves the
+last one in place, its ``issued_at`` saying how old it is."""
 
 from __future__ import annotations
 
@@ -7,12 +9,16 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from .latest import Latest
+from channels.db import database_sync_to_async
+
+from . import services
+from .forecasts import Forecast, Forecasts
+from .latest import Latest, LatestForecasts
 from .poller import Results
 from .providers import ProviderError
 from .publishing import Publisher
 from .readings import Reading, supersedes
-from .recorder import Recorder
+from .recorder import Recorder, uninterrupted
 
 logger = logging.getLogger(__name__)
 
@@ -81,3 +87,32 @@ class Updates:
             await self.latest.reload(place_id)
         except Exception as exc:  # the database is down too: nothing to compare with
             logger.warning("loading the latest reading of %s failed (%s)", place_id, exc)
+
+
+class ForecastUpdates:
+    def __init__(self, *, latest: LatestForecasts, publisher: Publisher) -> None:
+        self.latest = latest
+        self.publisher = publisher
+
+    async def deliver(self, results: Results, error: ProviderError | None) -> None:
+        """The forecast poller's callback: publish each forecast that supersedes the one
+        held (a changed forecast), then store it."""
+        new: list[tuple[Any, Forecast]] = []
+        for place, fetched in results:
+            if not isinstance(fetched, Forecasts):
+                continue  # failed, or nothing usable: the held forecast stays
+            if place.id not in self.latest.ids():  # e.g. a poller just elected: what is stored
+                try:
+                    await self.latest.reload(place.id)
+                except Exception as exc:  # the database is down: nothing to compare with
+                    logger.warning("loading the forecasts of %s failed (%s)", place.id, exc)
+            for forecast in fetched.kinds.values():
+                if self.latest.is_news(place.id, forecast):
+                    await self.publisher.publish_forecast(place.id, forecast)
+                    new.append((place, forecast))
+        if not new:
+            return
+        try:
+            await uninterrupted(database_sync_to_async(services.forecasts_store)(items=new))
+        except Exception as exc:  # the next changed forecast is stored; clients got this one
+            logger.warning("storing %d forecast(s) failed (%s)", len(new), exc)

@@ -24,6 +24,7 @@ from . import metrics
 from .breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
 from .budget import Budget, CallBudget, RedisBudget
 from .election import redis_url
+from .forecasts import Forecasts
 from .places import PlaceLike
 from .providers import ProviderError, UpstreamUnreachable, WeatherProvider, providers_from_config
 from .readings import Reading
@@ -32,6 +33,12 @@ logger = logging.getLogger(__name__)
 
 REPROBE_AFTER = 300.0  # seconds between probes of the real upstreams while offline
 BUDGET_RETRY = 5.0  # seconds before a place refused for an unreadable budget is retried
+# What a chain is asked for: current readings, or forecasts (from the providers that make
+# them, spending the same breakers and budgets).
+READINGS = "readings"
+FORECASTS = "forecasts"
+# Seconds a place's forecast is at least kept before it is fetched again.
+FORECAST_SPACING = 3600.0
 
 
 class Refused(ProviderError):
@@ -68,12 +75,18 @@ class Upstream:
     def name(self) -> str:
         return self.provider.name
 
+    def calls(self, count: int, job: str = READINGS) -> float:
+        """What a request for ``count`` places costs in the upstream's accounting."""
+        if job == FORECASTS:
+            return self.provider.forecast_calls(count)
+        return self.provider.calls(count)
+
     def _refused(self, message: str, retry_after: float | None = None) -> Refused:
         return Refused(f"{self.name}: {message}", retry_after=retry_after, unreachable=self.unreachable)
 
-    async def refusal(self, count: int) -> Refused | None:
+    async def refusal(self, count: int, job: str = READINGS) -> Refused | None:
         """Why a request for ``count`` places may not go out now, or None."""
-        calls = self.provider.calls(count)
+        calls = self.calls(count, job)
         try:
             wait = 0.0 if self.budget is None else await self.budget.until(calls)
             if wait > 0:
@@ -95,28 +108,32 @@ class Upstream:
             return self._refused(f"call budget unavailable: {exc}", BUDGET_RETRY)
         return None
 
-    def stretch(self, count: int) -> float:
+    def stretch(self, count: int, job: str = READINGS) -> float:
         """The shortest interval, seconds, at which ``count`` places fit the call budget
         in every one of its periods (0 without a budget)."""
         if self.budget is None or not count:
             return 0.0
-        return self.budget.spacing(self.provider.calls(count))
+        return self.budget.spacing(self.calls(count, job))
 
-    async def fetch(self, places: Sequence[PlaceLike]) -> list[Reading | None]:
-        """One reading (or None) per place; ProviderError if refused or failed."""
-        refused = await self.refusal(len(places))
+    async def fetch(self, places: Sequence[PlaceLike], job: str = READINGS) -> list[Any]:
+        """One reading (or forecasts, for ``job`` FORECASTS), or None, per place;
+        ProviderError if refused or failed."""
+        refused = await self.refusal(len(places), job)
         if refused is not None:
             metrics.UPSTREAM_REQUESTS.labels(self.name, "refused").inc()
             raise refused
         error: ProviderError | None = None
         self.requests += 1
         self.fetches += len(places)
-        metrics.UPSTREAM_CALLS.labels(self.name).inc(self.provider.calls(len(places)))
+        metrics.UPSTREAM_CALLS.labels(self.name).inc(self.calls(len(places), job))
         sent_at = time.perf_counter()
         # Cancelled (the lease lost, a shutdown), the request may have reached the
         # upstream: its spent budget and claimed slots stand.
         try:
-            readings = await self.provider.fetch(places)
+            if job == FORECASTS:
+                readings: list[Any] = await self.provider.fetch_forecasts(places)
+            else:
+                readings = await self.provider.fetch(places)
             if len(readings) != len(places):
                 raise ProviderError(f"{len(readings)} readings for {len(places)} locations")
         except ProviderError as exc:
@@ -222,7 +239,7 @@ class Chain:
     def fetches(self) -> int:
         return sum(u.fetches for u in self.upstreams)
 
-    def provider_of(self, reading: Reading) -> WeatherProvider | None:
+    def provider_of(self, reading: Reading | Forecasts) -> WeatherProvider | None:
         """The provider a reading came from (by its source)."""
         return self._by_name.get(reading.source)
 
@@ -230,33 +247,52 @@ class Chain:
         provider = self.provider_of(reading)
         return None if provider is None else provider.new_data_at(place, reading)
 
-    def first_again_in(self, reading: Reading) -> float | None:
-        """For a reading the first upstream did not serve: seconds until the first may be
-        asked again (its breaker's next probe), so that it takes back over when it
-        recovers; None for the first's own readings and simulated ones."""
-        if reading.source == self.first.name or not reading.real or self.degraded:
+    def first_again_in(self, reading: Reading | Forecasts, first: Upstream | None = None) -> float | None:
+        """For a reading the first upstream (or ``first``) did not serve: seconds until it
+        may be asked again (its breaker's next probe), so that it takes back over when it
+        recovers; None for its own readings and simulated ones."""
+        first = first or self.first
+        if reading.source == first.name or not reading.real or self.degraded:
             return None
-        breaker = self.first.breaker
+        breaker = first.breaker
         return 0.0 if breaker is None else breaker.retry_in()
 
-    async def fetch(self, places: Sequence[PlaceLike]) -> tuple[list[Reading | None], ProviderError | None]:
-        """A reading or None per place, in order, and the error that left places without
-        one (None when no upstream failed)."""
-        readings: list[Reading | None] = [None] * len(places)
-        if self.degraded and self.clock() < self._next_probe:
-            return await self._simulate(places, readings, None)
+    def stretch(self, count: int) -> float:
+        """The first upstream's budget spacing for ``count`` places' readings."""
+        return self.first.stretch(count)
+
+    async def gate(self, places: Sequence[PlaceLike]) -> dict[str, float]:
+        """Readings are asked for when due (their rhythm is in :meth:`new_data_at`)."""
+        return {}
+
+    async def fetch(
+        self, places: Sequence[PlaceLike], job: str = READINGS
+    ) -> tuple[list[Any], ProviderError | None]:
+        """A reading (or forecasts, for ``job`` FORECASTS) or None per place, in order, and
+        the error that left places without one (None when no upstream failed)."""
+        readings: list[Any] = [None] * len(places)
+        if job == FORECASTS:  # simulated forecasts only while readings found no network
+            offline = self.offline if self.degraded and self.offline and self.offline.forecasts else None
+            if offline is not None:
+                return await self._simulate(places, readings, None, job)
+        else:
+            offline = self.offline
+            if self.degraded and self.clock() < self._next_probe:
+                return await self._simulate(places, readings, None, job)
         errors: list[ProviderError] = []
         answered = False  # some upstream answered (even with an error): the network is up
         pending = list(range(len(places)))
         for upstream, turns in zip(self.upstreams, self._turns, strict=True):
             if not pending:
                 break
+            if job == FORECASTS and not upstream.provider.forecasts:
+                continue
             size = upstream.provider.max_batch
             batches = [pending[i : i + size] for i in range(0, len(pending), size)]
 
             async def fetch(batch: list[int], upstream: Upstream = upstream, turns: Any = turns) -> Any:
                 async with turns:
-                    return await upstream.fetch([places[i] for i in batch])
+                    return await upstream.fetch([places[i] for i in batch], job)
 
             outcomes = await asyncio.gather(*(fetch(batch) for batch in batches), return_exceptions=True)
             for batch, outcome in zip(batches, outcomes, strict=True):
@@ -273,11 +309,13 @@ class Chain:
                 for i, reading in zip(batch, outcome, strict=True):
                     readings[i] = reading
             pending = [i for i in pending if readings[i] is None]
+        if job == FORECASTS:  # the network's state is the readings' to decide
+            return readings, (_combined(errors) if errors and pending else None)
         if not errors and not pending:
             self._online()
             return readings, None
-        if not answered and self.offline is not None:
-            return await self._simulate(places, readings, errors[-1])
+        if not answered and offline is not None:
+            return await self._simulate(places, readings, errors[-1], job)
         self._online()
         if not pending or not errors:  # a place with nothing usable in an answer: no error
             return readings, None
@@ -289,8 +327,8 @@ class Chain:
             self.offline_since = None
 
     async def _simulate(
-        self, places: Sequence[PlaceLike], readings: list[Reading | None], cause: ProviderError | None
-    ) -> tuple[list[Reading | None], ProviderError | None]:
+        self, places: Sequence[PlaceLike], readings: list[Any], cause: ProviderError | None, job: str
+    ) -> tuple[list[Any], ProviderError | None]:
         assert self.offline is not None
         now = self.clock()
         if cause is not None:
@@ -304,7 +342,11 @@ class Chain:
                 )
             self._next_probe = now + self.reprobe_after
         todo = [i for i, r in enumerate(readings) if r is None]
-        simulated = await self.offline.fetch([places[i] for i in todo])
+        asked = [places[i] for i in todo]
+        if job == FORECASTS:
+            simulated: list[Any] = await self.offline.fetch_forecasts(asked)
+        else:
+            simulated = await self.offline.fetch(asked)
         for i, reading in zip(todo, simulated, strict=True):
             readings[i] = reading
         return readings, None
@@ -314,6 +356,69 @@ class Chain:
             await upstream.provider.aclose()
         if self.offline is not None:
             await self.offline.aclose()
+
+
+class Forecasting:
+    """A chain asked for forecasts: what the forecast poller fetches from, with the same
+    interface as :class:`Chain` for readings. Only its providers that make forecasts are
+    asked; their breakers and call budgets are the ones readings use."""
+
+    def __init__(self, chain: Chain) -> None:
+        self.chain = chain
+        self.upstreams = [u for u in chain.upstreams if u.provider.forecasts]
+        self.providers = [u.provider for u in self.upstreams]
+
+    @property
+    def enabled(self) -> bool:
+        """Some provider of the chain makes forecasts."""
+        return bool(self.providers)
+
+    @property
+    def max_batch(self) -> int:
+        return max((p.max_batch for p in self.providers), default=1)
+
+    @property
+    def resolution(self) -> float:
+        return FORECAST_SPACING
+
+    @property
+    def requests(self) -> int:
+        return self.chain.requests
+
+    @property
+    def fetches(self) -> int:
+        return self.chain.fetches
+
+    def stretch(self, count: int) -> float:
+        return self.upstreams[0].stretch(count, FORECASTS) if self.upstreams else 0.0
+
+    async def gate(self, places: Sequence[PlaceLike]) -> dict[str, float]:
+        """Places whose preferred provider has nothing new for them yet (its
+        ``forecast_gate``; a provider that fails to say gates nothing)."""
+        if not self.providers or not places:
+            return {}
+        try:
+            return await self.providers[0].forecast_gate(places)
+        except Exception:
+            logger.exception("%s: forecast_gate failed", self.providers[0].name)
+            return {}
+
+    async def fetch(self, places: Sequence[PlaceLike]) -> tuple[list[Forecasts | None], ProviderError | None]:
+        return await self.chain.fetch(places, FORECASTS)
+
+    def new_data_at(self, place: PlaceLike, forecasts: Forecasts) -> float | None:
+        """The provider's rhythm; a simulated forecast (served while offline) no later
+        than the chain's next probe of the network, so that a real one replaces it soon."""
+        provider = self.chain.provider_of(forecasts)
+        at = None if provider is None else provider.forecast_new_data_at(place, forecasts)
+        if not forecasts.real and any(p.real for p in self.providers):  # the offline fallback's
+            probe = time.time() + self.chain.reprobe_after
+            at = probe if at is None else min(at, probe)
+        return at
+
+    def first_again_in(self, forecasts: Forecasts) -> float | None:
+        """As for readings, measured against the first provider that makes forecasts."""
+        return self.chain.first_again_in(forecasts, self.upstreams[0]) if self.upstreams else None
 
 
 def load_chain(config: dict[str, Any]) -> Chain:

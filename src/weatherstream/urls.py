@@ -15,6 +15,7 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("api/weather", views.weather, name="weather"),
     path("api/history", views.history, name="history"),
+    path("api/forecast", views.forecast, name="forecast"),
     path("api/locations", views.locations, name="locations"),
     path("api/<path:rest>", views.not_found),
 ]

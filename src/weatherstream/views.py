@@ -21,6 +21,7 @@ from django.views.decorators.csrf import csrf_exempt
 from . import health, metrics, protocol, services
 from .conf import get_config
 from .engine import get_engine
+from .forecasts import KINDS as FORECAST_KINDS
 from .geocoding import get_geocoder
 from .places import Place, PlaceError, TooManyPlaces
 
@@ -144,6 +145,24 @@ async def weather(request: HttpRequest) -> JsonResponse:
     if reading is None:
         return _error(ApiError(503, "unavailable", "No reading is available for this place yet."))
     return JsonResponse({"location": place.as_dict(), "weather": reading.to_wire()})
+
+
+@require_get
+async def forecast(request: HttpRequest) -> JsonResponse:
+    """The latest forecast of a place: ?kind=hourly|daily and the place as for /api/weather."""
+    kind = request.GET.get("kind", "").strip()
+    try:
+        if kind not in FORECAST_KINDS:
+            raise ApiError(400, "bad_request", "'kind' must be 'hourly' or 'daily'.")
+        place = await _place(request)
+        held = await (await get_engine()).forecast(place, kind, request.META.get("REMOTE_ADDR"))
+    except ApiError as exc:
+        return _error(exc)
+    except TooManyPlaces as exc:
+        return _error(_refusal(exc))
+    if held is None:
+        return _error(ApiError(503, "unavailable", "No forecast is available for this place yet."))
+    return JsonResponse({"location": place.as_dict(), **held.to_wire()})
 
 
 @require_get

@@ -4,100 +4,16 @@ import { describe, test } from "node:test";
 
 import {
   DEFAULT_PATH,
+  FORECAST_KINDS,
   WeatherClient,
   backoffDelay,
+  forecastKinds,
   normalizeQuery,
   socketUrl,
 } from "../../src/weatherstream/static/weatherstream/js/client.js";
+import { fakeClock, fakeWebSocketClass } from "./fake-socket.mjs";
 
 const URL = "ws://testserver/ws/weather/";
-
-// --- fakes -------------------------------------------------------------------
-
-function fakeWebSocketClass() {
-  class FakeWebSocket {
-    static instances = [];
-
-    constructor(url) {
-      this.url = url;
-      this.readyState = 0;
-      this.sent = [];
-      this.closedWith = null;
-      FakeWebSocket.instances.push(this);
-    }
-
-    send(text) {
-      if (this.readyState !== 1) throw new Error("InvalidStateError: not open");
-      assert.equal(typeof text, "string");
-      this.sent.push(JSON.parse(text));
-    }
-
-    close(code) {
-      this.closedWith = code ?? 1005;
-      this.readyState = 3;
-    }
-
-    // test controls
-    serverOpen() {
-      this.readyState = 1;
-      this.onopen?.({ type: "open" });
-    }
-
-    serverSend(frame) {
-      const data = typeof frame === "string" ? frame : JSON.stringify(frame);
-      this.onmessage?.({ type: "message", data });
-    }
-
-    serverClose(code = 1006) {
-      this.readyState = 3;
-      this.onerror?.({ type: "error" });
-      this.onclose?.({ type: "close", code });
-    }
-
-    static get last() {
-      return FakeWebSocket.instances.at(-1);
-    }
-  }
-  return FakeWebSocket;
-}
-
-function fakeClock() {
-  let now = 0;
-  let seq = 0;
-  const timers = new Map();
-  return {
-    setTimeout(fn, ms = 0) {
-      const id = ++seq;
-      timers.set(id, { fn, at: now + Math.max(0, ms), ms });
-      return id;
-    },
-    clearTimeout(id) {
-      timers.delete(id);
-    },
-    /** Run every timer due within `ms`, in time order. */
-    advance(ms) {
-      const end = now + ms;
-      for (;;) {
-        let next = null;
-        for (const [id, t] of timers) {
-          if (t.at <= end && (next === null || t.at < next[1].at)) next = [id, t];
-        }
-        if (!next) break;
-        timers.delete(next[0]);
-        now = next[1].at;
-        next[1].fn();
-      }
-      now = end;
-    },
-    /** Delays (as scheduled) of the timers still pending. */
-    pending() {
-      return [...timers.values()].map((t) => t.ms);
-    },
-    get now() {
-      return now;
-    },
-  };
-}
 
 function setup({ random = () => 0.5, ...options } = {}) {
   const WS = fakeWebSocketClass();
@@ -110,7 +26,7 @@ function setup({ random = () => 0.5, ...options } = {}) {
     ...options,
   });
   const events = [];
-  for (const type of ["state", "hello", "subscribed", "weather", "unsubscribed", "error", "pong"]) {
+  for (const type of ["state", "hello", "subscribed", "weather", "forecast", "unsubscribed", "error", "pong"]) {
     client.addEventListener(type, (e) => events.push({ type, detail: e.detail }));
   }
   const of = (type) => events.filter((e) => e.type === type).map((e) => e.detail);
@@ -661,5 +577,170 @@ describe("socketUrl", () => {
     } finally {
       delete globalThis.location;
     }
+  });
+});
+
+// --- forecasts -------------------------------------------------------------------
+
+const hourly = (location, temperature, extra = {}) => ({
+  type: "forecast",
+  location,
+  kind: "hourly",
+  issued_at: "2026-12-01T09:00:00Z",
+  source: "open-meteo",
+  forecast: [{ time: "2026-12-01T09:00:00Z", temperature }],
+  ...extra,
+});
+const daily = (location, extra = {}) => ({
+  ...hourly(location, null),
+  kind: "daily",
+  forecast: [{ date: "2026-12-01", temperature_max: 4.2 }],
+  ...extra,
+});
+
+describe("forecasts", () => {
+  test("kinds: known ones, once each, in protocol order; anything else is refused", () => {
+    assert.deepEqual(FORECAST_KINDS, ["hourly", "daily"]);
+    assert.deepEqual(forecastKinds(["daily", "hourly", "daily"]), ["hourly", "daily"]);
+    assert.deepEqual(forecastKinds([]), []);
+    for (const bad of ["hourly", ["weekly"], [null], null]) assert.throws(() => forecastKinds(bad), TypeError);
+    const { client } = setup();
+    assert.throws(() => client.subscribe({ city: "Berlin" }, { forecast: ["monthly"] }), TypeError);
+    assert.deepEqual(client.subscriptions, [], "a refused call remembers nothing");
+  });
+
+  test("the kinds go with the subscribe and again after every reconnect", () => {
+    const { WS, clock, client } = setup();
+    const berlin = client.subscribe({ city: "Berlin" }, { forecast: ["daily", "hourly"] });
+    client.connect();
+    WS.last.serverOpen();
+    const oslo = client.subscribe({ city: "Oslo" }); // today's call: no forecast field
+    const rome = client.subscribe({ lat: 41.9, lon: 12.5 }, { forecast: ["daily"] });
+    const sent = [
+      { type: "subscribe", city: "Berlin", id: berlin, forecast: ["hourly", "daily"] },
+      { type: "subscribe", city: "Oslo", id: oslo },
+      { type: "subscribe", lat: 41.9, lon: 12.5, id: rome, forecast: ["daily"] },
+    ];
+    assert.deepEqual(subscribes(WS.last), sent);
+    WS.last.serverSend({ type: "subscribed", id: berlin, location: location("2950159"), weather: null });
+    WS.last.serverClose();
+    clock.advance(30000);
+    WS.last.serverOpen();
+    assert.deepEqual(subscribes(WS.last), sent);
+    assert.deepEqual(
+      client.subscriptions.map((s) => [s.id, s.forecast]),
+      [
+        [berlin, ["hourly", "daily"]],
+        [oslo, []],
+        [rome, ["daily"]],
+      ],
+    );
+  });
+
+  test("changing the kinds of a subscription: sent at once with its id, [] drops them", () => {
+    const { WS, clock, client } = setup();
+    client.connect();
+    WS.last.serverOpen();
+    const id = client.subscribe({ city: "Berlin" });
+    WS.last.serverSend({ type: "subscribed", id, location: location("2950159"), weather: null });
+    assert.equal(client.subscribe("berlin", { forecast: ["hourly"] }), id);
+    assert.deepEqual(WS.last.sent.at(-1), { type: "subscribe", city: "Berlin", id, forecast: ["hourly"] });
+    client.subscribe("Berlin"); // without forecast: nothing changes, nothing sent
+    client.subscribe("Berlin", { forecast: ["hourly"] }); // the same kinds: nothing sent
+    assert.equal(subscribes(WS.last).length, 2);
+    assert.equal(client.setForecast(id, ["hourly", "daily"]), true);
+    assert.deepEqual(WS.last.sent.at(-1), { type: "subscribe", city: "Berlin", id, forecast: ["hourly", "daily"] });
+    assert.equal(client.setForecast(id, []), true);
+    assert.deepEqual(WS.last.sent.at(-1), { type: "subscribe", city: "Berlin", id, forecast: [] });
+    assert.equal(client.setForecast(999, ["daily"]), false);
+    assert.throws(() => client.setForecast(id, ["weekly"]), TypeError);
+    // a new connection has no kinds: none asked, none sent
+    WS.last.serverClose();
+    clock.advance(30000);
+    WS.last.serverOpen();
+    assert.deepEqual(subscribes(WS.last), [{ type: "subscribe", city: "Berlin", id }]);
+    // changed while offline: sent once the socket opens
+    WS.last.serverClose();
+    client.setForecast(id, ["daily"]);
+    clock.advance(30000);
+    WS.last.serverOpen();
+    assert.deepEqual(subscribes(WS.last), [{ type: "subscribe", city: "Berlin", id, forecast: ["daily"] }]);
+  });
+
+  test("a dropped kinds change is sent again after rate_limited", () => {
+    const { WS, clock, client } = setup();
+    client.connect();
+    WS.last.serverOpen();
+    const id = client.subscribe({ city: "Berlin" }, { forecast: ["hourly"] });
+    WS.last.serverSend({ type: "subscribed", id, location: location("2950159"), weather: null });
+    client.setForecast(id, []);
+    WS.last.serverSend({ type: "error", code: "rate_limited", message: "Slow down." });
+    WS.last.sent.length = 0;
+    clock.advance(30000);
+    assert.deepEqual(subscribes(WS.last), [{ type: "subscribe", city: "Berlin", id, forecast: [] }]);
+  });
+
+  test("forecast frames are dispatched, and the latest of each kind per place is kept", () => {
+    const { WS, clock, client, of } = setup();
+    client.connect();
+    WS.last.serverOpen();
+    const id = client.subscribe({ city: "Berlin" }, { forecast: ["hourly", "daily"] });
+    assert.equal(client.latestForecast("2950159", "hourly"), null);
+    WS.last.serverSend({ type: "subscribed", id, location: location("2950159"), weather: null });
+    const first = hourly("2950159", 3.1);
+    const days = daily("2950159");
+    WS.last.serverSend(first);
+    WS.last.serverSend(days);
+    assert.deepEqual(of("forecast"), [first, days]);
+    assert.deepEqual(client.latestForecast("2950159", "hourly"), first);
+    assert.deepEqual(client.latestForecast(2950159, "daily"), days);
+    const second = hourly("2950159", 4.2, { issued_at: "2026-12-01T10:00:00Z" });
+    WS.last.serverSend(second);
+    assert.deepEqual(client.latestForecast("2950159", "hourly"), second, "the newer replaces it");
+    assert.deepEqual(client.latestForecast("2950159", "daily"), days, "the other kind stays");
+    // a place nobody here watches is passed on, not kept
+    WS.last.serverSend(hourly("3143244", 1));
+    assert.equal(of("forecast").length, 4);
+    assert.equal(client.latestForecast("3143244", "hourly"), null);
+    // kept across a reconnect
+    WS.last.serverClose();
+    clock.advance(30000);
+    WS.last.serverOpen();
+    assert.deepEqual(client.latestForecast("2950159", "hourly"), second);
+    // a kind dropped is forgotten, and not kept if it still comes
+    client.setForecast(id, ["hourly"]);
+    assert.equal(client.latestForecast("2950159", "daily"), null);
+    WS.last.serverSend(days);
+    assert.equal(client.latestForecast("2950159", "daily"), null);
+    // the place unsubscribed: nothing kept
+    client.unsubscribe("2950159");
+    assert.equal(client.latestForecast("2950159", "hourly"), null);
+  });
+
+  test("two spellings of one place keep the kinds both asked for", () => {
+    const { WS, clock, client } = setup();
+    client.connect();
+    WS.last.serverOpen();
+    const a = client.subscribe({ city: "Berlin" }, { forecast: ["daily"] });
+    WS.last.serverSend({ type: "subscribed", id: a, location: location("2950159"), weather: null });
+    const b = client.subscribe({ city: "Berlin, DE" }, { forecast: ["hourly"] });
+    WS.last.serverSend({ type: "subscribed", id: b, location: location("2950159"), weather: null });
+    // the server now holds b's kinds only: it is told both, on the query that stays
+    assert.deepEqual(WS.last.sent.at(-1), { type: "subscribe", city: "Berlin", id: a, forecast: ["hourly", "daily"] });
+    assert.deepEqual(
+      client.subscriptions.map((s) => [s.id, s.forecast]),
+      [[a, ["hourly", "daily"]]],
+    );
+    // a spelling without kinds changes nothing on the server: nothing sent
+    const c = client.subscribe({ city: "berlin, germany" });
+    WS.last.serverSend({ type: "subscribed", id: c, location: location("2950159"), weather: null });
+    assert.equal(WS.last.sent.at(-1).id, c);
+    // and the kinds can be changed through any of the ids
+    assert.equal(client.setForecast(b, []), true);
+    assert.deepEqual(WS.last.sent.at(-1), { type: "subscribe", city: "Berlin", id: a, forecast: [] });
+    WS.last.serverClose();
+    clock.advance(30000);
+    WS.last.serverOpen();
+    assert.deepEqual(subscribes(WS.last), [{ type: "subscribe", city: "Berlin", id: a }]);
   });
 });

@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
+import { ForecastChart } from "../../src/weatherstream/static/weatherstream/js/chart.js";
 import { Watchlist, historyLoader } from "../../src/weatherstream/static/weatherstream/js/watchlist.js";
 import { fakeDocument } from "./fake-dom.mjs";
+import { days, hours } from "./fake-forecast.mjs";
 
 class FakeChart {
   constructor(container, label) {
@@ -29,14 +31,51 @@ const at = (minute, temperature, extra = {}) => ({
 });
 const T = (minute) => Date.parse(`2026-01-15T12:${String(minute).padStart(2, "0")}:00Z`) / 1000;
 
-function fakeList({ past = async () => [] } = {}) {
+/** A stand-in for uPlot: what each plot was given, and whether it was destroyed. */
+function fakeUPlot() {
+  const made = [];
+  class FakeUPlot {
+    static tzDate = (date, zone) => ({ date, zone });
+    static paths = { bars: (options) => ({ bars: options }) };
+
+    constructor(opts, data, target) {
+      Object.assign(this, { opts, data, target, destroyed: false, sets: 0 });
+      this.root = target.ownerDocument.createElement("div");
+      this.root.className = "uplot";
+      this.root.append(target.ownerDocument.createElement("canvas"));
+      target.append(this.root);
+      made.push(this);
+    }
+
+    setData(data) {
+      this.data = data;
+      this.sets += 1;
+    }
+
+    destroy() {
+      this.destroyed = true;
+      this.root.remove();
+    }
+  }
+  return { FakeUPlot, made, alive: () => made.filter((plot) => !plot.destroyed) };
+}
+
+function fakeList({ past = async () => [], now = () => Date.parse("2026-01-15T12:30:00Z") } = {}) {
   const doc = fakeDocument();
   const container = doc.createElement("section");
   const banners = { simulated: doc.createElement("p"), outage: doc.createElement("p") };
   banners.simulated.hidden = banners.outage.hidden = true;
-  const list = new Watchlist({ doc, container, banners, units: { temperature: "C", speed: "kmh" }, past, Chart: FakeChart });
+  const uplot = fakeUPlot();
+  // the page's own forecast chart, drawing with the stand-in
+  class Strip extends ForecastChart {
+    constructor(container, label) {
+      super(container, label, { load: async () => uplot.FakeUPlot });
+    }
+  }
+  const units = { temperature: "C", speed: "kmh" };
+  const list = new Watchlist({ doc, container, banners, units, past, Chart: FakeChart, Strip, now });
   const names = () => container.children.map((el) => el.querySelector(".card__name").textContent);
-  return { doc, container, banners, list, names };
+  return { doc, container, banners, list, names, uplot };
 }
 
 const place = (id, name, extra = {}) => ({ id, name, country: "XX", timezone: "Europe/Berlin", ...extra });
@@ -186,4 +225,160 @@ test("historyLoader asks /api/history for the last 24 hours of a place", async (
   assert.deepEqual(await fallback("1"), []);
   assert.equal(asked[1][0], "http://127.0.0.1:8000/api/history?location=1&hours=24");
   await assert.rejects(historyLoader("/api/history", "http://x/", answer(503, {}))("1"), /HTTP 503/);
+});
+
+// --- forecasts ---------------------------------------------------------------------
+
+const NOW = Date.parse("2026-12-01T20:20:00Z"); // 05:20 on 2 December in Tokyo
+const TOKYO = { id: 1850147, name: "Tokyo", country: "JP", timezone: "Asia/Tokyo" };
+const hourlyFrame = (extra = {}) => ({
+  type: "forecast",
+  location: "1850147",
+  kind: "hourly",
+  issued_at: "2026-12-01T18:00:00Z",
+  source: "open-meteo",
+  forecast: hours("2026-12-01T18:00:00Z", 72),
+  ...extra,
+});
+const dailyFrame = (extra = {}) => ({ ...hourlyFrame(), kind: "daily", forecast: days("2026-12-01", 8), ...extra });
+
+function tokyo({ units } = {}) {
+  let now = NOW;
+  const list = fakeList({ now: () => now });
+  if (units) list.list.setUnits(units);
+  const card = list.list.add(TOKYO, 1);
+  return { ...list, card, later: (ms) => (now += ms) };
+}
+
+const canvases = (card) => card.el.querySelectorAll("canvas").length;
+const strip = (card) => card.el.querySelector(".forecast-hourly");
+const text = (el, name) => el.querySelector(`.${name}`).textContent;
+
+test("a card's forecast: nothing shown before one arrives", () => {
+  const { card, uplot } = tokyo();
+  assert.equal(card.el.querySelector(".forecast").hidden, true);
+  assert.equal(card.el.querySelectorAll("li").length, 0);
+  assert.equal(uplot.made.length, 0);
+});
+
+test("the strip: uPlot gets the next 48 hours from now, in °F when chosen, on the place's clock", async () => {
+  const { card, list, uplot } = tokyo({ units: { temperature: "F", speed: "mph" } });
+  list.showForecast(card, hourlyFrame());
+  await settle();
+  assert.equal(uplot.alive().length, 1);
+  const [plot] = uplot.made;
+  const [times, temperature, precipitation] = plot.data;
+  assert.equal(times.length, 48);
+  assert.equal(times[0], Date.parse("2026-12-01T20:00:00Z") / 1000, "from the hour 20:20 is in");
+  assert.equal(times[47], Date.parse("2026-12-03T19:00:00Z") / 1000);
+  // 20:00 is item 2 of the frame: -1 °C = 30.2 °F
+  assert.deepEqual(temperature.slice(0, 3).map((t) => Math.round(t * 10) / 10), [30.2, 31.1, 32]);
+  assert.deepEqual(precipitation.slice(0, 3), [0, 0, 0.4]);
+  assert.deepEqual(plot.opts.tzDate(0), { date: new Date(0), zone: "Asia/Tokyo" });
+  assert.equal(plot.opts.axes[1].label, "°F");
+  assert.equal(plot.opts.series[2].scale, "mm", "precipitation has a scale of its own");
+  assert.deepEqual(plot.opts.series[2].paths, { bars: { size: [0.7, 12] } });
+  assert.equal(plot.root.getAttribute("aria-label"), "Forecast for Tokyo: temperature (°F) and precipitation (mm) by hour");
+  assert.equal(plot.root.dataset.simulated, "false");
+  assert.equal(card.forecast.refs.chart.uplot, plot);
+  assert.equal(canvases(card), 1);
+  assert.equal(text(card.el, "forecast__title"), "Next 48 hours");
+  assert.equal(strip(card).dataset.hours, "48");
+  assert.equal(strip(card).dataset.start, "2026-12-01T20:00:00.000Z");
+  assert.equal(strip(card).dataset.unit, "°F");
+  assert.equal(text(card.el, "forecast__summary"), "30 to 73 °F, 4.8 mm precipitation");
+  assert.equal(strip(card).hidden, false);
+});
+
+test("the list: 7 days from the place's today, in the chosen units", () => {
+  const { card, list } = tokyo({ units: { temperature: "F", speed: "mph" } });
+  list.showForecast(card, dailyFrame());
+  const items = card.el.querySelectorAll("li");
+  assert.equal(items.length, 7);
+  assert.equal(items[0].dataset.date, "2026-12-02", "Tokyo's today, not UTC's");
+  assert.equal(items[6].dataset.date, "2026-12-08");
+  assert.equal(text(items[0], "forecast-day__name"), "Today");
+  assert.equal(text(items[0], "forecast-day__max"), "41 °F");
+  assert.equal(text(items[0], "forecast-day__min"), "32 °F");
+  assert.equal(card.el.querySelector(".forecast").hidden, false);
+});
+
+test("a second forecast replaces the first: one chart, fed the new data, one list", async () => {
+  const { card, list, uplot } = tokyo();
+  list.showForecast(card, hourlyFrame());
+  list.showForecast(card, dailyFrame());
+  await settle();
+  const warm = hours("2026-12-01T19:00:00Z", 72, () => ({ temperature: 20 }));
+  const warmer = hourlyFrame({ issued_at: "2026-12-01T19:00:00Z", forecast: warm });
+  list.showForecast(card, warmer);
+  list.showForecast(card, dailyFrame({ forecast: days("2026-12-02", 7, () => ({ temperature_max: 30 })) }));
+  await settle();
+  assert.equal(uplot.made.length, 1, "the same uPlot");
+  assert.equal(uplot.made[0].sets, 1);
+  assert.deepEqual(uplot.made[0].data[1].slice(0, 2), [20, 20]);
+  assert.equal(canvases(card), 1);
+  assert.equal(card.el.querySelectorAll("li").length, 7);
+  assert.equal(text(card.el.querySelectorAll("li")[0], "forecast-day__max"), "30 °C");
+  assert.equal(card.forecasts.hourly, warmer);
+});
+
+test("other units: the list again and a new chart in place of the old one", async () => {
+  const { card, list, uplot } = tokyo();
+  list.showForecast(card, hourlyFrame());
+  list.showForecast(card, dailyFrame());
+  await settle();
+  list.setUnits({ temperature: "F", speed: "kmh" });
+  await settle();
+  assert.equal(uplot.made.length, 2);
+  assert.equal(uplot.made[0].destroyed, true, "the old chart destroyed");
+  assert.equal(uplot.alive().length, 1);
+  assert.equal(canvases(card), 1);
+  assert.equal(uplot.made[1].opts.axes[1].label, "°F");
+  assert.equal(Math.round(uplot.made[1].data[1][0] * 10) / 10, 30.2);
+  assert.equal(text(card.el.querySelectorAll("li")[0], "forecast-day__max"), "41 °F");
+  assert.equal(card.el.querySelectorAll("li").length, 7);
+});
+
+test("as the hours pass, a reading moves the strip on", async () => {
+  const { card, list, uplot, later } = tokyo();
+  list.showForecast(card, hourlyFrame());
+  await settle();
+  later(2 * 3600 * 1000);
+  list.show(card, { observed_at: "2026-12-01T22:20:00Z", temperature: 3, source: "open-meteo" });
+  await settle();
+  assert.equal(uplot.made.length, 1);
+  assert.equal(uplot.made[0].data[0][0], Date.parse("2026-12-01T22:00:00Z") / 1000);
+  assert.equal(uplot.made[0].data[0].length, 48);
+});
+
+test("a simulated forecast is labelled simulated: source, chart, banner", async () => {
+  const { card, list, uplot, banners } = tokyo();
+  list.setProvider("open-meteo");
+  list.show(card, { observed_at: "2026-12-01T20:00:00Z", temperature: 3, source: "open-meteo" });
+  list.showForecast(card, dailyFrame());
+  assert.equal(banners.simulated.hidden, true);
+  list.showForecast(card, hourlyFrame({ source: "simulated" }));
+  await settle();
+  const source = strip(card).querySelector(".forecast__source");
+  assert.equal(source.textContent, "via simulated");
+  assert.equal(source.classList.contains("card__source--simulated"), true);
+  assert.equal(strip(card).dataset.simulated, "true");
+  const [plot] = uplot.made;
+  assert.equal(plot.root.dataset.simulated, "true");
+  assert.match(plot.root.getAttribute("aria-label"), /^Simulated forecast for Tokyo/);
+  assert.deepEqual(plot.opts.series[1].dash, [6, 4]);
+  assert.equal(banners.simulated.hidden, false, "never shown as real");
+  const daily = card.el.querySelector(".forecast-daily");
+  assert.equal(daily.dataset.simulated, "false", "each kind says its own source");
+});
+
+test("removing a card destroys its forecast chart", async () => {
+  const { card, list, uplot } = tokyo();
+  list.showForecast(card, hourlyFrame());
+  await settle();
+  list.remove("1850147");
+  assert.equal(uplot.alive().length, 0);
+  list.showForecast(card, hourlyFrame()); // a late frame draws nothing
+  await settle();
+  assert.equal(uplot.made.length, 1);
 });

@@ -2,7 +2,10 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 // Importing the widget module in node starts nothing: it mounts only where there is a document.
-import { widgetView } from "../../src/weatherstream/static/weatherstream/js/widget.js";
+import { hoursView, mountAll, sharedClient, widgetView } from "../../src/weatherstream/static/weatherstream/js/widget.js";
+import { fakeDocument } from "./fake-dom.mjs";
+import { hours } from "./fake-forecast.mjs";
+import { fakeWebSocketClass } from "./fake-socket.mjs";
 
 test("a widget shows the temperature in its unit, one decimal", () => {
   const w = { temperature: 3.46, summary: "Overcast", weather_code: 3, is_day: true, source: "open-meteo" };
@@ -28,4 +31,117 @@ test("simulated and stale readings are marked, with the age", () => {
   assert.equal(both.marker, "simulated · stale, 30 s old");
   assert.equal(both.state, "stale");
   assert.equal(widgetView({ temperature: 1, age: 30 }, "C").marker, "");
+});
+
+// --- the "next hours" line ({% weather_widget "Berlin" forecast=True %}) -------------
+
+const HOUR = 3600 * 1000;
+const hourlyFrame = (start, extra = {}) => ({
+  type: "forecast",
+  location: "2950159",
+  kind: "hourly",
+  issued_at: new Date(start).toISOString(),
+  source: "open-meteo",
+  forecast: hours(new Date(start).toISOString(), 48, (i) =>
+    i === 3 ? { weather_code: 61, summary: "Slight rain", is_day: false } : {},
+  ),
+  ...extra,
+});
+
+test("the next 6 hours from now: the place's clock, the widget's unit", () => {
+  const now = Date.parse("2026-12-01T09:20:00Z");
+  const view = hoursView(hourlyFrame("2026-12-01T07:00:00Z"), "F", { timeZone: "Asia/Tokyo", now, locale: "en-GB" });
+  assert.equal(view.hours.length, 6);
+  assert.deepEqual(
+    view.hours.map((h) => [h.time, h.temperature]),
+    [
+      ["18:00", "30°"], // 09:00 UTC, item 2: -1 °C
+      ["19:00", "31°"],
+      ["20:00", "32°"],
+      ["21:00", "33°"],
+      ["22:00", "34°"],
+      ["23:00", "35°"],
+    ],
+  );
+  assert.equal(view.hours[0].iso, "2026-12-01T09:00:00.000Z");
+  assert.deepEqual(view.hours[1].icon, { name: "rain", label: "Rain", night: true });
+  assert.equal(view.hours[1].title, "19:00: Slight rain, 31.1 °F");
+  assert.equal(view.marker, "");
+  const celsius = hoursView(hourlyFrame("2026-12-01T07:00:00Z"), "C", { now, locale: "en-GB" });
+  assert.deepEqual(
+    celsius.hours.slice(0, 3).map((h) => [h.time, h.temperature]),
+    [
+      ["09:00", "-1°"],
+      ["10:00", "-1°"],
+      ["11:00", "0°"],
+    ],
+  );
+  const chilly = { forecast: [{ time: "2026-12-01T09:00:00Z", temperature: -0.4 }] };
+  assert.equal(hoursView(chilly, "C", { now }).hours[0].temperature, "0°", "never -0°");
+  assert.equal(hoursView(hourlyFrame("2026-12-01T07:00:00Z"), "C", { now, count: 2 }).hours.length, 2);
+  assert.equal(hoursView({ forecast: null }, "C", { now }).hours.length, 0);
+});
+
+test("a simulated forecast is marked on the line", () => {
+  const now = Date.parse("2026-12-01T09:20:00Z");
+  const view = hoursView(hourlyFrame("2026-12-01T07:00:00Z", { source: "simulated" }), "C", { now });
+  assert.equal(view.marker, "simulated");
+  assert.equal(view.simulated, true);
+});
+
+function widget(doc, { city, path, forecast = false }) {
+  const el = doc.createElement("span");
+  Object.assign(el.dataset, { city, wsPath: path }, forecast ? { forecast: "hourly" } : {});
+  for (const part of ["icon", "name", "temp", "summary", "marker", ...(forecast ? ["hours"] : [])]) {
+    const child = doc.createElement("span");
+    child.className = `weatherstream-widget__${part}`;
+    child.hidden = part === "hours" || part === "marker";
+    el.append(child);
+  }
+  return el;
+}
+
+test("widgets: only forecast=True asks for the hours, and its line follows the forecast", (t) => {
+  const WS = fakeWebSocketClass();
+  globalThis.WebSocket = WS;
+  const path = "ws://widgets.test/ws/weather/";
+  t.after(() => {
+    sharedClient(path).close();
+    delete globalThis.WebSocket;
+  });
+  const doc = fakeDocument();
+  const withHours = widget(doc, { city: "Berlin", path, forecast: true });
+  const plain = widget(doc, { city: "Paris", path });
+  const again = widget(doc, { city: "berlin", path }); // the same place, no line
+  mountAll({ querySelectorAll: () => [withHours, plain, again] });
+  WS.last.serverOpen();
+  const [berlin, paris] = WS.last.sent.map((f) => f.id);
+  assert.deepEqual(WS.last.sent, [
+    { type: "subscribe", city: "Berlin", id: berlin, forecast: ["hourly"] },
+    { type: "subscribe", city: "Paris", id: paris },
+  ]);
+
+  const location = { id: 2950159, name: "Berlin", timezone: "Europe/Berlin" };
+  WS.last.serverSend({ type: "subscribed", id: berlin, location, weather: { temperature: 3, source: "open-meteo" } });
+  const start = Math.floor(Date.now() / HOUR) * HOUR - HOUR;
+  WS.last.serverSend(hourlyFrame(start));
+  const line = withHours.querySelector(".weatherstream-widget__hours");
+  const items = line.querySelectorAll(".weatherstream-widget__hour");
+  assert.equal(items.length, 6);
+  assert.equal(line.hidden, false);
+  const clock = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", timeZone: "Europe/Berlin" });
+  assert.equal(items[0].querySelector("time").textContent, clock.format(new Date(start + HOUR)));
+  assert.equal(items[0].querySelector(".weatherstream-widget__hour-temp").textContent, "-2°");
+  assert.equal(line.querySelector(".weatherstream-widget__hours-marker").hidden, true);
+  assert.equal(again.querySelectorAll(".weatherstream-widget__hour").length, 0);
+
+  // a new forecast replaces the line; a simulated one says so
+  const nine = hours(new Date(start).toISOString(), 48, () => ({ temperature: 9 }));
+  WS.last.serverSend(hourlyFrame(start, { source: "simulated", forecast: nine }));
+  const now = line.querySelectorAll(".weatherstream-widget__hour");
+  assert.equal(now.length, 6);
+  assert.equal(now[0].querySelector(".weatherstream-widget__hour-temp").textContent, "9°");
+  assert.equal(line.querySelector(".weatherstream-widget__hours-marker").textContent, "simulated");
+  assert.equal(line.querySelector(".weatherstream-widget__hours-marker").hidden, false);
+  assert.equal(line.dataset.simulated, "true");
 });

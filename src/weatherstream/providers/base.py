@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ..forecasts import Forecasts
 from ..places import PlaceLike
 from ..readings import Reading
 
@@ -44,6 +45,8 @@ class WeatherProvider:
     # Seconds between two values of the upstream's own (Open-Meteo: 15-minute slots): how
     # old a reading may be when it is new. A place is silent past 2 intervals plus this.
     resolution: float = 0.0
+    # Whether it makes forecasts (:meth:`fetch_forecasts`); a chain asks only those that do.
+    forecasts: bool = False
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> WeatherProvider:
@@ -71,6 +74,32 @@ class WeatherProvider:
         Raises :class:`ProviderError` when the whole request failed.
         """
         raise NotImplementedError("WeatherProvider subclasses must implement fetch()")
+
+    # -- forecasts (docs/providers.md, "Forecasts") ----------------------------------
+
+    @classmethod
+    def forecast_calls(cls, count: int) -> float:
+        """What a forecast request for ``count`` places costs in the upstream's own
+        accounting (spent from the same call budget as readings)."""
+        return float(count)
+
+    def forecast_new_data_at(self, place: PlaceLike, forecasts: Forecasts) -> float | None:
+        """When (epoch seconds) the upstream may first have a newer forecast for ``place``
+        than ``forecasts``. None: unknown, the poller waits its forecast interval."""
+        return None
+
+    async def forecast_gate(self, places: Sequence[PlaceLike]) -> dict[str, float]:
+        """Of places whose forecast is due, those the upstream has nothing new for yet
+        (e.g. no model run since their last fetch), as id -> seconds until they may be
+        asked again; they are not fetched now. Must not spend calls of the budget."""
+        return {}
+
+    async def fetch_forecasts(self, places: Sequence[PlaceLike]) -> list[Forecasts | None]:
+        """One :class:`Forecasts` per place, in order; ``None`` where the upstream had none.
+
+        Raises :class:`ProviderError` when the whole request failed.
+        """
+        raise NotImplementedError(f"{type(self).__name__} makes no forecasts")
 
     async def aclose(self) -> None:
         """Release connections; the provider is not used afterwards."""

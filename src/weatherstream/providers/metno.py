@@ -15,6 +15,27 @@ Its terms of service (https://api.met.no/doc/TermsOfService) shape this provider
 
 A reading is the forecast's first time step, not an observation; its precipitation is the
 amount forecast for the hour that follows it. See docs/providers.md.
+
+Forecasts come from the same answers (no other request). ``compact`` has hourly time steps
+for about two and a half days, then one every 6 hours; each step has the instant values and
+the periods that follow it (``next_1_hours``, ``next_6_hours``: a symbol and a
+precipitation amount). Both kinds start at the hour containing now.
+
+- Hourly: one item per step of the hourly part: temperature, wind speed and direction, cloud
+  cover (instant); precipitation, weather code and day or night from ``next_1_hours`` (null
+  where a step has none). Feels-like, chance of precipitation and gusts are null: compact
+  has none, and none is made up.
+- Daily, per local date of the place (its ``timezone``; UTC without one), at most 7 dates,
+  only those with steps; today counts from now on, so it is a part of the day:
+  highest and lowest of its steps' instant temperatures, highest wind speed; precipitation
+  summed over the periods that start that day, taken in time order, each step's shortest
+  (``next_1_hours`` while the steps are hourly, then ``next_6_hours``), and a period
+  skipped where it overlaps one counted already, so no hour counts twice; hours no period
+  covers count nothing. A 6-hour period that crosses midnight counts to the day it starts
+  in. The weather code is the highest (most severe) of those periods', as Open-Meteo
+  defines its daily code. Sunrise and sunset are astronomy (:mod:`weatherstream.sun`).
+  Chance of precipitation, gusts and UV index are null.
+- ``issued_at`` is the answer's ``properties.meta.updated_at`` (when it came, without one).
 """
 
 from __future__ import annotations
@@ -24,20 +45,24 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, TypeVar
 
 import httpx
 from django.core.exceptions import ImproperlyConfigured
 
-from .. import __version__
+from .. import __version__, flights
 from ..conf import PUBLIC_MET_NORWAY_URL
+from ..forecasts import DAILY, DAYS, HOURLY, Forecast, Forecasts, daily_item, hourly_item, local_zone
 from ..places import PlaceLike
 from ..readings import Reading, plausible
+from ..sun import sunrise_sunset
 from . import http
 from .base import ProviderError, WeatherProvider
+
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -224,6 +249,19 @@ def parse_hours(payload: Any, *, source: str = "met-norway", hours: int = HELD_H
     return steps
 
 
+def _instant(
+    data: dict[str, Any], units: dict[str, Any], fields: Sequence[str] = tuple(INSTANT)
+) -> dict[str, Any]:
+    """The step's ``data.instant.details`` as our ``fields`` (:data:`INSTANT`), in our units."""
+    details = _object(_object(data.get("instant")).get("details"))
+    values: dict[str, Any] = {}
+    for field in fields:
+        variable, documented, factor = INSTANT[field]
+        unit = units.get(variable, documented)
+        values[field] = _value(field, details.get(variable), unit=unit, documented=documented, factor=factor)
+    return values
+
+
 def _step(step: Any, units: dict[str, Any], source: str) -> Reading | None:
     if not isinstance(step, dict):
         raise ProviderError(f"a time step that is a {type(step).__name__}")
@@ -232,17 +270,7 @@ def _step(step: Any, units: dict[str, Any], source: str) -> Reading | None:
     if not isinstance(data, dict):
         raise ProviderError("the first time step has no 'data'")
 
-    details = _object(_object(data.get("instant")).get("details"))
-    values: dict[str, Any] = {
-        field: _value(
-            field,
-            details.get(variable),
-            unit=units.get(variable, documented),
-            documented=documented,
-            factor=factor,
-        )
-        for field, (variable, documented, factor) in INSTANT.items()
-    }
+    values: dict[str, Any] = _instant(data, units)
     next_hour = _object(data.get("next_1_hours"))
     values["precipitation"] = _value(
         "precipitation",
@@ -262,6 +290,160 @@ def _step(step: Any, units: dict[str, Any], source: str) -> Reading | None:
     return Reading(observed_at=observed_at, source=source, weather_code=code, is_day=is_day, **values)
 
 
+@dataclass(frozen=True, slots=True)
+class Period:
+    """What a time step says of the hours after it (``next_1_hours``, ``next_6_hours``)."""
+
+    start: datetime
+    hours: int
+    amount: float | None  # precipitation, mm
+    code: int | None
+    is_day: bool | None
+
+
+# The instant values a forecast's step keeps (of :data:`INSTANT`).
+STEP_FIELDS = ("temperature", "wind_speed", "wind_gusts", "wind_direction", "cloud_cover")
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One time step of an answer, as its forecast uses it (our units)."""
+
+    time: datetime
+    temperature: float | None
+    wind_speed: float | None
+    wind_gusts: float | None
+    wind_direction: float | None
+    cloud_cover: float | None
+    next_hour: Period | None
+    next_6_hours: Period | None
+
+
+def _period(
+    data: dict[str, Any], key: str, start: datetime, hours: int, units: dict[str, Any]
+) -> Period | None:
+    block = data.get(key)
+    if not isinstance(block, dict):
+        return None
+    amount = _value(
+        "precipitation",
+        _object(block.get("details")).get("precipitation_amount"),
+        unit=units.get("precipitation_amount", "mm"),
+        documented="mm",
+        factor=1.0,
+    )
+    symbol = _object(block.get("summary")).get("symbol_code")
+    code, is_day = weather_symbol(symbol) if isinstance(symbol, str) else (None, None)
+    return Period(start, hours, amount, code, is_day)
+
+
+def parse_steps(payload: Any) -> tuple[Step, ...]:
+    """Every time step of a ``compact`` answer, in order, up to the first that is not
+    readable (or not later than the one before). Values as :func:`parse_compact` reads
+    them. Raises :class:`ProviderError` when the answer has no ``properties.timeseries``."""
+    if not isinstance(payload, dict):
+        raise ProviderError(f"expected a JSON object, got {type(payload).__name__}")
+    properties = _object(payload.get("properties"))
+    timeseries = properties.get("timeseries")
+    if not isinstance(timeseries, list):
+        raise ProviderError("no 'properties.timeseries'")
+    units = _object(_object(properties.get("meta")).get("units"))
+    steps: list[Step] = []
+    for raw in timeseries:
+        try:
+            when = _utc(raw.get("time") if isinstance(raw, dict) else None)
+        except ProviderError:
+            break
+        data = raw.get("data")
+        if not isinstance(data, dict) or (steps and when <= steps[-1].time):
+            break
+        values = _instant(data, units, STEP_FIELDS)
+        steps.append(
+            Step(
+                time=when,
+                next_hour=_period(data, "next_1_hours", when, 1, units),
+                next_6_hours=_period(data, "next_6_hours", when, 6, units),
+                **values,
+            )
+        )
+    return tuple(steps)
+
+
+def _hourly(steps: Sequence[Step], now: datetime, source: str) -> list[dict[str, Any]]:
+    run = list(steps[:1])
+    for step in steps[1:]:
+        if step.time - run[-1].time != ONE_HOUR:
+            break  # the hourly part is over
+        run.append(step)
+    items = []
+    for step in run:
+        if step.time + ONE_HOUR <= now:
+            continue
+        hour = step.next_hour
+        items.append(
+            hourly_item(
+                step.time,
+                source=source,
+                temperature=step.temperature,
+                precipitation=None if hour is None else hour.amount,
+                weather_code=None if hour is None else hour.code,
+                is_day=None if hour is None else hour.is_day,
+                wind_speed=step.wind_speed,
+                wind_gusts=step.wind_gusts,
+                wind_direction=step.wind_direction,
+                cloud_cover=step.cloud_cover,
+            )
+        )
+    return items
+
+
+def _most(values: Sequence[float | None], pick: Callable[[list[float]], float] = max) -> float | None:
+    known = [v for v in values if v is not None]
+    return pick(known) if known else None
+
+
+def _daily(steps: Sequence[Step], now: datetime, place: PlaceLike, source: str) -> list[dict[str, Any]]:
+    zone = local_zone(place)
+    ahead = [step for step in steps if step.time + ONE_HOUR > now]
+    days: dict[date, tuple[list[Step], list[Period]]] = {}
+    for step in ahead:
+        days.setdefault(step.time.astimezone(zone).date(), ([], []))[0].append(step)
+    covered: datetime | None = None
+    for step in ahead:  # each step's shortest period, none overlapping one counted
+        period = step.next_hour or step.next_6_hours
+        if period is None or (covered is not None and period.start < covered):
+            continue
+        covered = period.start + timedelta(hours=period.hours)
+        days[period.start.astimezone(zone).date()][1].append(period)
+    items = []
+    for day, (day_steps, periods) in list(days.items())[:DAYS]:
+        sunrise, sunset = sunrise_sunset(day, place.latitude, place.longitude)
+        amounts = [p.amount for p in periods if p.amount is not None]
+        items.append(
+            daily_item(
+                day,
+                sunrise=sunrise,
+                sunset=sunset,
+                source=source,
+                temperature_max=_most([s.temperature for s in day_steps]),
+                temperature_min=_most([s.temperature for s in day_steps], min),
+                precipitation_sum=round(sum(amounts), 1) if amounts else None,
+                weather_code=_most([p.code for p in periods]),
+                wind_speed_max=_most([s.wind_speed for s in day_steps]),
+                wind_gusts_max=_most([s.wind_gusts for s in day_steps]),
+            )
+        )
+    return items
+
+
+def _updated_at(payload: Any) -> datetime | None:
+    raw = _object(_object(_object(payload).get("properties")).get("meta")).get("updated_at")
+    try:
+        return _utc(raw)
+    except ProviderError:
+        return None
+
+
 def coordinate(value: float) -> str:
     """At most 4 decimals, no trailing zeros: 52.21833 -> "52.2183", 6.9 -> "6.9"."""
     text = f"{value:.4f}".rstrip("0").rstrip(".")
@@ -276,6 +458,8 @@ class Answer:
     expires: float | None  # epoch seconds; no request for the place before it
     hours: list[Reading | None]  # its first hourly time steps, in order
     at: float  # when it came (a 304 renews it)
+    steps: tuple[Step, ...] = ()  # every time step, for the forecast
+    issued_at: datetime | None = None  # properties.meta.updated_at
 
     def reading(self, now: float) -> Reading | None:
         """The step of the hour ``now`` is in (the first step before the forecast
@@ -286,6 +470,18 @@ class Answer:
                 break
             current = reading
         return current
+
+    def forecasts(self, place: PlaceLike, now: float, source: str) -> Forecasts | None:
+        """Its forecast from the hour ``now`` is in (the rules: this module's docstring);
+        None when it has no time step left."""
+        when = datetime.fromtimestamp(now, UTC)
+        issued_at = self.issued_at or datetime.fromtimestamp(self.at, UTC)
+        found = (
+            (HOURLY, _hourly(self.steps, when, source)),
+            (DAILY, _daily(self.steps, when, place, source)),
+        )
+        kinds = {kind: Forecast(kind, issued_at, source, tuple(items)) for kind, items in found if items}
+        return Forecasts(source, kinds) if kinds else None
 
     def next_hour(self, now: float) -> float | None:
         """When the held forecast's next hourly step begins, if it has one."""
@@ -304,6 +500,7 @@ class MetNorwayProvider(WeatherProvider):
     min_interval = 60.0
     max_batch = 1  # one place per request
     max_in_flight = MAX_IN_FLIGHT
+    forecasts = True  # from the same answers as readings
 
     def __init__(
         self,
@@ -331,6 +528,7 @@ class MetNorwayProvider(WeatherProvider):
         self.rng = rng or random.Random()
         self.pacer = pacer or http.Pacer(in_flight=MAX_IN_FLIGHT, per_second=REQUESTS_PER_SECOND)
         self.answers: dict[str, Answer] = {}
+        self._requests: dict[str, asyncio.Task[None]] = {}  # place id -> its request under way
         self.hold_until = 0.0  # MET asked us to wait (429 Retry-After): no request before
         self._forgot_at = clock()
         self._deprecated_seen = False
@@ -357,7 +555,18 @@ class MetNorwayProvider(WeatherProvider):
         step = answer.next_hour(reading.observed_at.timestamp())
         if step is not None and step < answer.expires:
             return step + 1.0
-        at = answer.expires + self.rng.uniform(*SPREAD)
+        return self._after(answer.expires)
+
+    def forecast_new_data_at(self, place: PlaceLike, forecasts: Forecasts) -> float | None:
+        """The place's Expires plus a random :data:`SPREAD`, moved out of the first minute
+        of an hour; None when no answer for it said when it expires."""
+        answer = self.answers.get(place.id)
+        if answer is None or answer.expires is None:
+            return None
+        return self._after(answer.expires)
+
+    def _after(self, expires: float) -> float:
+        at = expires + self.rng.uniform(*SPREAD)
         into_hour = at % 3600.0
         if into_hour < FULL_HOUR:
             at += FULL_HOUR - into_hour + self.rng.uniform(0.0, SPREAD[1])
@@ -367,9 +576,19 @@ class MetNorwayProvider(WeatherProvider):
         """One request per place (fewer where an answer has not expired), paced. A place
         whose request failed is None, unless all failed or MET asked to wait
         (Retry-After): then the error is raised."""
+        return await self._each(places, self._fetch_one)
+
+    async def fetch_forecasts(self, places: Sequence[PlaceLike]) -> list[Forecasts | None]:
+        """The forecasts of the answers :meth:`fetch` gets (the same answers: a held one
+        that has not expired is served without a request), and its errors."""
+        return await self._each(places, self._forecast_one)
+
+    async def _each(
+        self, places: Sequence[PlaceLike], one: Callable[[PlaceLike], Awaitable[T | None]]
+    ) -> list[T | None]:
         if not places:
             return []
-        results = await asyncio.gather(*(self._fetch_one(p) for p in places), return_exceptions=True)
+        results = await asyncio.gather(*(one(p) for p in places), return_exceptions=True)
         errors: list[ProviderError] = []
         for result in results:
             if isinstance(result, ProviderError):
@@ -378,22 +597,35 @@ class MetNorwayProvider(WeatherProvider):
                 raise result
         if errors and (len(errors) == len(places) or any(e.retry_after is not None for e in errors)):
             raise next((e for e in errors if e.retry_after is not None), errors[0])
-        readings: list[Reading | None] = []
+        found: list[T | None] = []
         for place, result in zip(places, results):
             if isinstance(result, ProviderError):
                 logger.warning("met-norway: no answer for %s: %s", place.id, result)
-                readings.append(None)
+                found.append(None)
             else:
                 assert not isinstance(result, BaseException)
-                readings.append(result)
-        return readings
+                found.append(result)
+        return found
 
     async def _fetch_one(self, place: PlaceLike) -> Reading | None:
+        return (await self._held(place)).reading(self.clock())
+
+    async def _forecast_one(self, place: PlaceLike) -> Forecasts | None:
+        return (await self._held(place)).forecasts(place, self.clock(), self.name)
+
+    async def _held(self, place: PlaceLike) -> Answer:
+        """The place's answer: the one held until its Expires (MET's terms: nothing
+        before), else a new one; one request at a time per place, shared by its callers."""
         now = self.clock()
         self._forget(now)
         held = self.answers.get(place.id)
         if held is not None and held.expires is not None and now < held.expires:
-            return held.reading(now)  # MET's terms: nothing before Expires
+            return held
+        await flights.shared(self._requests, place.id, lambda: self._request(place))
+        return self.answers[place.id]
+
+    async def _request(self, place: PlaceLike) -> None:
+        held = self.answers.get(place.id)
         headers = {}
         if held is not None and held.last_modified:
             headers["If-Modified-Since"] = held.last_modified  # the exact string
@@ -404,19 +636,19 @@ class MetNorwayProvider(WeatherProvider):
             response = await http.get(
                 self.client, self.url, params=self.query(place), headers=headers, deadline=self.deadline
             )
-        return self._answer(place, held, response)
+        self._answer(place, held, response)
 
-    def _answer(self, place: PlaceLike, held: Answer | None, response: httpx.Response) -> Reading | None:
+    def _answer(self, place: PlaceLike, held: Answer | None, response: httpx.Response) -> None:
         status = response.status_code
         now = self.clock()
         expires = http.http_date(response.headers.get("Expires"))
         last_modified = response.headers.get("Last-Modified")
-        if status == 304:  # nothing new: the reading we have stays
+        if status == 304:  # nothing new: the answer we have stays, its forecast too
             if held is None:
                 raise ProviderError("HTTP 304 to a request without If-Modified-Since")
             held.expires, held.at = expires, now
             held.last_modified = last_modified or held.last_modified
-            return held.reading(now)
+            return
         if status == 403:
             raise http.failure(
                 response,
@@ -439,11 +671,11 @@ class MetNorwayProvider(WeatherProvider):
             raise
         try:
             hours = parse_hours(payload, source=self.name)
+            steps = parse_steps(payload)
         except ProviderError as exc:
             logger.warning("met-norway: unusable answer for %s: %s", place.id, exc)
-            hours = []
-        answer = self.answers[place.id] = Answer(last_modified, expires, hours, now)
-        return answer.reading(now)
+            hours, steps = [], ()
+        self.answers[place.id] = Answer(last_modified, expires, hours, now, steps, _updated_at(payload))
 
     def _forget(self, now: float) -> None:
         if now - self._forgot_at < FORGET_EVERY:

@@ -3,7 +3,7 @@
 // asked for: client.js (the protocol, and which place each subscription is), storage.js
 // (what is remembered), connection.js (the indicator), search.js (the box),
 // watchlist.js (the cards, cards.js, with their charts) and the subscribe flow here.
-import { WeatherClient, socketUrl } from "./client.js";
+import { FORECAST_KINDS, WeatherClient, socketUrl } from "./client.js";
 import { connectionIndicator } from "./connection.js";
 import { highlight } from "./dom.js";
 import { isRetrying, parseErrorText, parseQuery, refusal, searchBox } from "./search.js";
@@ -80,7 +80,7 @@ function subscribeText(text, { fromSearch = false, fallback = null } = {}) {
     else memory.forget(text); // a stored entry that can never work
     return;
   }
-  const id = client.subscribe(query);
+  const id = client.subscribe(query, { forecast: FORECAST_KINDS }); // every card shows both
   const shown = requests.has(id) ? cards.get(client.locationOf(id)) : undefined;
   if (shown) {
     // already watched: point at it instead
@@ -127,6 +127,10 @@ client.addEventListener("subscribed", (event) => {
   } else {
     card = cards.add(loc, typeof frame.id === "number" ? frame.id : Infinity);
     card.refs.remove.addEventListener("click", () => removeCard(locationId, { send: true, focus: true }));
+    for (const kind of FORECAST_KINDS) {
+      const known = client.latestForecast(locationId, kind);
+      if (known) cards.showForecast(card, known);
+    }
   }
   if (request && requests.has(frame.id)) card.texts.add(keyOf(request.text));
   const weather = frame.weather ?? (frame.temperature != null ? { temperature: frame.temperature } : null);
@@ -145,6 +149,12 @@ client.addEventListener("weather", (event) => {
   const frame = event.detail;
   const card = cards.get(String(frame.location));
   if (card && frame.weather) cards.show(card, frame.weather);
+});
+
+client.addEventListener("forecast", (event) => {
+  const frame = event.detail;
+  const card = cards.get(String(frame.location));
+  if (card) cards.showForecast(card, frame);
 });
 
 client.addEventListener("unsubscribed", (event) => {

@@ -142,7 +142,8 @@ function windArrow(doc) {
 /**
  * A new card for location ``loc`` ({id, name, country, region, timezone}) showing
  * temperatures in ``units``: ``{el, refs, location, reading, texts, formatter}``.
- * ``refs.remove`` is its remove button, ``refs.chart`` the chart's container.
+ * ``refs.remove`` is its remove button, ``refs.chart`` the chart's container,
+ * ``refs.forecast`` the forecast's (forecast.js).
  */
 export function createCard(doc, loc, units) {
   const h = elementMaker(doc);
@@ -160,6 +161,7 @@ export function createCard(doc, loc, units) {
     tempUnit: h("span", { className: "card__temp-unit", text: fmt.TEMPERATURE_UNITS[units.temperature] }),
     icon: h("span", { className: "card__icon", role: "img", "aria-label": "Waiting for a reading" }),
     chart: h("div", { className: "card__chart" }),
+    forecast: h("div", { className: "card__forecast" }),
     summary: h("p", { className: "card__summary", text: "Waiting for the first reading…" }),
     stale: h("span", {
       className: "badge badge--stale",
@@ -213,6 +215,7 @@ export function createCard(doc, loc, units) {
       detail("Cloud cover", refs.clouds),
     ),
     refs.chart,
+    refs.forecast,
     h("footer", { className: "card__meta" }, h("span", {}, "Observed ", refs.time), refs.source),
   );
   el.addEventListener("animationend", () => el.classList.remove("changed", "found"));

@@ -4,11 +4,12 @@
 //   const client = new WeatherClient("wss://example.com/ws/weather/");
 //   client.addEventListener("weather", (e) => console.log(e.detail));
 //   client.connect();
-//   const id = client.subscribe({ city: "Berlin" });
+//   const id = client.subscribe({ city: "Berlin" }, { forecast: ["hourly", "daily"] });
 //
 // Events (CustomEvent; `detail` is the server frame unless noted):
 //   state        detail {state, retryIn}  state: connecting | live | reconnecting | offline
 //   hello        the hello frame (also kept as client.hello)
+//   forecast     a forecast frame (the latest per place and kind: client.latestForecast)
 //   subscribed, weather, unsubscribed, error, pong
 //
 // Outgoing frames are paced (SEND_BURST per SEND_WINDOW) to stay inside the
@@ -29,6 +30,21 @@ export const SEND_WINDOW = 2000;
 const CLOSE_RATE_LIMITED = 4008;
 
 export const DEFAULT_PATH = "/ws/weather/";
+
+/** The kinds of forecast a subscribe can ask for, in the order they are sent. */
+export const FORECAST_KINDS = Object.freeze(["hourly", "daily"]);
+
+/** A list of forecast kinds, once each and in FORECAST_KINDS order; a TypeError for
+ *  anything that is not a list of known kinds. */
+export function forecastKinds(kinds) {
+  if (!Array.isArray(kinds)) throw new TypeError('forecast must be a list of kinds, e.g. ["hourly", "daily"]');
+  for (const kind of kinds) {
+    if (!FORECAST_KINDS.includes(kind)) throw new TypeError(`unknown forecast kind: ${JSON.stringify(kind)}`);
+  }
+  return FORECAST_KINDS.filter((kind) => kinds.includes(kind));
+}
+
+const sameKinds = (a, b) => a.length === b.length && a.every((kind, i) => kind === b[i]);
 
 /**
  * The WebSocket URL for a path on the page's own host: wss: on an https: page, else
@@ -97,12 +113,16 @@ export class WeatherClient extends EventTarget {
   #resendAttempt = 0;
 
   #nextId = 1;
-  // query key -> {id, key, query, confirmed: bool} (`confirmed` is per connection)
+  // query key -> {id, key, query, forecast, confirmed, tell}: `forecast` the kinds asked
+  // for; per connection, `confirmed` (answered) and `tell` (send the kinds even when
+  // none: the server holds others)
   #subs = new Map();
   #byId = new Map(); // subscribe id -> query key
   // subscribe id -> the location id the server answered it with: the page's one map
   // from subscriptions to places (kept across reconnects, unsubscribes and merges)
   #locations = new Map();
+  // location id -> Map(kind -> the latest forecast frame), for places still watched
+  #forecasts = new Map();
 
   /** The hello frame of the current connection, or null. */
   hello = null;
@@ -146,7 +166,12 @@ export class WeatherClient extends EventTarget {
 
   /** The remembered subscriptions, in the order they were made. */
   get subscriptions() {
-    return [...this.#subs.values()].map(({ id, query }) => ({ id, query: { ...query }, location: this.locationOf(id) }));
+    return [...this.#subs.values()].map(({ id, query, forecast }) => ({
+      id,
+      query: { ...query },
+      location: this.locationOf(id),
+      forecast: [...forecast],
+    }));
   }
 
   /**
@@ -156,6 +181,12 @@ export class WeatherClient extends EventTarget {
    */
   locationOf(id) {
     return this.#locations.get(id) ?? null;
+  }
+
+  /** The latest "forecast" frame of ``kind`` ("hourly" or "daily") for a watched location
+   *  id, or null. Kept across reconnects; dropped with the place or the kind. */
+  latestForecast(locationId, kind) {
+    return this.#forecasts.get(String(locationId))?.get(kind) ?? null;
   }
 
   /** Open the connection (and keep it open). Cuts a pending reconnect wait short. */
@@ -186,17 +217,37 @@ export class WeatherClient extends EventTarget {
    * Subscribe to {city} or {lat, lon}; returns the id the server echoes in its
    * "subscribed" or "error" answer. The query is remembered and sent again on
    * every reconnect; a call while not connected is sent once the socket opens.
-   * Subscribing a query already remembered returns its id and sends nothing.
+   * ``forecast`` lists the kinds of forecast to receive (FORECAST_KINDS), remembered
+   * with the query. Subscribing a query already remembered returns its id and sends
+   * nothing, unless ``forecast`` is given and differs: then it asks for exactly those.
    */
-  subscribe(query) {
+  subscribe(query, { forecast } = {}) {
     const { query: normalized, key } = normalizeQuery(query);
+    const kinds = forecast === undefined ? undefined : forecastKinds(forecast);
     const existing = this.#subs.get(key);
-    if (existing) return existing.id;
-    const sub = { id: this.#nextId++, key, query: normalized, confirmed: false };
+    if (existing) {
+      if (kinds) this.#setKinds(existing, kinds);
+      return existing.id;
+    }
+    const sub = { id: this.#nextId++, key, query: normalized, forecast: kinds ?? [], confirmed: false, tell: false };
     this.#subs.set(key, sub);
     this.#byId.set(sub.id, key);
     if (this.#open) this.#sendSubscribe(sub);
     return sub.id;
+  }
+
+  /**
+   * Ask for exactly ``kinds`` of forecast ([] for none) on subscription ``id`` (or on
+   * the one its place merged into); false when no remembered subscription is that place.
+   * Kinds belong to a place: two spellings of one place share them.
+   */
+  setForecast(id, kinds) {
+    kinds = forecastKinds(kinds);
+    const location = this.locationOf(id);
+    const sub = this.#subFor(id) ?? (location === null ? undefined : this.#watching(location));
+    if (!sub) return false;
+    this.#setKinds(sub, kinds);
+    return true;
   }
 
   /**
@@ -280,7 +331,7 @@ export class WeatherClient extends EventTarget {
     if (this.#resendTimer !== null) this.#clearTimeout(this.#resendTimer);
     this.#resendTimer = null;
     this.#resendAttempt = 0;
-    for (const sub of this.#subs.values()) sub.confirmed = false;
+    for (const sub of this.#subs.values()) sub.confirmed = sub.tell = false;
   }
 
   #scheduleReconnect() {
@@ -346,13 +397,36 @@ export class WeatherClient extends EventTarget {
     }
   }
 
+  // The kinds go along when there are some, or when the server must drop the ones it has.
   #sendSubscribe(sub) {
-    this.#send({ type: "subscribe", ...sub.query, id: sub.id });
+    const frame = { type: "subscribe", ...sub.query, id: sub.id };
+    if (sub.forecast.length || sub.tell) frame.forecast = [...sub.forecast];
+    this.#send(frame);
+  }
+
+  #setKinds(sub, kinds) {
+    if (sameKinds(sub.forecast, kinds)) return;
+    const location = this.locationOf(sub.id);
+    for (const kind of sub.forecast) {
+      if (!kinds.includes(kind) && location !== null) this.#forecasts.get(location)?.delete(kind);
+    }
+    sub.forecast = kinds;
+    if (!this.#open) return; // a new connection starts with none: sent on open if any
+    sub.tell = true;
+    sub.confirmed = false;
+    this.#sendSubscribe(sub);
   }
 
   #forget(sub) {
     this.#subs.delete(sub.key);
     this.#byId.delete(sub.id);
+    const location = this.locationOf(sub.id);
+    if (location !== null && !this.#watching(location)) this.#forecasts.delete(location);
+  }
+
+  // The remembered subscription that covers a location id, if any.
+  #watching(location) {
+    return [...this.#subs.values()].find((s) => this.locationOf(s.id) === location);
   }
 
   #subFor(id) {
@@ -380,8 +454,9 @@ export class WeatherClient extends EventTarget {
           const location = String(locationId);
           const other = [...this.#subs.values()].find((s) => s !== sub && this.locationOf(s.id) === location);
           this.#locations.set(sub.id, location);
-          if (other) this.#forget(sub); // another query already covers this place
+          if (other) this.#merge(sub, other);
           else sub.confirmed = true;
+          sub.tell = false;
           this.#resendAttempt = 0;
         }
         break;
@@ -405,6 +480,16 @@ export class WeatherClient extends EventTarget {
         }
         break;
       }
+      case "forecast": {
+        // kept while some subscription of the place asks for that kind
+        const location = frame.location == null ? null : String(frame.location);
+        const sub = location === null ? undefined : this.#watching(location);
+        if (sub && sub.forecast.includes(frame.kind)) {
+          if (!this.#forecasts.has(location)) this.#forecasts.set(location, new Map());
+          this.#forecasts.get(location).set(frame.kind, frame);
+        }
+        break;
+      }
       case "weather":
       case "pong":
         break;
@@ -412,6 +497,21 @@ export class WeatherClient extends EventTarget {
         return; // unknown types are ignored
     }
     this.dispatchEvent(new CustomEvent(frame.type, { detail: frame }));
+  }
+
+  // Another query already covers this place: forget ``sub``; ``other`` keeps the kinds
+  // both asked for, and the server is told when what it holds now (``sub``'s kinds, if
+  // its frame carried some) is not that.
+  #merge(sub, other) {
+    const kinds = forecastKinds([...other.forecast, ...sub.forecast]);
+    const held = sub.forecast.length || sub.tell ? sub.forecast : other.forecast;
+    this.#forget(sub);
+    other.forecast = kinds;
+    if (this.#open && !sameKinds(held, kinds)) {
+      other.tell = true;
+      other.confirmed = false;
+      this.#sendSubscribe(other);
+    }
   }
 
   // Frames the server did not take (rate_limited, unavailable): after a

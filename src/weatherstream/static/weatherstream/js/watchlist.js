@@ -1,10 +1,14 @@
 // The watched places on the page: one card per location id, kept in the order they were
-// added, each with its history chart (past readings loaded once, live ones added), and
-// the two banners that depend on every reading. Tested with node (tests/js/watchlist.test.mjs).
-import { bannerState, createCard, showReading } from "./cards.js";
-import { HistoryChart } from "./chart.js";
+// added, each with its history chart (past readings loaded once, live ones added) and its
+// forecast (the latest frame of each kind), and the two banners that depend on every
+// reading and forecast. Tested with node (tests/js/watchlist.test.mjs).
+import { bannerState, createCard, showReading, timeFormatter } from "./cards.js";
+import { ForecastChart, HistoryChart } from "./chart.js";
+import * as forecast from "./forecast.js";
 import * as fmt from "./format.js";
 import * as history from "./history.js";
+
+const HOUR_MS = 3600 * 1000;
 
 export class Watchlist {
   #cards = new Map(); // location id -> card
@@ -14,14 +18,17 @@ export class Watchlist {
    * ``container`` holds the cards; ``banners`` is {simulated, outage} (elements shown or
    * hidden); ``units`` the units to show; ``past(locationId)`` resolves to the place's
    * readings of the last HISTORY_HOURS (rejects: the chart shows live ones only).
+   * ``Chart`` and ``Strip`` draw the history and the forecast; ``now()`` is the clock (ms).
    */
-  constructor({ doc, container, banners, units, past, Chart = HistoryChart }) {
+  constructor({ doc, container, banners, units, past, Chart = HistoryChart, Strip = ForecastChart, now = Date.now }) {
     this.doc = doc;
     this.container = container;
     this.banners = banners;
     this.units = units;
     this.past = past;
     this.Chart = Chart;
+    this.Strip = Strip;
+    this.now = now;
   }
 
   get size() {
@@ -50,6 +57,10 @@ export class Watchlist {
     card.order = order;
     card.history = history.emptyHistory();
     card.chart = new this.Chart(card.refs.chart, loc.name || "Unknown place");
+    card.forecasts = { hourly: null, daily: null }; // the latest frame of each kind
+    card.forecast = forecast.createForecast(this.doc);
+    card.refs.forecast.append(card.forecast.el);
+    card.strip = new this.Strip(card.forecast.refs.chart, loc.name || "Unknown place");
     const after = [...this.#cards.values()].find((c) => c.order > order);
     this.container.insertBefore(card.el, after ? after.el : null);
     this.#cards.set(locationId, card);
@@ -61,6 +72,16 @@ export class Watchlist {
   show(card, w, { quiet = false } = {}) {
     showReading(this.doc, card, w, this.units, { quiet });
     if (!quiet && !w.stale && history.addPoint(card.history, w)) this.draw(card);
+    // A reading is the page's tick: once an hour has passed, the strip starts later.
+    if (card.forecastHour !== Math.floor(this.now() / HOUR_MS)) this.drawForecast(card);
+    this.updateBanners();
+  }
+
+  /** Show a "forecast" frame on ``card``: it replaces the one of its kind. */
+  showForecast(card, frame) {
+    if (!(frame.kind in card.forecasts) || !Array.isArray(frame.forecast)) return;
+    card.forecasts[frame.kind] = frame;
+    this.drawForecast(card, [frame.kind]);
     this.updateBanners();
   }
 
@@ -75,6 +96,7 @@ export class Watchlist {
       next = (neighbour && neighbour.querySelector(".card__remove")) || focusAfter;
     }
     card.chart.destroy();
+    card.strip.destroy();
     card.el.remove();
     this.#cards.delete(locationId);
     this.updateBanners();
@@ -88,13 +110,32 @@ export class Watchlist {
     for (const card of this.#cards.values()) {
       if (card.reading) this.show(card, card.reading, { quiet: true });
       this.draw(card);
+      this.drawForecast(card);
     }
   }
 
   updateBanners() {
-    const shown = bannerState([...this.#cards.values()].map((card) => card.reading), this.#provider);
-    this.banners.simulated.hidden = !shown.simulated;
+    const cards = [...this.#cards.values()];
+    const shown = bannerState(cards.map((card) => card.reading), this.#provider);
+    const simulatedForecast = cards.some((card) => Object.values(card.forecasts).some(fmt.isSimulated));
+    this.banners.simulated.hidden = !(shown.simulated || simulatedForecast);
     this.banners.outage.hidden = !shown.outage;
+  }
+
+  /** (Re)draw the forecast ``kinds`` of a card that has them, from now on, in the units. */
+  drawForecast(card, kinds = ["hourly", "daily"]) {
+    const now = this.now();
+    const timeZone = card.location.timezone;
+    const formatter = () => (card.formatter ??= timeFormatter(timeZone));
+    card.forecastHour = Math.floor(now / HOUR_MS);
+    const hourly = kinds.includes("hourly") && card.forecasts.hourly;
+    if (hourly) {
+      const series = forecast.hourlySeries(hourly.forecast, { unit: this.units.temperature, now });
+      forecast.showHourly(card.forecast, hourly, series, this.units, { formatter });
+      card.strip.draw(series, fmt.TEMPERATURE_UNITS[this.units.temperature], timeZone, fmt.isSimulated(hourly));
+    }
+    const daily = kinds.includes("daily") && card.forecasts.daily;
+    if (daily) forecast.showDaily(this.doc, card.forecast, daily, this.units, { timeZone, now, formatter });
   }
 
   draw(card) {
