@@ -354,3 +354,44 @@ async def test_one_forecast_fetch_per_model_run_for_100_subscribers_one_frame_fo
 
 def forecast_frames(inbox):
     return [t for t in inbox.frames if t.startswith('{"type":"forecast"')]
+
+
+async def test_readings_and_forecasts_of_500_places_share_the_free_tier_stretched_alike():
+    """Both pollers spend Open-Meteo's one budget: each stretches for its own calls and the
+    other's share, so that over a simulated day of rounds no window of any period holds more
+    than its limit, and both keep their ratio (forecasts 4 times rarer than readings)."""
+    free = {"minute": 600, "hour": 5000, "day": 10000}
+    engine = Engine(
+        {**get_config(), "PROVIDER": "open-meteo", "UPSTREAM_BUDGET": free, "POLL_INTERVAL": None}
+    )
+    try:
+        assert engine.interval == 900 and engine.forecasting.shares_budget
+        readings = engine.chain.stretch(500, engine.forecasts_share(500))
+        forecasts = engine.forecasting.stretch(500, engine.readings_share(500))
+        assert readings > engine.chain.stretch(500)  # 5,029 s without forecasts: they take a share
+        assert forecasts / readings == pytest.approx(4, rel=0.1)
+        sent = [(i * readings, 550.0) for i in range(int(86_400 * 2 / readings) + 1)]
+        sent += [(i * forecasts, 1000.0) for i in range(int(86_400 * 2 / forecasts) + 1)]
+        # (A minute's limit is kept request by request: the budget refuses a batch over it,
+        # and the poller retries it when the budget allows; rounds here are whole.)
+        for period, limit in ((3600, 5000), (86_400, 10_000)):
+            most = max(sum(c for t, c in sent if start <= t < start + period) for start, _ in sent)
+            assert most <= limit, (period, most)
+        # The pollers ask for these shares as they go.
+        inbox = Inbox()
+        place = get_geocoder().resolve("Lyon")
+        await engine.subscribe(place, inbox)
+        await engine.watch_forecast(place, ["daily"], inbox)
+        assert engine.poller.shared() == engine.forecasts_share(1) == pytest.approx(2.0 * 900 / 3600)
+        assert engine.forecast_poller.shared() == engine.readings_share(1) == pytest.approx(1.1 * 3600 / 900)
+    finally:
+        await engine.stop()
+
+
+async def test_a_provider_without_a_budget_gives_no_share():
+    engine = Engine({**get_config(), "PROVIDER": "simulated"})
+    try:
+        assert engine.chain.stretch(500, engine.forecasts_share(500)) == 0.0
+        assert engine.forecasting.stretch(500, engine.readings_share(500)) == 0.0
+    finally:
+        await engine.stop()

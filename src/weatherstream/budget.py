@@ -27,7 +27,7 @@ REDIS_TIMEOUT = 2.0  # seconds for one call to a shared budget's Redis
 class Budget(Protocol):
     """What the upstream guard asks of a budget, in the process or shared in Redis."""
 
-    def spacing(self, calls: float) -> float: ...
+    def spacing(self, calls: float, shared: float = 0.0) -> float: ...
 
     async def until(self, calls: float) -> float: ...
 
@@ -42,12 +42,19 @@ def seconds_per_period(limits: Mapping[str, int]) -> dict[float, int]:
     return {PERIODS[p]: int(n) for p, n in limits.items()}
 
 
-def spacing(limits: Mapping[float, int], calls: float) -> float:
+def spacing(limits: Mapping[float, int], calls: float, shared: float = 0.0) -> float:
     """The shortest interval, seconds, at which ``calls`` may be spent again and again
     without any period's limit being exceeded: a window of a period holds
-    period/interval + 1 rounds. A round bigger than a limit gets that period."""
+    period/interval + 1 rounds. A round bigger than a limit gets that period.
+
+    ``shared``: what other requests on the same budget (forecasts, for readings) spend
+    per round when they are stretched alike; they count in every window as often as the
+    rounds do."""
     return max(
-        (calls * period / (limit - calls) if limit > calls else period for period, limit in limits.items()),
+        (
+            (calls + shared) * period / (limit - calls) if limit > calls else period
+            for period, limit in limits.items()
+        ),
         default=0.0,
     )
 
@@ -95,8 +102,8 @@ class CallBudget:
                     wait = max(wait, when + period - now)
         return wait
 
-    def spacing(self, calls: float) -> float:
-        return spacing(self.limits, calls)
+    def spacing(self, calls: float, shared: float = 0.0) -> float:
+        return spacing(self.limits, calls, shared)
 
     async def until(self, calls: float) -> float:
         return self.wait(calls)
@@ -149,8 +156,8 @@ class RedisBudget:
     def _cost(self, calls: float) -> int:
         return max(1, round(calls * self.SCALE))
 
-    def spacing(self, calls: float) -> float:
-        return spacing(self.limits, calls)
+    def spacing(self, calls: float, shared: float = 0.0) -> float:
+        return spacing(self.limits, calls, shared)
 
     async def until(self, calls: float) -> float:
         wait = 0.0

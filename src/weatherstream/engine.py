@@ -138,6 +138,20 @@ class Runtime:
             **kwargs,
         )
 
+    # Readings and forecasts spend one call budget when they come from the same upstream:
+    # each poller stretches its interval for its own calls and the other's, counted per
+    # round of its own at their intervals' ratio, so that both stretch alike.
+
+    def forecasts_share(self, count: int) -> float:
+        """The forecasts of ``count`` places, in calls per round of readings."""
+        return self.forecasting.calls(count) * self.interval / forecast_interval(self.config)
+
+    def readings_share(self, count: int) -> float:
+        """The readings of ``count`` places, in calls per round of forecasts."""
+        if not self.forecasting.shares_budget:
+            return 0.0
+        return self.chain.calls(count) * forecast_interval(self.config) / self.interval
+
     def _task(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
         self._tasks.append(self.loop.create_task(coro, name=name))
 
@@ -223,8 +237,17 @@ class Engine(Runtime):
         self.link: LayerLink | None = None
         self.polls = self.config["POLLER"] == "embedded"
         # Fetching now (current()) works in any setup; the embedded poller also polls.
-        self.poller = self._poller(self.demand, self.publisher, watchers=self.hub.count)
-        self.forecast_poller = self._forecast_poller(self.forecast_demand, self.publisher)
+        self.poller = self._poller(
+            self.demand,
+            self.publisher,
+            watchers=self.hub.count,
+            shared=lambda: self.forecasts_share(len(self.subscriptions.forecast_watched())),
+        )
+        self.forecast_poller = self._forecast_poller(
+            self.forecast_demand,
+            self.publisher,
+            shared=lambda: self.readings_share(len(self.subscriptions.watched())),
+        )
         if not self.polls:
             self.link = LayerLink(
                 channel_layer(),
@@ -447,11 +470,18 @@ class PollerEngine(Runtime):
         if self.lease is None:
             logger.warning("no Redis to elect a poller on: run only one weatherstream_poll")
         self.polls = True
-        self.poller = self._poller(self.demand, self.publisher, reload_unknown=True, schedule=self.lease)
+        self.poller = self._poller(
+            self.demand,
+            self.publisher,
+            reload_unknown=True,
+            schedule=self.lease,
+            shared=lambda: self.forecasts_share(len(self.demand.forecasts())),
+        )
         self.forecast_poller = self._forecast_poller(
             self.demand.forecasts,
             self.publisher,
             schedule=None if self.lease is None else self.lease.forecasts(),
+            shared=lambda: self.readings_share(len(self.demand.leases)),
         )
 
     async def start(self) -> None:

@@ -59,7 +59,7 @@ class Fetcher(Protocol[T]):
     def requests(self) -> int: ...
     @property
     def fetches(self) -> int: ...
-    def stretch(self, count: int) -> float: ...
+    def stretch(self, count: int, shared: float = 0.0) -> float: ...
     async def gate(self, places: Sequence[PlaceLike]) -> dict[str, float]: ...
     async def fetch(self, places: Sequence[PlaceLike]) -> tuple[list[T | None], ProviderError | None]: ...
     def new_data_at(self, place: PlaceLike, result: T) -> float | None: ...
@@ -89,6 +89,7 @@ class Poller(Generic[T]):
         budget: Budget | None = None,
         spacing: float | None = None,
         watchers: Callable[[str], int] | None = None,
+        shared: Callable[[], float] | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         schedule: SharedSchedule | None = None,
@@ -107,6 +108,9 @@ class Poller(Generic[T]):
         self.demand = demand
         self.deliver = deliver
         self.watchers = watchers
+        # What the other poller on the same budget spends a round of this one's, when
+        # both are stretched alike (forecasts, for readings): the budget is shared.
+        self.shared = shared
         self.clock = clock
         self.wall = wall
         self._stretch = 0.0  # the budget's spacing for the places watched now
@@ -148,7 +152,7 @@ class Poller(Generic[T]):
                 self._failures.pop(gone, None)
             now = self.clock()
             metrics.DEMAND.set(len(places))
-            self._stretch = self.chain.stretch(len(places))
+            self._stretch = self.chain.stretch(len(places), self.shared() if self.shared else 0.0)
             self.effective_interval = max(self.interval, self._stretch)
             metrics.EFFECTIVE_INTERVAL.set(self.effective_interval)
             # (0.0 marks a place asked for at once by request(): not late, just new)

@@ -108,12 +108,13 @@ class Upstream:
             return self._refused(f"call budget unavailable: {exc}", BUDGET_RETRY)
         return None
 
-    def stretch(self, count: int, job: str = READINGS) -> float:
+    def stretch(self, count: int, job: str = READINGS, shared: float = 0.0) -> float:
         """The shortest interval, seconds, at which ``count`` places fit the call budget
-        in every one of its periods (0 without a budget)."""
+        in every one of its periods (0 without a budget), with ``shared`` calls a round
+        of the other job (:func:`budget.spacing`)."""
         if self.budget is None or not count:
             return 0.0
-        return self.budget.spacing(self.calls(count, job))
+        return self.budget.spacing(self.calls(count, job), shared)
 
     async def fetch(self, places: Sequence[PlaceLike], job: str = READINGS) -> list[Any]:
         """One reading (or forecasts, for ``job`` FORECASTS), or None, per place;
@@ -257,9 +258,13 @@ class Chain:
         breaker = first.breaker
         return 0.0 if breaker is None else breaker.retry_in()
 
-    def stretch(self, count: int) -> float:
+    def stretch(self, count: int, shared: float = 0.0) -> float:
         """The first upstream's budget spacing for ``count`` places' readings."""
-        return self.first.stretch(count)
+        return self.first.stretch(count, READINGS, shared)
+
+    def calls(self, count: int) -> float:
+        """What the readings of ``count`` places cost a round at the first upstream."""
+        return self.first.calls(count) if count else 0.0
 
     async def gate(self, places: Sequence[PlaceLike]) -> dict[str, float]:
         """Readings are asked for when due (their rhythm is in :meth:`new_data_at`)."""
@@ -389,8 +394,20 @@ class Forecasting:
     def fetches(self) -> int:
         return self.chain.fetches
 
-    def stretch(self, count: int) -> float:
-        return self.upstreams[0].stretch(count, FORECASTS) if self.upstreams else 0.0
+    def stretch(self, count: int, shared: float = 0.0) -> float:
+        return self.upstreams[0].stretch(count, FORECASTS, shared) if self.upstreams else 0.0
+
+    def calls(self, count: int) -> float:
+        """What the forecasts of ``count`` places cost a round from the budget readings
+        spend (the chain's first upstream's); 0 when they spend another one."""
+        if not count or not self.upstreams or self.upstreams[0] is not self.chain.first:
+            return 0.0
+        return self.providers[0].forecast_calls(count)
+
+    @property
+    def shares_budget(self) -> bool:
+        """Forecasts and readings spend the same call budget (the first upstream's)."""
+        return bool(self.upstreams) and self.upstreams[0] is self.chain.first
 
     async def gate(self, places: Sequence[PlaceLike]) -> dict[str, float]:
         """Places whose preferred provider has nothing new for them yet (its
