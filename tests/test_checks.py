@@ -94,7 +94,7 @@ GOOD: dict[str, list[Any]] = {
     "BREAKER_FAILURES": [1],
     "BREAKER_COOLDOWN": [0.1, 300],
     "UPSTREAM_BUDGET": [None, {"day": 10000}],
-    "BATCH_SIZE": [1, 545],  # 545 Open-Meteo locations: 599.5 calls of the 600 a minute
+    "BATCH_SIZE": [1, 300],  # 300 Open-Meteo locations' forecasts: 600 calls of the 600 a minute
     "POLLER": ["embedded"],
     "DEMAND_HEARTBEAT": [0.2, 30],
     "LEADER_LEASE": [2.5, 60],
@@ -118,7 +118,7 @@ GOOD: dict[str, list[Any]] = {
     "STORAGE_BUFFER": [1],
     "NEW_PLACES_PER_HOUR": [None, 1],
     "SILENCE_AFTER": [None, 0.5, 3600],
-    "FORECAST_INTERVAL": [None, 1, 7200.0],
+    "FORECAST_INTERVAL": [None, 3600, 7200.0],
     "OPEN_METEO_FORECAST_MODELS": [["dwd_icon"], ("ecmwf_ifs025", "ncep_gfs025")],
 }
 
@@ -298,11 +298,23 @@ def test_upstream_budget_shape_and_batch_size():
     assert ids(UPSTREAM_BUDGET={"minute": 0}) == ["weatherstream.E006"]
     assert ids(UPSTREAM_BUDGET=[600]) == ["weatherstream.E006"]
     assert ids(UPSTREAM_BUDGET={"minute": 30}, BATCH_SIZE=50) == ["weatherstream.E007"]
-    # 50 Open-Meteo locations cost 55 calls (1.1 each): 50 a minute never lets them out
-    assert ids(UPSTREAM_BUDGET={"minute": 50}, BATCH_SIZE=50) == ["weatherstream.E007"]
-    assert ids(UPSTREAM_BUDGET={"minute": 55}, BATCH_SIZE=50) == []
+    # 50 Open-Meteo locations cost 55 calls for readings (1.1 each), 100 for forecasts
+    # (2.0 each): 99 a minute never lets a batch of their forecasts out
+    assert ids(UPSTREAM_BUDGET={"minute": 55}, BATCH_SIZE=50) == ["weatherstream.E007"]
+    assert ids(UPSTREAM_BUDGET={"minute": 99}, BATCH_SIZE=50) == ["weatherstream.E007"]
+    assert ids(UPSTREAM_BUDGET={"minute": 100}, BATCH_SIZE=50) == []
     assert ids(PROVIDER="simulated", UPSTREAM_BUDGET={"minute": 30}, BATCH_SIZE=50) == []  # not metered
     assert ids(UPSTREAM_BUDGET=None) == []
+
+
+def test_a_forecast_interval_below_an_hour_on_the_public_open_meteo_is_a_warning():
+    assert ids(PROVIDER="open-meteo", FORECAST_INTERVAL=60) == ["weatherstream.W004"]
+    assert ids(PROVIDER="auto", FORECAST_INTERVAL=3599) == ["weatherstream.W004"]
+    assert ids(PROVIDER="open-meteo", FORECAST_INTERVAL=3600) == []
+    assert (
+        ids(PROVIDER="open-meteo", OPEN_METEO_URL="http://127.0.0.1:9/v1/forecast", FORECAST_INTERVAL=1) == []
+    )
+    assert ids(PROVIDER="simulated", FORECAST_INTERVAL=1) == []
 
 
 def test_a_message_limit_above_the_servers_own_is_a_warning():

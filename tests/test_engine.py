@@ -395,3 +395,48 @@ async def test_a_provider_without_a_budget_gives_no_share():
         assert engine.forecasting.stretch(500, engine.readings_share(500)) == 0.0
     finally:
         await engine.stop()
+
+
+async def test_a_layer_failure_while_announcing_forecast_demand_is_a_warning_not_an_error(caplog):
+    engine = Engine({**get_config(), "POLLER": "off"})
+    try:
+
+        async def down(place):
+            raise ConnectionError("redis is restarting")
+
+        async def joined(place):
+            engine.link.joined[place.id] = 0.0
+
+        engine.link.watch = joined  # (not started: no layer channel of its own)
+        engine.link.want_forecast = down
+        place = get_geocoder().resolve("Porto")
+        inbox = Inbox()
+        await engine.subscribe(place, inbox)
+        with caplog.at_level("WARNING"):
+            frames = await engine.watch_forecast(place, ["hourly"], inbox)
+        assert frames == [] and engine.subscriptions.forecast_hub.count(f"hourly:{place.id}") == 1
+        assert "redis is restarting" in caplog.text and all(r.exc_info is None for r in caplog.records)
+        # The next heartbeat announces it: the place is in the forecast demand.
+        assert place.id in engine.subscriptions.forecast_watched()
+    finally:
+        await engine.stop()
+
+
+async def test_the_forecast_poller_leaves_the_readings_gauges_alone():
+    from weatherstream import metrics
+
+    engine = Engine({**get_config(), "POLL_INTERVAL": 60})
+    try:
+        place = get_geocoder().resolve("Graz")
+        inbox = Inbox()
+        await engine.subscribe(place, inbox)
+        await engine.watch_forecast(place, ["daily"], inbox)
+        metrics.EFFECTIVE_INTERVAL.set(60.0)
+        task = asyncio.create_task(engine.forecast_poller.run())
+        await asyncio.sleep(0.2)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        assert engine.forecasts.get(place.id, "daily") is not None  # it ran
+        assert metrics.EFFECTIVE_INTERVAL._value.get() == 60.0  # not its 3,600 s
+    finally:
+        await engine.stop()

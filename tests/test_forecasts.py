@@ -175,3 +175,16 @@ def test_local_days_are_the_places_zone_or_utc(caplog):
         assert local_zone(Row("Mars/Olympus_Mons")) is UTC
         assert local_zone(Row("../../etc/passwd")) is UTC
     assert "unknown time zone 'Mars/Olympus_Mons'" in caplog.text
+
+
+def test_a_forecast_covers_the_promised_hours_and_days_or_is_fetched_anew():
+    from weatherstream.forecasts import covers
+
+    now = NOON
+    hourly = forecast(items=[hourly_item(NOON + timedelta(hours=h)) for h in range(48)])
+    assert covers(hourly, now) and not covers(hourly, now + timedelta(hours=1))
+    days = [daily_item((NOON + timedelta(days=d)).date()) for d in range(7)]
+    daily = forecast(DAILY, items=days)
+    assert covers(daily, now) and covers(daily, now + timedelta(days=1))  # a day of slack
+    assert not covers(daily, now + timedelta(days=2))
+    assert not covers(forecast(items=[]), now)

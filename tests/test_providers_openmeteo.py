@@ -705,7 +705,7 @@ async def test_unreadable_model_runs_are_warned_about_and_unknown(meta, caplog):
     assert all(r.levelno == logging.WARNING and r.exc_info is None for r in caplog.records)
 
 
-async def test_a_model_that_cannot_be_read_is_left_out():
+async def test_a_model_that_cannot_be_read_keeps_its_last_time_and_none_read_holds_nothing():
     clock = FakeClock(T0)
     upstream = Upstream({"dwd_icon": None, "ncep_gfs025": AVAILABLE - 600, "ecmwf_ifs025": None})
     provider = forecast_provider(upstream, clock=clock)
@@ -715,7 +715,8 @@ async def test_a_model_that_cannot_be_read_is_left_out():
     assert await provider.runs.latest() == AVAILABLE
     upstream.available.update(dwd_icon=None)
     clock.now += META_EVERY
-    assert await provider.runs.latest() is None  # not the run read before: none known now
+    assert await provider.runs.latest() is None  # no model answered: the gate holds nothing
+    assert provider.runs.known() == AVAILABLE  # issued_at still never goes back
     await provider.aclose()
 
 
@@ -828,4 +829,17 @@ async def test_a_shorter_forecast_interval_checks_the_runs_and_rechecks_as_often
     clock.now += 5
     assert await provider.forecast_gate([ENSCHEDE]) == {ENSCHEDE.id: 5.0}
     assert len(upstream.meta) == 2 * len(FORECAST_MODELS)  # read again after 5 s, not 300
+    await provider.aclose()
+
+
+async def test_issued_at_never_goes_back_for_a_place():
+    clock = FakeClock(AVAILABLE + 7200)
+    upstream = Upstream({"dwd_icon": None})  # the metadata API fails for every model
+    provider = forecast_provider(upstream, clock=clock)
+    [first] = await provider.fetch_forecasts([ENSCHEDE])
+    assert first.get(HOURLY).issued_at == datetime.fromtimestamp(clock.now, UTC)  # its own time
+    upstream.available["dwd_icon"] = AVAILABLE  # back, with a run older than that fetch
+    clock.now += META_EVERY
+    [second] = await provider.fetch_forecasts([ENSCHEDE])
+    assert second.get(HOURLY).issued_at == first.get(HOURLY).issued_at  # not back to the run
     await provider.aclose()

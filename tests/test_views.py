@@ -2,9 +2,11 @@ import asyncio
 import json
 
 import pytest
+from channels.db import database_sync_to_async
 from django.test import AsyncClient, override_settings
 
 from tests.conftest import stop_engine
+from weatherstream import services
 from weatherstream.conf import get_config
 from weatherstream.engine import get_engine
 from weatherstream.forecasts import DAILY_FIELDS, HOURLY_FIELDS
@@ -450,3 +452,25 @@ async def test_an_address_fetching_too_many_new_forecasts_gets_a_429(client):
         assert (await client.get("/api/forecast", {"lat": 10, "lon": 10, "kind": "daily"})).status_code == 200
         refused = await client.get("/api/forecast", {"lat": 12, "lon": 10, "kind": "daily"})
         assert refused.status_code == 429 and refused.json()["error"]["code"] == "too_many_places"
+
+
+async def test_a_stored_forecast_that_no_longer_covers_the_next_hours_is_fetched_anew(client):
+    from datetime import UTC, datetime, timedelta
+
+    from weatherstream.forecasts import Forecast, hourly_item
+    from weatherstream.geocoding import get_geocoder
+
+    place = get_geocoder().resolve("Rome")
+    ten_days_ago = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=10)
+    old = Forecast(
+        "hourly",
+        ten_days_ago,
+        "simulated",
+        tuple(hourly_item(ten_days_ago + timedelta(hours=h)) for h in range(72)),
+    )
+    await database_sync_to_async(services.forecasts_store)(items=[(place, old)])
+    engine = await get_engine()
+    body = (await client.get("/api/forecast", {"city": "Rome", "kind": "hourly"})).json()
+    assert engine.forecasting.requests == 1
+    last = datetime.fromisoformat(body["forecast"][-1]["time"].replace("Z", "+00:00"))
+    assert last >= datetime.now(UTC) + timedelta(hours=47)

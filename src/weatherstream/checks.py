@@ -266,7 +266,13 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         else:
             problems.append(_error(key, config[key], rule))
     if "PROVIDER" in valid:
-        problems.extend(_provider(config, check_interval="POLL_INTERVAL" in valid))
+        problems.extend(
+            _provider(
+                config,
+                check_interval="POLL_INTERVAL" in valid,
+                check_forecasts="FORECAST_INTERVAL" in valid,
+            )
+        )
     if {"PROVIDER", "MET_NORWAY_USER_AGENT"} <= valid:
         problems.extend(_met_norway(config))
     if "GEOCODERS" in valid and config["GEOCODERS"] is not None:
@@ -340,7 +346,7 @@ def _geocoders(names: list[str]) -> list[CheckMessage]:
     return problems
 
 
-def _provider(config: dict[str, Any], *, check_interval: bool) -> list[CheckMessage]:
+def _provider(config: dict[str, Any], *, check_interval: bool, check_forecasts: bool) -> list[CheckMessage]:
     setting = config["PROVIDER"]
     names = [setting] if isinstance(setting, str) else list(setting)
     problems: list[CheckMessage] = []
@@ -372,6 +378,21 @@ def _provider(config: dict[str, Any], *, check_interval: bool) -> list[CheckMess
                     hint="The public Open-Meteo API updates current data every 15 minutes; "
                     "a self-hosted OPEN_METEO_URL has no floor.",
                     id="weatherstream.W002",
+                )
+            )
+    wanted = config.get("FORECAST_INTERVAL")
+    if check_forecasts and wanted is not None:
+        floor = max(
+            (cls.forecast_interval(config) for _, cls in _in_use(config) if cls.forecasts), default=0.0
+        )
+        if wanted < floor:
+            problems.append(
+                Warning(
+                    f"WEATHERSTREAM['FORECAST_INTERVAL'] = {wanted} is below the provider's floor of "
+                    f"{floor:g} s; {floor:g} s is used.",
+                    hint="The public Open-Meteo API is asked for forecasts hourly at most; a "
+                    "self-hosted OPEN_METEO_URL has no floor.",
+                    id="weatherstream.W004",
                 )
             )
     return problems
@@ -431,7 +452,8 @@ def _batch(config: dict[str, Any]) -> list[CheckMessage]:
     if budget is None:
         return []
     metered = [cls for _, cls in _in_use(config) if cls.metered]
-    calls = max((cls.calls(config["BATCH_SIZE"]) for cls in metered), default=0.0)
+    batch = config["BATCH_SIZE"]
+    calls = max((max(cls.calls(batch), cls.forecast_calls(batch)) for cls in metered), default=0.0)
     if calls <= min(budget.values()):
         return []
     return [
@@ -439,7 +461,8 @@ def _batch(config: dict[str, Any]) -> list[CheckMessage]:
             f"WEATHERSTREAM['BATCH_SIZE'] ({config['BATCH_SIZE']}) costs {calls:g} calls, more than "
             f"UPSTREAM_BUDGET allows in one period ({min(budget.values())}): such a batch could "
             "never go out.",
-            hint="Lower BATCH_SIZE or raise the budget (Open-Meteo counts 1.1 calls a location).",
+            hint="Lower BATCH_SIZE or raise the budget (Open-Meteo counts 1.1 calls a location for "
+            "readings, 2.0 for forecasts).",
             id="weatherstream.E007",
         )
     ]

@@ -126,7 +126,8 @@ DEFAULTS: dict[str, Any] = {
     # The Open-Meteo models whose run times (its metadata API, not counted as calls) say
     # when a forecast may have changed: a forecast is fetched again once one of them has
     # a run newer than the place's last forecast, hourly at most. Name those of `models=`
-    # (OPEN_METEO_PARAMS) if you chose some; the default covers its global "best match".
+    # (OPEN_METEO_PARAMS) if you chose some; the default names the global models (add the
+    # regional ones "best match" uses where you are, e.g. "dwd_icon_d2", "ncep_hrrr_conus").
     "OPEN_METEO_FORECAST_MODELS": ["dwd_icon", "ncep_gfs025", "ecmwf_ifs025"],
 }
 

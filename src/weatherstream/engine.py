@@ -18,7 +18,7 @@ import logging
 import time
 import weakref
 from collections.abc import Callable, Coroutine, Iterable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -29,20 +29,21 @@ from . import metrics, protocol, services
 from .bus import LayerDemand, LayerLink
 from .conf import get_config
 from .election import RedisLease, redis_url
-from .forecasts import Forecast, Forecasts
+from .forecasts import Forecast, Forecasts, covers
 from .geocoding import load_geocoders
 from .hub import Subscriber
 from .latest import Latest, LatestForecasts
 from .places import Place
 from .poller import Poller
 from .providers import WeatherProvider
+from .providers.base import FORECAST_EVERY
 from .publishing import HubPublisher, LayerPublisher, Publisher
 from .readings import Reading
 from .recorder import Recorder, uninterrupted
 from .registry import PlaceRegistry
 from .subscriptions import Subscriptions
 from .updates import ForecastUpdates, Updates
-from .upstream import FORECAST_SPACING, Forecasting, load_chain
+from .upstream import Forecasting, load_chain
 
 logger = logging.getLogger(__name__)
 
@@ -65,10 +66,12 @@ def poll_spacing(config: dict[str, Any], provider: WeatherProvider) -> float:
     return max(float(config["POLL_INTERVAL"] or 0.0), provider.min_interval)
 
 
-def forecast_interval(config: dict[str, Any]) -> float:
-    """The least time between two forecast fetches of a place (FORECAST_INTERVAL, else an
-    hour: a weather model's run comes hourly at best)."""
-    return float(config.get("FORECAST_INTERVAL") or FORECAST_SPACING)
+def forecast_interval(config: dict[str, Any], providers: list[WeatherProvider]) -> float:
+    """The least time between two forecast fetches of a place: what the first provider
+    that makes forecasts allows under ``config`` (FORECAST_INTERVAL, else an hour)."""
+    if not providers:
+        return FORECAST_EVERY
+    return providers[0].forecast_interval(config)
 
 
 def channel_layer() -> Any:
@@ -93,6 +96,7 @@ class Runtime:
         self.interval = poll_interval(self.config, self.provider)
         self.latest = Latest(real=self.chain.real, simulated=self.chain.simulates)
         self.forecasting = Forecasting(self.chain)
+        self.forecast_every = forecast_interval(self.config, self.forecasting.providers)
         self.forecasts = LatestForecasts(real=self.chain.real, simulated=self.chain.simulates)
         self.recorder = Recorder(limit=self.config["STORAGE_BUFFER"])
         self._tasks: list[asyncio.Task[Any]] = []
@@ -127,10 +131,11 @@ class Runtime:
     ) -> Poller[Forecasts]:
         """A poller of the forecasts of the places ``demand`` names, at most every
         :func:`forecast_interval`, whose results go to ``publisher``."""
-        spacing = forecast_interval(self.config)
+        spacing = self.forecast_every
         self.forecast_updates = ForecastUpdates(latest=self.forecasts, publisher=publisher)
         return Poller(
             chain=self.forecasting,
+            gauges=False,  # the readings poller's
             interval=max(spacing, self.interval),
             spacing=spacing,
             demand=demand,
@@ -140,17 +145,22 @@ class Runtime:
 
     # Readings and forecasts spend one call budget when they come from the same upstream:
     # each poller stretches its interval for its own calls and the other's, counted per
-    # round of its own at their intervals' ratio, so that both stretch alike.
+    # round of its own at their intervals' ratio, so that both stretch alike. Forecasts are
+    # planned hourly at most (a model's runs come no oftener; a shorter FORECAST_INTERVAL
+    # is for a self-hosted upstream, where the budget's guard still refuses what is over).
+
+    def _forecast_rounds(self) -> float:
+        return max(self.forecast_every, FORECAST_EVERY)
 
     def forecasts_share(self, count: int) -> float:
         """The forecasts of ``count`` places, in calls per round of readings."""
-        return self.forecasting.calls(count) * self.interval / forecast_interval(self.config)
+        return self.forecasting.calls(count) * self.interval / self._forecast_rounds()
 
     def readings_share(self, count: int) -> float:
         """The readings of ``count`` places, in calls per round of forecasts."""
         if not self.forecasting.shares_budget:
             return 0.0
-        return self.chain.calls(count) * forecast_interval(self.config) / self.interval
+        return self.chain.calls(count) * self._forecast_rounds() / self.interval
 
     def _task(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
         self._tasks.append(self.loop.create_task(coro, name=name))
@@ -331,12 +341,30 @@ class Engine(Runtime):
                 except Exception as exc:  # the database is down: the fetch brings them
                     logger.warning("loading the forecasts of %s failed (%s)", place.id, exc)
             if self.link is not None:
-                await self.link.want_forecast(place)
+                try:
+                    await self.link.want_forecast(place)
+                except Exception as exc:  # the layer's Redis: the next heartbeat tells it
+                    logger.warning("announcing the forecast demand of %s failed (%s)", place.id, exc)
         for kind in kinds:
             self.subscriptions.add_forecast(place.id, kind, subscriber)
-        if first and self.polls and self.forecasting.enabled:
+        if (
+            self.polls
+            and self.forecasting.enabled
+            and (first or not all(self._covered(place.id, kind) for kind in kinds))
+        ):
             self.forecast_poller.request(place.id)
-        return [frame for kind in kinds if (frame := self.forecasts.frame(place.id, kind)) is not None]
+        now = datetime.now(UTC)
+        return [
+            frame
+            for kind in kinds
+            if (held := self.forecasts.get(place.id, kind)) is not None
+            and covers(held, now)  # an outdated one is fetched anew (requested above)
+            and (frame := self.forecasts.frame(place.id, kind)) is not None
+        ]
+
+    def _covered(self, place_id: str, kind: str) -> bool:
+        held = self.forecasts.get(place_id, kind)
+        return held is not None and covers(held, datetime.now(UTC))
 
     def unwatch_forecast(self, place_id: str, kinds: Iterable[str], subscriber: Subscriber) -> None:
         for kind in kinds:
@@ -414,19 +442,20 @@ class Engine(Runtime):
         return self.latest.get(place.id) or fetched or reading
 
     async def forecast(self, place: Place, kind: str, address: str | None = None) -> Forecast | None:
-        """The place's latest forecast of ``kind``: held, else stored, else fetched now
-        (one shared fetch; for a place nobody watches it counts against ``address``'s
+        """The place's latest forecast of ``kind``: held, else stored, else (or when it no
+        longer covers the next hours or days: :func:`forecasts.covers`) fetched now (one
+        shared fetch; for a place nobody watches it counts against ``address``'s
         NEW_PLACES_PER_HOUR, TooManyPlaces past it). None when no provider has one."""
         await self.places.meet(place)
-        held = self.forecasts.get(place.id, kind)
-        if held is None:
+        if not self._covered(place.id, kind):
             await self.forecasts.reload(place.id)
-            held = self.forecasts.get(place.id, kind)
-        if held is not None or not self.forecasting.enabled:
+        held = self.forecasts.get(place.id, kind)
+        if self._covered(place.id, kind) or not self.forecasting.enabled:
             return held
         self.require_admitted(place.id, address)
         fetched = (await asyncio.shield(self.forecast_poller.fetch([place]))).get(place.id)
-        return self.forecasts.get(place.id, kind) or (fetched.get(kind) if fetched is not None else None)
+        new = fetched.get(kind) if fetched is not None else None
+        return self.forecasts.get(place.id, kind) or new or held
 
     # -- frames -----------------------------------------------------------------------
     # JSON texts kept per place, so a subscribe or a connect serializes nothing.

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .readings import is_real, plausible, summary_for
+from .readings import is_real, iso, parse_iso, plausible, summary_for
 
 logger = logging.getLogger(__name__)
 
@@ -77,24 +78,11 @@ CHECKED_AS = {
     "uv_index_max": "uv_index",
 }
 
-# At least the next 48 hours, and the next 7 days, in every forecast sent.
+# At least the next 48 hours, and the next 7 days, in every forecast sent; hourly ones
+# are made or asked for 72 hours from the current one, so that 48 remain until the next.
 HOURS = 48
+HOURS_AHEAD = 72
 DAYS = 7
-
-
-def iso(when: datetime) -> str:
-    """An aware datetime as the protocol writes times: ISO 8601 in UTC, "Z"."""
-    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def parse_iso(text: Any) -> datetime:
-    """The inverse of :func:`iso` (ValueError for anything else)."""
-    if not isinstance(text, str):
-        raise ValueError(f"not a time: {text!r}")
-    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if when.tzinfo is None:
-        raise ValueError(f"a time without a zone: {text!r}")
-    return when.astimezone(UTC)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -241,6 +229,26 @@ def supersedes(new: Forecast, held: Forecast | None) -> bool:
     if new.issued_at < held.issued_at:
         return False
     return new.items != held.items or new.source != held.source
+
+
+def covers(forecast: Forecast, now: datetime) -> bool:
+    """Whether a forecast still says what the protocol promises from ``now`` on: an
+    hourly one the next :data:`HOURS` hours, a daily one :data:`DAYS` days (a day of
+    slack for the place's time zone). One that does not is fetched again before use."""
+    if not forecast.items:
+        return False
+    if forecast.kind == HOURLY:
+        last = parse_iso(forecast.items[-1].get("time"))
+        return last >= now + timedelta(hours=HOURS - 1)
+    last_day = date.fromisoformat(str(forecast.items[-1].get("date")))
+    return last_day >= now.astimezone(UTC).date() + timedelta(days=DAYS - 2)
+
+
+def most(values: Iterable[float | None], pick: Callable[[list[float]], float] = max) -> float | None:
+    """The highest (or ``pick``'s) of the known values, None when none is known: a day's
+    value from its hours or steps."""
+    known = [v for v in values if v is not None]
+    return pick(known) if known else None
 
 
 @dataclass(frozen=True, slots=True)

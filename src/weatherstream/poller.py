@@ -90,6 +90,7 @@ class Poller(Generic[T]):
         spacing: float | None = None,
         watchers: Callable[[str], int] | None = None,
         shared: Callable[[], float] | None = None,
+        gauges: bool = True,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         schedule: SharedSchedule | None = None,
@@ -111,6 +112,7 @@ class Poller(Generic[T]):
         # What the other poller on the same budget spends a round of this one's, when
         # both are stretched alike (forecasts, for readings): the budget is shared.
         self.shared = shared
+        self.gauges = gauges  # it sets the demand, interval and lag gauges (one poller does)
         self.clock = clock
         self.wall = wall
         self._stretch = 0.0  # the budget's spacing for the places watched now
@@ -151,13 +153,17 @@ class Poller(Generic[T]):
                 del self._next_due[gone]
                 self._failures.pop(gone, None)
             now = self.clock()
-            metrics.DEMAND.set(len(places))
+            gauges = self.gauges
+            if gauges:
+                metrics.DEMAND.set(len(places))
             self._stretch = self.chain.stretch(len(places), self.shared() if self.shared else 0.0)
             self.effective_interval = max(self.interval, self._stretch)
-            metrics.EFFECTIVE_INTERVAL.set(self.effective_interval)
+            if gauges:
+                metrics.EFFECTIVE_INTERVAL.set(self.effective_interval)
             # (0.0 marks a place asked for at once by request(): not late, just new)
             overdue = [now - at for pid in places if (at := self._next_due.get(pid, 0.0)) > 0.0]
-            metrics.POLLER_LAG.set(max(0.0, max(overdue, default=0.0)))
+            if gauges:
+                metrics.POLLER_LAG.set(max(0.0, max(overdue, default=0.0)))
             coalesce = min(COALESCE, self._min_wait() / 10)
             due = [
                 p

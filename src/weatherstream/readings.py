@@ -113,6 +113,21 @@ def supersedes(new: Reading, held: Reading | None) -> bool:
     return held.stale and not new.stale
 
 
+def iso(when: datetime) -> str:
+    """An aware datetime as the protocol writes times: ISO 8601 in UTC, "Z"."""
+    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def parse_iso(text: Any) -> datetime:
+    """The inverse of :func:`iso` (ValueError for anything else)."""
+    if not isinstance(text, str):
+        raise ValueError(f"not a time: {text!r}")
+    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if when.tzinfo is None:
+        raise ValueError(f"a time without a zone: {text!r}")
+    return when.astimezone(UTC)
+
+
 def summary_for(code: int | None) -> str | None:
     if code is None:
         return None
@@ -152,7 +167,7 @@ class Reading:
     def to_wire(self) -> dict[str, Any]:
         wire: dict[str, Any] = {name: getattr(self, name) for name in MEASUREMENTS}
         wire["summary"] = summary_for(self.weather_code)
-        wire["observed_at"] = self.observed_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        wire["observed_at"] = iso(self.observed_at)
         wire["source"] = self.source
         wire["stale"] = self.stale
         if self.stale:  # how old the last good value is, in seconds, when this was sent
@@ -162,7 +177,7 @@ class Reading:
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> Reading:
         """The inverse of :meth:`to_wire` (for updates that crossed the channel layer)."""
-        observed_at = datetime.fromisoformat(str(data["observed_at"]).replace("Z", "+00:00"))
+        observed_at = parse_iso(str(data["observed_at"]))
         return cls(
             observed_at=observed_at,
             source=str(data["source"]),

@@ -27,6 +27,7 @@ from .election import redis_url
 from .forecasts import Forecasts
 from .places import PlaceLike
 from .providers import ProviderError, UpstreamUnreachable, WeatherProvider, providers_from_config
+from .providers.base import FORECAST_EVERY as FORECAST_SPACING
 from .readings import Reading
 
 logger = logging.getLogger(__name__)
@@ -37,8 +38,6 @@ BUDGET_RETRY = 5.0  # seconds before a place refused for an unreadable budget is
 # them, spending the same breakers and budgets).
 READINGS = "readings"
 FORECASTS = "forecasts"
-# Seconds a place's forecast is at least kept before it is fetched again.
-FORECAST_SPACING = 3600.0
 
 
 class Refused(ProviderError):

@@ -9,6 +9,9 @@ from ..forecasts import Forecasts
 from ..places import PlaceLike
 from ..readings import Reading
 
+# Seconds a place's forecast is kept at least by default: hourly at most.
+FORECAST_EVERY = 3600.0
+
 
 class ProviderError(Exception):
     """A fetch failed; the last good reading stays in use."""
@@ -76,6 +79,12 @@ class WeatherProvider:
         raise NotImplementedError("WeatherProvider subclasses must implement fetch()")
 
     # -- forecasts (docs/providers.md, "Forecasts") ----------------------------------
+
+    @classmethod
+    def forecast_interval(cls, config: dict[str, Any]) -> float:
+        """The least time, seconds, between two forecast fetches of a place under
+        ``config``: FORECAST_INTERVAL, else an hour (a model's run comes hourly at best)."""
+        return float(config.get("FORECAST_INTERVAL") or FORECAST_EVERY)
 
     @classmethod
     def forecast_calls(cls, count: int) -> float:

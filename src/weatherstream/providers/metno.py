@@ -55,7 +55,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from .. import __version__, flights
 from ..conf import PUBLIC_MET_NORWAY_URL
-from ..forecasts import DAILY, DAYS, HOURLY, Forecast, Forecasts, daily_item, hourly_item, local_zone
+from ..forecasts import DAILY, DAYS, HOURLY, Forecast, Forecasts, daily_item, hourly_item, local_zone, most
 from ..places import PlaceLike
 from ..readings import Reading, plausible
 from ..sun import sunrise_sunset
@@ -397,11 +397,6 @@ def _hourly(steps: Sequence[Step], now: datetime, source: str) -> list[dict[str,
     return items
 
 
-def _most(values: Sequence[float | None], pick: Callable[[list[float]], float] = max) -> float | None:
-    known = [v for v in values if v is not None]
-    return pick(known) if known else None
-
-
 def _daily(steps: Sequence[Step], now: datetime, place: PlaceLike, source: str) -> list[dict[str, Any]]:
     zone = local_zone(place)
     ahead = [step for step in steps if step.time + ONE_HOUR > now]
@@ -425,12 +420,12 @@ def _daily(steps: Sequence[Step], now: datetime, place: PlaceLike, source: str) 
                 sunrise=sunrise,
                 sunset=sunset,
                 source=source,
-                temperature_max=_most([s.temperature for s in day_steps]),
-                temperature_min=_most([s.temperature for s in day_steps], min),
+                temperature_max=most([s.temperature for s in day_steps]),
+                temperature_min=most([s.temperature for s in day_steps], min),
                 precipitation_sum=round(sum(amounts), 1) if amounts else None,
-                weather_code=_most([p.code for p in periods]),
-                wind_speed_max=_most([s.wind_speed for s in day_steps]),
-                wind_gusts_max=_most([s.wind_gusts for s in day_steps]),
+                weather_code=most([p.code for p in periods]),
+                wind_speed_max=most([s.wind_speed for s in day_steps]),
+                wind_gusts_max=most([s.wind_gusts for s in day_steps]),
             )
         )
     return items

@@ -17,11 +17,21 @@ import httpx
 
 from .. import __version__, flights
 from ..conf import PUBLIC_OPEN_METEO_URL
-from ..forecasts import CHECKED_AS, DAILY, DAYS, HOURLY, Forecast, Forecasts, daily_item, hourly_item
+from ..forecasts import (
+    CHECKED_AS,
+    DAILY,
+    DAYS,
+    HOURLY,
+    HOURS_AHEAD,
+    Forecast,
+    Forecasts,
+    daily_item,
+    hourly_item,
+)
 from ..places import PlaceLike
 from ..readings import Reading, plausible
 from . import http
-from .base import ProviderError, WeatherProvider
+from .base import FORECAST_EVERY, ProviderError, WeatherProvider
 
 logger = logging.getLogger(__name__)
 
@@ -84,8 +94,7 @@ DAILY_VARIABLES = {
 # Daily variables that are times, not numbers.
 DAILY_TIMES = ("sunrise", "sunset")
 FORECAST_DAYS = DAYS
-# Hours asked from the current one: fetched hourly at most, at least 48 remain.
-FORECAST_HOURS = 72
+FORECAST_HOURS = HOURS_AHEAD  # asked from the current hour
 # Open-Meteo counts forecast days in fortnights (UPSTREAM.md).
 DAYS_PER_CALL = 14
 
@@ -98,8 +107,6 @@ META_EVERY = 300.0
 RUN_MARGIN = 600.0
 # Seconds until a place with nothing new (no run since its last fetch) is checked again.
 RECHECK = 600.0
-# Seconds a place's forecast is kept at least: hourly at most.
-FORECAST_EVERY = 3600.0
 # A place not fetched for this long is forgotten; looked for every FORGET_EVERY seconds.
 FORGET_AFTER = 6 * 3600.0
 FORGET_EVERY = 600.0
@@ -327,6 +334,7 @@ class ModelRuns:
         self.every = every
         self.clock = clock
         self.available: dict[str, float] = {}  # model -> its last run's availability, epoch s
+        self.answered = False  # the last read got some model's time
         self.read_at: float | None = None
         self._reads: dict[str, asyncio.Task[None]] = {}
 
@@ -335,14 +343,18 @@ class ModelRuns:
         return max(self.available.values(), default=None)
 
     async def latest(self) -> float | None:
-        """:meth:`known`, read again first when the last read is ``every`` seconds old."""
+        """:meth:`known`, read again first when the last read is ``every`` seconds old;
+        None while the last read got no model's time (the API is down: nothing is held
+        back by times that may be old)."""
         if self.read_at is None or self.clock() - self.read_at >= self.every:
             await flights.shared(self._reads, "read", self._read)
-        return self.known()
+        return self.known() if self.answered else None
 
     async def _read(self) -> None:
         found = await asyncio.gather(*(self._available(m) for m in self.models))
-        self.available = {m: t for m, t in zip(self.models, found) if t is not None}
+        # A model whose read failed keeps its last known time: the newest never goes back.
+        self.available.update({m: t for m, t in zip(self.models, found) if t is not None})
+        self.answered = any(t is not None for t in found)
         self.read_at = self.clock()
 
     async def _available(self, model: str) -> float | None:
@@ -407,6 +419,7 @@ class OpenMeteoProvider(WeatherProvider):
             clock=clock,
         )
         self.forecast_fetched: dict[str, float] = {}  # place id -> its last forecast fetch
+        self.forecast_issued: dict[str, float] = {}  # place id -> its last forecast's issued_at
         self._forgot_at = clock()
 
     @classmethod
@@ -418,12 +431,19 @@ class OpenMeteoProvider(WeatherProvider):
             timeout=config["HTTP_TIMEOUT"],
             batch_size=config["BATCH_SIZE"],
             models=FORECAST_MODELS if models is None else tuple(models),
-            forecast_every=float(config.get("FORECAST_INTERVAL") or FORECAST_EVERY),
+            forecast_every=cls.forecast_interval(config),
         )
 
     @classmethod
     def interval_floor(cls, config: dict[str, Any]) -> float:
         return _floor(config["OPEN_METEO_URL"])
+
+    @classmethod
+    def forecast_interval(cls, config: dict[str, Any]) -> float:
+        """Hourly at most on the public API, whatever FORECAST_INTERVAL says (W004)."""
+        wanted = super().forecast_interval(config)
+        public = config["OPEN_METEO_URL"] == PUBLIC_OPEN_METEO_URL
+        return max(wanted, FORECAST_EVERY) if public else wanted
 
     @classmethod
     def calls(cls, count: int) -> float:
@@ -551,11 +571,15 @@ class OpenMeteoProvider(WeatherProvider):
         objects = payload if isinstance(payload, list) else [payload]
         if len(objects) != len(places):
             raise ProviderError(f"asked for {len(places)} locations, got {len(objects)} answers")
-        known = await self.runs.latest()  # read at most every few minutes, not counted
-        issued_at = datetime.fromtimestamp(started if known is None else known, UTC)
+        await self.runs.latest()  # read at most every few minutes, not counted
+        known = self.runs.known()
         now = self.clock()
         results: list[Forecasts | None] = []
         for place, obj in zip(places, objects):
+            # Never before the place's last one (a fetch while no run time was known is
+            # stamped with its own time, later than the run it had).
+            issued = max(started if known is None else known, self.forecast_issued.get(place.id, 0.0))
+            issued_at = datetime.fromtimestamp(issued, UTC)
             try:
                 forecasts = parse_forecast(obj, now=now, issued_at=issued_at, source=self.name)
             except ProviderError as exc:
@@ -563,6 +587,7 @@ class OpenMeteoProvider(WeatherProvider):
                 forecasts = None
             if forecasts is not None:
                 self.forecast_fetched[place.id] = started
+                self.forecast_issued[place.id] = issued
             results.append(forecasts)
         return results
 
@@ -572,6 +597,7 @@ class OpenMeteoProvider(WeatherProvider):
         self._forgot_at = now
         for key in [k for k, at in self.forecast_fetched.items() if now - at > FORGET_AFTER]:
             del self.forecast_fetched[key]
+            self.forecast_issued.pop(key, None)
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -14,12 +14,23 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from datetime import time as day_start
 from typing import Any
 
-from ..forecasts import DAILY, DAYS, HOURLY, Forecast, Forecasts, daily_item, hourly_item, local_zone
+from ..forecasts import (
+    DAILY,
+    DAYS,
+    HOURLY,
+    HOURS_AHEAD,
+    Forecast,
+    Forecasts,
+    daily_item,
+    hourly_item,
+    local_zone,
+    most,
+)
 from ..places import PlaceLike
 from ..readings import SIMULATED, Reading
 from ..sun import solar_elevation, sunrise_sunset
@@ -27,8 +38,7 @@ from .base import WeatherProvider
 
 _MASK = (1 << 64) - 1
 
-# Hours of an hourly forecast, from the current one.
-FORECAST_HOURS = 72
+FORECAST_HOURS = HOURS_AHEAD  # of an hourly forecast, from the current one
 HOUR = 3600.0
 
 
@@ -124,11 +134,6 @@ def uv_index(elevation: float) -> float:
     return round(12.5 * float(math.sin(math.radians(elevation)) ** 2.42), 1)
 
 
-def _most(values: Iterable[float | None], pick: Callable[[list[float]], float] = max) -> float | None:
-    known = [v for v in values if v is not None]
-    return pick(known) if known else None
-
-
 class _Hours:
     """The simulated hours of one place, each computed once."""
 
@@ -173,13 +178,13 @@ class _Hours:
             sunrise=sunrise,
             sunset=sunset,
             source=self.source,
-            temperature_max=_most(r.temperature for r in readings),
-            temperature_min=_most((r.temperature for r in readings), min),
+            temperature_max=most(r.temperature for r in readings),
+            temperature_min=most((r.temperature for r in readings), min),
             precipitation_sum=round(sum(rain), 1) if rain else None,
             precipitation_probability_max=max(p for _, p in hours),
-            weather_code=_most(r.weather_code for r in readings),
-            wind_speed_max=_most(r.wind_speed for r in readings),
-            wind_gusts_max=_most(r.wind_gusts for r in readings),
+            weather_code=most(r.weather_code for r in readings),
+            wind_speed_max=most(r.wind_speed for r in readings),
+            wind_gusts_max=most(r.wind_gusts for r in readings),
             uv_index_max=uv_index(max(solar_elevation(self.lat, self.lon, t) for t in times)),
         )
 
