@@ -4,12 +4,13 @@ import json
 import os
 import shutil
 import tempfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
+from weatherstream.forecasts import Forecast, daily_item, hourly_item
 from weatherstream.readings import Reading
 
 if TYPE_CHECKING:
@@ -41,6 +42,20 @@ def reading() -> Reading:
         weather_code=2,
         is_day=True,
     )
+
+
+def forecast_at(
+    minute: int = 0, source: str = "open-meteo", kind: str = "hourly", value: float = 1.0
+) -> Forecast:
+    """A one-item forecast issued ``minute`` minutes after 10:30 UTC on 3 October 2026,
+    its temperature (or day's maximum) ``value``."""
+    t0 = datetime(2026, 10, 3, 10, 30, tzinfo=UTC)
+    item = (
+        hourly_item(t0 + timedelta(hours=1), temperature=value)
+        if kind == "hourly"
+        else daily_item(t0.date(), temperature_max=value)
+    )
+    return Forecast(kind=kind, issued_at=t0 + timedelta(minutes=minute), source=source, items=(item,))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.conftest import forecast_at
 from weatherstream import protocol, services
-from weatherstream.forecasts import Forecast, daily_item, hourly_item
+from weatherstream.forecasts import Forecast
 from weatherstream.latest import Latest, LatestForecasts
 from weatherstream.readings import Reading
 
@@ -171,15 +172,7 @@ async def test_reload_keeps_the_held_reading_over_an_older_or_the_same_stored_on
 # LatestForecasts (issue 15): the latest forecast of each kind of each place, and its frame.
 
 
-def forecast(
-    minute: int = 0, source: str = "open-meteo", kind: str = "hourly", temperature: float = 1.0
-) -> Forecast:
-    item = (
-        hourly_item(T0 + timedelta(hours=1), temperature=temperature)
-        if kind == "hourly"
-        else daily_item(T0.date(), temperature_max=temperature)
-    )
-    return Forecast(kind=kind, issued_at=T0 + timedelta(minutes=minute), source=source, items=(item,))
+forecast = forecast_at
 
 
 @pytest.fixture
@@ -198,7 +191,7 @@ def stored_forecasts(monkeypatch):
 
 
 def test_put_holds_the_forecast_and_returns_its_frame():
-    latest, hourly = LatestForecasts(), forecast(temperature=17.7)
+    latest, hourly = LatestForecasts(), forecast(value=17.7)
     assert latest.get("berlin", "hourly") is None and latest.frame("berlin", "hourly") is None
     assert latest.ids() == set()
     frame = latest.put("berlin", hourly)
@@ -211,7 +204,7 @@ def test_put_holds_the_forecast_and_returns_its_frame():
 
 def test_the_kinds_of_a_place_are_held_apart():
     latest = LatestForecasts()
-    hourly, daily = forecast(kind="hourly"), forecast(kind="daily", temperature=9.0)
+    hourly, daily = forecast(kind="hourly"), forecast(kind="daily", value=9.0)
     hourly_frame = latest.put("berlin", hourly)
     daily_frame = latest.put("berlin", daily)
     latest.put("paris", forecast(kind="daily"))
@@ -225,8 +218,8 @@ def test_the_kinds_of_a_place_are_held_apart():
 def test_put_replaces_whatever_forecast_was_held():
     """put() holds what it is given: which one wins is decided before (is_news)."""
     latest = LatestForecasts()
-    latest.put("berlin", forecast(10, temperature=1.0))
-    older = forecast(0, temperature=2.0)
+    latest.put("berlin", forecast(10, value=1.0))
+    older = forecast(0, value=2.0)
     frame = latest.put("berlin", older)
     assert latest.get("berlin", "hourly") is older and latest.frame("berlin", "hourly") is frame
     assert json.loads(frame)["forecast"][0]["temperature"] == 2.0
@@ -236,15 +229,15 @@ def test_put_replaces_whatever_forecast_was_held():
     ("held", "new", "news"),
     [
         (None, forecast(0), True),  # nothing held
-        (forecast(0), forecast(60, temperature=2.0), True),  # a newer one that says something else
+        (forecast(0), forecast(60, value=2.0), True),  # a newer one that says something else
         (forecast(0), forecast(60), False),  # issued later, saying the same: nothing to send
-        (forecast(60), forecast(0, temperature=2.0), False),  # issued earlier: never
+        (forecast(60), forecast(0, value=2.0), False),  # issued earlier: never
         (forecast(0), forecast(0), False),  # the same forecast again (a repeat)
-        (forecast(0), forecast(0, temperature=2.0), True),  # the same time, other items
+        (forecast(0), forecast(0, value=2.0), True),  # the same time, other items
         (forecast(0), forecast(0, source="met-norway"), True),  # the same time, another source
         (forecast(60, "simulated"), forecast(0), True),  # a real one beats a newer simulated one
-        (forecast(0), forecast(60, "simulated", temperature=2.0), False),  # never the other way
-        (forecast(0, "simulated"), forecast(60, "simulated", temperature=2.0), True),
+        (forecast(0), forecast(60, "simulated", value=2.0), False),  # never the other way
+        (forecast(0, "simulated"), forecast(60, "simulated", value=2.0), True),
         (forecast(0, kind="daily"), forecast(0), True),  # another kind: nothing held of it
     ],
 )
@@ -298,7 +291,7 @@ async def test_reload_takes_up_stored_forecasts_that_supersede_the_held_ones(sto
     latest = LatestForecasts()
     await latest.reload("berlin")  # nothing stored
     assert latest.ids() == set()
-    answers["berlin", "hourly"] = forecast(0, temperature=3.0)
+    answers["berlin", "hourly"] = forecast(0, value=3.0)
     answers["berlin", "daily"] = forecast(0, kind="daily")
     await latest.reload("berlin")
     assert latest.get("berlin", "hourly") is answers["berlin", "hourly"]
@@ -306,7 +299,7 @@ async def test_reload_takes_up_stored_forecasts_that_supersede_the_held_ones(sto
     assert latest.frame("berlin", "daily") == protocol.forecast_frame(
         location_id="berlin", forecast=answers["berlin", "daily"].to_wire()
     )
-    answers["berlin", "hourly"] = forecast(60, temperature=4.0)  # stored by another poller meanwhile
+    answers["berlin", "hourly"] = forecast(60, value=4.0)  # stored by another poller meanwhile
     await latest.reload("berlin")
     assert latest.get("berlin", "hourly") is answers["berlin", "hourly"]
     assert json.loads(latest.frame("berlin", "hourly"))["forecast"][0]["temperature"] == 4.0
@@ -316,15 +309,15 @@ async def test_reload_takes_up_stored_forecasts_that_supersede_the_held_ones(sto
 async def test_reload_keeps_held_forecasts_over_older_the_same_or_simulated_stored_ones(stored_forecasts):
     answers, _ = stored_forecasts
     latest = LatestForecasts()
-    held = forecast(60, temperature=5.0)
+    held = forecast(60, value=5.0)
     frame = latest.put("berlin", held)
-    answers["berlin", "hourly"] = forecast(60, temperature=5.0)  # the same, stored
+    answers["berlin", "hourly"] = forecast(60, value=5.0)  # the same, stored
     await latest.reload("berlin")
     assert latest.get("berlin", "hourly") is held and latest.frame("berlin", "hourly") is frame
-    answers["berlin", "hourly"] = forecast(0, temperature=9.0)  # issued earlier
+    answers["berlin", "hourly"] = forecast(0, value=9.0)  # issued earlier
     await latest.reload("berlin")
     assert latest.get("berlin", "hourly") is held and latest.frame("berlin", "hourly") is frame
-    answers["berlin", "hourly"] = forecast(120, "simulated", temperature=9.0)
+    answers["berlin", "hourly"] = forecast(120, "simulated", value=9.0)
     await latest.reload("berlin")
     assert latest.get("berlin", "hourly") is held, "a stored simulated forecast never replaces a real one"
     assert latest.frame("berlin", "hourly") is frame

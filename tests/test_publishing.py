@@ -12,8 +12,8 @@ from types import SimpleNamespace
 import pytest
 from prometheus_client import REGISTRY
 
+from tests.conftest import forecast_at
 from weatherstream import publishing as publishing_module
-from weatherstream.forecasts import Forecast, daily_item, hourly_item
 from weatherstream.hub import Hub
 from weatherstream.latest import Latest, LatestForecasts
 from weatherstream.publishing import HubPublisher, LayerPublisher
@@ -174,15 +174,7 @@ async def test_send_latest_sends_a_joining_server_what_is_held_on_its_own_channe
 # Forecasts (issue 15): one frame for all the subscribers of a place's forecast of a kind.
 
 
-def forecast(
-    minute: int = 0, kind: str = "hourly", value: float = 1.0, source: str = "open-meteo"
-) -> Forecast:
-    item = (
-        hourly_item(T0 + timedelta(hours=1), temperature=value)
-        if kind == "hourly"
-        else daily_item(T0.date(), temperature_max=value)
-    )
-    return Forecast(kind=kind, issued_at=T0 + timedelta(minutes=minute), source=source, items=(item,))
+forecast = forecast_at
 
 
 @pytest.fixture

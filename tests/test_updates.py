@@ -10,8 +10,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from tests.conftest import forecast_at
 from weatherstream import services
-from weatherstream.forecasts import Forecast, Forecasts, daily_item, hourly_item
+from weatherstream.forecasts import Forecast, Forecasts
 from weatherstream.latest import Latest, LatestForecasts
 from weatherstream.places import Place
 from weatherstream.providers import ProviderError
@@ -253,15 +254,7 @@ async def test_a_failure_at_a_place_not_held_marks_what_is_stored_stale_on_a_sep
 # ForecastUpdates.deliver (issue 15): each forecast that changed is published, then stored.
 
 
-def forecast(
-    minute: int = 0, source: str = "open-meteo", kind: str = "hourly", value: float = 1.0
-) -> Forecast:
-    item = (
-        hourly_item(T0 + timedelta(hours=1), temperature=value)
-        if kind == "hourly"
-        else daily_item(T0.date(), temperature_max=value)
-    )
-    return Forecast(kind=kind, issued_at=T0 + timedelta(minutes=minute), source=source, items=(item,))
+forecast = forecast_at
 
 
 def fetched(*forecasts: Forecast) -> Forecasts:
