@@ -262,6 +262,13 @@ def _instant(
     return values
 
 
+def _amount(period: dict[str, Any], units: dict[str, Any]) -> float | None:
+    """A ``next_N_hours`` block's precipitation amount, mm."""
+    amount = _object(period.get("details")).get("precipitation_amount")
+    unit = units.get("precipitation_amount", "mm")
+    return _value("precipitation", amount, unit=unit, documented="mm", factor=1.0)
+
+
 def _step(step: Any, units: dict[str, Any], source: str) -> Reading | None:
     if not isinstance(step, dict):
         raise ProviderError(f"a time step that is a {type(step).__name__}")
@@ -272,13 +279,7 @@ def _step(step: Any, units: dict[str, Any], source: str) -> Reading | None:
 
     values: dict[str, Any] = _instant(data, units)
     next_hour = _object(data.get("next_1_hours"))
-    values["precipitation"] = _value(
-        "precipitation",
-        _object(next_hour.get("details")).get("precipitation_amount"),
-        unit=units.get("precipitation_amount", "mm"),
-        documented="mm",
-        factor=1.0,
-    )
+    values["precipitation"] = _amount(next_hour, units)
     symbol = _object(next_hour.get("summary")).get("symbol_code")
     if not isinstance(symbol, str):
         symbol = _object(_object(data.get("next_6_hours")).get("summary")).get("symbol_code")
@@ -325,16 +326,9 @@ def _period(
     block = data.get(key)
     if not isinstance(block, dict):
         return None
-    amount = _value(
-        "precipitation",
-        _object(block.get("details")).get("precipitation_amount"),
-        unit=units.get("precipitation_amount", "mm"),
-        documented="mm",
-        factor=1.0,
-    )
     symbol = _object(block.get("summary")).get("symbol_code")
     code, is_day = weather_symbol(symbol) if isinstance(symbol, str) else (None, None)
-    return Period(start, hours, amount, code, is_day)
+    return Period(start, hours, _amount(block, units), code, is_day)
 
 
 def parse_steps(payload: Any) -> tuple[Step, ...]:
