@@ -76,6 +76,11 @@ BAD: dict[str, tuple[str, list[Any]]] = {
     "SILENCE_AFTER": ("weatherstream.E033", [0, -5, "60", True]),
     "FORECAST_INTERVAL": ("weatherstream.E037", [0, -1, "3600", True]),
     "OPEN_METEO_FORECAST_MODELS": ("weatherstream.E038", [[], "dwd_icon", [""], [1], None]),
+    "STATION_SILENCE_AFTER": ("weatherstream.E039", [0, -1, "300", None, True]),
+    "STATION_MIN_INTERVAL": ("weatherstream.E040", [-1, 2.5, "10", None, True]),
+    "STATION_AUTH_FAILURES": ("weatherstream.E041", ["often", "", "0/minute", "10/minute;50/day", 10, None]),
+    "STATION_MAX_BODY_BYTES": ("weatherstream.E042", [1023, 0, "16k", None]),
+    "STATION_ECOWITT_PATH": ("weatherstream.E043", ["/data/report/", "", None, 5, "data/\nreport/"]),
 }
 
 # Per key: values other than the default that pass.
@@ -120,6 +125,11 @@ GOOD: dict[str, list[Any]] = {
     "SILENCE_AFTER": [None, 0.5, 3600],
     "FORECAST_INTERVAL": [None, 3600, 7200.0],
     "OPEN_METEO_FORECAST_MODELS": [["dwd_icon"], ("ecmwf_ifs025", "ncep_gfs025")],
+    "STATION_SILENCE_AFTER": [60, 0.5],
+    "STATION_MIN_INTERVAL": [0, 60],
+    "STATION_AUTH_FAILURES": ["5/second", "100 per hour"],
+    "STATION_MAX_BODY_BYTES": [1024],
+    "STATION_ECOWITT_PATH": ["ecowitt", "weather/upload/"],
 }
 
 

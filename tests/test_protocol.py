@@ -170,7 +170,7 @@ def test_hostile_values_are_bad_requests_not_crashes(text):
         ('{"id": 5', "The frame is not valid JSON.", None),
         ('[{"id": 5}]', "A message must be a JSON object.", None),
         ('{"type": "\\ud800", "id": 5}', "'type' is not valid Unicode text.", None),
-        ('{"type": "subscribe", "id": 5}', "Subscribe needs 'city' or 'lat' and 'lon'.", 5),
+        ('{"type": "subscribe", "id": 5}', "Subscribe needs 'city', 'lat' and 'lon', or 'station'.", 5),
         ('{"type": "subscribe", "city": " ", "id": 5}', "'city' must be a non-empty string.", 5),
         (
             '{"type": "subscribe", "city": "' + "x" * 201 + '", "id": 5}',

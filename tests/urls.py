@@ -5,4 +5,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("weatherstream.urls")),
     path("", include("weatherstream.operations_urls")),
+    path("", include("weatherstream.station_urls")),
 ]

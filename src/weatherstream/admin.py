@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from .models import Forecast, Location, Observation
+from .models import Forecast, Location, Observation, Station
 
 
 @admin.register(Location)
@@ -61,3 +61,30 @@ class ForecastAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(Station)
+class StationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Listed, never keyed here: keys are made and shown once by ``manage.py
+    weatherstream_station`` (stored as digests, which this page does not show)."""
+
+    list_display = ("location", "location_id", "latitude", "longitude", "elevation", "ecowitt", "created_at")
+    list_select_related = ("location",)
+    search_fields = ("location__id", "location__name")
+    fields = ("location", "elevation", "created_at")
+    readonly_fields = ("location", "created_at")
+
+    @admin.display(description="latitude")
+    def latitude(self, obj: Station) -> float:
+        return obj.location.latitude
+
+    @admin.display(description="longitude")
+    def longitude(self, obj: Station) -> float:
+        return obj.location.longitude
+
+    @admin.display(boolean=True, description="Ecowitt PASSKEY")
+    def ecowitt(self, obj: Station) -> bool:
+        return obj.passkey_hash is not None
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # `manage.py weatherstream_station add` makes the key and shows it once

@@ -119,6 +119,22 @@ class CallBudget:
         }
 
 
+def redis_storage(url: str, *, key_prefix: str) -> Any:
+    """A ``limits`` storage in the Redis at ``url`` (redis:// or unix://)."""
+    from limits.aio.storage import RedisStorage
+
+    scheme = "redis+unix://" if url.startswith("unix://") else ""  # limits' spelling
+    uri = "async+" + (scheme + url.removeprefix("unix://") if scheme else url)
+    return RedisStorage(
+        uri,
+        implementation="redispy",
+        key_prefix=key_prefix,
+        # A Redis that stops answering must fail the call, not hang the caller.
+        socket_timeout=REDIS_TIMEOUT,
+        socket_connect_timeout=REDIS_TIMEOUT,
+    )
+
+
 class RedisBudget:
     """The budget of one provider (``name``) in Redis, shared by every process that
     uses it: one moving window per period (``limits``' MovingWindowRateLimiter).
@@ -134,23 +150,13 @@ class RedisBudget:
 
     def __init__(self, limits: Mapping[str, int], url: str, *, name: str) -> None:
         from limits import RateLimitItemPerDay, RateLimitItemPerHour, RateLimitItemPerMinute
-        from limits.aio.storage import RedisStorage
         from limits.aio.strategies import MovingWindowRateLimiter
 
         self.limits = seconds_per_period(limits)
         kinds = {60.0: RateLimitItemPerMinute, 3600.0: RateLimitItemPerHour, 86400.0: RateLimitItemPerDay}
         self.items = [kinds[period](limit * self.SCALE) for period, limit in self.limits.items()]
         self.name = name
-        scheme = "redis+unix://" if url.startswith("unix://") else ""  # limits' spelling
-        uri = "async+" + (scheme + url.removeprefix("unix://") if scheme else url)
-        self.storage = RedisStorage(
-            uri,
-            implementation="redispy",
-            key_prefix="weatherstream-budget",
-            # A Redis that stops answering must fail the call, not hang the poller's turn.
-            socket_timeout=REDIS_TIMEOUT,
-            socket_connect_timeout=REDIS_TIMEOUT,
-        )
+        self.storage = redis_storage(url, key_prefix="weatherstream-budget")
         self.limiter = MovingWindowRateLimiter(self.storage)
 
     def _cost(self, calls: float) -> int:

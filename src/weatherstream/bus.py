@@ -16,6 +16,10 @@ database has stored it (or while the database is down).
 Every update carries the poller's effective interval (stretched when the call budget
 runs short), which the servers tell their clients and mark silence by.
 
+A station's upload reaches the servers the same way, sent by the server that received
+it (:meth:`LayerLink.publish`): the poller leaves stations out of its demand (their
+readings are uploaded, not fetched) but fetches their forecasts when asked.
+
 Forecasts go the same way: an announced place marked ``"forecast": true`` is also in
 the forecast poller's demand, and each forecast that changed goes once to the place's
 group (``"type": "forecast"``).
@@ -31,7 +35,7 @@ from typing import Any
 
 from .flights import shared
 from .forecasts import Forecast
-from .places import Place
+from .places import Place, is_station
 from .readings import Reading
 
 logger = logging.getLogger(__name__)
@@ -42,6 +46,14 @@ POLLER_GROUP = "weatherstream.poller"
 def location_group(location_id: str) -> str:
     # Group names allow letters, digits, "-", "_" and "."; coordinate ids carry a comma.
     return "weatherstream.loc." + location_id.replace(",", "_")
+
+
+def weather_message(location_id: str, reading: Reading, *, interval: float | None = None) -> dict[str, Any]:
+    """A new reading for a location's group; ``interval``: the poller's effective one."""
+    message: dict[str, Any] = {"type": "weather", "location": location_id, "weather": reading.to_wire()}
+    if interval is not None:
+        message["interval"] = interval
+    return message
 
 
 async def receive(layer: Any, channel: str, what: str) -> dict[str, Any]:
@@ -113,6 +125,11 @@ class LayerLink:
                 "reply_to": self.channel,
             },
         )
+
+    async def publish(self, location_id: str, reading: Reading) -> None:
+        """A reading this process received (a station's upload), to every server process
+        whose clients watch the location, this one included."""
+        await self.layer.group_send(location_group(location_id), weather_message(location_id, reading))
 
     async def want_forecast(self, place: Place) -> None:
         """A first local forecast subscriber of a place already joined: tell the poller
@@ -235,9 +252,10 @@ class LayerDemand:
             except (KeyError, TypeError, ValueError, AttributeError):
                 logger.warning("ignoring a malformed demand entry: %r", data)
                 continue
-            if place.id not in self.leases:
-                urgent.append(place.id)
-            self.leases[place.id] = (place, expires)
+            if not is_station(place.id):  # a station's readings are uploaded, not fetched
+                if place.id not in self.leases:
+                    urgent.append(place.id)
+                self.leases[place.id] = (place, expires)
             if data.get("forecast") is True:
                 if place.id not in self.forecast_leases:
                     self.urgent_forecasts.append(place.id)
@@ -290,13 +308,12 @@ class LayerDemand:
 
     async def publish(self, location_id: str, reading: Reading, *, to: str | None = None) -> None:
         """Send an update to the location's group, or to one server's channel ``to``."""
-        message: dict[str, Any] = {"location": location_id, "weather": reading.to_wire()}
-        if self.interval is not None:
-            message["interval"] = self.interval()
+        interval = self.interval() if self.interval is not None else None
+        message = weather_message(location_id, reading, interval=interval)
         if to is None:
-            await self.layer.group_send(location_group(location_id), {"type": "weather", **message})
+            await self.layer.group_send(location_group(location_id), message)
         else:  # the server may hold it already: "latest", not a new update
-            await self.layer.send(to, {"type": "latest", **message})
+            await self.layer.send(to, {**message, "type": "latest"})
 
     async def publish_forecast(self, location_id: str, forecast: Forecast, *, to: str | None = None) -> None:
         """Send a forecast to the location's group, or to one server's channel ``to``."""

@@ -97,6 +97,23 @@ def _is_params(value: Any) -> bool:
 
 
 SECONDS = positive("seconds")
+
+
+def _is_rate(value: Any) -> bool:
+    from limits import parse
+
+    if not isinstance(value, str) or ";" in value or "," in value:  # one rate, not several
+        return False
+    try:
+        return parse(value).amount > 0
+    except ValueError:
+        return False
+
+
+def _is_path(value: Any) -> bool:
+    return isinstance(value, str) and bool(value) and not value.startswith("/") and value.isprintable()
+
+
 BOOL = Kind("True or False", lambda v: isinstance(v, bool))
 HTTP_URL = url("http", "https")
 MET_NORWAY_HINT = (
@@ -241,6 +258,25 @@ RULES: dict[str, Rule] = {
         ),
         "weatherstream.E038",
         "The models whose update times (Open-Meteo's metadata API) say when forecasts change.",
+    ),
+    "STATION_SILENCE_AFTER": Rule(
+        SECONDS, "weatherstream.E039", "Seconds without an upload before a station is marked stale."
+    ),
+    "STATION_MIN_INTERVAL": Rule(
+        integer(0, "seconds"), "weatherstream.E040", "Least seconds between two uploads of a station."
+    ),
+    "STATION_AUTH_FAILURES": Rule(
+        Kind("a rate in the limits notation, e.g. '10/minute'", _is_rate),
+        "weatherstream.E041",
+        "Wrong station keys one address may send; see https://limits.readthedocs.io (rate notation).",
+    ),
+    "STATION_MAX_BODY_BYTES": Rule(
+        integer(1024, "bytes"), "weatherstream.E042", "The largest station upload; gateways send 1-2 KiB."
+    ),
+    "STATION_ECOWITT_PATH": Rule(
+        Kind("a URL path without a leading '/', e.g. 'data/report/'", _is_path),
+        "weatherstream.E043",
+        "The path set on the Ecowitt gateway's customized upload, without the leading '/'.",
     ),
 }
 

@@ -129,6 +129,21 @@ DEFAULTS: dict[str, Any] = {
     # (OPEN_METEO_PARAMS) if you chose some; the default names the global models (add the
     # regional ones "best match" uses where you are, e.g. "dwd_icon_d2", "ncep_hrrr_conus").
     "OPEN_METEO_FORECAST_MODELS": ["dwd_icon", "ncep_gfs025", "ecmwf_ifs025"],
+    # -- personal weather stations (docs/stations.md) --
+    # Seconds without an upload after which a station's last reading is sent again
+    # marked stale (gateways upload every 16 to 60 s).
+    "STATION_SILENCE_AFTER": 300.0,
+    # Least whole seconds between two uploads of one station; one sooner is answered 429
+    # and not stored. 0: no spacing.
+    "STATION_MIN_INTERVAL": 10,
+    # Wrong station keys one client address may send (the `limits` notation, e.g.
+    # "10/minute"); past it every upload from there is answered 429 until the window moves.
+    "STATION_AUTH_FAILURES": "10/minute",
+    # Largest upload accepted, bytes (a query string or a form body); larger: 413.
+    "STATION_MAX_BODY_BYTES": 16384,
+    # Where `weatherstream.station_urls` receives Ecowitt's "customized" uploads (the path
+    # set on the gateway, without the leading "/"; Ecowitt's default "data/report/").
+    "STATION_ECOWITT_PATH": "data/report/",
 }
 
 

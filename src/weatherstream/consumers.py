@@ -164,7 +164,9 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
 
     async def subscribe(self, command: protocol.Subscribe) -> None:
         try:
-            place = await self.engine.resolve(city=command.city, lat=command.lat, lon=command.lon)
+            place = await self.engine.resolve(
+                city=command.city, lat=command.lat, lon=command.lon, station=command.station
+            )
             if place.id not in self.subscriptions:
                 if len(self.subscriptions) >= self.config["MAX_SUBSCRIPTIONS"]:
                     raise ProtocolError(

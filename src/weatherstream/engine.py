@@ -33,7 +33,7 @@ from .forecasts import Forecast, Forecasts, covers
 from .geocoding import load_geocoders
 from .hub import Subscriber
 from .latest import Latest, LatestForecasts
-from .places import Place
+from .places import Place, UnknownStation, is_station
 from .poller import Poller
 from .providers import WeatherProvider
 from .providers.base import FORECAST_EVERY
@@ -41,6 +41,7 @@ from .publishing import HubPublisher, LayerPublisher, Publisher
 from .readings import Reading
 from .recorder import Recorder, uninterrupted
 from .registry import PlaceRegistry
+from .stations import Station, UploadLimits
 from .subscriptions import Subscriptions
 from .updates import ForecastUpdates, Updates
 from .upstream import Forecasting, load_chain
@@ -184,15 +185,19 @@ class Runtime:
         circuit is not open ("simulated" while ``auto`` falls back offline)."""
         return self.chain.source
 
-    def silence_after(self) -> float:
-        """Seconds without a new reading after which a place is silent: SILENCE_AFTER, or
-        two intervals past what the upstream's own rhythm explains (a value stamped with
-        the start of its 15-minute slot is up to 15 minutes old when new)."""
+    def silence_after(self, place_id: str = "") -> float:
+        """Seconds without a new reading after which a place is silent: for a station,
+        STATION_SILENCE_AFTER; else SILENCE_AFTER, or two intervals past what the
+        upstream's own rhythm explains (a value stamped with the start of its 15-minute
+        slot is up to 15 minutes old when new)."""
+        if is_station(place_id):
+            return float(self.config["STATION_SILENCE_AFTER"])
         interval = self.effective_interval
         return float(self.config["SILENCE_AFTER"] or 2 * interval + self.chain.resolution + SILENCE_SLACK)
 
-    def silent(self, reading: Reading, now: float | None = None) -> bool:
-        return (time.time() if now is None else now) - reading.observed_at.timestamp() > self.silence_after()
+    def silent(self, reading: Reading, now: float | None = None, place_id: str = "") -> bool:
+        age = (time.time() if now is None else now) - reading.observed_at.timestamp()
+        return age > self.silence_after(place_id)
 
     def is_old(self, reading: Reading) -> bool:
         """Older than one interval: due for a fetch."""
@@ -241,6 +246,7 @@ class Engine(Runtime):
         self.subscriptions = Subscriptions(self.config)
         self.hub = self.subscriptions.hub
         self.places = PlaceRegistry(self.latest)
+        self.upload_limits = UploadLimits(self.config)
         self.publisher = HubPublisher(
             self.hub, self.latest, forecast_hub=self.subscriptions.forecast_hub, forecasts=self.forecasts
         )
@@ -261,7 +267,7 @@ class Engine(Runtime):
         if not self.polls:
             self.link = LayerLink(
                 channel_layer(),
-                demand=self.demand,
+                demand=self.watched_places,
                 on_update=self.publisher.fan_out,
                 on_latest=self.publisher.fan_out_if_news,
                 on_forecast=self.publisher.fan_out_forecast,
@@ -294,13 +300,34 @@ class Engine(Runtime):
     # -- places -----------------------------------------------------------------------
 
     async def resolve(
-        self, *, city: str | None = None, lat: float | None = None, lon: float | None = None
+        self,
+        *,
+        city: str | None = None,
+        lat: float | None = None,
+        lon: float | None = None,
+        station: str | None = None,
     ) -> Place:
-        """The place a name or coordinates name: PlaceError when malformed, UnknownPlace
-        (with the geocoders' typo suggestions, a few ms, only on a miss) when unknown."""
+        """The place a name, coordinates or a station id name: PlaceError when malformed,
+        UnknownPlace (with the geocoders' typo suggestions, a few ms, only on a miss) or
+        UnknownStation when unknown."""
+        if station is not None:
+            return await self.station(station)
         if city is None:
             return self.geocoders.at(lat, lon)
         return await self.geocoders.find(city)
+
+    async def station(self, station_id: str) -> Place:
+        """A registered station's place (UnknownStation when there is none)."""
+        station_id = station_id.strip().lower()
+        if not is_station(station_id):
+            raise UnknownStation(station_id)
+        known = self.places.get(station_id)
+        if known is not None:
+            return known
+        found: Station | None = await database_sync_to_async(services.station_get)(station_id=station_id)
+        if found is None:
+            raise UnknownStation(station_id)
+        return found.place
 
     # -- subscriptions ----------------------------------------------------------------
 
@@ -320,7 +347,7 @@ class Engine(Runtime):
         self.places.add(place)
         reading = self.latest.get(place.id)
         if self.subscriptions.add(place.id, subscriber) and (reading is None or self.is_old(reading)):
-            if self.polls:
+            if self.polls and not is_station(place.id):
                 self.poller.request(place.id)
         return reading
 
@@ -383,9 +410,13 @@ class Engine(Runtime):
     def require_admitted(self, place_id: str, address: str | None) -> None:
         self.subscriptions.require_admitted(place_id, address)
 
-    def demand(self) -> list[Place]:
+    def watched_places(self) -> list[Place]:
         """Places watched here now, or released less than DEMAND_GRACE seconds ago."""
         return [self.places[pid] for pid in self.subscriptions.watched() if pid in self.places]
+
+    def demand(self) -> list[Place]:
+        """The watched places whose readings are fetched (a station's are uploaded)."""
+        return [place for place in self.watched_places() if not is_station(place.id)]
 
     def sweep(self) -> None:
         """Forget places nobody watches any more (past DEMAND_GRACE), and addresses
@@ -404,7 +435,8 @@ class Engine(Runtime):
 
     async def _sweep_forever(self) -> None:
         """Sweep memory, and mark silent places stale, until cancelled."""
-        every = min(60.0, max(1.0, self.silence_after() / 4))
+        quickest = min(self.silence_after(), float(self.config["STATION_SILENCE_AFTER"]))
+        every = min(60.0, max(1.0, quickest / 4))
         while True:
             await asyncio.sleep(every)
             try:
@@ -420,7 +452,7 @@ class Engine(Runtime):
         marked = 0
         for place_id in self.hub.locations():
             reading = self.latest.get(place_id)
-            if reading is not None and not reading.stale and self.silent(reading, now):
+            if reading is not None and not reading.stale and self.silent(reading, now, place_id):
                 self.publisher.fan_out(place_id, reading.as_stale())
                 metrics.STALE_MARKED.inc()
                 marked += 1
@@ -434,6 +466,8 @@ class Engine(Runtime):
         (TooManyPlaces past it)."""
         await self.places.meet(place)
         reading = self.latest.get(place.id)
+        if is_station(place.id):  # uploaded, never fetched
+            return reading.as_stale() if reading and self.silent(reading, place_id=place.id) else reading
         if reading is not None and (reading.stale or not self.is_old(reading)):
             return reading
         self.require_admitted(place.id, address)
@@ -456,6 +490,28 @@ class Engine(Runtime):
         fetched = (await asyncio.shield(self.forecast_poller.fetch([place]))).get(place.id)
         new = fetched.get(kind) if fetched is not None else None
         return self.forecasts.get(place.id, kind) or new or held
+
+    # -- stations ---------------------------------------------------------------------
+
+    async def upload(self, place: Place, reading: Reading) -> bool:
+        """A station's new reading: to its subscribers in every server process at once
+        (over the channel layer when there is one), then stored (once: by this process,
+        idempotently). Returns whether it was news (a repeat, or one older than the
+        latest, is stored but sent to nobody)."""
+        await self.places.meet(place)  # the latest stored reading, to compare with
+        news = self.latest.is_news(place.id, reading)
+        if news:
+            if self.link is None:
+                self.publisher.fan_out(place.id, reading)
+            else:
+                self.latest.put(place.id, reading)
+                try:
+                    await self.link.publish(place.id, reading)
+                except Exception as exc:  # the layer's Redis: this process's own subscribers
+                    logger.warning("publishing an upload of %s failed (%s)", place.id, exc)
+                    self.publisher.fan_out(place.id, reading)
+        self.recorder.add([(place, reading)])
+        return news
 
     # -- frames -----------------------------------------------------------------------
     # JSON texts kept per place, so a subscribe or a connect serializes nothing.

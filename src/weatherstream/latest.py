@@ -13,13 +13,14 @@ from channels.db import database_sync_to_async
 
 from . import forecasts, protocol, services
 from .forecasts import Forecast
+from .places import is_station
 from .readings import Reading, supersedes
 
 
 class Latest:
     def __init__(self, *, real: bool = True, simulated: bool = True) -> None:
         # Which kinds the database may hand back: a server on a real provider never
-        # takes up a stored simulated reading.
+        # takes up a stored simulated reading (a station's readings are real, always taken).
         self.real, self.simulated = real, simulated
         self.readings: dict[str, Reading] = {}
         self._texts: dict[str, str] = {}
@@ -66,7 +67,7 @@ class Latest:
     async def reload(self, place_id: str) -> None:
         """Take up the stored latest reading, if it supersedes the one held."""
         stored = await database_sync_to_async(services.observation_latest)(
-            location_id=place_id, real=self.real, simulated=self.simulated
+            location_id=place_id, real=self.real or is_station(place_id), simulated=self.simulated
         )
         held = self.readings.get(place_id)
         same = held is not None and stored is not None and stored.observed_at == held.observed_at

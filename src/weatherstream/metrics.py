@@ -88,6 +88,17 @@ STALE_MARKED = Counter(
     "Readings a server process marked stale itself because their place's update was overdue.",
 )
 
+STATION_UPLOADS = Counter(
+    "weatherstream_station_uploads",
+    "Station uploads by outcome: stored, unauthorized, locked_out, too_soon, too_big, bad_request.",
+    ["outcome"],
+)
+STATION_FIELDS_DROPPED = Counter(
+    "weatherstream_station_fields_dropped",
+    "Values of station uploads dropped (not a number, or not plausible weather), by parameter.",
+    ["field"],
+)
+
 
 def exposition() -> tuple[bytes, str]:
     """The text to answer a scrape with, and its content type."""

@@ -81,3 +81,34 @@ class Forecast(models.Model):
 
     def __str__(self) -> str:
         return f"{self.location_id} {self.kind} @ {self.issued_at:%Y-%m-%d %H:%M}Z ({self.source})"
+
+
+class Station(models.Model):
+    """A personal weather station that uploads its readings (``manage.py
+    weatherstream_station``): its place is its ``location`` (name, coordinates, zone), and
+    its readings are observations of that location with the source "station:<id>".
+
+    Keys are kept as SHA-256 digests only (the key is shown once, when made).
+    """
+
+    location = models.OneToOneField(
+        Location, primary_key=True, on_delete=models.CASCADE, related_name="station"
+    )
+    key_hash = models.CharField(
+        max_length=64, help_text="SHA-256 of the upload key (Weather Underground PASSWORD)"
+    )
+    passkey_hash = models.CharField(
+        max_length=64,
+        unique=True,
+        null=True,
+        blank=True,
+        help_text="SHA-256 of the Ecowitt gateway's PASSKEY, if it uploads in that format",
+    )
+    elevation = models.FloatField(null=True, blank=True, help_text="metres above sea level")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["location__name"]
+
+    def __str__(self) -> str:
+        return f"{self.location.name} ({self.location_id})"

@@ -1,10 +1,12 @@
 """Places: one type for every location weatherstream knows, its dict form, and the
 checks on what people type to name one.
 
-A place is a GeoNames city (id "2950159") or a coordinate point (id "52.52,13.41",
-rounded to 0.01 degrees). The geocoders make them, the engine and the poller watch
-them, storage keeps them as ``Location`` rows, the bus and the APIs send their dict
-form. The page's JavaScript checks coordinates the same way (static js/place.js).
+A place is a GeoNames city (id "2950159"), a coordinate point (id "52.52,13.41",
+rounded to 0.01 degrees) or a registered weather station (id "st-" and 12 hex digits,
+:mod:`stations`), whose readings are uploaded by the station, never fetched. The
+geocoders make them, the engine and the poller watch them, storage keeps them as
+``Location`` rows, the bus and the APIs send their dict form. The page's JavaScript
+checks coordinates the same way (static js/place.js).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+# A weather station's id starts so (letters, digits and "-" fit Channels' group names).
+STATION_PREFIX = "st-"
 # A name longer than this is refused before any look-up (MAX_CITY_LENGTH may lower it).
 MAX_NAME_LENGTH = 200
 LIMITS = {"lat": 90.0, "lon": 180.0}
@@ -33,6 +37,14 @@ class UnknownPlace(PlaceError):
     def __init__(self, message: str, suggestions: list[Place] | None = None) -> None:
         super().__init__(message)
         self.suggestions = suggestions or []
+
+
+class UnknownStation(PlaceError):
+    """A station id no registered station has."""
+
+    def __init__(self, station_id: str) -> None:
+        shown = station_id if len(station_id) <= 64 else station_id[:64] + "…"
+        super().__init__(f"No weather station has the id '{shown}'.")
 
 
 class TooManyPlaces(Exception):
@@ -161,3 +173,13 @@ def parse_coordinates(text: Any) -> tuple[float, float] | None:
     if match is None:
         return None
     return float(match.group(1)), float(match.group(2))
+
+
+def is_station(place_id: str) -> bool:
+    """Whether a place id is a weather station's (its readings are uploaded, not fetched)."""
+    return place_id.startswith(STATION_PREFIX)
+
+
+def station_source(station_id: str) -> str:
+    """The ``source`` of a station's readings: "station:<id>" (a real source)."""
+    return "station:" + station_id

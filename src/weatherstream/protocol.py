@@ -12,7 +12,7 @@ from typing import Any
 
 from . import places
 from .forecasts import KINDS as FORECAST_KINDS
-from .places import PlaceError, TooManyPlaces, UnknownPlace
+from .places import PlaceError, TooManyPlaces, UnknownPlace, UnknownStation
 
 PROTOCOL_VERSION = 1
 
@@ -20,6 +20,7 @@ ERROR_CODES = {
     "bad_json": "The frame is not valid JSON text.",
     "bad_request": "The message is not one the server understands.",
     "unknown_city": "No place matches the name.",
+    "unknown_station": "No registered weather station has the id.",
     "too_many_subscriptions": "The connection holds as many subscriptions as allowed.",
     "too_many_places": "This address added as many new places this hour as allowed.",
     "rate_limited": "Too many messages; slow down.",
@@ -58,6 +59,7 @@ class Subscribe:
     city: str | None = None
     lat: float | None = None
     lon: float | None = None
+    station: str | None = None  # a registered station's id
     # The forecast kinds the subscription gets from now on; None: left as they were.
     forecast: frozenset[str] | None = None
 
@@ -99,6 +101,8 @@ def refusal(exc: PlaceError | TooManyPlaces, msg_id: Any = None) -> ProtocolErro
     if isinstance(exc, UnknownPlace):
         suggestions = [p.as_suggestion() for p in exc.suggestions]
         return ProtocolError("unknown_city", str(exc), id=msg_id, suggestions=suggestions)
+    if isinstance(exc, UnknownStation):
+        return ProtocolError("unknown_station", str(exc), id=msg_id)
     if isinstance(exc, TooManyPlaces):
         return ProtocolError("too_many_places", str(exc), id=msg_id)
     return ProtocolError("bad_request", str(exc), id=msg_id)
@@ -127,7 +131,7 @@ def parse(text: str | None, *, max_city_length: int = 200) -> Command:
         raise ProtocolError("bad_json", "The frame is not valid JSON.") from None
     if not isinstance(data, dict):
         raise ProtocolError("bad_request", "A message must be a JSON object.")
-    for key in ("id", "city", "location", "type"):
+    for key in ("id", "city", "station", "location", "type"):
         if isinstance(data.get(key), str) and not _encodable(data[key]):
             raise ProtocolError("bad_request", f"'{key}' is not valid Unicode text.")
 
@@ -155,11 +159,22 @@ def parse(text: str | None, *, max_city_length: int = 200) -> Command:
                     id=msg_id,
                 )
             return Subscribe(id=msg_id, city=city.strip(), forecast=_forecast_kinds(data, msg_id))
+        if "station" in data:
+            station = data["station"]
+            if not isinstance(station, str) or not station.strip() or len(station) > MAX_ID_LENGTH:
+                raise ProtocolError(
+                    "bad_request",
+                    f"'station' must be a station id of at most {MAX_ID_LENGTH} characters.",
+                    id=msg_id,
+                )
+            return Subscribe(id=msg_id, station=station.strip(), forecast=_forecast_kinds(data, msg_id))
         if "lat" in data or "lon" in data:
             lat = _coordinate(data.get("lat"), "lat", msg_id)
             lon = _coordinate(data.get("lon"), "lon", msg_id)
             return Subscribe(id=msg_id, lat=lat, lon=lon, forecast=_forecast_kinds(data, msg_id))
-        raise ProtocolError("bad_request", "Subscribe needs 'city' or 'lat' and 'lon'.", id=msg_id)
+        raise ProtocolError(
+            "bad_request", "Subscribe needs 'city', 'lat' and 'lon', or 'station'.", id=msg_id
+        )
     if kind == "unsubscribe":
         location = data.get("location")
         if not isinstance(location, str) or not location or len(location) > 64:

@@ -12,8 +12,10 @@ from django.utils import timezone
 from .forecasts import Forecast
 from .models import Forecast as ForecastRow
 from .models import Location, Observation
-from .places import Place
+from .models import Station as StationRow
+from .places import STATION_PREFIX, Place
 from .readings import MEASUREMENTS, SIMULATED, Reading, is_real
+from .stations import Station
 
 
 def location_get(*, location_id: str) -> Place | None:
@@ -176,3 +178,59 @@ def forecast_latest(
     if row is None or not (real if is_real(row.source) else simulated):
         return None
     return Forecast.from_items(row.kind, row.issued_at.astimezone(UTC), row.source, row.items)
+
+
+def _station(row: StationRow) -> Station:
+    return Station(
+        place=Place.from_fields(row.location),
+        key_hash=row.key_hash,
+        elevation=row.elevation,
+        has_passkey=row.passkey_hash is not None,
+        created_at=row.created_at,
+    )
+
+
+def station_create(
+    *, place: Place, key_hash: str, passkey_hash: str | None = None, elevation: float | None = None
+) -> Station:
+    """Register a station at its place (a new Location row with the station's id);
+    IntegrityError when the id or the PASSKEY is taken."""
+    with transaction.atomic():
+        location = Location.objects.create(id=place.id, **place.fields())
+        row = StationRow.objects.create(
+            location=location, key_hash=key_hash, passkey_hash=passkey_hash, elevation=elevation
+        )
+    return _station(row)
+
+
+def station_get(*, station_id: str) -> Station | None:
+    row = StationRow.objects.select_related("location").filter(location_id=station_id).first()
+    return None if row is None else _station(row)
+
+
+def station_by_passkey(*, passkey_hash: str) -> Station | None:
+    row = StationRow.objects.select_related("location").filter(passkey_hash=passkey_hash).first()
+    return None if row is None else _station(row)
+
+
+def stations_list() -> list[Station]:
+    return [_station(row) for row in StationRow.objects.select_related("location")]
+
+
+def station_rotate_key(*, station_id: str, key_hash: str) -> bool:
+    """Replace a station's key; False when there is no such station."""
+    return StationRow.objects.filter(location_id=station_id).update(key_hash=key_hash) == 1
+
+
+def station_remove(*, station_id: str) -> bool:
+    """Delete a station with its location, readings and forecasts; False when none."""
+    deleted, _ = Location.objects.filter(id=station_id, station__isnull=False).delete()
+    return bool(deleted)
+
+
+def stations_search(*, query: str, limit: int) -> list[Place]:
+    """Stations whose name contains ``query`` (any case), by name."""
+    rows = Location.objects.filter(
+        id__startswith=STATION_PREFIX, station__isnull=False, name__icontains=query
+    ).order_by("name")[:limit]
+    return [Place.from_fields(row) for row in rows]

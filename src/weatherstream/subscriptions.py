@@ -16,7 +16,7 @@ from typing import Any
 
 from .forecasts import KINDS as FORECAST_KINDS
 from .hub import Hub, Subscriber
-from .places import TooManyPlaces
+from .places import TooManyPlaces, is_station
 
 HOUR = 3600.0
 
@@ -120,7 +120,9 @@ class Subscriptions:
         address added within the hour, is free; another counts against
         NEW_PLACES_PER_HOUR (a new upstream fetch)."""
         limit = self.config["NEW_PLACES_PER_HOUR"]
-        if limit is None or address is None or self.hub.count(place_id) or place_id in self.released:
+        if limit is None or address is None or is_station(place_id):  # a station's are uploaded
+            return True
+        if self.hub.count(place_id) or place_id in self.released:
             return True
         added = self.new_places.setdefault(address, {})
         hour_ago = time.monotonic() - HOUR

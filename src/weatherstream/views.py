@@ -1,4 +1,5 @@
-"""The page and the JSON API: thin async views over the engine and the storage services."""
+"""The page, the JSON API and the stations' uploads: thin async views over the engine and
+the storage services."""
 
 from __future__ import annotations
 
@@ -18,12 +19,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from . import health, metrics, protocol, services
+from . import health, metrics, protocol, services, stations, uploads
 from .conf import get_config
 from .engine import get_engine
 from .forecasts import KINDS as FORECAST_KINDS
 from .geocoding import get_geocoder
-from .places import Place, PlaceError, TooManyPlaces
+from .places import Place, PlaceError, TooManyPlaces, is_station
+from .stations import Station
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +107,7 @@ def _float(request: HttpRequest, name: str) -> float:
 
 def _refusal(exc: PlaceError | TooManyPlaces) -> ApiError:
     error = protocol.refusal(exc)
-    status = {"unknown_city": 404, "too_many_places": 429}.get(error.code, 400)
+    status = {"unknown_city": 404, "unknown_station": 404, "too_many_places": 429}.get(error.code, 400)
     return ApiError(status, error.code, error.message, suggestions=error.suggestions)
 
 
@@ -209,7 +211,9 @@ def locations(request: HttpRequest) -> JsonResponse:
         places = get_geocoder().search(query, limit=10)
     except PlaceError as exc:
         return _error(ApiError(400, "bad_request", str(exc)))
-    results = [p.as_dict(population=True) for p in places]
+    found = services.stations_search(query=query[: get_config()["MAX_CITY_LENGTH"]], limit=10)
+    results = [{**p.as_dict(population=True), "station": True} for p in found]  # first: your own
+    results += [p.as_dict(population=True) for p in places][: max(0, 10 - len(results))]
     return JsonResponse({"results": results})
 
 
@@ -252,3 +256,125 @@ async def readyz(request: HttpRequest) -> JsonResponse:
 def metrics_view(request: HttpRequest) -> HttpResponse:
     body, content_type = metrics.exposition()
     return HttpResponse(body, content_type=content_type)
+
+
+# -- station uploads (docs/stations.md) -------------------------------------------------
+# Gateways read the status and a short text, nothing else: every answer is text/plain.
+# The key (a query parameter of the Weather Underground format) is never logged.
+
+NO_KEY = stations.digest("")  # compared when the id is unknown, so that both take as long
+WU_REFUSED = "INVALIDPASSWORDID|Password or key and/or id are incorrect"  # the real service's text
+
+
+def _text(body: str, status: int = 200) -> HttpResponse:
+    return HttpResponse(body + "\n", status=status, content_type="text/plain; charset=utf-8")
+
+
+def _refused(outcome: str, body: str, status: int) -> HttpResponse:
+    metrics.STATION_UPLOADS.labels(outcome).inc()
+    return _text(body, status)
+
+
+def station_upload(method: str) -> Callable[..., Any]:
+    """An upload view: ``method`` only, CSRF-exempt (a device cannot send a token), its size
+    checked before it is read, a database failure answered 503 and a bug 500 (logged),
+    never a traceback in the answer."""
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        async def wrapped(request: HttpRequest) -> HttpResponse:
+            if request.method not in (method, "HEAD" if method == "GET" else method):
+                response = _text(f"Only {method} is allowed here.", 405)
+                response["Allow"] = method
+                return response
+            limit = get_config()["STATION_MAX_BODY_BYTES"]
+            try:
+                declared = int(request.META.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                declared = 0
+            if declared > limit or len(request.META.get("QUERY_STRING", "")) > limit:
+                return _refused("too_big", f"An upload is at most {limit} bytes.", 413)
+            try:
+                return await view(request)  # type: ignore[no-any-return]
+            except DatabaseError as exc:
+                logger.warning("a station upload failed: the database failed (%s)", exc)
+                return _text("Storage is unavailable; try again.", 503)
+            except Exception:
+                logger.exception("a station upload failed")
+                return _text("The server failed to take the upload.", 500)
+
+        return csrf_exempt(wrapped)
+
+    return decorate
+
+
+async def _take(
+    request: HttpRequest,
+    params: dict[str, str],
+    station: Station | None,
+    secret_ok: bool,
+    fields: uploads.Fields,
+    *,
+    refused: str,
+    accepted: str,
+) -> HttpResponse:
+    """The part both formats share, once the station is looked up: the key, the reading,
+    the spacing, then publishing and storing."""
+    engine = await get_engine()
+    address = request.META.get("REMOTE_ADDR") or ""
+    if station is None or not secret_ok:
+        await engine.upload_limits.failed(address)
+        return _refused("unauthorized", refused, 401)
+    try:
+        upload = uploads.read(params, fields, station=station.place, elevation=station.elevation)
+    except uploads.UploadError as exc:
+        return _refused("bad_request", str(exc), 400)
+    for name in upload.dropped:
+        metrics.STATION_FIELDS_DROPPED.labels(name).inc()
+    if not await engine.upload_limits.spaced(station.id):
+        every = get_config()["STATION_MIN_INTERVAL"]
+        return _refused("too_soon", f"Too soon: one upload every {every} seconds at most.", 429)
+    await engine.upload(station.place, upload.reading)
+    metrics.STATION_UPLOADS.labels("stored").inc()
+    return _text(accepted)
+
+
+async def _locked_out(request: HttpRequest) -> HttpResponse | None:
+    engine = await get_engine()
+    if await engine.upload_limits.locked_out(request.META.get("REMOTE_ADDR") or ""):
+        return _refused("locked_out", "Too many wrong keys from this address; wait a minute.", 429)
+    return None
+
+
+@station_upload("GET")
+async def wunderground_upload(request: HttpRequest) -> HttpResponse:
+    """Weather Underground's upload protocol: ``?ID=<station id>&PASSWORD=<key>&...``."""
+    if (locked := await _locked_out(request)) is not None:
+        return locked
+    params = {name: request.GET.get(name, "") for name in request.GET}
+    station_id = params.get("ID", "").strip().lower()
+    station = None
+    if is_station(station_id) and len(station_id) <= 40:
+        station = await database_sync_to_async(services.station_get)(station_id=station_id)
+    key_ok = stations.key_matches(params.get("PASSWORD", ""), station.key_hash if station else NO_KEY)
+    return await _take(
+        request, params, station, key_ok, uploads.WUNDERGROUND, refused=WU_REFUSED, accepted="success"
+    )
+
+
+@station_upload("POST")
+async def ecowitt_upload(request: HttpRequest) -> HttpResponse:
+    """Ecowitt's "customized" upload: a form POST carrying the gateway's ``PASSKEY``."""
+    if (locked := await _locked_out(request)) is not None:
+        return locked
+    if len(request.body) > get_config()["STATION_MAX_BODY_BYTES"]:  # sent without a length
+        return _refused("too_big", "The upload is too big.", 413)
+    params = {name: request.POST.get(name, "") for name in request.POST}
+    passkey = params.get("PASSKEY", "")
+    station = None
+    if passkey.strip():
+        found = database_sync_to_async(services.station_by_passkey)
+        station = await found(passkey_hash=stations.passkey_digest(passkey))
+    return await _take(
+        request, params, station, True, uploads.ECOWITT, refused="Unknown PASSKEY.", accepted="OK"
+    )

@@ -1,0 +1,19 @@
+"""Where personal weather stations upload: ``path("", include("weatherstream.station_urls"))``.
+
+At the site's root, since devices hard-code the Weather Underground path
+(``/weatherstation/updateweatherstation.php``); Ecowitt's "customized" upload comes to
+STATION_ECOWITT_PATH (``/data/report/``, the gateway's default), read when the URLconf
+is loaded. Devices upload over plain HTTP: see docs/stations.md on TLS and nginx.
+"""
+
+from django.urls import path
+
+from . import views
+from .conf import get_config
+
+app_name = "weatherstream_stations"
+
+urlpatterns = [
+    path("weatherstation/updateweatherstation.php", views.wunderground_upload, name="wunderground"),
+    path(get_config()["STATION_ECOWITT_PATH"], views.ecowitt_upload, name="ecowitt"),
+]
