@@ -547,3 +547,50 @@ async def test_publish_forecast_goes_to_the_places_group_or_to_one_channel():
 
     assert Forecast.from_wire(layer.sent[0][2]["forecast"]) == hourly  # what a server reads back
     assert json.loads(json.dumps(layer.sent[0][2])) == layer.sent[0][2]  # plain JSON over Redis
+
+
+# -- stations -----------------------------------------------------------------------------
+
+
+def a_station(lat=46.2, lon=6.1):
+    from weatherstream import services, stations
+
+    place = Place(id=stations.new_id(), latitude=lat, longitude=lon, name="Roof", timezone="Europe/Zurich")
+    services.station_create(place=place, key_hash=stations.digest("k"))
+    return place
+
+
+def test_a_station_gets_no_readings_lease_but_its_forecast_is_leased():
+    demand = LayerDemand(layer=None, ttl=30)
+    station = Place(id="st-0123456789ab", latitude=46.2, longitude=6.1, name="Roof")
+    berlin = get_geocoder().resolve("Berlin")
+    urgent = demand.renew({"places": [entry(station, True), entry(berlin)]})
+    assert urgent == [berlin.id] and [p.id for p in demand()] == [berlin.id]
+    assert [p.id for p in demand.forecasts()] == [station.id]  # from its coordinates
+
+
+async def test_an_upload_on_one_server_reaches_the_other_through_the_layer_once(pair):
+    from channels.layers import get_channel_layer
+
+    other, poller = pair
+    config = {**get_config(), "POLLER": "off", "DEMAND_HEARTBEAT": 0.2, "POLL_INTERVAL": 1}
+    receiving = Engine(config)  # the process the station uploads to: nobody watches it there
+    await receiving.start()
+    try:
+        place = await asyncio.to_thread(a_station)
+        inbox = Inbox()
+        await other.subscribe(place, inbox)
+        assert place.id in other.link.joined
+        reading = Reading(observed_at=ago(1), source=f"station:{place.id}", temperature=15.5)
+        assert await receiving.upload(place, reading)
+        frame = await inbox.next()
+        assert frame["type"] == "weather" and frame["weather"]["temperature"] == 15.5
+        await asyncio.sleep(0.5)
+        assert len([f for f in inbox.frames if f["type"] == "weather"]) == 1
+        assert get_channel_layer() is receiving.link.layer  # one layer, as in a cluster
+        await asyncio.sleep(2.5)  # two poll intervals: the poller fetched nothing for it
+        assert [f["weather"]["source"] for f in inbox.frames if f["type"] == "weather"] == [
+            f"station:{place.id}"
+        ]
+    finally:
+        await receiving.stop()

@@ -32,6 +32,7 @@ INTERVAL = 2.0  # seconds between fetches of one location
 LEASE = 1.5  # the poller lease: a killed poller is replaced within 2 * LEASE
 HEARTBEAT = 0.5  # servers renew demand this often; it expires after 3 heartbeats
 SILENCE = 3 * INTERVAL  # no new reading for this long: servers mark the place stale
+STATION_SPACING = 2  # seconds between two accepted uploads of a station
 
 
 class Cluster:
@@ -62,6 +63,8 @@ class Cluster:
             "WEATHERSTREAM_SILENCE_AFTER": str(SILENCE),
             # Forecasts as soon as a (test's) model run is there, not hourly.
             "WEATHERSTREAM_FORECAST_INTERVAL": "1",
+            # Station uploads at most every 2 s (shared in Redis by both servers).
+            "WEATHERSTREAM_STATION_MIN_INTERVAL": str(STATION_SPACING),
             "LOG_LEVEL": "INFO",
             # One metrics directory for all four processes: any /metrics reports them all.
             "PROMETHEUS_MULTIPROC_DIR": str(folder / "metrics"),
@@ -159,6 +162,15 @@ class Client:
                 frame = json.loads(await self.ws.recv())
                 if frame["type"] == "subscribed" and frame["id"] == city:
                     self.ids[city] = frame["location"]["id"]
+                    return frame
+
+    async def subscribe_station(self, station_id: str) -> dict:
+        await self.ws.send(json.dumps({"type": "subscribe", "station": station_id, "id": station_id}))
+        async with asyncio.timeout(10):
+            while True:
+                frame = json.loads(await self.ws.recv())
+                if frame["type"] == "subscribed" and frame["id"] == station_id:
+                    self.ids[station_id] = station_id
                     return frame
 
     async def weather(self, city: str, *, newer_than: str = "", timeout: float = 10) -> dict:
@@ -374,3 +386,86 @@ def test_postgres_holds_each_observation_once(cluster):
     assert unique and "UNIQUE" in unique[0] and "(location_id, observed_at)" in unique[0], unique
     # History reads go through the (location, observed_at) unique index.
     assert "using weatherstream_observation_unique" in " ".join(line for (line,) in plan), plan
+
+
+def test_a_station_upload_to_either_server_reaches_both_once_and_is_stored_once(cluster):
+    added = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "weatherstream_station",
+            "add",
+            "Allotment",
+            "--lat",
+            "47.123",
+            "--lon",
+            "8.456",
+            "--json",
+        ],
+        cwd=EXAMPLE,
+        env=cluster.env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    station = json.loads(added.stdout)
+    upload_path = "/weatherstation/updateweatherstation.php"
+
+    def params(tempf: float, dateutc: str) -> dict:
+        return {
+            "ID": station["id"],
+            "PASSWORD": station["key"],
+            "dateutc": dateutc,
+            "tempf": str(tempf),
+            "humidity": "71",
+            "action": "updateraw",
+        }
+
+    async def scenario() -> None:
+        a, b = await Client.open(cluster.ports["a"]), await Client.open(cluster.ports["b"])
+        for client in (a, b):
+            assert (await client.subscribe_station(station["id"]))["weather"] is None
+        async with httpx.AsyncClient() as http:
+            first = await http.get(
+                f"http://127.0.0.1:{cluster.ports['a']}{upload_path}",
+                params=params(50.0, "now"),
+            )
+            assert (first.status_code, first.text) == (200, "success\n")
+            # The spacing is the station's, whichever server an upload reaches.
+            soon = await http.get(
+                f"http://127.0.0.1:{cluster.ports['b']}{upload_path}",
+                params=params(51.8, "now"),
+            )
+            assert soon.status_code == 429
+            got = [await c.weather(station["id"]) for c in (a, b)]
+            assert {g["weather"]["temperature"] for g in got} == {10.0}
+            assert {g["weather"]["source"] for g in got} == {f"station:{station['id']}"}
+            await asyncio.sleep(STATION_SPACING + 0.2)
+            second = await http.get(
+                f"http://127.0.0.1:{cluster.ports['b']}{upload_path}",
+                params=params(53.6, "now"),
+            )
+            assert second.status_code == 200
+            newer_than = got[0]["weather"]["observed_at"]
+            got = [await c.weather(station["id"], newer_than=newer_than) for c in (a, b)]
+            assert {g["weather"]["temperature"] for g in got} == {12.0}
+            for client in (a, b):  # once each: no copy from the other server, no poll
+                with pytest.raises(TimeoutError):
+                    await client.weather(station["id"], timeout=2 * INTERVAL)
+        await a.close()
+        await b.close()
+
+    asyncio.run(scenario())
+    assert cluster.upstream.fetches(coordinate(47.123, 8.456)) == []  # never fetched upstream
+    deadline = time.monotonic() + 10  # stored by the receiving server's recorder task
+    with psycopg.connect(cluster.env["DATABASE_URL"], autocommit=True) as conn:
+        while True:
+            rows = conn.execute(
+                "SELECT observed_at, temperature FROM weatherstream_observation WHERE location_id = %s"
+                " ORDER BY observed_at",
+                [station["id"]],
+            ).fetchall()
+            if len(rows) >= 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    assert [round(t, 2) for _, t in rows] == [10.0, 12.0]

@@ -809,3 +809,77 @@ async def test_bad_forecast_kinds_are_an_error_frame(kinds, message):
     await comm.send_json_to({"type": "ping", "id": 10})
     assert await next_of(comm, "pong") == {"type": "pong", "id": 10}
     await comm.disconnect()
+
+
+# -- stations -----------------------------------------------------------------------------
+
+
+async def registered_station(name="Backyard"):
+    from channels.db import database_sync_to_async
+
+    from weatherstream import services, stations
+    from weatherstream.places import Place
+
+    place = Place(id=stations.new_id(), latitude=46.95, longitude=7.44, name=name, timezone="Europe/Zurich")
+    await database_sync_to_async(services.station_create)(place=place, key_hash=stations.digest("k"))
+    return place
+
+
+def station_reading(place, temperature, seconds_ago=0):
+    from weatherstream.places import station_source
+    from weatherstream.readings import Reading
+
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=seconds_ago)
+    return Reading(observed_at=at, source=station_source(place.id), temperature=temperature, humidity=60.0)
+
+
+async def test_subscribe_to_a_station_then_its_uploads_are_pushed_and_nothing_else():
+    place = await registered_station()
+    comm = await connect()
+    await comm.send_json_to({"type": "subscribe", "station": place.id, "id": "s"})
+    sub = await next_of(comm, "subscribed")
+    assert sub["id"] == "s" and sub["location"]["id"] == place.id and sub["location"]["name"] == "Backyard"
+    assert sub["weather"] is None  # nothing uploaded yet, and nothing fetched in its place
+    engine = await get_engine()
+    await engine.upload(place, station_reading(place, 12.5))
+    frame = await next_of(comm, "weather")
+    weather = frame["weather"]
+    assert frame["location"] == place.id and weather["temperature"] == 12.5
+    assert weather["source"] == f"station:{place.id}" and weather["stale"] is False
+    assert weather["weather_code"] is None and weather["summary"] is None and weather["cloud_cover"] is None
+    # The simulated provider polls every second here: a station gets none of its readings.
+    with pytest.raises(TimeoutError):
+        await next_of(comm, "weather", timeout=2.5)
+    assert place.id not in {p.id for p in engine.demand()}
+    await comm.disconnect()
+
+
+async def test_a_later_station_subscriber_gets_the_last_upload_in_subscribed():
+    place = await registered_station()
+    engine = await get_engine()
+    await engine.upload(place, station_reading(place, 8.0))
+    comm = await connect()
+    await comm.send_json_to({"type": "subscribe", "station": place.id})
+    sub = await next_of(comm, "subscribed")
+    assert sub["weather"]["temperature"] == 8.0 and sub["weather"]["source"] == f"station:{place.id}"
+    await comm.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("station", "code"),
+    [
+        ("st-000000000000", "unknown_station"),
+        ("2950159", "unknown_station"),  # a city's id is not a station's
+        ("", "bad_request"),
+        (42, "bad_request"),
+        ("st-" + "0" * 80, "bad_request"),
+    ],
+)
+async def test_a_wrong_station_is_an_error_frame_with_the_id(station, code):
+    comm = await connect()
+    await comm.send_json_to({"type": "subscribe", "station": station, "id": 3})
+    error = await next_of(comm, "error")
+    assert error["code"] == code and error["id"] == 3 and error["message"]
+    await comm.send_json_to({"type": "ping", "id": 4})  # the connection goes on
+    assert (await next_of(comm, "pong"))["id"] == 4
+    await comm.disconnect()

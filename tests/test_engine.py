@@ -440,3 +440,138 @@ async def test_the_forecast_poller_leaves_the_readings_gauges_alone():
         assert metrics.EFFECTIVE_INTERVAL._value.get() == 60.0  # not its 3,600 s
     finally:
         await engine.stop()
+
+
+# -- stations -----------------------------------------------------------------------------
+
+
+async def _station(name="Garden", lat=47.123, lon=8.456):
+    from weatherstream import stations
+    from weatherstream.places import Place
+
+    place = Place(id=stations.new_id(), latitude=lat, longitude=lon, name=name, timezone="Europe/Zurich")
+    await asyncio.to_thread(services.station_create, place=place, key_hash=stations.digest("k"))
+    return place
+
+
+def _station_reading(place, seconds_ago, temperature):
+    from datetime import UTC, datetime, timedelta
+
+    from weatherstream.places import station_source
+    from weatherstream.readings import Reading
+
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=seconds_ago)
+    return Reading(observed_at=at, source=station_source(place.id), temperature=temperature)
+
+
+async def test_an_upload_reaches_subscribers_at_once_and_is_stored_once(engine):
+    place = await _station()
+    inbox = Inbox()
+    assert await engine.resolve(station=place.id.upper()) == place  # ids are read in any case
+    await engine.subscribe(place, inbox)
+    reading = _station_reading(place, 5, 11.5)
+    assert await engine.upload(place, reading) is True
+    frame = json.loads(inbox.frames[-1])
+    assert frame["type"] == "weather" and frame["location"] == place.id
+    assert frame["weather"]["temperature"] == 11.5 and frame["weather"]["source"] == f"station:{place.id}"
+    assert await engine.upload(place, reading) is False  # a repeat: sent to nobody
+    older = _station_reading(place, 60, 9.0)
+    assert await engine.upload(place, older) is False  # older than the latest: stored, not sent
+    assert len(inbox.frames) == 1
+    assert await engine.recorder.flush()
+    stored = await asyncio.to_thread(
+        services.observations_since, location_id=place.id, since=older.observed_at, limit=10
+    )
+    assert [(r.observed_at, r.temperature) for r in stored] == [
+        (older.observed_at, 9.0),
+        (reading.observed_at, 11.5),
+    ]
+
+
+async def test_a_station_is_never_fetched_from_an_upstream(engine):
+    place = await _station()
+    await engine.subscribe(place, Inbox())
+    assert [p.id for p in engine.watched_places()] == [place.id]
+    assert engine.demand() == []  # the pollers' demand: readings are uploaded
+    assert engine.poller.requests == 0
+    assert await engine.current(place) is None  # nothing uploaded yet: no fetch either
+    assert engine.poller.requests == 0
+
+
+async def test_an_unknown_or_non_station_id_is_unknown_station(engine):
+    from weatherstream.places import UnknownStation
+
+    berlin = get_geocoder().resolve("Berlin")
+    await engine.subscribe(berlin, Inbox())  # a place the engine holds, but no station
+    for wrong in ("st-000000000000", berlin.id, "52.52,13.41", ""):
+        with pytest.raises(UnknownStation):
+            await engine.resolve(station=wrong)
+
+
+async def test_a_silent_station_is_marked_stale_after_its_own_setting(engine):
+    engine.config = {**engine.config, "STATION_SILENCE_AFTER": 120.0}
+    place = await _station()
+    inbox = Inbox()
+    await engine.subscribe(place, inbox)
+    await engine.upload(place, _station_reading(place, 0, 4.0))
+    now = time.time()
+    assert engine.silence_after(place.id) == 120.0 and engine.silence_after() > 3600  # a city's: intervals
+    assert engine.mark_silence(now + 100) == 0
+    assert engine.mark_silence(now + 130) == 1
+    frame = json.loads(inbox.frames[-1])
+    assert frame["weather"]["stale"] is True and frame["weather"]["temperature"] == 4.0
+    assert (await engine.current(place)).stale  # the API says so too
+
+
+async def test_a_stored_station_reading_is_taken_up_on_a_simulated_server():
+    engine = Engine({**get_config(), "PROVIDER": "simulated"})  # takes up no stored real reading...
+    try:
+        place = await _station()
+        await asyncio.to_thread(services.observations_store, items=[(place, _station_reading(place, 5, 7.0))])
+        inbox = Inbox()
+        reading = await engine.subscribe(place, inbox)
+        assert reading is not None and reading.temperature == 7.0  # ...but a station's
+    finally:
+        await engine.stop()
+
+
+async def test_with_a_layer_an_upload_goes_to_the_location_group_once():
+    engine = Engine({**get_config(), "POLLER": "off"})
+    try:
+        sent = []
+
+        async def publish(location_id, reading):
+            sent.append((location_id, reading.temperature))
+
+        engine.link.publish = publish
+        place = await _station()
+        assert await engine.upload(place, _station_reading(place, 1, 3.0)) is True
+        assert sent == [(place.id, 3.0)]
+        assert engine.latest.get(place.id).temperature == 3.0  # held here too, for the next compare
+        assert await engine.upload(place, _station_reading(place, 1, 3.0)) is False
+        assert sent == [(place.id, 3.0)]
+    finally:
+        await engine.stop()
+
+
+async def test_with_the_layer_down_an_upload_still_reaches_local_subscribers(caplog):
+    engine = Engine({**get_config(), "POLLER": "off"})
+    try:
+
+        async def down(location_id, reading):
+            raise ConnectionError("redis is restarting")
+
+        async def joined(place):
+            engine.link.joined[place.id] = 0.0
+
+        engine.link.publish = down
+        engine.link.watch = joined
+        place = await _station()
+        inbox = Inbox()
+        await engine.subscribe(place, inbox)
+        with caplog.at_level("WARNING"):
+            await engine.upload(place, _station_reading(place, 1, 2.0))
+        assert json.loads(inbox.frames[-1])["weather"]["temperature"] == 2.0
+        assert "redis is restarting" in caplog.text and all(r.exc_info is None for r in caplog.records)
+    finally:
+        await engine.stop()
