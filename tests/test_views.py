@@ -4,6 +4,7 @@ import json
 import pytest
 from channels.db import database_sync_to_async
 from django.test import AsyncClient, override_settings
+from django.utils import timezone
 
 from tests.conftest import stop_engine
 from weatherstream import services
@@ -474,3 +475,41 @@ async def test_a_stored_forecast_that_no_longer_covers_the_next_hours_is_fetched
     assert engine.forecasting.requests == 1
     last = datetime.fromisoformat(body["forecast"][-1]["time"].replace("Z", "+00:00"))
     assert last >= datetime.now(UTC) + timedelta(hours=47)
+
+
+async def test_location_search_lists_matching_stations_first_and_marked():
+    from weatherstream import stations
+    from weatherstream.places import Place
+
+    garden = Place(id=stations.new_id(), latitude=52.52, longitude=13.4, name="Garden Shed", country="DE")
+    await database_sync_to_async(services.station_create)(place=garden, key_hash=stations.digest("k"))
+    client = AsyncClient()
+    results = (await client.get("/api/locations", {"q": "garden"})).json()["results"]
+    assert results[0] == {**garden.as_dict(population=True), "station": True}
+    assert all("station" not in r for r in results[1:]) and len(results) <= 10
+    berlin = (await client.get("/api/locations", {"q": "Berlin"})).json()["results"]
+    assert berlin[0]["name"] == "Berlin" and all("station" not in r for r in berlin)
+
+
+async def test_weather_and_history_of_a_station_by_its_location_id():
+    from weatherstream import stations
+    from weatherstream.places import Place, station_source
+    from weatherstream.readings import Reading
+
+    place = Place(id=stations.new_id(), latitude=46.0, longitude=7.0, name="Roof", timezone="Europe/Zurich")
+    await database_sync_to_async(services.station_create)(place=place, key_hash=stations.digest("k"))
+    client = AsyncClient()
+    none_yet = await client.get("/api/weather", {"location": place.id})
+    assert none_yet.status_code == 503  # nothing uploaded, and no fetch in its place
+    engine = await get_engine()
+    reading = Reading(
+        observed_at=timezone.now().replace(microsecond=0), source=station_source(place.id), temperature=6.5
+    )
+    await engine.upload(place, reading)
+    assert await engine.recorder.flush()
+    body = (await client.get("/api/weather", {"location": place.id})).json()
+    assert body["location"]["id"] == place.id and body["weather"]["temperature"] == 6.5
+    assert body["weather"]["source"] == f"station:{place.id}"
+    history = (await client.get("/api/history", {"location": place.id, "hours": 1})).json()
+    assert [o["temperature"] for o in history["observations"]] == [6.5]
+    assert engine.poller.requests == 0
