@@ -575,3 +575,25 @@ async def test_with_the_layer_down_an_upload_still_reaches_local_subscribers(cap
         assert "redis is restarting" in caplog.text and all(r.exc_info is None for r in caplog.records)
     finally:
         await engine.stop()
+
+
+async def test_with_the_database_down_an_upload_is_published_and_kept_for_storing(
+    engine, monkeypatch, caplog
+):
+    from django.db import OperationalError
+
+    place = await _station()
+    inbox = Inbox()
+    await engine.subscribe(place, inbox)
+    engine.places.forget(place.id)  # as after a sweep: the next upload meets it again
+
+    def down(**kwargs):
+        raise OperationalError("the database is restarting")
+
+    monkeypatch.setattr(services, "locations_ensure", down)
+    monkeypatch.setattr(services, "observations_store", down)
+    with caplog.at_level("WARNING"):
+        assert await engine.upload(place, _station_reading(place, 1, 1.5)) is True
+    assert json.loads(inbox.frames[-1])["weather"]["temperature"] == 1.5
+    assert not await engine.recorder.flush() and len(engine.recorder.pending) == 1  # kept, retried
+    assert "the database is restarting" in caplog.text and all(r.exc_info is None for r in caplog.records)

@@ -88,3 +88,10 @@ class StationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # `manage.py weatherstream_station add` makes the key and shows it once
+
+    # Deleting a station removes its place with its readings, as the command's `remove`.
+    def delete_model(self, request: HttpRequest, obj: Station) -> None:
+        obj.location.delete()
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        Location.objects.filter(station__in=queryset).delete()

@@ -498,7 +498,10 @@ class Engine(Runtime):
         (over the channel layer when there is one), then stored (once: by this process,
         idempotently). Returns whether it was news (a repeat, or one older than the
         latest, is stored but sent to nobody)."""
-        await self.places.meet(place)  # the latest stored reading, to compare with
+        try:
+            await self.places.meet(place)  # the latest stored reading, to compare with
+        except Exception as exc:  # the database is down: the recorder keeps the reading
+            logger.warning("loading the latest reading of %s failed (%s)", place.id, exc)
         news = self.latest.is_news(place.id, reading)
         if news:
             if self.link is None:
