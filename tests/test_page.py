@@ -7,10 +7,15 @@ Screenshots at desktop and phone width go to test-artifacts/ (kept out of git).
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import re
+import subprocess
+import sys
 import time
+import urllib.parse
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -18,7 +23,7 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from scripts.engines import CHROMIUM
-from tests.test_server import ROOT, Server
+from tests.test_server import EXAMPLE, ROOT, Server
 from tests.upstream import FORECAST, FakeOpenMeteo
 from weatherstream.providers.openmeteo import RUN_MARGIN
 
@@ -500,5 +505,114 @@ def test_the_forecast_strip_and_list_render_and_update_in_place(browser, forecas
     assert width <= 375, width
     ARTIFACTS.mkdir(exist_ok=True)
     berlin.screenshot(path=ARTIFACTS / "forecast-phone-dark.png")
+    assert not errors, errors
+    context.close()
+
+
+# -- a personal weather station: registered, found by the search box, uploading live --------
+
+
+@pytest.fixture
+def station_server(tmp_path):
+    """The product's server (simulated provider) with uploads as fast as a test sends them
+    and a station marked stale after 5 s without one."""
+    server = Server(tmp_path, WEATHERSTREAM_STATION_MIN_INTERVAL="0", WEATHERSTREAM_STATION_SILENCE_AFTER="5")
+    server.start()
+    yield server
+    server.stop()
+
+
+def register_station(server: Server, name: str, lat: float, lon: float) -> tuple[str, str]:
+    """Register a station in the server's own database, as its operator does; (id, key)."""
+    done = subprocess.run(
+        [sys.executable, "manage.py", "weatherstream_station", "add", name, "--lat", str(lat),
+         "--lon", str(lon), "--json"],
+        cwd=EXAMPLE, env=server.env, capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    return answer["id"], answer["key"]
+
+
+def upload(server: Server, station_id: str, key: str, **fields: str) -> str:
+    """One Weather Underground upload of the station, as its console sends it."""
+    query = urllib.parse.urlencode(
+        {"ID": station_id, "PASSWORD": key, "dateutc": "now", **fields, "action": "updateraw"}
+    )
+    url = f"{server.url}weatherstation/updateweatherstation.php?{query}"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.read().decode().strip()
+
+
+def test_a_station_is_found_by_search_updates_live_and_stays_after_a_reload(browser, station_server):
+    server = station_server
+    station_id, key = register_station(server, "Garden", 52.52, 13.40)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors = watch_errors(page)
+    page.goto(server.url)
+    expect(page.locator("body")).to_have_attribute("data-ready", "1", timeout=20_000)
+
+    # The search box lists the station, marked as one, and picking it adds its card.
+    page.locator("#city").press_sequentially("Garden", delay=40)
+    options = page.locator("#city-suggestions [role=option]")
+    expect(options.first).to_be_visible(timeout=5_000)
+    station_option = options.filter(has=page.locator(".badge--station"))
+    expect(station_option).to_have_count(1)
+    expect(options.first).to_contain_text("Garden")  # stations come first
+    expect(station_option.locator(".badge--station")).to_have_text("station")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator("#city-suggestions").screenshot(path=ARTIFACTS / "station-suggestion.png")
+    station_option.click()
+    garden = page.locator(f'.card[data-location="{station_id}"]')
+    expect(garden).to_have_count(1, timeout=10_000)
+    expect(garden.locator(".card__name")).to_have_text("Garden")
+    expect(garden.locator(".card__region .badge--station")).to_have_text("station")
+    expect(garden.locator(".card__temp-value")).to_have_text("–")  # nothing uploaded yet
+    page.evaluate("window.__sameDocument = true")  # gone if the page reloads
+
+    # Uploads reach the open card at once: 50 °F is 10 °C, then 59 °F is 15 °C.
+    assert upload(server, station_id, key, tempf="50", humidity="80", baromin="30.0") == "success"
+    expect(garden.locator(".card__temp-value")).to_have_text("10.0", timeout=10_000)
+    expect(garden.locator(".card__source")).to_have_text(f"via station {station_id}")
+    expect(garden).to_have_attribute("data-source", f"station:{station_id}")
+    expect(garden.locator(".detail dd").nth(1)).to_have_text("80 %")  # humidity, as uploaded
+    # A station does not observe the sky: no summary, no weather icon, nothing invented.
+    expect(garden.locator(".card__summary")).to_be_hidden()
+    expect(garden.locator(".card__summary")).to_have_text("")
+    expect(garden.locator(".card__icon")).to_have_attribute("aria-label", "Weather station")
+    expect(garden.locator(".card__icon svg")).to_have_attribute("data-icon", "station")
+    page.wait_for_timeout(1100)  # "now" is to the second: a repeat of one second is no news
+    assert upload(server, station_id, key, tempf="59", humidity="70", baromin="30.0") == "success"
+    expect(garden.locator(".card__temp-value")).to_have_text("15.0", timeout=10_000)
+    expect(garden).to_have_attribute("data-trend", "up")
+    assert page.evaluate("window.__sameDocument === true"), "the page reloaded"
+
+    # Its history chart and its forecasts (for its coordinates), like any card's.
+    expect(garden.locator(".card__chart canvas")).to_have_count(1, timeout=10_000)
+    expect(garden.locator(".forecast-daily li.forecast-day")).not_to_have_count(0, timeout=15_000)
+    expect(garden.locator(".forecast-hourly canvas")).to_have_count(1, timeout=15_000)
+
+    # Silent for STATION_SILENCE_AFTER: marked stale, with its age; not a service outage.
+    expect(garden).to_have_class(re.compile(r"\bstale\b"), timeout=20_000)
+    expect(garden.locator(".badge--stale")).to_contain_text(re.compile(r"stale · \d+ s old"))
+    expect(page.locator("#outage-banner")).to_be_hidden()
+    expect(garden.locator(".card__temp-value")).to_have_text("15.0")
+
+    garden.screenshot(path=ARTIFACTS / "station-card-desktop.png")
+    page.set_viewport_size({"width": 375, "height": 800})
+    expect(garden.locator(".card__chart canvas")).to_have_count(1)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 375, width
+    garden.screenshot(path=ARTIFACTS / "station-card-phone.png")
+
+    # The watch list keeps the station: after a reload its card comes back by itself.
+    stored = page.evaluate("JSON.parse(localStorage.getItem('weatherstream.cities'))")
+    assert stored == [f"station:{station_id}"], stored
+    page.reload()
+    expect(page.locator("body")).to_have_attribute("data-ready", "1", timeout=20_000)
+    expect(page.locator(".card")).to_have_count(1, timeout=10_000)
+    expect(garden.locator(".card__name")).to_have_text("Garden", timeout=10_000)
+    expect(garden.locator(".card__temp-value")).to_have_text("15.0", timeout=10_000)
+    expect(garden.locator(".card__source")).to_have_text(f"via station {station_id}")
     assert not errors, errors
     context.close()

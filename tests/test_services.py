@@ -2,10 +2,12 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import IntegrityError
 from django.utils import timezone
 
-from weatherstream import services
+from weatherstream import services, stations
 from weatherstream.models import Location, Observation
+from weatherstream.models import Station as StationRow
 from weatherstream.places import Place
 from weatherstream.readings import Reading
 
@@ -400,3 +402,97 @@ def test_a_stored_forecast_makes_the_same_frame_as_the_one_published(kind):
     assert protocol.forecast_frame(
         location_id=PLACE.id, forecast=latest.to_wire()
     ) == protocol.forecast_frame(location_id=PLACE.id, forecast=f.to_wire())
+
+
+# -- stations ------------------------------------------------------------------------------------
+
+GARDEN = Place(id="st-0123456789ab", latitude=52.52, longitude=13.40, name="Garden", country="DE")
+ROOF = Place(id="st-00000000beef", latitude=48.86, longitude=2.35, name="roof top", country="FR")
+PASSKEY_HASH = stations.passkey_digest("34271334ED1FADA6D8B988B14267E55D")
+
+
+def test_a_station_is_created_at_its_own_place():
+    made = services.station_create(place=GARDEN, key_hash=stations.digest("k"), elevation=34.0)
+    assert made.place == GARDEN and made.id == GARDEN.id
+    assert made.key_hash == stations.digest("k") and made.elevation == 34.0
+    assert made.has_passkey is False and made.created_at is not None
+    assert Place.from_fields(Location.objects.get()) == GARDEN
+    assert services.station_get(station_id=GARDEN.id) == made
+
+
+def test_a_station_found_by_its_passkey_digest():
+    services.station_create(place=GARDEN, key_hash=stations.digest("k"), passkey_hash=PASSKEY_HASH)
+    services.station_create(place=ROOF, key_hash=stations.digest("l"))
+    found = services.station_by_passkey(passkey_hash=PASSKEY_HASH)
+    assert found is not None and found.id == GARDEN.id and found.has_passkey
+    assert services.station_by_passkey(passkey_hash=stations.passkey_digest("other")) is None
+    assert services.station_get(station_id=ROOF.id).has_passkey is False
+
+
+def test_a_taken_passkey_is_refused_and_leaves_no_location_behind():
+    services.station_create(place=GARDEN, key_hash=stations.digest("k"), passkey_hash=PASSKEY_HASH)
+    with pytest.raises(IntegrityError):
+        services.station_create(place=ROOF, key_hash=stations.digest("l"), passkey_hash=PASSKEY_HASH)
+    assert list(Location.objects.values_list("id", flat=True)) == [GARDEN.id]
+
+
+def test_a_taken_id_is_refused():
+    services.station_create(place=GARDEN, key_hash=stations.digest("k"))
+    with pytest.raises(IntegrityError):
+        services.station_create(place=GARDEN, key_hash=stations.digest("l"))
+    assert services.station_get(station_id=GARDEN.id).key_hash == stations.digest("k")
+
+
+def test_unknown_stations_are_none():
+    services.locations_ensure(places=[PLACE])  # a city is not a station
+    assert services.station_get(station_id="st-000000000000") is None
+    assert services.station_get(station_id=PLACE.id) is None
+
+
+def test_stations_are_listed_by_name():
+    attic = dataclasses.replace(GARDEN, id="st-0000000a771c", name="Attic")
+    for place in (GARDEN, attic, ROOF):  # neither in the order of their names nor against it
+        services.station_create(place=place, key_hash=stations.digest(place.name))
+    services.locations_ensure(places=[PLACE])
+    assert [s.id for s in services.stations_list()] == [attic.id, GARDEN.id, ROOF.id]
+
+
+def test_rotating_a_key_replaces_its_digest():
+    services.station_create(place=GARDEN, key_hash=stations.digest("k"), passkey_hash=PASSKEY_HASH)
+    assert services.station_rotate_key(station_id=GARDEN.id, key_hash=stations.digest("new"))
+    row = StationRow.objects.get()
+    assert row.key_hash == stations.digest("new") and row.passkey_hash == PASSKEY_HASH
+    assert not services.station_rotate_key(station_id="st-000000000000", key_hash=stations.digest("x"))
+
+
+def test_removing_a_station_removes_its_place_readings_and_forecasts_only():
+    services.station_create(place=GARDEN, key_hash=stations.digest("k"))
+    services.station_create(place=ROOF, key_hash=stations.digest("l"))
+    t = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
+    services.observations_record(
+        readings=[(GARDEN.id, reading_at(t, source="station:" + GARDEN.id)), (ROOF.id, reading_at(t))]
+    )
+    services.forecasts_store(items=[(GARDEN, forecast("hourly")), (ROOF, forecast("daily"))])
+    assert services.station_remove(station_id=GARDEN.id)
+    assert services.station_get(station_id=GARDEN.id) is None
+    assert not Location.objects.filter(id=GARDEN.id).exists()
+    assert list(Observation.objects.values_list("location_id", flat=True)) == [ROOF.id]
+    assert [row[0] for row in forecast_rows()] == [ROOF.id]
+    assert not services.station_remove(station_id=GARDEN.id)
+
+
+def test_removing_refuses_a_place_that_is_not_a_station():
+    services.locations_ensure(places=[PLACE])
+    assert not services.station_remove(station_id=PLACE.id)
+    assert Location.objects.filter(id=PLACE.id).exists()
+
+
+def test_stations_are_searched_by_name_in_any_case():
+    services.station_create(place=ROOF, key_hash=stations.digest("l"))
+    services.station_create(place=GARDEN, key_hash=stations.digest("k"))
+    garden_city = dataclasses.replace(PLACE, id="st-notastation", name="Garden City")
+    services.locations_ensure(places=[garden_city, dataclasses.replace(PLACE, name="Gardena")])
+    assert services.stations_search(query="GARD", limit=10) == [GARDEN]
+    assert services.stations_search(query="o", limit=10) == [ROOF]
+    assert services.stations_search(query="", limit=10) == [GARDEN, ROOF]
+    assert services.stations_search(query="", limit=1) == [GARDEN]

@@ -81,3 +81,27 @@ def test_without_forecast_the_widget_asks_for_none():
         assert "data-forecast" not in html and "__hours" not in html, html
     with pytest.raises(TemplateSyntaxError, match="forecast"):
         render('{% weather_widget "Berlin" forecast="yes" %}')
+
+
+def test_a_station_widget_names_the_station_not_a_city():
+    html = render('<p>The garden: {% weather_widget station="st-1A2b3c4d5e6f" forecast=True %}.</p>')
+    parser = Tags()
+    parser.feed(html)
+    assert not BLOCK & set(parser.tags[1:]), parser.tags  # fits in a sentence like any widget
+    assert 'data-station="st-1a2b3c4d5e6f"' in html  # widget.js subscribes {station: id}
+    assert "data-city" not in html
+    assert 'aria-label="Live weather: weather station st-1a2b3c4d5e6f"' in html
+    assert 'data-forecast="hourly"' in html
+    assert render("{% weather_widget station=sid %}", sid="st-000000000001").count("data-station=") == 1
+
+
+def test_a_station_widget_needs_a_station_id_and_no_city():
+    for source in (
+        '{% weather_widget station="Garden" %}',
+        '{% weather_widget station="" %}',
+        '{% weather_widget station="st-1 2" %}',
+        '{% weather_widget "Berlin" station="st-1a2b3c4d5e6f" %}',
+        "{% weather_widget %}",
+    ):
+        with pytest.raises(TemplateSyntaxError, match="station"):
+            render(source)

@@ -222,6 +222,13 @@ def station_rotate_key(*, station_id: str, key_hash: str) -> bool:
     return StationRow.objects.filter(location_id=station_id).update(key_hash=key_hash) == 1
 
 
+def station_set_passkey(*, station_id: str, passkey_hash: str | None) -> bool:
+    """Set (a digest) or clear (None) a station's Ecowitt PASSKEY; False when there is no
+    such station, IntegrityError when another station has it."""
+    with transaction.atomic():  # a savepoint: a taken PASSKEY leaves the caller's transaction usable
+        return StationRow.objects.filter(location_id=station_id).update(passkey_hash=passkey_hash) == 1
+
+
 def station_remove(*, station_id: str) -> bool:
     """Delete a station with its location, readings and forecasts; False when none."""
     deleted, _ = Location.objects.filter(id=station_id, station__isnull=False).delete()

@@ -28,7 +28,12 @@ FUTURE = timedelta(minutes=10)  # a clock this far ahead is refused, not believe
 
 
 class UploadError(ValueError):
-    """An upload that carries no reading; the message is safe to send to the station."""
+    """An upload that carries no reading; the message is safe to send to the station.
+    ``dropped``: the parameters it gave that were not kept."""
+
+    def __init__(self, message: str, dropped: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.dropped = dropped
 
 
 def _same(value: float) -> float:
@@ -69,6 +74,8 @@ ECOWITT: Fields = {
     "precipitation": ("hourlyrainin", inches),
 }
 ECOWITT_ABSOLUTE = "baromabsin"  # at the station: brought to sea level by its elevation
+# Read when the field's own parameter is absent: a gateway with only a piezo rain gauge.
+ECOWITT_FALLBACKS: Fields = {"precipitation": ("hrain_piezo", inches)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +88,7 @@ def observed_at(value: str | None, now: datetime | None = None) -> datetime:
     """``dateutc``: "now", or "YYYY-MM-DD HH:MM:SS" in UTC ("+" or "T" between date and
     time, as URLs and gateways write it); missing means now."""
     now = now or datetime.now(UTC)
-    text = (value or "now").strip()
+    text = (value or "").strip() or "now"
     if text.lower() == "now":
         return now.replace(microsecond=0)
     try:
@@ -127,6 +134,8 @@ def read(
     values: dict[str, Any] = {}
     dropped: list[str] = []
     for field, (name, convert) in fields.items():
+        if name not in params and fields is ECOWITT and field in ECOWITT_FALLBACKS:
+            name, convert = ECOWITT_FALLBACKS[field]
         if name not in params:
             continue
         raw = _number(params[name])
@@ -151,7 +160,7 @@ def read(
             else:
                 dropped.append(ECOWITT_ABSOLUTE)
     if not values:
-        raise UploadError("The upload carries no measurement weatherstream keeps.")
+        raise UploadError("The upload carries no measurement weatherstream keeps.", tuple(dropped))
     when = observed_at(params.get("dateutc"), now)
     elevation_of_sun = solar_elevation(station.latitude, station.longitude, when.timestamp())
     reading = Reading(

@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from channels.db import database_sync_to_async
+from django.core.exceptions import SuspiciousOperation
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -107,7 +108,7 @@ def _float(request: HttpRequest, name: str) -> float:
 
 def _refusal(exc: PlaceError | TooManyPlaces) -> ApiError:
     error = protocol.refusal(exc)
-    status = {"unknown_city": 404, "unknown_station": 404, "too_many_places": 429}.get(error.code, 400)
+    status = {"unknown_city": 404, "too_many_places": 429}.get(error.code, 400)
     return ApiError(status, error.code, error.message, suggestions=error.suggestions)
 
 
@@ -277,13 +278,13 @@ def _refused(outcome: str, body: str, status: int) -> HttpResponse:
 
 def station_upload(method: str) -> Callable[..., Any]:
     """An upload view: ``method`` only, CSRF-exempt (a device cannot send a token), its size
-    checked before it is read, a database failure answered 503 and a bug 500 (logged),
-    never a traceback in the answer."""
+    checked before it is read, a malformed request 400, a database failure answered 503
+    and a bug 500 (logged), never a traceback in the answer."""
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
         async def wrapped(request: HttpRequest) -> HttpResponse:
-            if request.method not in (method, "HEAD" if method == "GET" else method):
+            if request.method != method:  # (not even HEAD: an upload is stored)
                 response = _text(f"Only {method} is allowed here.", 405)
                 response["Allow"] = method
                 return response
@@ -299,6 +300,8 @@ def station_upload(method: str) -> Callable[..., Any]:
             except DatabaseError as exc:
                 logger.warning("a station upload failed: the database failed (%s)", exc)
                 return _text("Storage is unavailable; try again.", 503)
+            except SuspiciousOperation:  # the client's fault (e.g. over DATA_UPLOAD_MAX_NUMBER_FIELDS)
+                return _refused("bad_request", "The upload is malformed.", 400)
             except Exception:
                 logger.exception("a station upload failed")
                 return _text("The server failed to take the upload.", 500)
@@ -328,9 +331,9 @@ async def _take(
     try:
         upload = uploads.read(params, fields, station=station.place, elevation=station.elevation)
     except uploads.UploadError as exc:
+        _count_dropped(exc.dropped)
         return _refused("bad_request", str(exc), 400)
-    for name in upload.dropped:
-        metrics.STATION_FIELDS_DROPPED.labels(name).inc()
+    _count_dropped(upload.dropped)
     if not await engine.upload_limits.spaced(station.id):
         every = get_config()["STATION_MIN_INTERVAL"]
         return _refused("too_soon", f"Too soon: one upload every {every} seconds at most.", 429)
@@ -339,10 +342,18 @@ async def _take(
     return _text(accepted)
 
 
+def _count_dropped(names: tuple[str, ...]) -> None:
+    for name in names:
+        metrics.STATION_FIELDS_DROPPED.labels(name).inc()
+
+
 async def _locked_out(request: HttpRequest) -> HttpResponse | None:
     engine = await get_engine()
     if await engine.upload_limits.locked_out(request.META.get("REMOTE_ADDR") or ""):
-        return _refused("locked_out", "Too many wrong keys from this address; wait a minute.", 429)
+        allowed = get_config()["STATION_AUTH_FAILURES"]
+        return _refused(
+            "locked_out", f"Too many wrong keys from this address (at most {allowed}); wait.", 429
+        )
     return None
 
 

@@ -93,6 +93,8 @@ test("what a card says for a full reading, metric", () => {
     source: "open-meteo",
     sourceText: "via open-meteo",
     simulated: false,
+    staleTitle: "The latest update failed; this is the last good reading.",
+    station: false,
   });
 });
 
@@ -149,6 +151,8 @@ test("a reading with nothing but a temperature: dashes, no arrow, no time", () =
       source: "",
       sourceText: "",
       simulated: false,
+      staleTitle: "The latest update failed; this is the last good reading.",
+      station: false,
     },
   );
   assert.equal(asked, 0, "no time formatter made for no time");
@@ -168,12 +172,91 @@ test("an unknown time zone reads in UTC", () => {
   assert.equal(timeFormatter("", "en-GB").short.format(new Date("2026-01-15T12:00:00Z")), "12:00 UTC");
 });
 
+// A weather station's reading: measured values only, no weather code, summary, cloud cover
+// or feels-like (the server sends them as null), is_day from the sun.
+const stationReading = (extra = {}) => ({
+  temperature: 10,
+  feels_like: null,
+  humidity: 80,
+  pressure: 1015.9,
+  precipitation: null,
+  cloud_cover: null,
+  wind_speed: null,
+  wind_gusts: null,
+  wind_direction: null,
+  weather_code: null,
+  summary: null,
+  is_day: true,
+  observed_at: "2026-01-15T12:00:00Z",
+  source: "station:st-1a2b3c4d5e6f",
+  stale: false,
+  ...extra,
+});
+
+test("a station's reading: no summary or weather icon invented, its source named", () => {
+  const view = readingView(stationReading(), metric, { number, formatter: berlinTime });
+  assert.equal(view.temperature, "10.0");
+  assert.equal(view.summary, "", "no 'Weather code' or dash where the station says nothing");
+  assert.deepEqual(view.icon, { name: "station", label: "Weather station", night: false });
+  assert.equal(view.feels, "–");
+  assert.equal(view.clouds, "–");
+  assert.equal(view.humidity, "80 %");
+  assert.equal(view.source, "station:st-1a2b3c4d5e6f");
+  assert.equal(view.sourceText, "via station st-1a2b3c4d5e6f");
+  assert.equal(view.station, true);
+  assert.equal(view.simulated, false);
+  const stale = readingView(stationReading({ stale: true, age: 600 }), metric, { number });
+  assert.equal(stale.staleText, "stale · 10 min old");
+  assert.equal(stale.staleTitle, "The station has not uploaded for a while; this is its last reading.");
+  // a code a station did send (none do today) is shown as any other
+  assert.equal(readingView(stationReading({ weather_code: 3 }), metric, { number }).icon.name, "cloudy");
+  // a real provider's reading without a code still says it has none
+  assert.equal(readingView({ temperature: 1, source: "met-norway" }, metric, { number }).summary, "–");
+  assert.equal(readingView({ temperature: 1, source: "met-norway" }, metric, { number }).icon.name, "unknown");
+});
+
+test("a station's card: marked as a station beside where it is; its reading shown plainly", () => {
+  const doc = fakeDocument();
+  const loc = { id: "st-1a2b3c4d5e6f", name: "Garden", country: "DE", region: "near Berlin", timezone: "Europe/Berlin" };
+  const card = createCard(doc, loc, metric);
+  assert.equal(card.el.classList.contains("card--station"), true);
+  assert.equal(card.refs.region.hidden, false);
+  assert.equal(card.refs.region.textContent, "station near Berlin");
+  assert.equal(card.refs.region.querySelector(".badge--station").textContent, "station");
+  assert.equal(createCard(doc, { ...loc, region: "" }, metric).refs.region.textContent, "station");
+  assert.equal(createCard(doc, { ...loc, region: "" }, metric).refs.region.hidden, false);
+  assert.equal(createCard(doc, BERLIN, metric).el.classList.contains("card--station"), false);
+
+  showReading(doc, card, stationReading(), metric, { number });
+  const { refs, el } = card;
+  assert.equal(refs.tempValue.textContent, "10.0");
+  assert.equal(refs.summary.textContent, "");
+  assert.equal(refs.summary.hidden, true);
+  assert.equal(refs.icon.dataset.icon, "station/false");
+  assert.equal(refs.icon.getAttribute("aria-label"), "Weather station");
+  assert.equal(refs.source.textContent, "via station st-1a2b3c4d5e6f");
+  assert.equal(el.dataset.source, "station:st-1a2b3c4d5e6f");
+  showReading(doc, card, stationReading({ stale: true, age: 400 }), metric, { number });
+  assert.equal(el.classList.contains("stale"), true);
+  assert.equal(refs.stale.hidden, false);
+  assert.equal(refs.stale.textContent, "stale · 7 min old");
+  assert.equal(refs.stale.title, "The station has not uploaded for a while; this is its last reading.");
+  showReading(doc, card, reading(), metric, { number }); // a summary shows again
+  assert.equal(refs.summary.hidden, false);
+  assert.equal(refs.stale.title, "The latest update failed; this is the last good reading.");
+});
+
 test("banners: simulated by provider or any reading; outage only when every reading is stale", () => {
   assert.deepEqual(bannerState([], null), { simulated: false, outage: false });
   assert.deepEqual(bannerState([null, null], "simulated"), { simulated: true, outage: false });
   assert.deepEqual(bannerState([{ source: "open-meteo" }, { source: "simulated" }], "auto"), { simulated: true, outage: false });
   assert.deepEqual(bannerState([{ stale: true }, null, { stale: true }], "open-meteo"), { simulated: false, outage: true });
   assert.deepEqual(bannerState([{ stale: true }, { stale: false }], "open-meteo"), { simulated: false, outage: false });
+  // a silent station is not a weather service outage, and does not hide one
+  const silent = { stale: true, source: "station:st-1a2b3c4d5e6f" };
+  assert.deepEqual(bannerState([silent], "open-meteo"), { simulated: false, outage: false });
+  assert.deepEqual(bannerState([silent, { stale: true }], "open-meteo"), { simulated: false, outage: true });
+  assert.deepEqual(bannerState([{ stale: false, source: "station:st-1a2b3c4d5e6f" }, { stale: true }], "x").outage, true);
 });
 
 const BERLIN = { id: 2950159, name: "Berlin", country: "DE", region: "Germany", timezone: "Europe/Berlin" };

@@ -103,6 +103,18 @@ describe("normalizeQuery", () => {
       assert.throws(() => normalizeQuery(bad), TypeError);
     }
   });
+
+  test("a station is its id, trimmed and keyed in any letter case, apart from a city of that name", () => {
+    assert.deepEqual(normalizeQuery({ station: " st-1A2B3C4D5E6F " }), {
+      query: { station: "st-1a2b3c4d5e6f" },
+      key: "station:st-1a2b3c4d5e6f",
+    });
+    assert.equal(normalizeQuery({ station: "ST-1a2b3c4d5e6f" }).key, normalizeQuery({ station: "st-1A2B3C4D5E6F" }).key);
+    assert.notEqual(normalizeQuery({ station: "st-1a2b3c4d5e6f" }).key, normalizeQuery({ city: "st-1a2b3c4d5e6f" }).key);
+    for (const bad of [{ station: "" }, { station: "   " }, { station: "st 1" }, { station: 7 }, { station: null }]) {
+      assert.throws(() => normalizeQuery(bad), TypeError, JSON.stringify(bad));
+    }
+  });
 });
 
 // --- WeatherClient -------------------------------------------------------------
@@ -193,6 +205,52 @@ describe("WeatherClient", () => {
         [paris, "2988507"],
       ],
     );
+  });
+
+  test("a station subscription: sent by id, answered under its id, subscribed again after a reconnect", () => {
+    const { WS, clock, client, of } = setup();
+    client.connect();
+    WS.last.serverOpen();
+    const garden = client.subscribe({ station: "st-1a2b3c4d5e6f" }, { forecast: ["hourly", "daily"] });
+    const berlin = client.subscribe({ city: "Berlin" });
+    assert.equal(client.subscribe({ station: "ST-1A2B3C4D5E6F" }), garden, "one station, any letter case");
+    assert.deepEqual(subscribes(WS.last), [
+      { type: "subscribe", station: "st-1a2b3c4d5e6f", id: garden, forecast: ["hourly", "daily"] },
+      { type: "subscribe", city: "Berlin", id: berlin },
+    ]);
+    const station = { ...location("st-1a2b3c4d5e6f", "Garden"), region: "near Berlin" };
+    WS.last.serverSend({ type: "subscribed", id: garden, location: station, weather: null, temperature: null });
+    assert.equal(client.locationOf(garden), "st-1a2b3c4d5e6f");
+    const upload = { ...reading(10), weather_code: null, summary: null, source: "station:st-1a2b3c4d5e6f" };
+    WS.last.serverSend({ type: "weather", location: "st-1a2b3c4d5e6f", weather: upload });
+    assert.equal(of("weather").at(-1).weather.temperature, 10);
+
+    WS.last.serverClose();
+    clock.advance(30000);
+    WS.last.serverOpen();
+    assert.deepEqual(subscribes(WS.last), [
+      { type: "subscribe", station: "st-1a2b3c4d5e6f", id: garden, forecast: ["hourly", "daily"] },
+      { type: "subscribe", city: "Berlin", id: berlin },
+    ]);
+    assert.deepEqual(client.subscriptions[0], {
+      id: garden,
+      query: { station: "st-1a2b3c4d5e6f" },
+      location: "st-1a2b3c4d5e6f",
+      forecast: ["hourly", "daily"],
+    });
+  });
+
+  test("an unknown station is refused and not subscribed again", () => {
+    const { WS, clock, client } = setup();
+    client.connect();
+    WS.last.serverOpen();
+    const id = client.subscribe({ station: "st-000000000000" });
+    WS.last.serverSend({ type: "error", id, code: "unknown_station", message: "No weather station has the id." });
+    assert.deepEqual(client.subscriptions, []);
+    WS.last.serverClose();
+    clock.advance(30000);
+    WS.last.serverOpen();
+    assert.deepEqual(subscribes(WS.last), []);
   });
 
   test("reconnect delays grow exponentially with full jitter", () => {

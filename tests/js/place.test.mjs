@@ -4,8 +4,11 @@ import { test } from "node:test";
 import {
   COORDS,
   RANGE_MESSAGE,
+  isStationId,
   looksLikeCoords,
   parseCoords,
+  parseStationText,
+  stationText,
   validCoords,
 } from "../../src/weatherstream/static/weatherstream/js/place.js";
 
@@ -46,4 +49,24 @@ test("coordinates out of range are a RangeError that says the ranges", () => {
     assert.throws(() => parseCoords(text), (err) => err instanceof RangeError && err.message === RANGE_MESSAGE, text);
   }
   assert.equal(RANGE_MESSAGE, "Latitude must be between -90 and 90, longitude between -180 and 180.");
+});
+
+test("a station's text form round-trips: station:<id>, or the id alone", () => {
+  assert.equal(stationText("st-1a2b3c4d5e6f"), "station:st-1a2b3c4d5e6f");
+  assert.equal(stationText(" ST-1A2B3C4D5E6F "), "station:st-1a2b3c4d5e6f");
+  assert.equal(parseStationText(stationText("st-1a2b3c4d5e6f")), "st-1a2b3c4d5e6f");
+  assert.equal(parseStationText("  Station: ST-1A2B3C4D5E6F "), "st-1a2b3c4d5e6f");
+  assert.equal(parseStationText("st-1a2b3c4d5e6f"), "st-1a2b3c4d5e6f");
+  assert.equal(parseStationText("station:anything"), "anything", "the server says whether it is one");
+  for (const text of ["Berlin", "Station Road", "station:", "station: a b", "st-12", "st-1a2b3c4d5e6g", "52.5, 13.4"]) {
+    assert.equal(parseStationText(text), null, text);
+  }
+});
+
+test("a station's location id is told from a city's and a point's", () => {
+  assert.equal(isStationId("st-1a2b3c4d5e6f"), true);
+  assert.equal(isStationId("ST-1A2B3C4D5E6F"), true);
+  for (const id of ["2950159", 2950159, "52.52,13.41", "", null, undefined, "best-1"]) {
+    assert.equal(isStationId(id), false, String(id));
+  }
 });

@@ -24,6 +24,9 @@ test("a typed text is coordinates or a city", () => {
   assert.deepEqual(parseQuery("  São   Paulo "), { city: "São Paulo" });
   assert.deepEqual(parseQuery("Paris, FR"), { city: "Paris, FR" });
   assert.deepEqual(parseQuery("52.52"), { city: "52.52" });
+  assert.deepEqual(parseQuery("station:st-1a2b3c4d5e6f"), { station: "st-1a2b3c4d5e6f" });
+  assert.deepEqual(parseQuery(" ST-1A2B3C4D5E6F "), { station: "st-1a2b3c4d5e6f" });
+  assert.deepEqual(parseQuery("Station Road"), { city: "Station Road" });
 });
 
 test("what is wrong with a text is said in words", () => {
@@ -94,6 +97,14 @@ test("a picked place subscribes by coordinates, by name and country, or with its
   assert.deepEqual(pickedQuery({ id: 1, name: "Monaco", region: "Monaco", country: "MC" }), { text: "Monaco, MC", fallback: null });
   assert.deepEqual(pickedQuery({ id: 2, name: "Vaduz", region: "LI", country: "LI" }), { text: "Vaduz, LI", fallback: null });
   assert.deepEqual(pickedQuery({ id: 3, name: "Atlantis", region: "Ocean" }), { text: "Atlantis", fallback: null });
+  // a registered weather station (the API marks it): by its id, whatever its name
+  assert.deepEqual(
+    pickedQuery({ id: "st-1a2b3c4d5e6f", name: "Garden", region: "near Berlin", country: "DE", station: true }),
+    { text: "station:st-1a2b3c4d5e6f", fallback: null },
+  );
+  assert.deepEqual(parseQuery(pickedQuery({ id: "st-1a2b3c4d5e6f", name: "Garden", station: true }).text), {
+    station: "st-1a2b3c4d5e6f",
+  });
   // an id that looks like coordinates but no numbers to go with it: by name
   assert.deepEqual(pickedQuery({ id: "1,2", name: "Odd", lat: "x", lon: 2, country: "ZZ" }), { text: "Odd, ZZ", fallback: null });
 });

@@ -7,6 +7,8 @@ import {
   keyOf,
   pageStorage,
 } from "../../src/weatherstream/static/weatherstream/js/storage.js";
+import { stationText } from "../../src/weatherstream/static/weatherstream/js/place.js";
+import { parseQuery } from "../../src/weatherstream/static/weatherstream/js/search.js";
 
 /** localStorage's interface over a Map; ``writes`` counts setItem calls. */
 function fakeStorage(initial = {}) {
@@ -112,4 +114,17 @@ test("by default it is the page's localStorage", () => {
   } finally {
     delete globalThis.localStorage;
   }
+});
+
+test("a station is remembered as station:<id> and read back as the same station", () => {
+  const storage = fakeStorage();
+  const memory = pageStorage(() => storage);
+  memory.remember("Berlin");
+  memory.remember(stationText("st-1a2b3c4d5e6f"));
+  memory.remember("STATION:st-1A2B3C4D5E6F"); // the same station: not twice
+  assert.deepEqual(stored(storage), ["Berlin", "station:st-1a2b3c4d5e6f"]);
+  const [, text] = pageStorage(() => fakeStorage({ [CITIES_KEY]: storage.items.get(CITIES_KEY) })).queries();
+  assert.deepEqual(parseQuery(text), { station: "st-1a2b3c4d5e6f" });
+  memory.forget("station:st-1a2b3c4d5e6f");
+  assert.deepEqual(stored(storage), ["Berlin"]);
 });

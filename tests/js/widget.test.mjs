@@ -23,6 +23,19 @@ test("a widget shows the temperature in its unit, one decimal", () => {
   assert.equal(widgetView({ temperature: 1 }, "C").source, "");
 });
 
+test("a station's reading: the station icon, no summary invented, stale marked", () => {
+  const w = { temperature: 10, summary: null, weather_code: null, is_day: true, source: "station:st-1a2b3c4d5e6f" };
+  assert.deepEqual(widgetView(w, "C"), {
+    temperature: "10.0 °C",
+    summary: "",
+    marker: "",
+    icon: { name: "station", label: "Weather station", night: false },
+    state: "live",
+    source: "station:st-1a2b3c4d5e6f",
+  });
+  assert.equal(widgetView({ ...w, stale: true, age: 360 }, "C").marker, "stale, 6 min old");
+});
+
 test("simulated and stale readings are marked, with the age", () => {
   assert.equal(widgetView({ temperature: 1, source: "simulated" }, "C").marker, "simulated");
   assert.equal(widgetView({ temperature: 1, stale: true }, "C").marker, "stale");
@@ -89,9 +102,9 @@ test("a simulated forecast is marked on the line", () => {
   assert.equal(view.simulated, true);
 });
 
-function widget(doc, { city, path, forecast = false }) {
+function widget(doc, { city, station, path, forecast = false }) {
   const el = doc.createElement("span");
-  Object.assign(el.dataset, { city, wsPath: path }, forecast ? { forecast: "hourly" } : {});
+  Object.assign(el.dataset, station ? { station } : { city }, { wsPath: path }, forecast ? { forecast: "hourly" } : {});
   for (const part of ["icon", "name", "temp", "summary", "marker", ...(forecast ? ["hours"] : [])]) {
     const child = doc.createElement("span");
     child.className = `weatherstream-widget__${part}`;
@@ -144,4 +157,34 @@ test("widgets: only forecast=True asks for the hours, and its line follows the f
   assert.equal(line.querySelector(".weatherstream-widget__hours-marker").textContent, "simulated");
   assert.equal(line.querySelector(".weatherstream-widget__hours-marker").hidden, false);
   assert.equal(line.dataset.simulated, "true");
+});
+
+test("widgets: station=… subscribes the station and shows its uploads under its name", (t) => {
+  const WS = fakeWebSocketClass();
+  globalThis.WebSocket = WS;
+  const path = "ws://station-widgets.test/ws/weather/";
+  t.after(() => {
+    sharedClient(path).close();
+    delete globalThis.WebSocket;
+  });
+  const doc = fakeDocument();
+  const garden = widget(doc, { station: "st-1a2b3c4d5e6f", path });
+  const city = widget(doc, { city: "Berlin", path });
+  mountAll({ querySelectorAll: () => [garden, city] });
+  WS.last.serverOpen();
+  const [id, berlin] = WS.last.sent.map((f) => f.id);
+  assert.deepEqual(WS.last.sent, [
+    { type: "subscribe", station: "st-1a2b3c4d5e6f", id },
+    { type: "subscribe", city: "Berlin", id: berlin },
+  ]);
+  const location = { id: "st-1a2b3c4d5e6f", name: "Garden", region: "near Berlin", timezone: "Europe/Berlin" };
+  WS.last.serverSend({ type: "subscribed", id, location, weather: null });
+  assert.equal(garden.querySelector(".weatherstream-widget__name").textContent, "Garden");
+  const upload = { temperature: 10, weather_code: null, summary: null, is_day: true, source: "station:st-1a2b3c4d5e6f" };
+  WS.last.serverSend({ type: "weather", location: "st-1a2b3c4d5e6f", weather: upload });
+  assert.equal(garden.querySelector(".weatherstream-widget__temp").textContent, "10.0 °C");
+  assert.equal(garden.querySelector(".weatherstream-widget__summary").textContent, "");
+  assert.equal(garden.querySelector(".weatherstream-widget__icon").getAttribute("aria-label"), "Weather station");
+  assert.equal(garden.dataset.source, "station:st-1a2b3c4d5e6f");
+  assert.equal(city.querySelector(".weatherstream-widget__temp").textContent, "");
 });

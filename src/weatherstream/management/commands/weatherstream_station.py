@@ -4,6 +4,7 @@
                                         [--passkey <Ecowitt PASSKEY>] [--json]
     manage.py weatherstream_station list [--json]
     manage.py weatherstream_station rotate-key <id> [--json]
+    manage.py weatherstream_station passkey <id> <PASSKEY> | --clear
     manage.py weatherstream_station remove <id> [--noinput]
 
 A key is printed once, when it is made; only its digest is stored (docs/stations.md).
@@ -29,7 +30,9 @@ class Command(BaseCommand):
     help = "Register, list, re-key and remove the personal weather stations that upload here."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        commands = parser.add_subparsers(dest="action", required=True, metavar="{add,list,rotate-key,remove}")
+        commands = parser.add_subparsers(
+            dest="action", required=True, metavar="{add,list,rotate-key,passkey,remove}"
+        )
         add = commands.add_parser("add", help="Register a station; prints its id and key.")
         add.add_argument("name", help='What the station is called, e.g. "Garden".')
         add.add_argument("--lat", type=float, required=True, help="Latitude, degrees north.")
@@ -44,6 +47,13 @@ class Command(BaseCommand):
         )
         rotate.add_argument("id")
         rotate.add_argument("--json", action="store_true", help='Print only {"id": ..., "key": ...}.')
+        passkey = commands.add_parser(
+            "passkey", help="Set (a new gateway) or clear a station's Ecowitt PASSKEY."
+        )
+        passkey.add_argument("id")
+        which = passkey.add_mutually_exclusive_group(required=True)
+        which.add_argument("passkey", nargs="?", help="The gateway's PASSKEY.")
+        which.add_argument("--clear", action="store_true", help="No Ecowitt uploads for this station.")
         remove = commands.add_parser("remove", help="Remove a station with all its readings.")
         remove.add_argument("id")
         remove.add_argument("--noinput", "--no-input", action="store_false", dest="interactive")
@@ -56,6 +66,8 @@ class Command(BaseCommand):
             self.list(options)
         elif action == "rotate-key":
             self.rotate(options)
+        elif action == "passkey":
+            self.passkey(options)
         else:
             self.remove(options)
 
@@ -68,9 +80,7 @@ class Command(BaseCommand):
         elevation = options["elevation"]
         if elevation is not None and not -500.0 <= elevation <= 9000.0:
             raise CommandError("--elevation must be between -500 and 9000 metres.")
-        passkey = options["passkey"]
-        if passkey is not None and not 0 < len(passkey.strip()) <= MAX_PASSKEY_LENGTH:
-            raise CommandError(f"--passkey must be 1 to {MAX_PASSKEY_LENGTH} characters.")
+        passkey = self._passkey(options["passkey"])
         place = self._place(stations.new_id(), name, lat, lon)
         key = stations.new_key()
         try:
@@ -83,6 +93,12 @@ class Command(BaseCommand):
         except IntegrityError:
             raise CommandError("Another station is registered with that PASSKEY.") from None
         self._show_key(place.id, key, options["json"], f"Registered the weather station '{name}'.")
+
+    @staticmethod
+    def _passkey(passkey: str | None) -> str | None:
+        if passkey is not None and not 0 < len(passkey.strip()) <= MAX_PASSKEY_LENGTH:
+            raise CommandError(f"A PASSKEY is 1 to {MAX_PASSKEY_LENGTH} characters.")
+        return passkey
 
     @staticmethod
     def _place(station_id: str, name: str, lat: float, lon: float) -> Place:
@@ -149,10 +165,30 @@ class Command(BaseCommand):
         services.station_rotate_key(station_id=station.id, key_hash=stations.digest(key))
         self._show_key(station.id, key, options["json"], f"New key for '{station.place.name}'.")
 
+    def passkey(self, options: dict[str, Any]) -> None:
+        station = self._existing(options["id"])
+        passkey = None if options["clear"] else self._passkey(options["passkey"])
+        digest = stations.passkey_digest(passkey) if passkey else None
+        try:
+            services.station_set_passkey(station_id=station.id, passkey_hash=digest)
+        except IntegrityError:
+            raise CommandError("Another station is registered with that PASSKEY.") from None
+        done = (
+            "no longer takes Ecowitt uploads" if digest is None else "takes Ecowitt uploads with that PASSKEY"
+        )
+        self.stdout.write(f"'{station.place.name}' ({station.id}) {done}.")
+
     def remove(self, options: dict[str, Any]) -> None:
         station = self._existing(options["id"])
         if options["interactive"]:
-            answer = input(f"Remove '{station.place.name}' ({station.id}) and all its readings? Type 'yes': ")
+            try:
+                answer = input(
+                    f"Remove '{station.place.name}' ({station.id}) and all its readings? Type 'yes': "
+                )
+            except EOFError:  # no terminal to answer from
+                raise CommandError(
+                    "Nothing removed: no answer (use --noinput to remove without asking)."
+                ) from None
             if answer.strip() != "yes":
                 raise CommandError("Nothing removed.")
         services.station_remove(station_id=station.id)

@@ -4,9 +4,12 @@
 import { elementMaker, highlight } from "./dom.js";
 import * as fmt from "./format.js";
 import { iconSvg } from "./icons.js";
+import { isStationId } from "./place.js";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 const DASH = "–";
+const STALE_TITLE = "The latest update failed; this is the last good reading.";
+const STATION_STALE_TITLE = "The station has not uploaded for a while; this is its last reading.";
 
 /** ``number(value, digits)``: a locale's digits ("–" for no number, never "-0"). */
 export function numberFormat(locale = undefined) {
@@ -60,7 +63,9 @@ export function trend(previous, temperature) {
  * What a card shows for reading ``w`` in ``units`` ({temperature, speed}): every text,
  * the stale badge (with the reading's age), the wind arrow, the observed time (through
  * ``formatter()``, asked only for a valid time) and the source ("via simulated" is
- * marked). ``number`` formats digits (numberFormat()).
+ * marked). ``number`` formats digits (numberFormat()). A weather station's reading
+ * ("source": "station:<id>") has no weather code: no summary and the neutral station
+ * icon, never invented weather; its source reads "via station <id>".
  */
 export function readingView(w, units, { number = browserNumber, formatter = () => timeFormatter("UTC") } = {}) {
   const unit = fmt.TEMPERATURE_UNITS[units.temperature];
@@ -68,6 +73,7 @@ export function readingView(w, units, { number = browserNumber, formatter = () =
   const speed = (kmh) => `${number(fmt.speed(kmh, units.speed))} ${fmt.SPEED_UNITS[units.speed]}`;
   const stale = Boolean(w.stale);
   const source = w.source || "";
+  const station = fmt.isStation(w);
 
   const wind = [];
   if (w.wind_speed != null) wind.push(speed(w.wind_speed));
@@ -91,11 +97,12 @@ export function readingView(w, units, { number = browserNumber, formatter = () =
     temperature: temp(w.temperature),
     unit,
     celsius: w.temperature != null ? String(w.temperature) : null,
-    summary: w.summary || (w.weather_code != null ? `Weather code ${w.weather_code}` : DASH),
+    summary: w.summary || (w.weather_code != null ? `Weather code ${w.weather_code}` : station ? "" : DASH),
     stale,
     staleText: stale && w.age != null ? `stale · ${fmt.age(w.age)} old` : "stale",
+    staleTitle: station ? STATION_STALE_TITLE : STALE_TITLE,
     day: w.is_day == null ? null : w.is_day ? "day" : "night",
-    icon: fmt.weatherIcon(w.weather_code, w.is_day),
+    icon: fmt.readingIcon(w),
     feels: w.feels_like != null ? `${temp(w.feels_like)} ${unit}` : DASH,
     humidity: w.humidity != null ? `${number(w.humidity)} %` : DASH,
     pressure: w.pressure != null ? `${number(w.pressure)} hPa` : DASH,
@@ -105,19 +112,22 @@ export function readingView(w, units, { number = browserNumber, formatter = () =
     arrow,
     time,
     source,
-    sourceText: source ? `via ${source}` : "",
+    sourceText: station ? `via station ${source.slice("station:".length)}` : source ? `via ${source}` : "",
     simulated: source === "simulated",
+    station,
   };
 }
 
 /** The page's banners for the cards' latest readings (null: none yet): "simulated" when
- *  the provider or any reading is simulated; "outage" when every reading is stale. */
+ *  the provider or any reading is simulated; "outage" when every reading is stale. A
+ *  weather station's readings do not count for the outage: a silent station is that
+ *  station's news, not the weather service's. */
 export function bannerState(readings, provider) {
   let simulated = provider === "simulated";
   let read = 0;
   let stale = 0;
   for (const reading of readings) {
-    if (!reading) continue;
+    if (!reading || fmt.isStation(reading)) continue;
     read += 1;
     if (reading.stale) stale += 1;
     if (reading.source === "simulated") simulated = true;
@@ -166,7 +176,7 @@ export function createCard(doc, loc, units) {
     stale: h("span", {
       className: "badge badge--stale",
       text: "stale",
-      title: "The latest update failed; this is the last good reading.",
+      title: STALE_TITLE,
       hidden: true,
     }),
     feels: h("dd", { text: DASH }),
@@ -181,8 +191,14 @@ export function createCard(doc, loc, units) {
     source: h("span", { className: "card__source" }),
   };
   const region = loc.region && loc.region !== name ? loc.region : "";
-  refs.region.textContent = region;
-  refs.region.hidden = !region;
+  const station = isStationId(loc.id);
+  if (station) {
+    // a registered weather station: marked as one beside where it is ("near Berlin")
+    refs.region.append(h("span", { className: "badge badge--station", text: "station" }), ...(region ? [` ${region}`] : []));
+  } else {
+    refs.region.textContent = region;
+  }
+  refs.region.hidden = !region && !station;
   refs.remove.append(h("span", { "aria-hidden": "true", text: "×" }));
   refs.temp.append(refs.tempValue, refs.tempUnit);
   refs.windArrow.style.visibility = "hidden";
@@ -190,7 +206,7 @@ export function createCard(doc, loc, units) {
 
   const el = h(
     "article",
-    { className: "card", dataset: { location: locationId }, "aria-labelledby": titleId },
+    { className: station ? "card card--station" : "card", dataset: { location: locationId }, "aria-labelledby": titleId },
     h(
       "header",
       { className: "card__head" },
@@ -246,9 +262,11 @@ export function showReading(doc, card, w, units, { quiet = false, number = brows
   }
 
   refs.summary.textContent = view.summary;
+  refs.summary.hidden = !view.summary;
   el.classList.toggle("stale", view.stale);
   refs.stale.hidden = !view.stale;
   refs.stale.textContent = view.staleText;
+  refs.stale.title = view.staleTitle;
   if (view.day) el.dataset.day = view.day;
   const { icon } = view;
   if (refs.icon.dataset.icon !== `${icon.name}/${icon.night}`) {

@@ -5,6 +5,7 @@
 //   client.addEventListener("weather", (e) => console.log(e.detail));
 //   client.connect();
 //   const id = client.subscribe({ city: "Berlin" }, { forecast: ["hourly", "daily"] });
+//   client.subscribe({ station: "st-1a2b3c4d5e6f" }); // a registered weather station
 //
 // Events (CustomEvent; `detail` is the server frame unless noted):
 //   state        detail {state, retryIn}  state: connecting | live | reconnecting | offline
@@ -68,7 +69,8 @@ export function backoffDelay(attempt, random = Math.random, base = BACKOFF_BASE,
 
 /**
  * Turn what the caller gave into the query sent on the wire, plus the key that
- * identifies it: the same city in another letter case is the same query.
+ * identifies it: the same city in another letter case is the same query, and so is
+ * a station id (the server reads ids in any case).
  */
 export function normalizeQuery(query) {
   if (typeof query === "string") query = { city: query };
@@ -76,12 +78,15 @@ export function normalizeQuery(query) {
     if (typeof query.city === "string") {
       const city = query.city.trim().replace(/\s+/g, " ");
       if (city) return { query: { city }, key: `city:${city.toLowerCase()}` };
+    } else if (typeof query.station === "string") {
+      const station = query.station.trim().toLowerCase();
+      if (station && !/\s/.test(station)) return { query: { station }, key: `station:${station}` };
     } else if (query.lat != null && query.lon != null) {
       const coords = validCoords(query.lat, query.lon);
       if (coords) return { query: coords, key: `coords:${coords.lat},${coords.lon}` };
     }
   }
-  throw new TypeError("subscribe() needs {city: <non-empty string>} or {lat, lon} in range");
+  throw new TypeError("subscribe() needs {city: <non-empty string>}, {lat, lon} in range or {station: <id>}");
 }
 
 export class WeatherClient extends EventTarget {
@@ -214,7 +219,7 @@ export class WeatherClient extends EventTarget {
   }
 
   /**
-   * Subscribe to {city} or {lat, lon}; returns the id the server echoes in its
+   * Subscribe to {city}, {lat, lon} or {station}; returns the id the server echoes in its
    * "subscribed" or "error" answer. The query is remembered and sent again on
    * every reconnect; a call while not connected is sent once the socket opens.
    * ``forecast`` lists the kinds of forecast to receive (FORECAST_KINDS), remembered

@@ -35,6 +35,11 @@ export function rememberedUnits(storage = globalThis.localStorage) {
 /** True when a reading comes from the simulated provider, not from a real source. */
 export const isSimulated = (weather) => Boolean(weather) && weather.source === "simulated";
 
+/** True when a reading was uploaded by a registered weather station ("source":
+ *  "station:<id>"): real, but with no weather code, summary, cloud cover or feels-like. */
+export const isStation = (weather) =>
+  Boolean(weather) && typeof weather.source === "string" && weather.source.startsWith("station:");
+
 /** Stored units, with anything unknown replaced by the default. */
 export function cleanUnits(raw) {
   const units = { ...DEFAULT_UNITS };
@@ -66,6 +71,14 @@ export function weatherIcon(code, isDay = true) {
     if (codes.includes(n)) return { name, label, night: isDay === false };
   }
   return { name: "unknown", label: "Unknown conditions", night: false };
+}
+
+/** The icon for a reading: its weather code's; a station's reading has no code (a
+ *  station does not observe the sky), so it gets the neutral station icon, never an
+ *  invented one. */
+export function readingIcon(w) {
+  if (w && w.weather_code == null && isStation(w)) return { name: "station", label: "Weather station", night: false };
+  return weatherIcon(w ? w.weather_code : null, w ? w.is_day : true);
 }
 
 /** "12 s", "5 min", "3 h", "2 d": how old a stale reading is. */

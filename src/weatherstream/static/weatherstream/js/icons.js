@@ -14,6 +14,8 @@ const DRIZZLE = [["path", { d: "M12 25v2M18 25v2M24 25v2", class: "wx-rain" }]];
 const FLAKES = [["path", { d: "M11 25v4M9 27h4M18 25v4M16 27h4M25 25v4M23 27h4", class: "wx-snow" }]];
 const BOLT = [["path", { d: "M17 21l-3 5h4l-2 5 6-7h-4l2-3z", class: "wx-bolt" }]];
 const FOG = [["path", { d: "M5 12h22M7 17h18M5 22h22M9 27h14", class: "wx-fog" }]];
+// A weather station: a mast with an anemometer's cups and an instrument screen.
+const STATION = [["path", { d: "M16 9v20M11 29h10M9 7h14", class: "wx-station" }], ["circle", { cx: 9, cy: 7, r: 2, class: "wx-station" }], ["circle", { cx: 23, cy: 7, r: 2, class: "wx-station" }], ["rect", { x: 11.5, y: 14, width: 9, height: 7, rx: 1, class: "wx-screen" }]];
 const UNKNOWN = [["circle", { cx: 16, cy: 16, r: 10, class: "wx-fog" }], ["path", { d: "M13 13a3 3 0 1 1 3 3v2M16 22v.5", class: "wx-fog" }]];
 
 function shapes(name, night) {
@@ -29,6 +31,7 @@ function shapes(name, night) {
     case "rain": return [...LOW_CLOUD, ...DROPS];
     case "snow": return [...LOW_CLOUD, ...FLAKES];
     case "thunder": return [...LOW_CLOUD, ...BOLT];
+    case "station": return STATION;
     default: return UNKNOWN;
   }
 }

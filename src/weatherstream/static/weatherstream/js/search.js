@@ -1,20 +1,22 @@
-// The search box: what a typed text means (a city or "lat, lon"), the autocompletion
-// list of places, the query a picked place subscribes to, and the error under the box
+// The search box: what a typed text means (a city, "lat, lon" or "station:<id>"), the
+// autocompletion list of places (registered weather stations first, marked), the query a picked place subscribes to, and the error under the box
 // (with "Did you mean" buttons). Pure functions first, tested with node
 // (tests/js/search.test.mjs); then the combobox's DOM wiring, which the browser tests cover.
 import { normalizeQuery } from "./client.js";
 import { elementMaker } from "./dom.js";
-import { looksLikeCoords, parseCoords } from "./place.js";
+import { looksLikeCoords, parseCoords, parseStationText, stationText } from "./place.js";
 
 export const SUGGEST_DELAY = 250;
 export const MAX_SUGGESTIONS = 8;
 export const MAX_DID_YOU_MEAN = 3;
 export const HINT = "Type a city name or “lat, lon”.";
 
-/** "52.52, 13.405" -> {lat, lon}; anything else -> {city}. Throws on bad input: a
- *  RangeError (its message says the ranges) for coordinates out of range, a TypeError
- *  for nothing at all. */
+/** "52.52, 13.405" -> {lat, lon}; "station:st-1a2b3c4d5e6f" (or the id alone) ->
+ *  {station}; anything else -> {city}. Throws on bad input: a RangeError (its message
+ *  says the ranges) for coordinates out of range, a TypeError for nothing at all. */
 export function parseQuery(text) {
+  const station = parseStationText(text);
+  if (station !== null) return normalizeQuery({ station }).query;
   return parseCoords(text) ?? normalizeQuery({ city: text }).query;
 }
 
@@ -41,12 +43,14 @@ export function nextActive(active, count, step) {
 }
 
 /**
- * What a picked suggestion subscribes to: ``{text, fallback}``. A coordinate place by its
+ * What a picked suggestion subscribes to: ``{text, fallback}``. A weather station (a
+ * result with ``station: true``) by its id, as "station:<id>"; a coordinate place by its
  * coordinates; else "Name, CC", or "Name, Region, CC" when the region (the state for US
  * places, else the country's name) tells same-named places in one country apart, with
  * "Name, CC" as the fallback should the server not take it.
  */
 export function pickedQuery(r) {
+  if (r.station === true && r.id != null && String(r.id).trim()) return { text: stationText(r.id), fallback: null };
   const lat = Number(r.lat);
   const lon = Number(r.lon);
   if (/^-?[\d.]+,-?[\d.]+$/.test(String(r.id)) && Number.isFinite(lat) && Number.isFinite(lon)) {
@@ -162,6 +166,7 @@ export function searchBox({ doc, form, input, list, error, locationsUrl, subscri
         "li",
         { id: `city-option-${i}`, role: "option", "aria-selected": "false", className: "suggestion" },
         h("span", { className: "suggestion__name", text: r.name }),
+        r.station === true ? h("span", { className: "badge badge--station", text: "station" }) : null,
         where ? h("span", { className: "suggestion__where", text: where }) : null,
       );
       option.addEventListener("mousedown", (e) => e.preventDefault()); // keep focus in the input

@@ -1,4 +1,5 @@
-// What the page remembers in localStorage: the watched places, as typed, and the units.
+// What the page remembers in localStorage: the watched places, as typed (a weather
+// station as "station:<id>", place.js's stationText), and the units.
 // Any use of localStorage may throw (private mode, storage full or blocked): then the
 // page works on and just forgets. Tested with node (tests/js/storage.test.mjs).
 import * as fmt from "./format.js";

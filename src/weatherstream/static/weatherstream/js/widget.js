@@ -1,4 +1,5 @@
-// Live weather widgets ({% weather_widget "Berlin" %}): every widget on the page shares
+// Live weather widgets ({% weather_widget "Berlin" %}, or {% weather_widget
+// station="st-…" %} for a registered weather station): every widget on the page shares
 // one WeatherClient, so one WebSocket, however many there are. Text only, no HTML. With
 // forecast=True (data-forecast="hourly") a widget also shows the next hours; only such
 // widgets ask for a forecast. widgetView and hoursView are pure: tested with node
@@ -40,7 +41,8 @@ function watch(client) {
   client.addEventListener("subscribed", ({ detail }) => {
     zones.set(String(detail.location.id), detail.location.timezone || "");
     for (const el of byId.get(detail.id) || []) {
-      el.querySelector(".weatherstream-widget__name").textContent = detail.location.name || el.dataset.city;
+      const name = detail.location.name || el.dataset.city || el.dataset.station;
+      el.querySelector(".weatherstream-widget__name").textContent = name;
       if (detail.weather) render(el, detail.weather);
     }
   });
@@ -73,7 +75,7 @@ export function widgetView(w, unit) {
     temperature: value == null ? "–" : `${value.toFixed(1)} ${fmt.TEMPERATURE_UNITS[unit]}`,
     summary: w.summary || "",
     marker: marks.join(" · "),
-    icon: fmt.weatherIcon(w.weather_code, w.is_day),
+    icon: fmt.readingIcon(w), // a station's reading: the station icon, no invented weather
     state: w.stale ? "stale" : "live",
     source: w.source || "",
   };
@@ -176,7 +178,8 @@ export function mountAll(root = document) {
     el.dataset.mounted = "1";
     const client = sharedClient(el.dataset.wsPath);
     const hourly = el.dataset.forecast === "hourly";
-    const id = client.subscribe({ city: el.dataset.city }, hourly ? { forecast: ["hourly"] } : undefined);
+    const query = el.dataset.station ? { station: el.dataset.station } : { city: el.dataset.city };
+    const id = client.subscribe(query, hourly ? { forecast: ["hourly"] } : undefined);
     const byId = widgets.get(client);
     const els = byId.get(id) || [];
     els.push(el);
