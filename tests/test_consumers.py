@@ -883,3 +883,155 @@ async def test_a_wrong_station_is_an_error_frame_with_the_id(station, code):
     await comm.send_json_to({"type": "ping", "id": 4})  # the connection goes on
     assert (await next_of(comm, "pong"))["id"] == 4
     await comm.disconnect()
+
+
+# -- resuming with "since" ----------------------------------------------------------------------
+
+
+async def stored_after(location_id, since, until):
+    """What the database holds for the window (since, until], oldest first."""
+    from channels.db import database_sync_to_async
+
+    rows = Observation.objects.filter(location_id=location_id, observed_at__gt=since, observed_at__lte=until)
+    return await database_sync_to_async(
+        lambda: list(rows.order_by("observed_at").values_list("observed_at", flat=True))
+    )()
+
+
+def observed(frame):
+    return datetime.fromisoformat(frame["weather"]["observed_at"].replace("Z", "+00:00"))
+
+
+async def test_a_resumed_subscription_holds_exactly_what_the_database_holds_for_the_gap():
+    comm = await connect()
+    await comm.send_json_to({"type": "subscribe", "city": "Lisbon", "id": 1})
+    sub = await next_of(comm, "subscribed")
+    assert "recovered" not in sub  # no "since": as before
+    location = sub["location"]["id"]
+    seen = [observed(await next_of(comm, "weather")) for _ in range(2)]
+    await comm.disconnect()
+    await asyncio.sleep(5)  # five intervals away (still polled for DEMAND_GRACE)
+    comm = await connect()
+    since = seen[-1].isoformat().replace("+00:00", "Z")
+    await comm.send_json_to({"type": "subscribe", "city": "Lisbon", "id": 2, "since": since})
+    sub = await next_of(comm, "subscribed")
+    assert sub["recovered"] is True
+    frames = []
+    async with asyncio.timeout(10):
+        while len([f for f in frames if not f.get("replay")]) < 2:  # the replay, then two live ones
+            frame = await comm.receive_json_from(timeout=5)
+            if frame["type"] == "weather":
+                frames.append(frame)
+    await comm.disconnect()
+    replayed = [f for f in frames if f.get("replay")]
+    assert len(replayed) >= 4, "about five readings were missed"
+    assert frames[: len(replayed)] == replayed, "the replay comes first"
+    got = [observed(f) for f in frames]
+    assert got == sorted(set(got)), "in order, none twice"
+    assert got[0] > seen[-1], "nothing the client had"
+    engine = await get_engine()
+    assert await engine.recorder.flush()
+    assert got == await stored_after(location, seen[-1], got[-1]), "no gap"
+
+
+async def test_a_reading_published_during_the_replay_arrives_once(monkeypatch):
+    import threading
+
+    from weatherstream import services
+
+    place = await registered_station()
+    engine = await get_engine()
+    first, second = station_reading(place, 1.0, seconds_ago=30), station_reading(place, 2.0)
+    await engine.upload(place, first)
+    assert await engine.recorder.flush()
+    looking, go_on = threading.Event(), threading.Event()
+    real = services.observations_after
+
+    def slow(**kwargs):
+        looking.set()
+        assert go_on.wait(10)
+        return real(**kwargs)
+
+    monkeypatch.setattr(services, "observations_after", slow)
+    comm = await connect()
+    since = (first.observed_at - timedelta(seconds=60)).isoformat()
+    await comm.send_json_to({"type": "subscribe", "station": place.id, "since": since})
+    assert await asyncio.to_thread(looking.wait, 10)
+    # Published while the client's replay is looked up, as an update from another process
+    # arrives (over the layer: held here, stored by that process, not by this one).
+    engine.publisher.fan_out(place.id, second)
+    go_on.set()
+    frames = [await comm.receive_json_from(timeout=5) for _ in range(3)]
+    assert await comm.receive_nothing(timeout=1.5), "nothing else: not the same reading again, live"
+    assert [(f["type"], f["weather"]["temperature"], f.get("replay")) for f in frames] == [
+        ("subscribed", 2.0, None),
+        ("weather", 1.0, True),
+        ("weather", 2.0, True),
+    ]
+    assert frames[0]["recovered"] is True
+    await comm.disconnect()
+
+
+async def subscribe_since(since, **place):
+    comm = await connect()
+    await comm.send_json_to({"type": "subscribe", "id": 9, "since": since, **place})
+    return comm, await next_of(comm, "subscribed")
+
+
+async def test_not_recovered_when_the_gap_is_older_than_the_retention():
+    place = await registered_station()
+    comm, sub = await subscribe_since((datetime.now(UTC) - timedelta(days=8)).isoformat(), station=place.id)
+    assert sub["recovered"] is False
+    engine = await get_engine()
+    await engine.upload(place, station_reading(place, 3.0))
+    frame = await next_of(comm, "weather")
+    assert "replay" not in frame and frame["weather"]["temperature"] == 3.0  # live goes on
+    await comm.disconnect()
+
+
+async def test_not_recovered_when_more_than_resume_limit_were_missed():
+    place = await registered_station()
+    engine = await get_engine()
+    for seconds_ago in (30, 20, 10):
+        await engine.upload(place, station_reading(place, float(seconds_ago), seconds_ago=seconds_ago))
+    since = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+    engine.config = {**engine.config, "RESUME_LIMIT": 2}
+    comm, sub = await subscribe_since(since, station=place.id)
+    assert sub["recovered"] is False
+    with pytest.raises(TimeoutError):
+        await next_of(comm, "weather", timeout=1)
+    await comm.disconnect()
+    engine.config = {**engine.config, "RESUME_LIMIT": 3}
+    comm, sub = await subscribe_since(since, station=place.id)
+    assert sub["recovered"] is True
+    replayed = [await next_of(comm, "weather") for _ in range(3)]
+    assert [f["weather"]["temperature"] for f in replayed] == [30.0, 20.0, 10.0]
+    await comm.disconnect()
+
+
+async def test_not_recovered_when_storage_fails(monkeypatch, caplog):
+    from django.db import OperationalError
+
+    from weatherstream import services
+
+    def down(**kwargs):
+        raise OperationalError("the database is restarting")
+
+    place = await registered_station()
+    monkeypatch.setattr(services, "observations_after", down)
+    with caplog.at_level("WARNING"):
+        comm, sub = await subscribe_since(datetime.now(UTC).isoformat(), station=place.id)
+    assert sub["recovered"] is False and "the database is restarting" in caplog.text
+    assert all(r.exc_info is None for r in caplog.records)
+    await comm.disconnect()
+
+
+@pytest.mark.parametrize(
+    "since", ["yesterday", "2026-12-01T10:00:00", 1764583200, "", "2026-12-01T10:00:00Z" * 3]
+)
+async def test_a_bad_since_is_a_bad_request(since):
+    comm = await connect()
+    await comm.send_json_to({"type": "subscribe", "city": "Berlin", "id": 5, "since": since})
+    error = await next_of(comm, "error")
+    assert error["code"] == "bad_request" and error["id"] == 5 and "'since'" in error["message"]
+    await comm.disconnect()

@@ -233,6 +233,7 @@ RULES: dict[str, Rule] = {
     ),
     "MAX_CITY_LENGTH": Rule(integer(1, "characters"), "weatherstream.E029"),
     "HISTORY_LIMIT": Rule(integer(1), "weatherstream.E030", "Rows one /api/history answer returns."),
+    "RESUME_LIMIT": Rule(integer(1), "weatherstream.E044", "Readings one subscribe with 'since' replays."),
     "STORAGE_BUFFER": Rule(
         integer(1, "readings"), "weatherstream.E031", "Readings kept in memory while the database fails."
     ),

@@ -108,6 +108,9 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CITY_LENGTH": MAX_NAME_LENGTH,
     # Most rows /api/history returns in one answer (hours are capped to RETENTION_DAYS).
     "HISTORY_LIMIT": 5000,
+    # Most readings a subscribe with "since" replays; more missed than this (or older than
+    # RETENTION_DAYS, or storage down) is answered "recovered": false, none replayed.
+    "RESUME_LIMIT": 500,
     # Readings kept in memory while the database fails (written when it answers again);
     # past this many the oldest are dropped (metric weatherstream_storage_dropped).
     "STORAGE_BUFFER": 10000,

@@ -19,6 +19,7 @@ from .conf import get_config
 from .engine import Engine, get_engine
 from .places import Place, PlaceError, TooManyPlaces
 from .protocol import ProtocolError
+from .readings import Reading
 from .sending import Sender, sender_for
 
 logger = logging.getLogger(__name__)
@@ -180,8 +181,12 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
         if place.id not in self.subscriptions:
             self.subscriptions.add(place.id)
             metrics.SUBSCRIPTIONS.inc()
+        missed: list[Reading] | None = None
         try:
-            await self.engine.subscribe(place, self.sender)
+            if command.since is None:
+                await self.engine.subscribe(place, self.sender)
+            else:
+                _, missed = await self.engine.resume(place, self.sender, command.since)
         except Exception:
             logger.exception("subscribe to %s failed", place.id)
             if place.id in self.subscriptions:
@@ -194,7 +199,12 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
         if self.sender.closed:  # the client left while we were looking things up
             self.engine.unsubscribe(place.id, self.sender)
             return
-        self.sender.push(self.engine.subscribed(place, command.id))
+        recovered = None if command.since is None else missed is not None
+        self.sender.push(self.engine.subscribed(place, command.id, recovered))
+        for reading in missed or ():  # before any live update: registered with no await since
+            self.sender.push(
+                protocol.replay_frame(location_id=place.id, weather=protocol.dumps(reading.to_wire()))
+            )
         if command.forecast is not None:
             await self.watch_forecast(place, command.forecast)
 

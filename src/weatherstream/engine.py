@@ -337,6 +337,28 @@ class Engine(Runtime):
         The subscriber is registered after the last await, so no update can reach it
         before the caller has sent its ``subscribed`` reply.
         """
+        await self._join(place)
+        return self._register(place, subscriber)
+
+    async def resume(
+        self, place: Place, subscriber: Subscriber, since: datetime
+    ) -> tuple[Reading | None, list[Reading] | None]:
+        """:meth:`subscribe`, and the readings observed after ``since`` that the client
+        missed, oldest first (None when they cannot all be had: older than the retention,
+        more than RESUME_LIMIT, storage failing). Looked up before the subscriber is
+        registered, with no await between: what is published meanwhile is the held latest,
+        added at the end, and anything later reaches the subscriber live, so none comes
+        twice and none is missing."""
+        missed = await self._join(place, since)
+        reading = self._register(place, subscriber)
+        if missed is not None and reading is not None and reading.observed_at > since:
+            if missed and missed[-1].observed_at == reading.observed_at:
+                missed[-1] = reading  # as held: marked stale since, perhaps
+            elif not missed or reading.observed_at > missed[-1].observed_at:
+                missed.append(reading)  # published, not stored yet
+        return reading, missed
+
+    async def _join(self, place: Place, since: datetime | None = None) -> list[Reading] | None:
         with self.subscriptions.joining(place.id):  # sweep() keeps it meanwhile
             known = place.id in self.places
             await self.places.meet(place)
@@ -344,6 +366,32 @@ class Engine(Runtime):
                 await self.link.watch(place)
                 if known:  # updates stopped reaching this process when it left the group
                     await self.latest.reload(place.id)
+            return None if since is None else await self._missed(place.id, since)
+
+    async def _missed(self, place_id: str, since: datetime) -> list[Reading] | None:
+        """The readings of a place observed after ``since``: stored, or on their way to
+        storage (the recorder's queue); None when not all of them can be had."""
+        limit = self.config["RESUME_LIMIT"]
+        if since < datetime.now(UTC) - timedelta(days=self.config["RETENTION_DAYS"]):
+            return None  # pruned since
+        try:
+            stored = await database_sync_to_async(services.observations_after)(
+                location_id=place_id,
+                after=since,
+                limit=limit + 1,
+                real=self.latest.real or is_station(place_id),
+                simulated=self.latest.simulated,
+            )
+        except Exception as exc:  # the database is down: the client reloads its history later
+            logger.warning("loading the readings of %s after %s failed (%s)", place_id, since, exc)
+            return None
+        queued = [r for (pid, at), (_, r) in self.recorder.pending.items() if pid == place_id and at > since]
+        missed = {r.observed_at: r for r in (*stored, *queued)}
+        if len(missed) > limit:
+            return None
+        return [missed[at] for at in sorted(missed)]
+
+    def _register(self, place: Place, subscriber: Subscriber) -> Reading | None:
         self.places.add(place)
         reading = self.latest.get(place.id)
         if self.subscriptions.add(place.id, subscriber) and (reading is None or self.is_old(reading)):
@@ -525,8 +573,9 @@ class Engine(Runtime):
             self._hello = (key, protocol.hello_frame(provider=key[0], poll_interval=key[1]))
         return self._hello[1]
 
-    def subscribed(self, place: Place, msg_id: Any) -> str:
-        """The ``subscribed`` reply with the latest reading of a place."""
+    def subscribed(self, place: Place, msg_id: Any, recovered: bool | None = None) -> str:
+        """The ``subscribed`` reply with the latest reading of a place (``recovered``: to
+        a subscribe with ``since``)."""
         location = self.places.text(place)
         reading = self.latest.get(place.id)
         temperature = reading.temperature if reading is not None else None
@@ -536,6 +585,7 @@ class Engine(Runtime):
             weather=self.latest.text(place.id),
             temperature=temperature,
             poll_interval=self.effective_interval,
+            recovered=recovered,
         )
 
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from . import places
 from .forecasts import KINDS as FORECAST_KINDS
 from .places import PlaceError, TooManyPlaces, UnknownPlace, UnknownStation
+from .readings import parse_iso
 
 PROTOCOL_VERSION = 1
 
@@ -62,6 +64,8 @@ class Subscribe:
     station: str | None = None  # a registered station's id
     # The forecast kinds the subscription gets from now on; None: left as they were.
     forecast: frozenset[str] | None = None
+    # The observed_at of the last reading the client has: the ones after it are replayed.
+    since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,24 @@ def _forecast_kinds(data: dict[str, Any], msg_id: Any) -> frozenset[str] | None:
             "bad_request", "'forecast' must be a list of kinds: 'hourly', 'daily'.", id=msg_id
         )
     return frozenset(kinds)
+
+
+def _since(data: dict[str, Any], msg_id: Any) -> datetime | None:
+    if "since" not in data:
+        return None
+    text = data["since"]
+    try:
+        if not isinstance(text, str) or len(text) > 40:
+            raise ValueError(text)
+        return parse_iso(text)
+    except ValueError:
+        raise ProtocolError(
+            "bad_request", "'since' must be a reading's observed_at, e.g. '2026-12-01T10:15:00Z'.", id=msg_id
+        ) from None
+
+
+def _subscribe(data: dict[str, Any], msg_id: Any, **place: Any) -> Subscribe:
+    return Subscribe(id=msg_id, forecast=_forecast_kinds(data, msg_id), since=_since(data, msg_id), **place)
 
 
 def refusal(exc: PlaceError | TooManyPlaces, msg_id: Any = None) -> ProtocolError:
@@ -158,7 +180,7 @@ def parse(text: str | None, *, max_city_length: int = 200) -> Command:
                     f"'city' is longer than {max_city_length} characters.",
                     id=msg_id,
                 )
-            return Subscribe(id=msg_id, city=city.strip(), forecast=_forecast_kinds(data, msg_id))
+            return _subscribe(data, msg_id, city=city.strip())
         if "station" in data:
             station = data["station"]
             if not isinstance(station, str) or not station.strip() or len(station) > MAX_ID_LENGTH:
@@ -167,11 +189,11 @@ def parse(text: str | None, *, max_city_length: int = 200) -> Command:
                     f"'station' must be a station id of at most {MAX_ID_LENGTH} characters.",
                     id=msg_id,
                 )
-            return Subscribe(id=msg_id, station=station.strip(), forecast=_forecast_kinds(data, msg_id))
+            return _subscribe(data, msg_id, station=station.strip())
         if "lat" in data or "lon" in data:
             lat = _coordinate(data.get("lat"), "lat", msg_id)
             lon = _coordinate(data.get("lon"), "lon", msg_id)
-            return Subscribe(id=msg_id, lat=lat, lon=lon, forecast=_forecast_kinds(data, msg_id))
+            return _subscribe(data, msg_id, lat=lat, lon=lon)
         raise ProtocolError(
             "bad_request", "Subscribe needs 'city', 'lat' and 'lon', or 'station'.", id=msg_id
         )
@@ -212,16 +234,24 @@ def error_frame(error: ProtocolError) -> str:
 
 
 def subscribed_frame(
-    *, msg_id: Any, location: str, weather: str | None, temperature: float | None, poll_interval: float
+    *,
+    msg_id: Any,
+    location: str,
+    weather: str | None,
+    temperature: float | None,
+    poll_interval: float,
+    recovered: bool | None = None,
 ) -> str:
     """``location`` and ``weather`` are JSON texts the engine keeps per place, so a
     subscribe costs no serialization of the snapshot. The top-level ``temperature``
     keeps the original tutorial's clients working; ``poll_interval`` is the effective
-    one (stretched when the call budget runs short), as in ``hello``."""
+    one (stretched when the call budget runs short), as in ``hello``. ``recovered``
+    answers a subscribe with ``since`` (None: it had none)."""
     head = '{"type":"subscribed"' + (f',"id":{dumps(msg_id)}' if msg_id is not None else "")
+    tail = "" if recovered is None else f',"recovered":{dumps(recovered)}'
     return (
         f'{head},"location":{location},"weather":{weather or "null"},"temperature":{dumps(temperature)},'
-        f'"poll_interval":{float(poll_interval)!r}}}'
+        f'"poll_interval":{float(poll_interval)!r}{tail}}}'
     )
 
 
@@ -239,6 +269,11 @@ def weather_frame(*, location_id: str, weather: str, published_at: float) -> str
         f'{{"type":"weather","location":{dumps(location_id)},"weather":{weather},'
         f'"published_at":{published_at!r}}}'
     )
+
+
+def replay_frame(*, location_id: str, weather: str) -> str:
+    """A stored reading the client missed (after its ``since``), sent before live ones."""
+    return f'{{"type":"weather","location":{dumps(location_id)},"weather":{weather},"replay":true}}'
 
 
 def forecast_frame(*, location_id: str, forecast: dict[str, Any]) -> str:

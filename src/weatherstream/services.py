@@ -118,6 +118,19 @@ def observations_since(
     return [Reading.from_observation(o) for o in reversed(newest)]
 
 
+def observations_after(
+    *, location_id: str, after: datetime, limit: int, real: bool = True, simulated: bool = True
+) -> list[Reading]:
+    """The first ``limit`` stored readings observed after ``after``, oldest first, of the
+    kinds asked for (a subscribe's replay)."""
+    rows = Observation.objects.filter(location_id=location_id, observed_at__gt=after)
+    if not simulated:
+        rows = _of_source(rows, "real")
+    if not real:
+        rows = _of_source(rows, SIMULATED)
+    return [Reading.from_observation(o) for o in rows.order_by("observed_at")[:limit]]
+
+
 def observations_prune(*, older_than: timedelta) -> int:
     """Delete observations older than the retention, keeping each location's latest."""
     cutoff = timezone.now() - older_than
