@@ -1027,7 +1027,15 @@ async def test_not_recovered_when_storage_fails(monkeypatch, caplog):
 
 
 @pytest.mark.parametrize(
-    "since", ["yesterday", "2026-12-01T10:00:00", 1764583200, "", "2026-12-01T10:00:00Z" * 3]
+    "since",
+    [
+        "yesterday",
+        "2026-12-01T10:00:00",
+        1764583200,
+        "",
+        "2026-12-01T10:00:00Z" * 3,
+        "0001-01-01T00:00:00+01:00",
+    ],
 )
 async def test_a_bad_since_is_a_bad_request(since):
     comm = await connect()

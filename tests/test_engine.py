@@ -597,3 +597,60 @@ async def test_with_the_database_down_an_upload_is_published_and_kept_for_storin
     assert json.loads(inbox.frames[-1])["weather"]["temperature"] == 1.5
     assert not await engine.recorder.flush() and len(engine.recorder.pending) == 1  # kept, retried
     assert "the database is restarting" in caplog.text and all(r.exc_info is None for r in caplog.records)
+
+
+async def test_a_resume_replays_what_the_writer_stored_while_it_looked(engine, monkeypatch):
+    """The writer stores queued readings and drops them from its queue while the replay's
+    query runs on a snapshot taken before: neither alone has them, both together do."""
+    from datetime import timedelta
+
+    place = await _station()
+    first, second = _station_reading(place, 20, 1.0), _station_reading(place, 10, 2.0)
+    engine.recorder.pending[(place.id, first.observed_at)] = (place, first)
+    engine.recorder.pending[(place.id, second.observed_at)] = (place, second)
+    engine.latest.put(place.id, second)
+    engine.places.add(place)
+
+    def snapshot_before_the_commit(**kwargs):
+        engine.recorder.pending.clear()  # committed meanwhile, and dropped from the queue
+        return []
+
+    monkeypatch.setattr(services, "observations_after", snapshot_before_the_commit)
+    _, missed = await engine.resume(place, Inbox(), first.observed_at - timedelta(minutes=1))
+    assert [r.temperature for r in missed] == [1.0, 2.0]
+
+
+async def test_a_stored_reading_a_resume_finds_reaches_the_others_once_though_its_layer_message_is_late():
+    from datetime import timedelta
+
+    engine = Engine({**get_config(), "POLLER": "off"})
+    try:
+
+        async def joined(place):
+            engine.link.joined[place.id] = 0.0
+
+        engine.link.watch = joined
+        place = await _station()
+        older, newer = _station_reading(place, 30, 1.0), _station_reading(place, 5, 2.0)
+        watching = Inbox()
+        await engine.subscribe(place, watching)
+        engine.publisher.fan_out(place.id, older)
+        # Another process took `newer`, published it and stored it; its layer message is late.
+        await asyncio.to_thread(services.observations_store, items=[(place, older), (place, newer)])
+        resuming = Inbox()
+        _, missed = await engine.resume(place, resuming, older.observed_at - timedelta(seconds=1))
+        assert [r.temperature for r in missed] == [1.0, 2.0] and resuming.frames == []  # replayed only
+        engine.link.on_update(place.id, newer)  # the late layer message
+        temperatures = [json.loads(f)["weather"]["temperature"] for f in watching.frames]
+        assert temperatures == [1.0, 2.0], "the one already watching: each once"
+        assert resuming.frames == [], "the resumed one: not again, live"
+    finally:
+        await engine.stop()
+
+
+async def test_watched_stations_take_no_share_of_the_forecasts_budget(engine):
+    place = await _station()
+    await engine.subscribe(place, Inbox())
+    assert engine.forecast_poller.shared() == engine.readings_share(0)
+    await engine.subscribe(get_geocoder().resolve("Lyon"), Inbox())
+    assert engine.forecast_poller.shared() == engine.readings_share(1)

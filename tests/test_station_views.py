@@ -2,6 +2,7 @@
 real uploads (tests/fixtures/stations), the engine, the limits and the database."""
 
 import asyncio
+import json
 import logging
 from datetime import UTC, datetime
 from urllib.parse import urlencode
@@ -511,3 +512,42 @@ async def test_the_dropped_values_of_an_upload_with_nothing_plausible_are_counte
     response = await wu(client, wu_query(EXAMPLE, place.id, key, **{**NOTHING_KEPT, "tempf": "500"}))
     assert response.status_code == 400
     assert count(metrics.STATION_FIELDS_DROPPED, "tempf") == before + 1
+
+
+async def test_a_malformed_multipart_body_is_400_without_a_traceback(client, caplog):
+    await register(passkey=PASSKEY)
+    with caplog.at_level("DEBUG"):
+        response = await client.post(
+            ECOWITT, data=b"--x\r\n", content_type='multipart/form-data; boundary=""'
+        )
+    assert response.status_code == 400 and response.content == b"The upload is malformed.\n"
+    assert all(r.exc_info is None for r in caplog.records)
+    assert await rows() == []
+
+
+async def test_with_the_database_down_a_known_stations_upload_is_taken_and_kept(client, monkeypatch):
+    from tests.test_engine import Inbox
+
+    with config(STATION_MIN_INTERVAL=0):
+        place, key = await register(passkey=PASSKEY)
+        first = await wu(client, wu_query(EXAMPLE, place.id, key, dateutc="now"))
+        assert first.status_code == 200  # looked up while storage answered: known here
+        engine = await get_engine()
+        inbox = Inbox()
+        await engine.subscribe(place, inbox)
+        assert await engine.recorder.flush()
+
+        def down(**kwargs):
+            raise OperationalError("the database is restarting")
+
+        for name in ("station_get", "station_by_passkey", "observations_store", "locations_ensure"):
+            monkeypatch.setattr(services, name, down)
+        await asyncio.sleep(1.1)  # a second later: a new reading
+        second = await wu(client, wu_query(EXAMPLE, place.id, key, dateutc="now", tempf="41"))
+        assert (second.status_code, second.content) == (200, b"success\n")
+        assert json.loads(inbox.frames[-1])["weather"]["temperature"] == 5.0  # published
+        assert [r.temperature for _, r in engine.recorder.pending.values()] == [5.0]  # kept for storing
+        wrong = await wu(client, wu_query(EXAMPLE, place.id, "x" * 20, dateutc="now"))
+        assert wrong.status_code == 401, "the key is still checked"
+        unknown = await wu(client, wu_query(EXAMPLE, stations.new_id(), key, dateutc="now"))
+        assert unknown.status_code == 503, "a station not seen before cannot be checked"

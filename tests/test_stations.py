@@ -7,6 +7,8 @@ import re
 import socket
 import string
 
+import pytest
+
 from weatherstream import stations
 from weatherstream.conf import get_config
 from weatherstream.places import is_station
@@ -201,3 +203,26 @@ async def test_a_limit_warns_again_when_its_redis_fails_again_after_answering(ca
         down = True
         assert await limited.spaced("st-000000000001")
     assert len([r for r in caplog.records if r.name == "weatherstream.stations"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("address", "counted_as"),
+    [
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),  # the same subscriber
+        ("2001:db8:1:3::1", "2001:db8:1:3::/64"),
+        ("::ffff:192.0.2.7", "192.0.2.7"),  # IPv4 through an IPv6 socket
+        ("192.0.2.7", "192.0.2.7"),
+        ("not an address", "not an address"),
+    ],
+)
+def test_failed_keys_are_counted_per_ipv4_address_and_per_ipv6_64(address, counted_as):
+    assert stations.sender(address) == counted_as
+
+
+async def test_an_ipv6_subscriber_cannot_escape_the_lock_out_by_changing_its_address():
+    limits = stations.UploadLimits({**get_config(), "STATION_AUTH_FAILURES": "2/minute", "REDIS_URL": None})
+    await limits.failed("2001:db8::1")
+    await limits.failed("2001:db8::2")
+    assert await limits.locked_out("2001:db8::ffff")
+    assert not await limits.locked_out("2001:db8:0:1::1")

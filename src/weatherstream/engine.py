@@ -247,6 +247,7 @@ class Engine(Runtime):
         self.hub = self.subscriptions.hub
         self.places = PlaceRegistry(self.latest)
         self.upload_limits = UploadLimits(self.config)
+        self.stations_seen: dict[str, Station] = {}  # as storage last had them (views._registered)
         self.publisher = HubPublisher(
             self.hub, self.latest, forecast_hub=self.subscriptions.forecast_hub, forecasts=self.forecasts
         )
@@ -262,13 +263,15 @@ class Engine(Runtime):
         self.forecast_poller = self._forecast_poller(
             self.forecast_demand,
             self.publisher,
-            shared=lambda: self.readings_share(len(self.subscriptions.watched())),
+            shared=lambda: self.readings_share(len(self.demand())),
         )
         if not self.polls:
             self.link = LayerLink(
                 channel_layer(),
                 demand=self.watched_places,
-                on_update=self.publisher.fan_out,
+                # Only what is news here: a reading a resume found stored first, and then
+                # fanned out, is not sent again when its layer message comes late.
+                on_update=self.publisher.fan_out_if_news,
                 on_latest=self.publisher.fan_out_if_news,
                 on_forecast=self.publisher.fan_out_forecast,
                 forecast_demand=self.subscriptions.forecast_watched,
@@ -348,8 +351,11 @@ class Engine(Runtime):
         more than RESUME_LIMIT, storage failing). Looked up before the subscriber is
         registered, with no await between: what is published meanwhile is the held latest,
         added at the end, and anything later reaches the subscriber live, so none comes
-        twice and none is missing."""
+        twice and none is missing. A stored reading newer than the held one (its layer
+        message not here yet) goes to this process's other subscribers first."""
         missed = await self._join(place, since)
+        if missed and self.latest.is_news(place.id, missed[-1]):  # stored, not heard of here yet
+            self.publisher.fan_out(place.id, missed[-1])  # to the subscribers here already
         reading = self._register(place, subscriber)
         if missed is not None and reading is not None and reading.observed_at > since:
             if missed and missed[-1].observed_at == reading.observed_at:
@@ -374,6 +380,10 @@ class Engine(Runtime):
         limit = self.config["RESUME_LIMIT"]
         if since < datetime.now(UTC) - timedelta(days=self.config["RETENTION_DAYS"]):
             return None  # pruned since
+        # Taken first: the writer drops what it stored from its queue after the query began.
+        queued = [
+            r for (pid, at), (_, r) in list(self.recorder.pending.items()) if pid == place_id and at > since
+        ]
         try:
             stored = await database_sync_to_async(services.observations_after)(
                 location_id=place_id,
@@ -385,7 +395,6 @@ class Engine(Runtime):
         except Exception as exc:  # the database is down: the client reloads its history later
             logger.warning("loading the readings of %s after %s failed (%s)", place_id, since, exc)
             return None
-        queued = [r for (pid, at), (_, r) in self.recorder.pending.items() if pid == place_id and at > since]
         missed = {r.observed_at: r for r in (*stored, *queued)}
         if len(missed) > limit:
             return None

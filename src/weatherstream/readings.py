@@ -125,7 +125,10 @@ def parse_iso(text: Any) -> datetime:
     when = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if when.tzinfo is None:
         raise ValueError(f"a time without a zone: {text!r}")
-    return when.astimezone(UTC)
+    try:
+        return when.astimezone(UTC)
+    except OverflowError:  # year 1 in a zone east of UTC
+        raise ValueError(f"a time out of range: {text!r}") from None
 
 
 def summary_for(code: int | None) -> str | None:

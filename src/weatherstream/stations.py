@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import logging
 import secrets
 import string
@@ -72,6 +73,20 @@ def key_matches(key: str, stored: str) -> bool:
     return hmac.compare_digest(digest(key), stored)
 
 
+def sender(address: str) -> str:
+    """Who is counted for an address: an IPv6 one's /64 (one subscriber's usual share, all
+    of it theirs to use), an IPv4 one itself."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
 class UploadLimits:
     """Per-station spacing of uploads and per-address failed keys.
 
@@ -100,11 +115,11 @@ class UploadLimits:
 
     async def locked_out(self, address: str) -> bool:
         """Whether ``address`` sent more wrong keys than STATION_AUTH_FAILURES allows."""
-        return not await self._ask(self.limiter.test, self.failures, "auth", address)
+        return not await self._ask(self.limiter.test, self.failures, "auth", sender(address))
 
     async def failed(self, address: str) -> None:
         """Count a wrong key from ``address``."""
-        await self._ask(self.limiter.hit, self.failures, "auth", address)
+        await self._ask(self.limiter.hit, self.failures, "auth", sender(address))
 
     async def _ask(self, call: Any, item: Any, *identifiers: str) -> bool:
         try:

@@ -15,6 +15,7 @@ from channels.db import database_sync_to_async
 from django.core.exceptions import SuspiciousOperation
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -300,7 +301,7 @@ def station_upload(method: str) -> Callable[..., Any]:
             except DatabaseError as exc:
                 logger.warning("a station upload failed: the database failed (%s)", exc)
                 return _text("Storage is unavailable; try again.", 503)
-            except SuspiciousOperation:  # the client's fault (e.g. over DATA_UPLOAD_MAX_NUMBER_FIELDS)
+            except (SuspiciousOperation, MultiPartParserError):  # the client's (too many fields, ...)
                 return _refused("bad_request", "The upload is malformed.", 400)
             except Exception:
                 logger.exception("a station upload failed")
@@ -357,6 +358,23 @@ async def _locked_out(request: HttpRequest) -> HttpResponse | None:
     return None
 
 
+async def _registered(key: str, lookup: Callable[..., Station | None], **kwargs: Any) -> Station | None:
+    """The station storage has under ``key``; while the database fails, the one it last
+    had (the upload is then published, and kept by the recorder until storage is back)."""
+    seen = (await get_engine()).stations_seen
+    try:
+        station: Station | None = await database_sync_to_async(lookup)(**kwargs)
+    except DatabaseError:
+        if key not in seen:
+            raise
+        return seen[key]
+    if station is None:
+        seen.pop(key, None)
+    else:
+        seen[key] = station
+    return station
+
+
 @station_upload("GET")
 async def wunderground_upload(request: HttpRequest) -> HttpResponse:
     """Weather Underground's upload protocol: ``?ID=<station id>&PASSWORD=<key>&...``."""
@@ -366,7 +384,7 @@ async def wunderground_upload(request: HttpRequest) -> HttpResponse:
     station_id = params.get("ID", "").strip().lower()
     station = None
     if is_station(station_id) and len(station_id) <= 40:
-        station = await database_sync_to_async(services.station_get)(station_id=station_id)
+        station = await _registered(f"id:{station_id}", services.station_get, station_id=station_id)
     key_ok = stations.key_matches(params.get("PASSWORD", ""), station.key_hash if station else NO_KEY)
     return await _take(
         request, params, station, key_ok, uploads.WUNDERGROUND, refused=WU_REFUSED, accepted="success"
@@ -384,8 +402,8 @@ async def ecowitt_upload(request: HttpRequest) -> HttpResponse:
     passkey = params.get("PASSKEY", "")
     station = None
     if passkey.strip():
-        found = database_sync_to_async(services.station_by_passkey)
-        station = await found(passkey_hash=stations.passkey_digest(passkey))
+        digest = stations.passkey_digest(passkey)
+        station = await _registered(f"passkey:{digest}", services.station_by_passkey, passkey_hash=digest)
     return await _take(
         request, params, station, True, uploads.ECOWITT, refused="Unknown PASSKEY.", accepted="OK"
     )
