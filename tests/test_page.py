@@ -616,3 +616,169 @@ def test_a_station_is_found_by_search_updates_live_and_stays_after_a_reload(brow
     expect(garden.locator(".card__source")).to_have_text(f"via station {station_id}")
     assert not errors, errors
     context.close()
+
+
+# -- resuming after a reconnect: the chart's gap filled by the server's replay ----------------
+
+# The page's WebSockets, kept where a test can close one (as a network cut would).
+KEEP_SOCKETS = """
+window.__sockets = [];
+window.WebSocket = class extends window.WebSocket {
+  constructor(...args) { super(...args); window.__sockets.push(this); }
+};
+"""
+CHART_TIMES = "el => (el.uplot ? Array.from(el.uplot.data[0]) : [])"
+
+
+def chart_times(page: Page, name: str) -> list[float]:
+    """The times (Unix seconds) of the points the card's history chart draws, in its order."""
+    return page.evaluate(CHART_TIMES, card(page, name).locator(".card__chart").element_handle())
+
+
+def stored_times(server, location_id: str) -> list[float]:
+    """The times of the readings the server's database holds for a place (last hour)."""
+    query = urllib.parse.urlencode({"location": location_id, "hours": "1"})
+    with urllib.request.urlopen(f"{server.url}api/history?{query}", timeout=10) as response:
+        observations = json.load(response)["observations"]
+    return [stamp(o["observed_at"]) for o in observations]
+
+
+def stamp(iso: str) -> float:
+    """An observed_at as Unix seconds, as the chart keeps it."""
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def wait_until(page: Page, check, what: str, timeout: float = 20.0):
+    """``check()``'s first truthy answer within ``timeout`` seconds, else fail naming ``what``.
+    Waits in the page's time: Playwright delivers events (WebSocket frames) only then."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = check()
+        if answer:
+            return answer
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout} s (last: {answer!r})")
+        page.wait_for_timeout(250)
+
+
+def cut_connection(page: Page, name: str, seconds: float = 5.0) -> list[float]:
+    """Cut the page's connection from its side for ~5 intervals, then let it reconnect:
+    its socket closed, and the browser offline so that the client's reconnect attempts fail
+    meanwhile (going offline alone leaves an open WebSocket open in this Chromium). The
+    times the card ``name``'s chart held when cut."""
+    label = page.locator(".connection__label")
+    page.context.set_offline(True)
+    page.evaluate("window.__sockets.at(-1).close()")
+    expect(label).to_contain_text("Reconnecting in", timeout=10_000)
+    cut = chart_times(page, name)
+    page.wait_for_timeout(seconds * 1000)
+    assert chart_times(page, name) == cut, "nothing arrived while offline"
+    page.context.set_offline(False)
+    expect(label).to_have_text("Live", timeout=40_000)
+    return cut
+
+
+def test_after_a_cut_connection_the_chart_holds_exactly_the_stored_readings(page, server):
+    sockets: list[list[tuple[str, dict]]] = []  # per socket: ("sent" or "received", frame)
+
+    def opened(ws) -> None:
+        frames: list[tuple[str, dict]] = []
+        sockets.append(frames)
+        ws.on("framesent", lambda payload: frames.append(("sent", json.loads(payload))))
+        ws.on("framereceived", lambda payload: frames.append(("received", json.loads(payload))))
+
+    def latest(kind: str, way: str = "received") -> list[dict]:
+        """The frames of ``kind`` the newest socket carried that ``way``."""
+        return [f for w, f in (sockets[-1] if sockets else []) if w == way and f.get("type") == kind]
+
+    page.on("websocket", opened)
+    page.add_init_script(KEEP_SOCKETS)
+    page.reload()  # the page's sockets seen (and kept) from its start
+    expect(page.locator("body")).to_have_attribute("data-ready", "1", timeout=20_000)
+    add_city(page, "Lisbon")
+    lisbon = card(page, "Lisbon")
+    expect(lisbon.locator(".card__chart canvas")).to_have_count(1, timeout=15_000)
+    location_id = lisbon.get_attribute("data-location")
+    first = wait_until(page, lambda: chart_times(page, "Lisbon"), "a first point on the chart")
+    wait_until(page, lambda: len(chart_times(page, "Lisbon")) >= len(first) + 2, "two more live readings")
+    assert len(sockets) == 1
+    assert "since" not in latest("subscribe", "sent")[0], "the first subscribe of a page has none"
+
+    cut = cut_connection(page, "Lisbon")
+    assert len(sockets) >= 2
+
+    # It subscribed again with the time of the last reading it had, and got the gap replayed.
+    resubscribe = wait_until(page, lambda: latest("subscribe", "sent"), "the resubscribe")
+    since = stamp(resubscribe[-1]["since"])
+    assert since == cut[-1], (resubscribe, cut[-1])
+    subscribed = wait_until(page, lambda: latest("subscribed"), "subscribed")
+    assert subscribed[-1]["recovered"] is True
+    wait_until(
+        page, lambda: len([f for f in latest("weather") if not f.get("replay")]) >= 2, "two live ones after"
+    )
+    gap = [stamp(f["weather"]["observed_at"]) for f in latest("weather") if f.get("replay")]
+    assert len(gap) >= 4, f"about five readings were missed: {len(gap)} replayed"
+
+    # The chart: in order, none twice, exactly what the database holds for the window.
+    shown = chart_times(page, "Lisbon")
+    assert shown == sorted(set(shown)), shown
+    assert all(cut[-1] < t for t in gap) and set(gap) <= set(shown), (cut[-1], gap, shown)
+    stored = wait_until(
+        page,
+        lambda: (held := stored_times(server, location_id)) and held[-1] >= shown[-1] and held,
+        "the shown readings stored",
+    )
+    assert shown == [t for t in stored if shown[0] <= t <= shown[-1]]
+
+
+def test_a_gap_the_server_cannot_fill_reloads_the_cards_history(page, server):
+    """``"recovered": false`` (here made so by rewriting the server's answer on its way to
+    the page, the replay dropped): the card's history is loaded again over HTTP."""
+    rewritten: list[dict] = []
+
+    def route(ws) -> None:
+        upstream = ws.connect_to_server()
+
+        def to_page(message) -> None:
+            frame = json.loads(message)
+            if frame.get("replay"):
+                return
+            if "recovered" in frame:
+                frame["recovered"] = False
+                rewritten.append(frame)
+            ws.send(json.dumps(frame))
+
+        upstream.on_message(to_page)
+
+    history_asked: list[str] = []
+    page.on("request", lambda r: "/api/history" in r.url and history_asked.append(r.url))
+    page.route_web_socket(re.compile(r"/ws/weather/"), route)
+    page.add_init_script(KEEP_SOCKETS)
+    page.reload()
+    expect(page.locator("body")).to_have_attribute("data-ready", "1", timeout=20_000)
+    add_city(page, "Porto")
+    porto = card(page, "Porto")
+    expect(porto.locator(".card__chart canvas")).to_have_count(1, timeout=15_000)
+    location_id = porto.get_attribute("data-location")
+    first = wait_until(page, lambda: chart_times(page, "Porto"), "a first point on the chart")
+    wait_until(page, lambda: len(chart_times(page, "Porto")) >= len(first) + 2, "two more live readings")
+    assert len(history_asked) == 1, history_asked
+
+    cut = cut_connection(page, "Porto")
+    wait_until(page, lambda: rewritten, "the resubscribe answered")
+    wait_until(page, lambda: len(history_asked) == 2, "the history asked for again")
+    assert f"location={location_id}" in history_asked[-1]
+    # the gap filled from the history: the chart holds what the database holds
+    wait_until(
+        page,
+        lambda: len([t for t in chart_times(page, "Porto") if t > cut[-1]]) >= 5,
+        "the gap filled",
+    )
+    shown = chart_times(page, "Porto")
+    assert shown == sorted(set(shown)), shown
+    stored = wait_until(
+        page,
+        lambda: (held := stored_times(server, location_id)) and held[-1] >= shown[-1] and held,
+        "the shown readings stored",
+    )
+    assert shown == [t for t in stored if shown[0] <= t <= shown[-1]]

@@ -229,7 +229,13 @@ describe("WeatherClient", () => {
     clock.advance(30000);
     WS.last.serverOpen();
     assert.deepEqual(subscribes(WS.last), [
-      { type: "subscribe", station: "st-1a2b3c4d5e6f", id: garden, forecast: ["hourly", "daily"] },
+      {
+        type: "subscribe",
+        station: "st-1a2b3c4d5e6f",
+        id: garden,
+        forecast: ["hourly", "daily"],
+        since: upload.observed_at, // it had a reading: the ones missed are replayed
+      },
       { type: "subscribe", city: "Berlin", id: berlin },
     ]);
     assert.deepEqual(client.subscriptions[0], {
@@ -237,6 +243,7 @@ describe("WeatherClient", () => {
       query: { station: "st-1a2b3c4d5e6f" },
       location: "st-1a2b3c4d5e6f",
       forecast: ["hourly", "daily"],
+      since: upload.observed_at,
     });
   });
 
@@ -800,5 +807,140 @@ describe("forecasts", () => {
     clock.advance(30000);
     WS.last.serverOpen();
     assert.deepEqual(subscribes(WS.last), [{ type: "subscribe", city: "Berlin", id: a }]);
+  });
+});
+
+// --- resuming after a reconnect ("since", "recovered", "replay") ------------------------
+
+describe("resuming after a reconnect", () => {
+  const at = (minute, temperature = minute) => ({
+    ...reading(temperature),
+    observed_at: `2026-12-01T10:${String(minute).padStart(2, "0")}:00Z`,
+  });
+  const reconnect = (WS, clock) => {
+    WS.last.serverClose();
+    clock.advance(30000);
+    WS.last.serverOpen();
+  };
+
+  test("the first subscribe has no since; after a reconnect it carries the last observed_at", () => {
+    const { WS, clock, client, of } = setup();
+    client.connect();
+    WS.last.serverOpen();
+    const id = client.subscribe({ city: "Berlin" });
+    assert.deepEqual(subscribes(WS.last), [{ type: "subscribe", city: "Berlin", id }]);
+    assert.equal(client.lastObserved("2950159"), null);
+    WS.last.serverSend({ type: "subscribed", id, location: location("2950159"), weather: at(0) });
+    assert.equal(client.lastObserved("2950159"), "2026-12-01T10:00:00Z", "from subscribed.weather");
+    WS.last.serverSend({ type: "weather", location: "2950159", weather: at(15), published_at: 1 });
+    assert.equal(client.lastObserved(2950159), "2026-12-01T10:15:00Z", "from a live weather frame");
+    assert.equal(client.subscriptions[0].since, "2026-12-01T10:15:00Z");
+
+    reconnect(WS, clock);
+    assert.deepEqual(subscribes(WS.last), [{ type: "subscribe", city: "Berlin", id, since: "2026-12-01T10:15:00Z" }]);
+    const sub = { type: "subscribed", id, location: location("2950159"), weather: at(45), recovered: true };
+    WS.last.serverSend(sub);
+    assert.equal(of("subscribed").at(-1).recovered, true, "recovered is on the subscribed event");
+    WS.last.serverSend({ type: "weather", location: "2950159", weather: at(30), replay: true });
+    WS.last.serverSend({ type: "weather", location: "2950159", weather: at(45), replay: true });
+    WS.last.serverSend({ type: "weather", location: "2950159", weather: at(50), published_at: 2 });
+    // replayed readings reach the listeners as weather events that say so; live ones do not
+    assert.deepEqual(
+      of("weather").map((w) => [w.weather.observed_at.slice(11, 16), w.replay === true]),
+      [
+        ["10:15", false],
+        ["10:30", true],
+        ["10:45", true],
+        ["10:50", false],
+      ],
+    );
+    assert.equal(client.lastObserved("2950159"), "2026-12-01T10:50:00Z");
+
+    // and again, from where it got to (a replay counts as much as a live frame)
+    reconnect(WS, clock);
+    assert.deepEqual(subscribes(WS.last), [{ type: "subscribe", city: "Berlin", id, since: "2026-12-01T10:50:00Z" }]);
+    WS.last.serverSend({ type: "subscribed", id, location: location("2950159"), weather: at(50), recovered: true });
+    WS.last.serverSend({ type: "weather", location: "2950159", weather: at(55), replay: true });
+    reconnect(WS, clock);
+    assert.equal(subscribes(WS.last)[0].since, "2026-12-01T10:55:00Z");
+  });
+
+  test("close() then connect() resumes too; a place with no reading yet sends no since", () => {
+    const { WS, client } = setup();
+    client.connect();
+    WS.last.serverOpen();
+    const berlin = client.subscribe({ city: "Berlin" });
+    const oslo = client.subscribe({ city: "Oslo" });
+    WS.last.serverSend({ type: "subscribed", id: berlin, location: location("2950159"), weather: at(5) });
+    WS.last.serverSend({ type: "subscribed", id: oslo, location: location("3143244", "Oslo"), weather: null });
+    client.close();
+    client.connect();
+    WS.last.serverOpen();
+    assert.deepEqual(subscribes(WS.last), [
+      { type: "subscribe", city: "Berlin", id: berlin, since: "2026-12-01T10:05:00Z" },
+      { type: "subscribe", city: "Oslo", id: oslo },
+    ]);
+  });
+
+  test("the latest observed_at is kept: an older or stale repeat does not move it back", () => {
+    const { WS, client } = setup();
+    client.connect();
+    WS.last.serverOpen();
+    const id = client.subscribe({ city: "Berlin" });
+    WS.last.serverSend({ type: "subscribed", id, location: location("2950159"), weather: at(30) });
+    WS.last.serverSend({ type: "weather", location: "2950159", weather: { ...at(30), stale: true, age: 900 } });
+    WS.last.serverSend({ type: "weather", location: "2950159", weather: { ...at(40), observed_at: "garbage" } });
+    WS.last.serverSend({ type: "weather", location: "2950159", weather: at(15), replay: true });
+    assert.equal(client.lastObserved("2950159"), "2026-12-01T10:30:00Z");
+    // a place not watched is not remembered
+    WS.last.serverSend({ type: "weather", location: "2988507", weather: at(59) });
+    assert.equal(client.lastObserved("2988507"), null);
+  });
+
+  test("recovered: false is on the subscribed event, and live frames go on", () => {
+    const { WS, clock, client, of } = setup();
+    client.connect();
+    WS.last.serverOpen();
+    const id = client.subscribe({ city: "Berlin" });
+    WS.last.serverSend({ type: "subscribed", id, location: location("2950159"), weather: at(0) });
+    assert.equal("recovered" in of("subscribed")[0], false, "no since, no recovered");
+    reconnect(WS, clock);
+    WS.last.serverSend({ type: "subscribed", id, location: location("2950159"), weather: at(59), recovered: false });
+    assert.equal(of("subscribed").at(-1).recovered, false);
+    assert.equal(client.lastObserved("2950159"), "2026-12-01T10:59:00Z");
+  });
+
+  test("a dropped resubscribe is sent again with its since; a change of kinds while live sends none", () => {
+    const { WS, clock, client } = setup();
+    client.connect();
+    WS.last.serverOpen();
+    const id = client.subscribe({ city: "Berlin" });
+    WS.last.serverSend({ type: "subscribed", id, location: location("2950159"), weather: at(10) });
+    reconnect(WS, clock);
+    WS.last.serverSend({ type: "error", code: "rate_limited", message: "Slow down." });
+    clock.advance(30000);
+    assert.deepEqual(subscribes(WS.last), [
+      { type: "subscribe", city: "Berlin", id, since: "2026-12-01T10:10:00Z" },
+      { type: "subscribe", city: "Berlin", id, since: "2026-12-01T10:10:00Z" },
+    ]);
+    // a change of kinds before the answer: the replay is asked for once, not twice
+    client.setForecast(id, ["daily"]);
+    assert.deepEqual(WS.last.sent.at(-1), { type: "subscribe", city: "Berlin", id, forecast: ["daily"] });
+    WS.last.serverSend({ type: "subscribed", id, location: location("2950159"), weather: at(10), recovered: true });
+    client.setForecast(id, ["hourly"]);
+    assert.deepEqual(WS.last.sent.at(-1), { type: "subscribe", city: "Berlin", id, forecast: ["hourly"] });
+  });
+
+  test("an unsubscribed place forgets its last reading: subscribed again, it starts afresh", () => {
+    const { WS, clock, client } = setup();
+    client.connect();
+    WS.last.serverOpen();
+    const id = client.subscribe({ city: "Berlin" });
+    WS.last.serverSend({ type: "subscribed", id, location: location("2950159"), weather: at(10) });
+    client.unsubscribe("2950159");
+    assert.equal(client.lastObserved("2950159"), null);
+    const again = client.subscribe({ city: "Berlin" });
+    reconnect(WS, clock);
+    assert.deepEqual(subscribes(WS.last), [{ type: "subscribe", city: "Berlin", id: again }]);
   });
 });

@@ -73,3 +73,13 @@ test("past readings merge with the live points taken while they loaded", () => {
   assert.deepEqual(history.merged([], history.emptyHistory()), history.emptyHistory());
   assert.deepEqual(live.celsius, [99, 6, 8], "the live series is left as it was");
 });
+
+test("isNewer: by observed_at; anything valid is newer than nothing shown", () => {
+  assert.equal(history.isNewer(at(11, 1), at(10, 1)), true);
+  assert.equal(history.isNewer(at(10, 1), at(10, 2)), false);
+  assert.equal(history.isNewer(at(9, 1), at(10, 1)), false);
+  assert.equal(history.isNewer(at(9, 1), undefined), true);
+  assert.equal(history.isNewer(at(9, 1), { observed_at: null }), true);
+  assert.equal(history.isNewer({ observed_at: "soon" }, at(9, 1)), false);
+  assert.equal(history.isNewer(null, null), false);
+});

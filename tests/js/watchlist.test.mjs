@@ -382,3 +382,52 @@ test("removing a card destroys its forecast chart", async () => {
   await settle();
   assert.equal(uplot.made.length, 1);
 });
+
+// --- resuming after a reconnect ---------------------------------------------------
+
+test("readings replayed after a reconnect fill the chart's gap in order, none twice", () => {
+  const { list } = fakeList();
+  const card = list.add(place(1, "Oslo"), 1);
+  list.show(card, at(0, 1));
+  list.show(card, at(5, 2));
+  // away; back: "subscribed" brings the latest, then the readings missed, oldest first
+  list.show(card, at(25, 6));
+  const drawn = card.chart.draws.length;
+  for (const [minute, celsius] of [[10, 3], [15, 4], [20, 5], [25, 6]]) list.replay(card, at(minute, celsius));
+  list.replay(card, at(5, 2)); // one the chart has already
+  assert.deepEqual(card.history.times, [0, 5, 10, 15, 20, 25].map(T));
+  assert.deepEqual(card.history.celsius, [1, 2, 3, 4, 5, 6]);
+  assert.equal(card.chart.draws.length, drawn + 3, "drawn once per point added");
+  assert.deepEqual(card.chart.draws.at(-1).series.real, [1, 2, 3, 4, 5, 6]);
+  assert.equal(card.refs.tempValue.textContent, "6.0", "the card still shows the latest");
+  assert.equal(card.reading.observed_at, at(25, 6).observed_at);
+});
+
+test("a replayed reading newer than the one shown is shown; a stale-marked one still fills the gap", () => {
+  const { list } = fakeList();
+  const card = list.add(place(1, "Oslo"), 1);
+  list.show(card, at(0, 1));
+  list.replay(card, at(5, 2, { stale: true, age: 1200 })); // the held latest, marked stale since
+  list.replay(card, at(10, 3));
+  assert.deepEqual(card.history.times, [0, 5, 10].map(T));
+  assert.equal(card.refs.tempValue.textContent, "3.0");
+  list.replay(card, at(7, 9)); // older than the one shown: the chart only
+  assert.equal(card.refs.tempValue.textContent, "3.0");
+  assert.deepEqual(card.history.celsius, [1, 2, 9, 3]);
+});
+
+test("reloadHistory asks for the past again and merges it with the chart's points", async () => {
+  const answers = [[at(0, 1)], [at(0, 1), at(5, 2), at(10, 3), at(15, 4)]];
+  const asked = [];
+  const { list } = fakeList({ past: async (id) => (asked.push(id), answers.shift()) });
+  const card = list.add(place(7, "Oslo"), 1);
+  await settle();
+  list.show(card, at(20, 5)); // the latest, from the "subscribed" of a reconnect
+  await list.reloadHistory(card);
+  assert.deepEqual(asked, ["7", "7"]);
+  assert.deepEqual(card.history.times, [0, 5, 10, 15, 20].map(T));
+  assert.deepEqual(card.chart.draws.at(-1).series.real, [1, 2, 3, 4, 5]);
+  list.remove("7");
+  await list.reloadHistory(card); // a card no longer on the page: nothing asked
+  assert.equal(asked.length, 2);
+});

@@ -188,3 +188,43 @@ test("widgets: station=… subscribes the station and shows its uploads under it
   assert.equal(garden.dataset.source, "station:st-1a2b3c4d5e6f");
   assert.equal(city.querySelector(".weatherstream-widget__temp").textContent, "");
 });
+
+test("widgets after a reconnect: resubscribed with since, the latest shown, replays not shown over it", (t) => {
+  const WS = fakeWebSocketClass();
+  globalThis.WebSocket = WS;
+  const path = "ws://resume-widgets.test/ws/weather/";
+  t.after(() => {
+    sharedClient(path).close();
+    delete globalThis.WebSocket;
+  });
+  const doc = fakeDocument();
+  const berlin = widget(doc, { city: "Berlin", path });
+  mountAll({ querySelectorAll: () => [berlin] });
+  WS.last.serverOpen();
+  const id = WS.last.sent[0].id;
+  const at = (minute, temperature) => ({
+    temperature,
+    source: "open-meteo",
+    observed_at: `2026-12-01T10:${String(minute).padStart(2, "0")}:00Z`,
+  });
+  const location = { id: 2950159, name: "Berlin", timezone: "Europe/Berlin" };
+  const temp = () => berlin.querySelector(".weatherstream-widget__temp").textContent;
+  WS.last.serverSend({ type: "subscribed", id, location, weather: at(0, 1) });
+  assert.equal(temp(), "1.0 °C");
+
+  WS.last.serverClose();
+  sharedClient(path).connect(); // retry at once, not after the backoff
+  assert.equal(WS.instances.length, 2);
+  WS.last.serverOpen();
+  assert.deepEqual(WS.last.sent, [{ type: "subscribe", city: "Berlin", id, since: "2026-12-01T10:00:00Z" }]);
+  WS.last.serverSend({ type: "subscribed", id, location, weather: at(45, 4), recovered: true });
+  for (const [minute, celsius] of [[15, 2], [30, 3], [45, 4]]) {
+    WS.last.serverSend({ type: "weather", location: "2950159", weather: at(minute, celsius), replay: true });
+    assert.equal(temp(), "4.0 °C", "the latest stays shown");
+  }
+  WS.last.serverSend({ type: "weather", location: "2950159", weather: at(50, 5), replay: true });
+  assert.equal(temp(), "5.0 °C", "a replayed reading newer than the shown one is shown");
+  WS.last.serverSend({ type: "weather", location: "2950159", weather: at(55, 6), published_at: 1 });
+  assert.equal(temp(), "6.0 °C", "live goes on");
+  assert.equal(berlin.dataset.state, "live");
+});

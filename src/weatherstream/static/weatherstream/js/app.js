@@ -135,6 +135,9 @@ client.addEventListener("subscribed", (event) => {
   if (request && requests.has(frame.id)) card.texts.add(keyOf(request.text));
   const weather = frame.weather ?? (frame.temperature != null ? { temperature: frame.temperature } : null);
   if (weather) cards.show(card, weather);
+  // Back after a reconnect with a gap the server could not replay: the chart's readings
+  // come again over HTTP (a new card loads them anyway).
+  if (!isNew && frame.recovered === false) cards.reloadHistory(card);
 
   if (frame.id != null && frame.id === pendingSearch) {
     pendingSearch = null;
@@ -148,7 +151,10 @@ client.addEventListener("subscribed", (event) => {
 client.addEventListener("weather", (event) => {
   const frame = event.detail;
   const card = cards.get(String(frame.location));
-  if (card && frame.weather) cards.show(card, frame.weather);
+  if (!card || !frame.weather) return;
+  // missed while away, replayed in order after a reconnect: fills the chart's gap
+  if (frame.replay) cards.replay(card, frame.weather);
+  else cards.show(card, frame.weather);
 });
 
 client.addEventListener("forecast", (event) => {

@@ -11,7 +11,14 @@
 //   state        detail {state, retryIn}  state: connecting | live | reconnecting | offline
 //   hello        the hello frame (also kept as client.hello)
 //   forecast     a forecast frame (the latest per place and kind: client.latestForecast)
-//   subscribed, weather, unsubscribed, error, pong
+//   subscribed   the subscribed frame; "recovered" (true/false) answers a resubscribe
+//                with "since" after a reconnect (false: reload the history over HTTP)
+//   weather      a weather frame; "replay": true on a reading missed while away,
+//                replayed in order before any live one after a reconnect
+//   unsubscribed, error, pong
+//
+// After any reconnect each subscription is sent again with "since": the observed_at of
+// the last reading it had (client.lastObserved), so the server replays what was missed.
 //
 // Outgoing frames are paced (SEND_BURST per SEND_WINDOW) to stay inside the
 // server's rate limit; frames it still drops are sent again after a backoff.
@@ -118,9 +125,10 @@ export class WeatherClient extends EventTarget {
   #resendAttempt = 0;
 
   #nextId = 1;
-  // query key -> {id, key, query, forecast, confirmed, tell}: `forecast` the kinds asked
-  // for; per connection, `confirmed` (answered) and `tell` (send the kinds even when
-  // none: the server holds others)
+  // query key -> {id, key, query, forecast, confirmed, tell, resume}: `forecast` the kinds
+  // asked for; per connection, `confirmed` (answered), `tell` (send the kinds even when
+  // none: the server holds others) and `resume` (the subscribe of a reconnect: it carries
+  // "since" until answered)
   #subs = new Map();
   #byId = new Map(); // subscribe id -> query key
   // subscribe id -> the location id the server answered it with: the page's one map
@@ -128,6 +136,9 @@ export class WeatherClient extends EventTarget {
   #locations = new Map();
   // location id -> Map(kind -> the latest forecast frame), for places still watched
   #forecasts = new Map();
+  // location id -> {at (ms), iso}: the latest observed_at of a reading of a watched place
+  // (from "subscribed" and every "weather" frame, replayed or live), kept across reconnects
+  #observed = new Map();
 
   /** The hello frame of the current connection, or null. */
   hello = null;
@@ -176,6 +187,7 @@ export class WeatherClient extends EventTarget {
       query: { ...query },
       location: this.locationOf(id),
       forecast: [...forecast],
+      since: this.lastObserved(this.locationOf(id)),
     }));
   }
 
@@ -186,6 +198,13 @@ export class WeatherClient extends EventTarget {
    */
   locationOf(id) {
     return this.#locations.get(id) ?? null;
+  }
+
+  /** The observed_at (the server's ISO text) of the latest reading of a watched location
+   *  id, or null: what a resubscribe after a reconnect sends as "since". Kept across
+   *  reconnects; dropped when the place is unsubscribed. */
+  lastObserved(locationId) {
+    return locationId == null ? null : (this.#observed.get(String(locationId))?.iso ?? null);
   }
 
   /** The latest "forecast" frame of ``kind`` ("hourly" or "daily") for a watched location
@@ -305,7 +324,12 @@ export class WeatherClient extends EventTarget {
     this.hello = null;
     this.#tokens = this.#sendBurst;
     this.#setState("live");
-    for (const sub of this.#subs.values()) this.#sendSubscribe(sub);
+    // Again after a reconnect: each with "since" when it had a reading, so the server
+    // replays what was missed meanwhile (the first open of a page has none to send).
+    for (const sub of this.#subs.values()) {
+      sub.resume = this.lastObserved(this.locationOf(sub.id)) !== null;
+      this.#sendSubscribe(sub);
+    }
     this.#schedulePing();
   }
 
@@ -336,7 +360,7 @@ export class WeatherClient extends EventTarget {
     if (this.#resendTimer !== null) this.#clearTimeout(this.#resendTimer);
     this.#resendTimer = null;
     this.#resendAttempt = 0;
-    for (const sub of this.#subs.values()) sub.confirmed = sub.tell = false;
+    for (const sub of this.#subs.values()) sub.confirmed = sub.tell = sub.resume = false;
   }
 
   #scheduleReconnect() {
@@ -402,11 +426,24 @@ export class WeatherClient extends EventTarget {
     }
   }
 
-  // The kinds go along when there are some, or when the server must drop the ones it has.
+  // The kinds go along when there are some, or when the server must drop the ones it has;
+  // "since" on the subscribe of a reconnect (and on its resend), never on others: the
+  // server would replay readings this connection may get live as well.
   #sendSubscribe(sub) {
     const frame = { type: "subscribe", ...sub.query, id: sub.id };
     if (sub.forecast.length || sub.tell) frame.forecast = [...sub.forecast];
+    const since = sub.resume ? this.lastObserved(this.locationOf(sub.id)) : null;
+    if (since !== null) frame.since = since;
     this.#send(frame);
+  }
+
+  // Remember ``weather``'s observed_at for a location when it is the latest yet.
+  #noteObserved(location, weather) {
+    const iso = weather && typeof weather === "object" ? weather.observed_at : null;
+    const at = typeof iso === "string" ? Date.parse(iso) : NaN;
+    if (!Number.isFinite(at)) return;
+    const known = this.#observed.get(location);
+    if (!known || at > known.at) this.#observed.set(location, { at, iso });
   }
 
   #setKinds(sub, kinds) {
@@ -419,6 +456,7 @@ export class WeatherClient extends EventTarget {
     if (!this.#open) return; // a new connection starts with none: sent on open if any
     sub.tell = true;
     sub.confirmed = false;
+    sub.resume = false; // a replay asked for already (if any) is not asked for twice
     this.#sendSubscribe(sub);
   }
 
@@ -426,7 +464,10 @@ export class WeatherClient extends EventTarget {
     this.#subs.delete(sub.key);
     this.#byId.delete(sub.id);
     const location = this.locationOf(sub.id);
-    if (location !== null && !this.#watching(location)) this.#forecasts.delete(location);
+    if (location !== null && !this.#watching(location)) {
+      this.#forecasts.delete(location);
+      this.#observed.delete(location);
+    }
   }
 
   // The remembered subscription that covers a location id, if any.
@@ -461,7 +502,8 @@ export class WeatherClient extends EventTarget {
           this.#locations.set(sub.id, location);
           if (other) this.#merge(sub, other);
           else sub.confirmed = true;
-          sub.tell = false;
+          sub.tell = sub.resume = false;
+          this.#noteObserved(location, frame.weather);
           this.#resendAttempt = 0;
         }
         break;
@@ -495,7 +537,12 @@ export class WeatherClient extends EventTarget {
         }
         break;
       }
-      case "weather":
+      case "weather": {
+        // replayed (after a reconnect) or live: the latest one is the next "since"
+        const location = frame.location == null ? null : String(frame.location);
+        if (location !== null && this.#watching(location)) this.#noteObserved(location, frame.weather);
+        break;
+      }
       case "pong":
         break;
       default:

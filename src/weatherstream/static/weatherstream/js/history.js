@@ -3,6 +3,16 @@
 
 export const HISTORY_HOURS = 24;
 
+/** Whether reading ``w`` was observed after reading ``than`` (true when there is no
+ *  ``than`` or it has no valid time; false when ``w`` has none). A replayed reading (after a
+ *  reconnect) is shown only when it is newer than the one shown. */
+export function isNewer(w, than) {
+  const when = w ? Date.parse(w.observed_at) : NaN;
+  if (!Number.isFinite(when)) return false;
+  const shown = than ? Date.parse(than.observed_at) : NaN;
+  return !Number.isFinite(shown) || when > shown;
+}
+
 /** An empty series. */
 export const emptyHistory = () => ({ times: [], celsius: [], simulated: [] });
 

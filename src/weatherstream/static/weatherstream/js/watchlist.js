@@ -77,6 +77,28 @@ export class Watchlist {
     this.updateBanners();
   }
 
+  /**
+   * A reading missed while the page was away (a "weather" frame with "replay": true, sent
+   * in order after a reconnect, before any live one): it fills the chart's gap, once per
+   * observed_at (a point already there is not added again), stale-marked or not (it is a
+   * stored reading). The card shows it only when it is newer than the one it shows:
+   * "subscribed" brought the latest already.
+   */
+  replay(card, w) {
+    if (!w) return;
+    const added = history.addPoint(card.history, w);
+    if (history.isNewer(w, card.reading)) this.show(card, w); // its point is on the chart now
+    if (added) this.draw(card);
+  }
+
+  /** Load a card's past readings again (/api/history), merged with the points it has:
+   *  after a reconnect whose gap the server could not fill ("recovered": false). */
+  reloadHistory(card) {
+    const locationId = String(card.location.id);
+    if (this.#cards.get(locationId) !== card) return Promise.resolve();
+    return this.#loadHistory(card, locationId);
+  }
+
   /** Show a "forecast" frame on ``card``: it replaces the one of its kind. */
   showForecast(card, frame) {
     if (!(frame.kind in card.forecasts) || !Array.isArray(frame.forecast)) return;

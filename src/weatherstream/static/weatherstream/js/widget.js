@@ -7,6 +7,7 @@
 import { DEFAULT_PATH, WeatherClient, socketUrl } from "./client.js";
 import { upcomingHours } from "./forecast.js";
 import * as fmt from "./format.js";
+import { isNewer } from "./history.js";
 import { iconSvg } from "./icons.js";
 import { pageStorage } from "./storage.js";
 
@@ -47,7 +48,11 @@ function watch(client) {
     }
   });
   client.addEventListener("weather", ({ detail }) => {
-    for (const el of widgetsAt(detail.location)) render(el, detail.weather);
+    for (const el of widgetsAt(detail.location)) {
+      // A reading replayed after a reconnect is history: "subscribed" showed the latest.
+      if (detail.replay && !isNewer(detail.weather, lastReading.get(el))) continue;
+      render(el, detail.weather);
+    }
   });
   client.addEventListener("forecast", ({ detail }) => {
     if (detail.kind !== "hourly") return;
