@@ -13,7 +13,9 @@ The orchestrator (``fanout.py``) drives a generator process through a
 ``multiprocessing`` pipe with these commands, each answered with one message:
 
 ``("connect", spec)``   open and subscribe ``spec["conns"]`` connections
-``("window", t0, t1)``  count weather frames received in [t0, t1] (wall clock)
+``("window", t0, t1)``  count weather frames received in [t0, t1] (wall clock);
+                        ``("window", t0, t1, True)`` also returns each frame's
+                        (location, published_at, receipt time): bench/stations.py
 ``("rtt", spec)``       ping / subscribe round trips on a sample of connections
 ``("close",)``          drop every connection and exit
 """
@@ -81,6 +83,8 @@ class Stats:
         self.publications: dict[int, set[float]] = {}
         self.frames_total = 0
         self.latencies = array("d")
+        # (location, published_at, receipt time) of each frame in the window, when asked
+        self.arrivals: array[float] | None = None
         self.closed = 0
         self.close_codes: dict[int, int] = {}
         self.errors: dict[str, int] = {}
@@ -205,6 +209,8 @@ class Client(asyncio.Protocol):
                     if stats.t0 <= published <= stats.t1:
                         stats.frames += 1
                         stats.latencies.append(now - published)
+                        if stats.arrivals is not None:
+                            stats.arrivals.extend((self.loc, published, now))
                         seen = stats.publications.get(self.loc)
                         if seen is None:
                             seen = stats.publications[self.loc] = set()
@@ -271,8 +277,11 @@ class Client(asyncio.Protocol):
             self.transport.abort()
 
 
-def subscribe_message(index: int, k: int) -> dict[str, Any]:
-    """Connection ``index`` watches location ``index % k`` (round robin)."""
+def subscribe_message(index: int, k: int, stations: list[str] | None = None) -> dict[str, Any]:
+    """Connection ``index`` watches location ``index % k`` (round robin): with
+    ``stations``, the registered station ``stations[index % k]``."""
+    if stations:
+        return {"type": "subscribe", "station": stations[index % k], "id": 1}
     lat, lon = location(index % k)
     return {"type": "subscribe", "lat": lat, "lon": lon, "id": 1}
 
@@ -312,9 +321,8 @@ class Generator:
                     failures["phase timeout"] = failures.get("phase timeout", 0) + 1
                     return
                 port = ports[index % len(ports)]  # several server processes: round robin
-                client = Client(
-                    self.stats, host, port, path, subscribe_message(index, spec["k"]), index % spec["k"]
-                )
+                message = subscribe_message(index, spec["k"], spec.get("stations"))
+                client = Client(self.stats, host, port, path, message, index % spec["k"])
                 t = time.time()
                 if not t_first:
                     t_first.append(t)
@@ -348,14 +356,16 @@ class Generator:
             "t_last": t_last,
         }
 
-    async def window(self, t0: float, t1: float) -> dict[str, Any]:
+    async def window(self, t0: float, t1: float, arrivals: bool = False) -> dict[str, Any]:
         s = self.stats
         s.frames, s.latencies, s.publications = 0, array("d"), {}
+        s.arrivals = array("d") if arrivals else None
         closed_before = s.closed
         s.t0, s.t1 = t0, t1
         # Frames published just before t1 are still on their way: wait for them.
         await asyncio.sleep(max(0.0, t1 - time.time()) + LATE_GRACE)
         s.t0, s.t1 = float("inf"), float("-inf")
+        seen, s.arrivals = s.arrivals, None
         subscribers: dict[int, int] = {}
         for client in self.clients:
             if client.state == OPEN and not client.stalled:  # stalled ones read nothing
@@ -365,6 +375,7 @@ class Generator:
             "publications": {loc: sorted(seen) for loc, seen in s.publications.items()},
             "subscribers": subscribers,
             "latencies": s.latencies.tobytes(),
+            "arrivals": seen.tobytes() if seen is not None else b"",
             "closed_in_window": s.closed - closed_before,
             "open": sum(1 for c in self.clients if c.state == OPEN and not c.stalled),
             "close_codes": dict(s.close_codes),
@@ -443,7 +454,7 @@ def run(conn: Any) -> None:
             if cmd[0] == "connect":
                 conn.send(await gen.connect(cmd[1]))
             elif cmd[0] == "window":
-                conn.send(await gen.window(cmd[1], cmd[2]))
+                conn.send(await gen.window(*cmd[1:]))
             elif cmd[0] == "rtt":
                 conn.send(await gen.rtt(cmd[1]))
             elif cmd[0] == "close":

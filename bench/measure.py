@@ -139,6 +139,7 @@ def connect_job(j: int, g: int, ports: list[int], name: str, args: argparse.Name
         "ports": ports,
         "path": "/ws/weather/",
         "k": args.k,
+        "stations": getattr(args, "station_ids", None),  # bench/stations.py: subscribe to these
         "indices": list(range(j, args.n, g)),
         "concurrency": max(1, args.concurrency // g),
         "stalled": args.stalled if name.endswith(STALLED) else 0.0,

@@ -169,6 +169,21 @@ def migrate_template(args: argparse.Namespace, workdir: Path) -> Path:
     return var / "weatherstream.sqlite3"
 
 
+def snapshot(workdir: Path) -> Path:
+    """Run the product from here on from a copy of ``src/`` and ``example/`` taken now, so
+    that edits made in the checkout while a benchmark runs do not mix into its rows (the
+    installed package is an editable one: PYTHONPATH puts the copy before it). Returns the
+    copy's root, which takes the repository's place for the product's commands."""
+    global REPO
+    tree = workdir / "tree"
+    skip = shutil.ignore_patterns("__pycache__", "*.sqlite3*", "var")
+    for part in ("src", "example"):
+        shutil.copytree(REPO / part, tree / part, ignore=skip)
+    REPO = tree
+    PRODUCT_ENV["PYTHONPATH"] = f"{tree / 'example'}:{tree / 'src'}"
+    return tree
+
+
 # -- running ----------------------------------------------------------------------------
 
 

@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import http.server
 import importlib.metadata
 import io
 import json
 import os
 import pty
+import random
 import re
 import select
 import signal
@@ -20,7 +22,9 @@ import subprocess
 import sys
 import tempfile
 import termios
+import threading
 import time
+import urllib.parse
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from pathlib import Path
@@ -38,6 +42,7 @@ from websockets.sync.client import connect as connect_ws
 from websockets.typing import Origin
 
 from scripts.engines import free_port
+from tests.test_server import EXAMPLE
 from weatherstream import cli, forecasts
 
 WATCH = str(Path(sys.executable).parent / "weatherstream")
@@ -809,3 +814,280 @@ def test_a_changed_forecast_replaces_the_shown_one():
     hours, days = side_by_side(third.splitlines())
     assert sum("41.0" in line for line in days) == 7 and "-23.0" not in third and "snow" not in third
     assert "simulated" not in third
+
+
+# -- station-sim ------------------------------------------------------------------------------
+
+WU_PARAMETERS = {
+    "ID", "PASSWORD", "dateutc", "action", "softwaretype", "tempf", "humidity", "dewptf",
+    "windspeedmph", "windgustmph", "winddir", "baromin", "rainin", "dailyrainin",
+    "solarradiation", "UV",
+}  # fmt: skip
+ECOWITT_PARAMETERS = {
+    "PASSKEY", "stationtype", "dateutc", "tempf", "humidity", "baromrelin", "baromabsin",
+    "winddir", "windspeedmph", "windgustmph", "rainratein", "hourlyrainin", "dailyrainin",
+    "solarradiation", "uv", "model", "freq",
+}  # fmt: skip
+DATEUTC_ENCODED = re.compile(r"(?:^|&)dateutc=(\d{4}-\d\d-\d\d)\+(\d\d)%3A(\d\d)%3A(\d\d)(?:&|$)")
+
+
+@contextlib.contextmanager
+def upload_server(answers=()):
+    """A loopback HTTP server of the test's own, standing in for a site's upload views: it
+    answers the n-th request with answers[n] (status, text), then 200 "success", and keeps
+    each request as (method, path, raw query or body, content type)."""
+    seen = SimpleNamespace(requests=[], answers=list(answers))
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def answer(self, raw: str) -> None:
+            path, _, query = self.path.partition("?")
+            body = raw or query
+            seen.requests.append((self.command, path, body, self.headers.get("Content-Type", "")))
+            status, text = seen.answers.pop(0) if seen.answers else (200, "success")
+            data = (text + "\n").encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            self.answer("")
+
+        def do_POST(self) -> None:
+            self.answer(self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode())
+
+        def log_message(self, *args) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    seen.url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        yield seen
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def form(raw: str) -> dict[str, str]:
+    """A query or form body with one value per name, as the upload views read it."""
+    pairs = urllib.parse.parse_qsl(raw, keep_blank_values=True, strict_parsing=True)
+    assert len(pairs) == len(dict(pairs)), raw
+    return dict(pairs)
+
+
+def sent_at(raw: str) -> datetime:
+    """``dateutc`` as a device writes it in a URL or a form: ``YYYY-MM-DD+HH%3AMM%3ASS``."""
+    found = DATEUTC_ENCODED.search(raw)
+    assert found, raw
+    day, hh, mm, ss = found.groups()
+    return datetime.fromisoformat(f"{day}T{hh}:{mm}:{ss}+00:00")
+
+
+def celsius(fahrenheit: str) -> float:
+    return (float(fahrenheit) - 32.0) * 5.0 / 9.0
+
+
+def assert_plausible_us_units(p: dict[str, str], rain_hour: str, pressure: str) -> None:
+    """Values that only fit the protocols' units: °F (the dew point agrees with the
+    temperature and humidity only in °F), inHg, mph, inches, a whole UV index."""
+    dew = cli.fahrenheit(cli.dew_point(celsius(p["tempf"]), float(p["humidity"])))
+    assert abs(dew - float(p["dewptf"] if "dewptf" in p else dew)) < 0.6, p
+    assert re.fullmatch(r"-?\d+\.\d", p["tempf"]) and -40 < float(p["tempf"]) < 120, p
+    assert re.fullmatch(r"\d+", p["humidity"]) and 12 <= int(p["humidity"]) <= 100, p
+    assert 27.5 < float(p[pressure]) < 31.5, p  # inHg (hPa would be ~1000)
+    assert float(p["windgustmph"]) >= float(p["windspeedmph"]) >= 0, p
+    assert re.fullmatch(r"\d+", p["winddir"]) and 0 <= int(p["winddir"]) < 360, p
+    assert 0 <= float(p[rain_hour]) < 4 and float(p["dailyrainin"]) >= 0, p
+    assert 0 <= float(p["solarradiation"]) < 1100, p
+    assert re.fullmatch(r"\d+", p.get("UV", p.get("uv", ""))), p
+
+
+def test_station_sim_uploads_what_a_wunderground_device_sends():
+    with upload_server() as site:
+        done = run("station-sim", "--url", site.url, "--id", "st-0123456789ab", "--key", "K3y",
+                   "--every", "0.3", "--count", "2", "--seed", "7")  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert len(site.requests) == 2
+    for method, path, raw, _ in site.requests:
+        assert (method, path) == ("GET", "/weatherstation/updateweatherstation.php")
+        p = form(raw)
+        assert set(p) == WU_PARAMETERS
+        assert (p["ID"], p["PASSWORD"], p["action"]) == ("st-0123456789ab", "K3y", "updateraw")
+        assert p["softwaretype"].startswith("weatherstream-station-sim/")
+        assert abs((sent_at(raw) - datetime.now(UTC)).total_seconds()) < 60
+        assert_plausible_us_units(p, "rainin", "baromin")
+    lines = done.stdout.splitlines()
+    assert len(lines) == 2 and all(line.endswith("  200 success") for line in lines), done.stdout
+    assert f"{form(site.requests[0][2])['tempf']} °F" in lines[0]
+    assert "simulated" in done.stderr and "K3y" not in done.stdout + done.stderr
+
+
+def test_station_sim_uploads_what_an_ecowitt_gateway_sends():
+    with upload_server([(200, "OK")]) as site:
+        done = run("station-sim", "--url", site.url, "--format", "ecowitt", "--passkey", "A1B2C3",
+                   "--elevation", "500", "--count", "1")  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    [(method, path, raw, content_type)] = site.requests
+    assert (method, path) == ("POST", "/data/report/")
+    assert content_type == "application/x-www-form-urlencoded"
+    p = form(raw)
+    assert set(p) == ECOWITT_PARAMETERS
+    assert p["PASSKEY"] == "A1B2C3" and p["stationtype"].startswith("weatherstream-station-sim_V")
+    assert abs((sent_at(raw) - datetime.now(UTC)).total_seconds()) < 60
+    assert_plausible_us_units(p, "hourlyrainin", "baromrelin")
+    assert 0.93 < float(p["baromabsin"]) / float(p["baromrelin"]) < 0.95  # 500 m up: ~6% less
+    assert done.stdout.endswith("  200 OK\n"), done.stdout
+
+
+def test_station_sim_converts_to_the_protocols_units_exactly():
+    m = cli.Measurement(
+        at=datetime(2026, 10, 3, 10, 30, 16, tzinfo=UTC).timestamp(),
+        temperature=20.0, humidity=55.4, dew_point=-10.0, wind_speed=16.09344,
+        wind_gusts=12.0, wind_direction=359.6, pressure=1013.25, station_pressure=955.0,
+        rain_rate=12.7, rain_hour=2.54, rain_day=25.4, solar=512.345, uv=4,
+    )  # fmt: skip
+    measured = {
+        "tempf": "68.0", "humidity": "55", "windspeedmph": "10.0",
+        "windgustmph": "10.0",  # the gust (7.5 mph) is never sent below the speed
+        "winddir": "0", "dailyrainin": "1.00",
+    }  # fmt: skip
+    assert cli.wunderground_params("st-1", "k", m) == {
+        "ID": "st-1", "PASSWORD": "k", "dateutc": "2026-10-03 10:30:16", "action": "updateraw",
+        "softwaretype": f"weatherstream-station-sim/{cli.version()}", **measured,
+        "dewptf": "14.0", "baromin": "29.92", "rainin": "0.10", "solarradiation": "512.3", "UV": "4",
+    }  # fmt: skip
+    assert cli.ecowitt_params("P", m) == {
+        "PASSKEY": "P", "stationtype": f"weatherstream-station-sim_V{cli.version()}",
+        "dateutc": "2026-10-03 10:30:16", **measured, "dailyrainin": "1.000",
+        "baromrelin": "29.921", "baromabsin": "28.201", "rainratein": "0.500", "hourlyrainin": "0.100",
+        "solarradiation": "512.35", "uv": "4", "model": "weatherstream-station-sim", "freq": "868M",
+    }  # fmt: skip
+
+
+def test_station_sim_walks_smoothly_and_follows_the_sun_and_the_rain():
+    start = datetime(2026, 6, 20, 0, 0, tzinfo=UTC).timestamp()  # Berlin, midsummer
+    station = cli.SimulatedStation(52.52, 13.40, elevation=34, rng=random.Random(3), start=start)
+    steps = [station.step(start + 16 * i) for i in range(2 * 5400)]  # two days, every 16 s
+    for a, b in zip(steps, steps[1:]):
+        assert abs(b.temperature - a.temperature) < 0.5 and abs(b.pressure - a.pressure) < 0.5
+        assert b.wind_gusts >= b.wind_speed >= 0 and 12 <= b.humidity <= 100
+        assert b.rain_day >= a.rain_day or station.local_day(b.at) != station.local_day(a.at)
+    noon = [m for m in steps if 11 <= (m.at % 86400) / 3600 + 13.40 / 15 <= 13]
+    night = [m for m in steps if cli.solar_elevation(52.52, 13.40, m.at) < 0]
+    assert min(m.solar for m in noon) > 150 and max(m.uv for m in noon) >= 5
+    assert night and all(m.solar == 0 and m.uv == 0 for m in night)
+    assert max(m.temperature for m in noon) > max(m.temperature for m in night)
+    wet = [m for m in steps if m.rain_rate > 0]
+    assert wet and max(m.rain_hour for m in steps) > 0.5  # showers fell (seed 3)
+    # each midnight (local solar time) the day's rain starts again from nothing
+    midnight = next(
+        i for i in range(1, len(steps)) if station.local_day(steps[i].at) > station.local_day(steps[i - 1].at)
+    )
+    assert steps[midnight].rain_day < 0.1 and steps[midnight - 1].rain_day > 0
+
+
+def test_station_sim_reports_refusals_and_goes_on_to_the_next_upload():
+    answers = [
+        (429, "Too soon: one upload every 10 seconds at most."),
+        (401, "INVALIDPASSWORDID|Password or key and/or id are incorrect"),
+        (500, "The server failed to take the upload."),
+    ]
+    with upload_server(answers) as site:
+        done = run(
+            "station-sim", "--url", site.url, "--id", "st-1", "--key", "k", "--every", "0.2", "--count", "4"
+        )
+    assert done.returncode == cli.EXIT_UPLOAD_FAILED == 1, done.stdout + done.stderr
+    assert len(site.requests) == 4
+    lines = done.stdout.splitlines()
+    assert [line.split("  ")[-1] for line in lines] == [
+        "429 Too soon: one upload every 10 seconds at most.",
+        "401 INVALIDPASSWORDID|Password or key and/or id are incorrect",
+        "500 The server failed to take the upload.",
+        "200 success",
+    ]
+    assert "Traceback" not in done.stderr
+
+
+def test_station_sim_reports_a_refused_connection_and_goes_on():
+    started = time.monotonic()
+    done = run("station-sim", "--url", f"http://127.0.0.1:{free_port()}", "--id", "st-1", "--key", "k",
+               "--every", "0.3", "--count", "3")  # fmt: skip
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 3 and all("failed: cannot connect" in line for line in lines), done.stdout
+    assert "Connection refused" in lines[0]
+    assert time.monotonic() - started >= 0.6  # the ticks kept their spacing
+
+
+def test_station_sim_stops_quietly_on_ctrl_c():
+    with upload_server() as site:
+        sim = subprocess.Popen(
+            [WATCH, "station-sim", "--url", site.url, "--id", "st-1", "--key", "k", "--every", "0.2"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=user_env(),
+        )  # fmt: skip
+        try:
+            assert sim.stdout.readline().endswith("200 success\n")
+            assert sim.stdout.readline().endswith("200 success\n")
+            sim.send_signal(signal.SIGINT)
+            out, err = sim.communicate(timeout=10)
+        finally:
+            sim.kill()
+    assert sim.returncode == 0, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--id", "st-1"],  # no key
+        ["--format", "ecowitt"],  # no passkey
+        ["--format", "ecowitt", "--passkey", "P", "--key", "k"],
+        ["--id", "st-1", "--key", "k", "--url", "ws://127.0.0.1:8000/"],
+        ["--id", "st-1", "--key", "k", "--every", "0"],
+    ],
+)
+def test_station_sim_usage_errors(args):
+    done = run("station-sim", *args)
+    assert done.returncode == 2 and "usage: weatherstream station-sim" in done.stderr, done.stderr
+
+
+def register(server, *extra: str) -> dict[str, str]:
+    """A station registered in the running server's database, as its operator would."""
+    done = subprocess.run(
+        [sys.executable, "manage.py", "weatherstream_station", "add", "Sim",
+         "--lat", "52.52", "--lon", "13.40", "--json", *extra],
+        cwd=EXAMPLE, env=server.env, capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    return json.loads(done.stdout)
+
+
+def test_station_sim_against_the_product(server):
+    wu, eco = register(server), register(server, "--passkey", "ABCDEF0123")
+    site = f"http://127.0.0.1:{server.port}"
+    with connect_ws(ws_url(server), origin=Origin(f"http://127.0.0.1:{server.port}"), open_timeout=20) as ws:
+        assert json.loads(ws.recv(timeout=10))["type"] == "hello"
+        ws.send(json.dumps({"type": "subscribe", "station": wu["id"], "id": 1}))
+        assert json.loads(ws.recv(timeout=10))["type"] == "subscribed"
+        done = run("station-sim", "--url", site, "--id", wu["id"], "--key", wu["key"], "--count", "1")
+        assert done.returncode == 0 and done.stdout.endswith("  200 success\n"), done.stdout + done.stderr
+        frame = json.loads(ws.recv(timeout=10))
+    assert frame["type"] == "weather" and frame["location"] == wu["id"]
+    tempf, humidity = re.search(r"UTC  (-?[\d.]+) °F  (\d+)%", done.stdout).groups()
+    assert abs(frame["weather"]["temperature"] - celsius(tempf)) < 0.01
+    assert frame["weather"]["humidity"] == float(humidity)
+    assert frame["weather"]["source"] == f"station:{wu['id']}"
+    # the server's own refusals: too soon after the last upload, a wrong key
+    again = run("station-sim", "--url", site, "--id", wu["id"], "--key", wu["key"], "--count", "1")
+    assert again.returncode == 1 and again.stdout.endswith(
+        "  429 Too soon: one upload every 10 seconds at most.\n"
+    )
+    wrong = run("station-sim", "--url", site, "--id", wu["id"], "--key", "wrong", "--count", "1")
+    assert wrong.returncode == 1 and "  401 INVALIDPASSWORDID|" in wrong.stdout, wrong.stdout
+    ecowitt = run(
+        "station-sim", "--url", site, "--format", "ecowitt", "--passkey", "abcdef0123", "--count", "1"
+    )
+    assert ecowitt.returncode == 0 and ecowitt.stdout.endswith("  200 OK\n"), ecowitt.stdout + ecowitt.stderr
+    assert eco["id"] != wu["id"]

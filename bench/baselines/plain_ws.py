@@ -5,6 +5,13 @@ latest snapshot, a weather frame per location per second carrying published_at,
 ping -> pong); each frame is serialized once and sent with
 ``websockets.broadcast()``. No Django, no ASGI.
 
+Personal weather stations (bench/stations.py): ``subscribe`` with ``"station": ID``, and
+a Weather Underground upload, ``GET /weatherstation/updateweatherstation.php?ID=...``,
+answered 200 ``success`` after broadcasting its reading to that station's subscribers at
+once (the product answers after its fan-out too). Any ID is accepted, no key is checked
+and nothing is stored: the least work an upload can cause. websockets answers one HTTP
+request per connection and closes it, as a gateway's upload uses one.
+
     python bench/baselines/plain_ws.py --port 9001
 """
 
@@ -15,12 +22,17 @@ import asyncio
 import json
 import random
 import time
+from http import HTTPStatus
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import uvloop
 import websockets
-from weather import location_id, parse_subscribe, place, reading
+from weather import location_id, parse_subscribe, place, reading, station_place, station_reading
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.http11 import Request, Response
+
+UPLOAD_PATH = "/weatherstation/updateweatherstation.php"
 
 subscribers: dict[str, set[ServerConnection]] = {}
 latest: dict[str, dict[str, Any]] = {}
@@ -46,6 +58,37 @@ async def ticker(lid: str) -> None:
         websockets.broadcast(conns, text)
 
 
+def upload(connection: ServerConnection, request: Request) -> Response | None:
+    """A station's upload: its reading to the station's subscribers, then ``success``.
+    Anything else is a WebSocket handshake (None: go on with it)."""
+    url = urlsplit(request.path)
+    if url.path != UPLOAD_PATH:
+        return None
+    params = dict(parse_qsl(url.query))
+    sid = params.get("ID", "").lower()
+    weather = latest[sid] = station_reading(sid, params)
+    conns = subscribers.get(sid)
+    if conns:
+        text = dumps({"type": "weather", "location": sid, "weather": weather, "published_at": time.time()})
+        websockets.broadcast(conns, text)
+    return connection.respond(HTTPStatus.OK, "success\n")
+
+
+async def subscribed(ws: ServerConnection, location: dict[str, Any], msg_id: Any) -> None:
+    w = latest.get(location["id"])
+    await ws.send(
+        dumps(
+            {
+                "type": "subscribed",
+                "location": location,
+                "weather": w,
+                "temperature": w["temperature"] if w else None,
+                "id": msg_id,
+            }
+        )
+    )
+
+
 async def handler(ws: ServerConnection) -> None:
     mine: set[str] = set()
     await ws.send(dumps({"type": "hello", "protocol": 1, "provider": "simulated", "poll_interval": 1.0}))
@@ -59,24 +102,18 @@ async def handler(ws: ServerConnection) -> None:
             kind = msg.get("type")
             if kind == "ping":
                 await ws.send(dumps({"type": "pong", "id": msg.get("id")}))
+            elif kind == "subscribe" and isinstance(msg.get("station"), str):
+                lid = msg["station"].strip().lower()  # uploads drive it: no ticker
+                mine.add(lid)
+                subscribers.setdefault(lid, set()).add(ws)
+                await subscribed(ws, station_place(lid), msg.get("id"))
             elif kind == "subscribe" and (coords := parse_subscribe(msg)) is not None:
                 lid = location_id(*coords)
                 mine.add(lid)
                 subscribers.setdefault(lid, set()).add(ws)
                 if lid not in tickers:
                     tickers[lid] = asyncio.get_running_loop().create_task(ticker(lid))
-                w = latest.get(lid)
-                await ws.send(
-                    dumps(
-                        {
-                            "type": "subscribed",
-                            "location": place(*coords),
-                            "weather": w,
-                            "temperature": w["temperature"] if w else None,
-                            "id": msg.get("id"),
-                        }
-                    )
-                )
+                await subscribed(ws, place(*coords), msg.get("id"))
             else:
                 await ws.send(
                     dumps({"type": "error", "code": "bad_request", "message": "?", "id": msg.get("id")})
@@ -87,7 +124,7 @@ async def handler(ws: ServerConnection) -> None:
 
 
 async def main(host: str, port: int) -> None:
-    async with serve(handler, host, port, compression=None, backlog=2048) as server:
+    async with serve(handler, host, port, compression=None, backlog=2048, process_request=upload) as server:
         await server.serve_forever()
 
 

@@ -53,3 +53,52 @@ def parse_subscribe(msg: dict[str, Any]) -> tuple[float, float] | None:
     if "lat" in msg and "lon" in msg:
         return float(msg["lat"]), float(msg["lon"])
     return None
+
+
+def station_place(sid: str) -> dict[str, Any]:
+    return {
+        "id": sid,
+        "name": sid,
+        "country": "XX",
+        "region": "Nowhere",
+        "lat": 0.0,
+        "lon": 0.0,
+        "timezone": "",
+    }
+
+
+def _number(params: dict[str, str], name: str) -> float | None:
+    try:
+        return float(params[name])
+    except (KeyError, ValueError):
+        return None
+
+
+def station_reading(sid: str, params: dict[str, str]) -> dict[str, Any]:
+    """A Weather Underground upload's reading in the product's units and wire shape (the
+    conversions of weatherstream/uploads.py; no checks)."""
+    tempf, wind, gust = (
+        _number(params, "tempf"),
+        _number(params, "windspeedmph"),
+        _number(params, "windgustmph"),
+    )
+    baromin, rainin = _number(params, "baromin"), _number(params, "rainin")
+    when = params.get("dateutc", "now").replace("+", " ")
+    observed = datetime.now(UTC) if when == "now" else datetime.fromisoformat(when).replace(tzinfo=UTC)
+    return {
+        "temperature": None if tempf is None else round((tempf - 32.0) * 5.0 / 9.0, 2),
+        "feels_like": None,
+        "humidity": _number(params, "humidity"),
+        "wind_speed": None if wind is None else round(wind * 1.609344, 2),
+        "wind_gusts": None if gust is None else round(gust * 1.609344, 2),
+        "wind_direction": _number(params, "winddir"),
+        "precipitation": None if rainin is None else round(rainin * 25.4, 2),
+        "cloud_cover": None,
+        "pressure": None if baromin is None else round(baromin * 33.8638866667, 2),
+        "weather_code": None,
+        "is_day": True,
+        "summary": None,
+        "observed_at": observed.replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        "source": f"station:{sid}",
+        "stale": False,
+    }

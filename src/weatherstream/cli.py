@@ -4,7 +4,13 @@ The full reference is docs/cli.md.
 
     weatherstream watch [--url URL] [--once [--timeout S]] [--json] [--forecast]
                         [--attempts N | --retry-forever] CITY...
+    weatherstream station-sim [--url URL] (--id ID --key KEY | --format ecowitt --passkey P)
+                              [--every S] [--count N] [--lat LAT --lon LON] [--elevation M]
     weatherstream --version
+
+``station-sim`` uploads made-up readings AS a registered weather station (demos and
+benchmarks only: the server cannot tell them from the station's real measurements); see
+its section below and docs/cli.md.
 
 The URL comes from ``--url``, else ``$WEATHERSTREAM_URL``, else ws://127.0.0.1:8000/ws/weather/.
 
@@ -51,6 +57,7 @@ import argparse
 import asyncio
 import importlib.metadata
 import json
+import math
 import os
 import random
 import stat
@@ -63,6 +70,7 @@ from typing import Any, TextIO, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+import httpx
 from rich import box
 from rich.columns import Columns
 from rich.console import Console, Group, RenderableType
@@ -77,6 +85,7 @@ from websockets.uri import parse_uri
 from . import __version__, protocol
 from .forecasts import DAILY, HOURLY
 from .forecasts import KINDS as FORECAST_KINDS
+from .sun import solar_elevation
 
 EXIT_OK = 0
 EXIT_NO_READING = 1
@@ -810,6 +819,310 @@ async def until_output_closed(coro: Coroutine[Any, Any, T], out: TextIO) -> T:
     raise OutputClosed
 
 
+# -- station-sim: a simulated personal weather station --------------------------------------
+# Made-up readings, uploaded AS a registered station in the formats gateways use
+# (docs/cli.md). The server takes them as that station's own measurements and pushes
+# them as real weather: it cannot tell. For demos and benchmarks only.
+
+WUNDERGROUND, ECOWITT = "wunderground", "ecowitt"
+UPLOAD_PATHS = {WUNDERGROUND: "/weatherstation/updateweatherstation.php", ECOWITT: "/data/report/"}
+STATION_URL = "http://127.0.0.1:8000"  # where `make run` serves
+STATION_EVERY = 16.0  # seconds: an Ecowitt gateway's shortest customized upload interval
+UPLOAD_TIMEOUT = 10.0  # seconds for one upload's answer
+SIM_NAME = "weatherstream-station-sim"  # User-Agent, softwaretype, stationtype, model
+SIM_LATITUDE, SIM_LONGITUDE = 52.52, 13.40  # the docs' example station ("Garden", Berlin)
+EXIT_UPLOAD_FAILED = 1  # --count: an upload was refused or not answered
+DAY = 86400.0
+KMH_PER_MPH = 1.609344
+HPA_PER_INHG = 33.8638866667
+MM_PER_INCH = 25.4
+
+
+def walk(value: float, mean: float, spread: float, tau: float, dt: float, rng: random.Random) -> float:
+    """``dt`` seconds of an Ornstein-Uhlenbeck walk: drawn back to ``mean`` with the time
+    constant ``tau``, ``spread`` its standard deviation in the long run. Exact for any
+    ``dt``, so the weather changes alike whether uploads come every 2 s or every minute."""
+    keep = math.exp(-dt / tau)
+    return mean + (value - mean) * keep + spread * math.sqrt(1.0 - keep * keep) * rng.gauss(0.0, 1.0)
+
+
+def dew_point(temperature: float, humidity: float) -> float:
+    """°C, from °C and % (the Magnus formula, Sonntag's constants)."""
+    a, b = 17.62, 243.12
+    gamma = math.log(max(humidity, 1.0) / 100.0) + a * temperature / (b + temperature)
+    return b * gamma / (a - gamma)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """What the simulated station measures at ``at`` (Unix time), in the product's units."""
+
+    at: float
+    temperature: float  # °C
+    humidity: float  # %
+    dew_point: float  # °C
+    wind_speed: float  # km/h
+    wind_gusts: float  # km/h, never below wind_speed
+    wind_direction: float  # degrees, where the wind blows from
+    pressure: float  # hPa, brought to sea level (a gateway's "relative" pressure)
+    station_pressure: float  # hPa at the station's elevation ("absolute")
+    rain_rate: float  # mm/h now
+    rain_hour: float  # mm in the past 60 minutes
+    rain_day: float  # mm since the station's midnight (local solar time)
+    solar: float  # W/m²
+    uv: int  # UV index
+
+
+class SimulatedStation:
+    """A station's weather as a smooth random walk: temperature follows the season and the
+    sun with a wandering offset, humidity moves against it, wind, its direction, pressure
+    and cloud wander, showers start under thick cloud and accumulate, sunshine and UV
+    follow the sun's elevation through the cloud."""
+
+    def __init__(
+        self,
+        latitude: float = SIM_LATITUDE,
+        longitude: float = SIM_LONGITUDE,
+        *,
+        elevation: float = 0.0,
+        rng: random.Random | None = None,
+        start: float | None = None,
+    ) -> None:
+        self.latitude, self.longitude, self.elevation = latitude, longitude, elevation
+        self.rng = rng or random.Random()
+        r = self.rng
+        self.at = time.time() if start is None else start
+        self.warmth = r.gauss(0.0, 2.0)  # °C off what the season and the hour make
+        self.damp = r.gauss(0.0, 8.0)  # % of humidity off the usual
+        self.wind = max(0.0, r.gauss(12.0, 6.0))  # km/h
+        self.direction = r.uniform(0.0, 360.0)
+        self.pressure = r.gauss(1013.0, 6.0)  # hPa at sea level
+        self.cloud = r.uniform(0.1, 0.9)  # 0 clear to 1 overcast
+        self.rate = 0.0  # mm/h of the shower under way; 0 when dry
+        self.wet = 0.0  # 0 dry to 1 after a while of rain: cools the air, raises the humidity
+        self.rain: list[tuple[float, float]] = []  # (when, mm) over the past hour
+        self.day = self.local_day(self.at)
+        self.rain_today = 0.0
+
+    def local_day(self, ts: float) -> int:
+        return math.floor((ts + self.longitude / 15.0 * HOUR) / DAY)
+
+    def step(self, now: float) -> Measurement:
+        """The weather at ``now``, the walk moved on from the last call's time."""
+        dt = max(0.0, now - self.at)
+        self.at = now
+        r = self.rng
+        self.warmth = walk(self.warmth, 0.0, 2.0, 6 * HOUR, dt, r)
+        self.damp = walk(self.damp, 0.0, 8.0, 2 * HOUR, dt, r)
+        self.wind = max(0.0, walk(self.wind, 12.0, 6.0, HOUR / 2, dt, r))
+        self.direction = (self.direction + r.gauss(0.0, 0.7 * math.sqrt(dt))) % 360.0  # ~40° an hour
+        self.pressure = walk(self.pressure, 1013.0, 8.0, 36 * HOUR, dt, r)
+        overcast = 0.9 if self.rate else 0.5  # a shower thickens the cloud
+        self.cloud = min(1.0, max(0.0, walk(self.cloud, overcast, 0.3, 2 * HOUR, dt, r)))
+        self.shower(now, dt)
+        raining = 1.0 if self.rate else 0.0
+        self.wet = raining + (self.wet - raining) * math.exp(-dt / 900.0)  # over a quarter of an hour
+        temperature = self.climate(now) + self.warmth - 2.0 * self.wet
+        humidity = 72.0 - 3.0 * self.diurnal(now) + self.damp + 20.0 * self.wet
+        humidity = min(100.0, max(12.0, humidity))
+        gusts = self.wind * (1.2 + 0.15 * abs(r.gauss(0.0, 1.0))) + 2.0 * abs(r.gauss(0.0, 1.0))
+        solar, uv = self.sunshine(now)
+        h = self.elevation
+        station = self.pressure * (1.0 - 0.0065 * h / (temperature + 0.0065 * h + 273.15)) ** 5.257
+        return Measurement(
+            at=now,
+            temperature=temperature,
+            humidity=humidity,
+            dew_point=dew_point(temperature, humidity),
+            wind_speed=self.wind,
+            wind_gusts=gusts,
+            wind_direction=self.direction,
+            pressure=self.pressure,
+            station_pressure=station,
+            rain_rate=self.rate,
+            rain_hour=sum(mm for _, mm in self.rain),
+            rain_day=self.rain_today,
+            solar=solar,
+            uv=uv,
+        )
+
+    def solar_hour(self, ts: float) -> float:
+        return (ts % DAY) / HOUR + self.longitude / 15.0
+
+    def diurnal(self, ts: float) -> float:
+        """°C the hour adds: warmest at 15:00 solar time, less under cloud."""
+        return 4.0 * (1.0 - 0.6 * self.cloud) * math.cos(2 * math.pi * (self.solar_hour(ts) - 15.0) / 24.0)
+
+    def climate(self, ts: float) -> float:
+        """°C the latitude, the season (warmest in late July north, late January south)
+        and the hour make."""
+        lat = self.latitude
+        season = math.cos(2 * math.pi * ((ts / DAY) % 365.2422 - 200.0) / 365.2422)
+        return 30.0 - 0.4 * abs(lat) + 0.2 * lat * season + self.diurnal(ts)
+
+    def shower(self, now: float, dt: float) -> None:
+        """Rain: a shower starts under thick cloud, lasts 40 minutes on average; what falls
+        adds to the past hour's and the day's."""
+        r = self.rng
+        if self.rate:
+            stops = r.random() < 1.0 - math.exp(-dt / (40 * 60))
+            self.rate = 0.0 if stops else max(0.2, walk(self.rate, 2.0, 1.5, 600.0, dt, r))
+        else:
+            per_hour = max(0.0, self.cloud - 0.6) * 2.5
+            if r.random() < 1.0 - math.exp(-dt * per_hour / HOUR):
+                self.rate = max(0.2, r.gauss(2.0, 1.0))
+        day = self.local_day(now)
+        if day != self.day:
+            self.day, self.rain_today = day, 0.0
+        fallen = self.rate * dt / HOUR
+        self.rain_today += fallen
+        self.rain = [(t, mm) for t, mm in self.rain if t > now - HOUR]
+        if fallen:
+            self.rain.append((now, fallen))
+
+    def sunshine(self, ts: float) -> tuple[float, int]:
+        """(W/m², UV index) from the sun's elevation, dimmed by the cloud."""
+        elevation = solar_elevation(self.latitude, self.longitude, ts)
+        if elevation <= 0.0:
+            return 0.0, 0
+        s = math.sin(math.radians(elevation))
+        solar = 1000.0 * s**1.15 * (1.0 - 0.75 * self.cloud**3)
+        return solar, round(12.0 * s**2.5 * (1.0 - 0.6 * self.cloud))
+
+
+def dateutc(ts: float) -> str:
+    """The time as gateways write it: UTC, ``YYYY-MM-DD HH:MM:SS`` (in the URL or the form
+    ``2026-10-03+10%3A30%3A16``)."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def fahrenheit(celsius: float) -> float:
+    return celsius * 9.0 / 5.0 + 32.0
+
+
+def wind_mph(m: Measurement) -> tuple[str, str]:
+    """(speed, gust) in mph as sent: one decimal, the gust never below the speed."""
+    speed = round(m.wind_speed / KMH_PER_MPH, 1)
+    return f"{speed:.1f}", f"{max(speed, round(m.wind_gusts / KMH_PER_MPH, 1)):.1f}"
+
+
+def wunderground_params(station_id: str, key: str, m: Measurement) -> dict[str, str]:
+    """Weather Underground's upload (its documented parameters; US units)."""
+    speed, gust = wind_mph(m)
+    return {
+        "ID": station_id,
+        "PASSWORD": key,
+        "dateutc": dateutc(m.at),
+        "tempf": f"{fahrenheit(m.temperature):.1f}",
+        "humidity": f"{m.humidity:.0f}",
+        "dewptf": f"{fahrenheit(m.dew_point):.1f}",
+        "windspeedmph": speed,
+        "windgustmph": gust,
+        "winddir": f"{round(m.wind_direction) % 360}",
+        "baromin": f"{m.pressure / HPA_PER_INHG:.2f}",
+        "rainin": f"{m.rain_hour / MM_PER_INCH:.2f}",
+        "dailyrainin": f"{m.rain_day / MM_PER_INCH:.2f}",
+        "solarradiation": f"{m.solar:.1f}",
+        "UV": f"{m.uv}",
+        "softwaretype": f"{SIM_NAME}/{version()}",
+        "action": "updateraw",
+    }
+
+
+def ecowitt_params(passkey: str, m: Measurement) -> dict[str, str]:
+    """Ecowitt's "customized" upload, as a gateway's form (US units, pressure both ways)."""
+    speed, gust = wind_mph(m)
+    return {
+        "PASSKEY": passkey,
+        "stationtype": f"{SIM_NAME}_V{version()}",
+        "dateutc": dateutc(m.at),
+        "tempf": f"{fahrenheit(m.temperature):.1f}",
+        "humidity": f"{m.humidity:.0f}",
+        "baromrelin": f"{m.pressure / HPA_PER_INHG:.3f}",
+        "baromabsin": f"{m.station_pressure / HPA_PER_INHG:.3f}",
+        "winddir": f"{round(m.wind_direction) % 360}",
+        "windspeedmph": speed,
+        "windgustmph": gust,
+        "rainratein": f"{m.rain_rate / MM_PER_INCH:.3f}",
+        "hourlyrainin": f"{m.rain_hour / MM_PER_INCH:.3f}",
+        "dailyrainin": f"{m.rain_day / MM_PER_INCH:.3f}",
+        "solarradiation": f"{m.solar:.2f}",
+        "uv": f"{m.uv}",
+        "model": SIM_NAME,
+        "freq": "868M",
+    }
+
+
+def upload_url(base: str, fmt: str) -> str:
+    """``--url`` with the format's path when it has none (a site's root), else as given."""
+    parts = urlsplit(base)
+    if parts.path in ("", "/"):
+        return f"{parts.scheme}://{parts.netloc}{UPLOAD_PATHS[fmt]}"
+    return base
+
+
+def upload_failure(exc: httpx.HTTPError) -> str:
+    """Why an upload got no answer, in a few words (never the URL: it carries the key)."""
+    if isinstance(exc, httpx.TimeoutException):
+        return f"no answer within {UPLOAD_TIMEOUT:g} s"
+    if isinstance(exc, httpx.ConnectError):
+        return f"cannot connect ({exc})"
+    return f"{type(exc).__name__} ({exc})" if str(exc) else type(exc).__name__
+
+
+def upload_line(m: Measurement, answer: str) -> str:
+    speed, _ = wind_mph(m)
+    return (
+        f"{dateutc(m.at)} UTC  {fahrenheit(m.temperature):.1f} °F  {m.humidity:.0f}%  "
+        f"wind {speed} mph  {answer}\n"
+    )
+
+
+def station_sim(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Upload a simulated reading every ``--every`` seconds (on a fixed schedule; one that
+    falls behind skips ticks) until Ctrl-C or ``--count`` uploads. Any answer or failure is
+    one line and the next tick comes anyway; with --count, 1 unless every upload was
+    accepted (2xx)."""
+    station = SimulatedStation(args.lat, args.lon, elevation=args.elevation, rng=random.Random(args.seed))
+    url = upload_url(args.url, args.format)
+    who = "as the gateway with that PASSKEY" if args.format == ECOWITT else f"as station {args.id}"
+    try:
+        write(
+            err,
+            f"weatherstream: uploading simulated readings {who} to {url} every {args.every:g} s "
+            f"({args.format} format{'' if args.count else '; Ctrl-C stops'})\n",
+        )
+    except OutputClosed:
+        pass
+    sent = accepted = 0
+    headers = {"User-Agent": f"{SIM_NAME}/{version()}"}
+    start = time.monotonic()
+    try:
+        with httpx.Client(timeout=UPLOAD_TIMEOUT, headers=headers) as client:
+            while True:
+                m = station.step(time.time())
+                try:
+                    if args.format == ECOWITT:
+                        response = client.post(url, data=ecowitt_params(args.passkey, m))
+                    else:
+                        response = client.get(url, params=wunderground_params(args.id, args.key, m))
+                except httpx.HTTPError as exc:
+                    answer = f"failed: {upload_failure(exc)}"
+                else:
+                    accepted += response.is_success
+                    text = " ".join(response.text.split())[:100]
+                    answer = f"{response.status_code} {text}".rstrip()
+                write(out, upload_line(m, answer))
+                sent += 1
+                if args.count and sent >= args.count:
+                    break
+                ticks = max(sent, math.ceil((time.monotonic() - start) / args.every))
+                time.sleep(max(0.0, start + ticks * args.every - time.monotonic()))
+    except KeyboardInterrupt:
+        return EXIT_OK
+    return EXIT_OK if accepted == sent else EXIT_UPLOAD_FAILED
+
+
 # -- the command --------------------------------------------------------------------------
 
 
@@ -893,7 +1206,68 @@ def parser() -> argparse.ArgumentParser:
         default=ATTEMPTS,
         help="never give up: --attempts 0",
     )
+    station_sim_parser(commands)
     return top
+
+
+def http_url(text: str) -> str:
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise argparse.ArgumentTypeError(f"not an http:// or https:// URL: {text}")
+    return text
+
+
+def station_sim_parser(commands: Any) -> None:
+    sim = commands.add_parser(
+        "station-sim",
+        help="upload simulated readings as a personal weather station (demos, benchmarks)",
+        description="Upload made-up readings (a smooth random walk) as a registered personal weather "
+        "station, in a gateway's format. The server takes them as that station's real measurements: "
+        "use it only for demos and benchmarks (docs/cli.md).",
+        epilog="exit status: 0 every upload accepted (or stopped by Ctrl-C), 1 an upload of --count "
+        "was refused or unanswered, 2 usage",
+    )
+    sim.add_argument(
+        "--url",
+        type=http_url,
+        default=STATION_URL,
+        help=f"the site's root (the format's path is added) or the full upload URL (default {STATION_URL})",
+    )
+    sim.add_argument(
+        "--format", choices=(WUNDERGROUND, ECOWITT), default=WUNDERGROUND, help="the upload format"
+    )
+    sim.add_argument("--id", help="wunderground: the station's id (st-...)")
+    sim.add_argument("--key", help="wunderground: the station's key")
+    sim.add_argument("--passkey", help="ecowitt: the PASSKEY the station is registered with")
+    sim.add_argument(
+        "--every",
+        type=positive,
+        default=STATION_EVERY,
+        metavar="SECONDS",
+        help=f"seconds between uploads (default {STATION_EVERY:g})",
+    )
+    sim.add_argument(
+        "--count", type=count, default=0, metavar="N", help="stop after N uploads (default: never)"
+    )
+    sim.add_argument("--lat", type=float, default=SIM_LATITUDE, help="where the sun is simulated for")
+    sim.add_argument("--lon", type=float, default=SIM_LONGITUDE)
+    sim.add_argument("--elevation", type=float, default=0.0, help="metres: ecowitt's absolute pressure")
+    sim.add_argument("--seed", type=int, help="the random walk's seed (default: a new one each run)")
+    sim.set_defaults(usage_error=sim.error)
+
+
+def check_station_sim(args: argparse.Namespace) -> None:
+    """The credentials each format takes: an id and key, or a PASSKEY alone."""
+    if args.format == ECOWITT:
+        if not args.passkey:
+            args.usage_error("--format ecowitt needs --passkey")
+        if args.id or args.key:
+            args.usage_error("--format ecowitt sends --passkey only, not --id or --key")
+    else:
+        if not (args.id and args.key):
+            args.usage_error("--format wunderground needs --id and --key")
+        if args.passkey:
+            args.usage_error("--passkey is for --format ecowitt")
 
 
 def silence_stdout() -> None:
@@ -905,15 +1279,18 @@ def silence_stdout() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     try:
-        return watch(argv)
+        if args.command == "station-sim":
+            check_station_sim(args)
+            return station_sim(args, sys.stdout, sys.stderr)
+        return watch(args)
     except (OutputClosed, BrokenPipeError):
         silence_stdout()
         return EXIT_OUTPUT_CLOSED
 
 
-def watch(argv: list[str] | None) -> int:
-    args = parser().parse_args(argv)
+def watch(args: argparse.Namespace) -> int:
     view = make_view(json_lines=args.json, once=args.once, out=sys.stdout, err=sys.stderr)
     client = Watch(args.url, args.cities, view, forecast=args.forecast)
     run = client.run_once(args.timeout) if args.once else client.run_live(args.attempts)

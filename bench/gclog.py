@@ -1,0 +1,53 @@
+"""Run Python with a note of every slow garbage collection: ``python bench/gclog.py
+[-c CODE | -m MODULE | SCRIPT] ARGS...`` behaves as ``python ...`` would, and writes a line
+to stderr for each collection of at least ``GCLOG_MS`` milliseconds (default 20):
+
+    GCPAUSE wall=1796125626.761 gen=2 ms=574.7 collected=0
+
+bench/stations.py --gc-log starts its servers through it and counts the pauses inside
+each window. A collection stops the whole interpreter, so a pause is latency for every
+upload and frame that waits behind it.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import runpy
+import sys
+import time
+from typing import Any
+
+LIMIT_MS = float(os.environ.get("GCLOG_MS", "20"))
+_started = [0.0]
+
+
+def _note(phase: str, info: dict[str, Any]) -> None:
+    if phase == "start":
+        _started[0] = time.perf_counter()
+        return
+    ms = (time.perf_counter() - _started[0]) * 1e3
+    if ms >= LIMIT_MS:
+        gen, collected = info["generation"], info["collected"]
+        line = f"GCPAUSE wall={time.time():.3f} gen={gen} ms={ms:.1f} collected={collected}"
+        print(line, file=sys.stderr, flush=True)
+
+
+def main() -> None:
+    gc.callbacks.append(_note)
+    args = sys.argv[1:]
+    if args[0] == "-c":
+        sys.argv = ["-c", *args[2:]]
+        exec(compile(args[1], "<string>", "exec"), {"__name__": "__main__"})
+    elif args[0] == "-m":
+        sys.argv = [args[1], *args[2:]]
+        sys.path.insert(0, os.getcwd())
+        runpy.run_module(args[1], run_name="__main__", alter_sys=True)
+    else:
+        sys.argv = args
+        sys.path.insert(0, os.path.dirname(os.path.abspath(args[0])))
+        runpy.run_path(args[0], run_name="__main__")
+
+
+if __name__ == "__main__":
+    main()
