@@ -265,8 +265,8 @@ async def test_an_announcement_marks_the_places_whose_forecast_is_watched_here()
     [(how, group, message)] = layer.sent
     assert (how, group, message["type"]) == ("group_send", "weatherstream.poller", "demand")
     assert message["places"] == [
-        BERLIN.as_dict(population=True),
-        {**PARIS.as_dict(population=True), "forecast": True},
+        {**BERLIN.as_dict(population=True), "watchers": 0},
+        {**PARIS.as_dict(population=True), "watchers": 0, "forecast": True},
     ]
     assert "forecast" not in message["places"][0]
     assert all(Place.from_dict(entry) in (BERLIN, PARIS) for entry in message["places"])
@@ -279,9 +279,9 @@ async def test_without_forecast_demand_nothing_is_marked():
     link = LayerLink(layer, demand=lambda: [BERLIN], on_update=lambda *a: None, heartbeat=3600)
     link.channel = "server!1"
     await link.announce()
-    assert [m["places"] for _, _, m in layer.sent] == [[BERLIN.as_dict(population=True)]]
+    assert [m["places"] for _, _, m in layer.sent] == [[{**BERLIN.as_dict(population=True), "watchers": 0}]]
     await link.watch(PARIS)  # a first subscriber: the same, without a forecast mark
-    assert layer.sent[-1][2]["places"] == [PARIS.as_dict(population=True)]
+    assert layer.sent[-1][2]["places"] == [{**PARIS.as_dict(population=True), "watchers": 0}]
 
 
 async def test_a_first_subscriber_announces_the_place_with_its_forecast_when_watched():
@@ -291,8 +291,8 @@ async def test_a_first_subscriber_announces_the_place_with_its_forecast_when_wat
     await link.watch(BERLIN)
     await link.watch(PARIS)
     assert [m["places"] for _, _, m in layer.sent] == [
-        [{**BERLIN.as_dict(population=True), "forecast": True}],
-        [PARIS.as_dict(population=True)],
+        [{**BERLIN.as_dict(population=True), "watchers": 0, "forecast": True}],
+        [{**PARIS.as_dict(population=True), "watchers": 0}],
     ]
     assert all(m["reply_to"] == "server!1" for _, _, m in layer.sent)
 
@@ -308,7 +308,8 @@ async def test_want_forecast_tells_the_poller_at_once_with_a_reply_to():
             "weatherstream.poller",
             {
                 "type": "demand",
-                "places": [{**BERLIN.as_dict(population=True), "forecast": True}],
+                "server": "server!1",
+                "places": [{**BERLIN.as_dict(population=True), "watchers": 0, "forecast": True}],
                 "reply_to": "server!1",
             },
         )
@@ -587,10 +588,91 @@ async def test_an_upload_on_one_server_reaches_the_other_through_the_layer_once(
         assert frame["type"] == "weather" and frame["weather"]["temperature"] == 15.5
         await asyncio.sleep(0.5)
         assert len([f for f in inbox.frames if f["type"] == "weather"]) == 1
+        # Watched in the receiving process too: its subscriber gets the next one once,
+        # at once, and the layer's echo is no news there.
+        here = Inbox()
+        await receiving.subscribe(place, here)
+        later = Reading(observed_at=ago(0), source=f"station:{place.id}", temperature=16.0)
+        assert await receiving.upload(place, later)
+        assert [f["weather"]["temperature"] for f in here.frames if f["type"] == "weather"] == [16.0]
+        await asyncio.sleep(0.5)  # the echo has come back by now
+        assert [f["weather"]["temperature"] for f in here.frames if f["type"] == "weather"] == [16.0]
+        assert [f["weather"]["temperature"] for f in inbox.frames if f["type"] == "weather"] == [15.5, 16.0]
         assert get_channel_layer() is receiving.link.layer  # one layer, as in a cluster
         await asyncio.sleep(2.5)  # two poll intervals: the poller fetched nothing for it
-        assert [f["weather"]["source"] for f in inbox.frames if f["type"] == "weather"] == [
-            f"station:{place.id}"
-        ]
+        sources = [f["weather"]["source"] for f in (*inbox.frames, *here.frames) if f["type"] == "weather"]
+        assert sources == [f"station:{place.id}"] * 3
     finally:
         await receiving.stop()
+
+
+# -- watchers -----------------------------------------------------------------------------------
+
+
+def test_the_poller_sums_each_servers_share_and_sends_only_changes_until_they_expire():
+    now = [0.0]
+    demand = LayerDemand(layer=None, ttl=30, clock=lambda: now[0])
+    demand.renew(
+        {"server": "a", "places": [{**entry(BERLIN), "watchers": 3}, {**entry(PARIS), "watchers": 1}]}
+    )
+    demand.renew({"server": "b", "places": [{**entry(BERLIN), "watchers": 2}]})
+    assert sorted(demand.watcher_changes()) == [(BERLIN.id, {"a": 3, "b": 2}), (PARIS.id, {"a": 1})]
+    demand.renew({"server": "b", "places": [{**entry(BERLIN), "watchers": 2}]})
+    assert demand.watcher_changes() == [], "the same shares are not sent again"
+    now[0] = 20
+    demand.renew(
+        {"server": "a", "places": [{**entry(BERLIN), "watchers": 4}, {**entry(PARIS), "watchers": 1}]}
+    )
+    assert demand.watcher_changes() == [(BERLIN.id, {"a": 4, "b": 2})]
+    now[0] = 31  # b's announcement expired; a's was renewed at 20
+    assert demand.watcher_changes() == [(BERLIN.id, {"a": 4})]
+    now[0] = 51
+    assert sorted(demand.watcher_changes()) == [(BERLIN.id, {}), (PARIS.id, {})], "all gone: told once"
+    assert demand.watcher_changes() == []
+
+
+@pytest.mark.parametrize("count", [-1, True, "3", None, 2.5])
+def test_a_malformed_count_of_watchers_is_ignored(count):
+    demand = LayerDemand(layer=None, ttl=30, clock=lambda: 0.0)
+    demand.renew({"server": "a", "places": [{**entry(BERLIN), "watchers": count}]})
+    assert demand.watcher_changes() == [] and [p.id for p in demand()] == [BERLIN.id]
+
+
+async def test_only_the_leading_poller_sends_the_shares_to_the_places_group():
+    layer = FakeLayer()
+    demand = LayerDemand(layer=layer, ttl=30, clock=lambda: 0.0)
+    demand.leading = lambda: False
+    demand.renew({"server": "a", "places": [{**entry(BERLIN), "watchers": 3}]})
+    await demand.publish_watchers()
+    assert layer.sent == []
+    demand.leading = lambda: True
+    await demand.publish_watchers()
+    assert layer.sent == [
+        (
+            "group_send",
+            location_group(BERLIN.id),
+            {"type": "watchers", "location": BERLIN.id, "shares": {"a": 3}},
+        )
+    ]
+
+
+async def test_a_server_announces_its_own_counts_and_takes_the_pollers_shares():
+    from weatherstream.bus import LayerLink
+
+    layer = FakeLayer()
+    told = []
+    link = LayerLink(
+        layer,
+        demand=lambda: [BERLIN],
+        on_update=lambda *a: None,
+        watchers={BERLIN.id: 5}.get,
+        on_watchers=lambda place_id, shares: told.append((place_id, shares)),
+        heartbeat=3600,
+    )
+    link.channel = "server!1"
+    await link.announce()
+    [(_, _, message)] = layer.sent
+    assert message["server"] == "server!1" and message["places"][0]["watchers"] == 5
+    link._watchers({"type": "watchers", "location": BERLIN.id, "shares": {"server!1": 5, "x": 2, "bad": "1"}})
+    link._watchers({"type": "watchers", "location": 7, "shares": {}})  # malformed: dropped
+    assert told == [(BERLIN.id, {"server!1": 5, "x": 2})]

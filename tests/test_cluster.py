@@ -65,6 +65,8 @@ class Cluster:
             "WEATHERSTREAM_FORECAST_INTERVAL": "1",
             # Station uploads at most every 2 s (shared in Redis by both servers).
             "WEATHERSTREAM_STATION_MIN_INTERVAL": str(STATION_SPACING),
+            # Counts of watchers sent at most every half second (heartbeats: every 0.5 s).
+            "WEATHERSTREAM_WATCHERS_EVERY": "0.5",
             "LOG_LEVEL": "INFO",
             # One metrics directory for all four processes: any /metrics reports them all.
             "PROMETHEUS_MULTIPROC_DIR": str(folder / "metrics"),
@@ -180,6 +182,18 @@ class Client:
             frame = json.loads(await asyncio.wait_for(self.ws.recv(), deadline - time.monotonic()))
             if frame["type"] == "weather" and frame["location"] == self.ids[city]:
                 if frame["weather"]["observed_at"] > newer_than:
+                    return frame
+
+    async def watchers(self, city: str, count: int, *, timeout: float = 10) -> dict:
+        """The next ``watchers`` frame of a city saying ``count``, skipping others."""
+        async with asyncio.timeout(timeout):
+            while True:
+                frame = json.loads(await self.ws.recv())
+                if (
+                    frame["type"] == "watchers"
+                    and frame["location"] == self.ids[city]
+                    and frame["count"] == count
+                ):
                     return frame
 
     async def forecasts(self, city: str, count: int, *, timeout: float = 10) -> list[dict]:
@@ -469,3 +483,14 @@ def test_a_station_upload_to_either_server_reaches_both_once_and_is_stored_once(
                 break
             time.sleep(0.2)
     assert [round(t, 2) for _, t in rows] == [10.0, 12.0]
+
+
+async def test_watchers_are_counted_across_both_servers(cluster):
+    a, b = await Client.open(cluster.ports["a"]), await Client.open(cluster.ports["b"])
+    assert (await a.subscribe("Rome"))["watchers"] == 1
+    await b.subscribe("Rome")
+    await a.watchers("Rome", 2)  # b's share, from its heartbeat through the poller
+    await b.watchers("Rome", 2)
+    await b.close()
+    await a.watchers("Rome", 1)
+    await a.close()

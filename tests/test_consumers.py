@@ -1043,3 +1043,44 @@ async def test_a_bad_since_is_a_bad_request(since):
     error = await next_of(comm, "error")
     assert error["code"] == "bad_request" and error["id"] == 5 and "'since'" in error["message"]
     await comm.disconnect()
+
+
+# -- watchers ------------------------------------------------------------------------------------
+
+
+async def test_subscribed_says_how_many_watch_and_changes_come_coalesced():
+    engine = await get_engine()
+    engine.config = {**engine.config, "WATCHERS_EVERY": 3600.0}  # flushed by hand below
+    first = await connect()
+    await first.send_json_to({"type": "subscribe", "city": "Madrid"})
+    assert (await next_of(first, "subscribed"))["watchers"] == 1
+    others = [await connect() for _ in range(20)]
+    for comm in others:
+        await comm.send_json_to({"type": "subscribe", "city": "Madrid"})
+    counts = [(await next_of(comm, "subscribed"))["watchers"] for comm in others]
+    assert counts == list(range(2, 22))
+    engine.watchers.flush()  # one WATCHERS_EVERY later
+    frames = [await next_of(comm, "watchers") for comm in (first, *others)]
+    assert {(f["location"], f["count"]) for f in frames} == {(frames[0]["location"], 21)}
+    for comm in others[:5]:
+        await comm.disconnect()
+    engine.watchers.flush()
+    assert (await next_of(first, "watchers"))["count"] == 16
+    assert engine.watchers.flush() == 0, "nothing changed since: nothing sent"
+    for comm in (first, *others[5:]):
+        await comm.disconnect()
+
+
+async def test_the_count_of_watchers_is_sent_every_watchers_every_by_the_engine_itself():
+    await stop_engine()
+    with override_settings(WEATHERSTREAM={**get_config(), "WATCHERS_EVERY": 0.3}):
+        a = await connect()
+        await a.send_json_to({"type": "subscribe", "city": "Porto"})
+        await next_of(a, "subscribed")
+        b = await connect()
+        await b.send_json_to({"type": "subscribe", "city": "Porto"})
+        await next_of(b, "subscribed")
+        frame = await next_of(a, "watchers", timeout=3)
+        assert frame["count"] == 2
+        await a.disconnect()
+        await b.disconnect()

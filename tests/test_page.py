@@ -202,6 +202,43 @@ def test_a_typo_is_answered_with_suggestions_that_add_the_place(page):
     expect(page.locator("#city")).to_have_value("")
 
 
+# The politeness of the live region an element is in (its own or an ancestor's), or null.
+LIVE_REGION = """
+el => {
+  const implied = { alert: "assertive", status: "polite", log: "polite" };
+  for (let e = el; e; e = e.parentElement) {
+    const live = e.getAttribute("aria-live") || implied[e.getAttribute("role")];
+    if (live) return live === "off" ? null : live;
+  }
+  return null;
+}
+"""
+
+
+def test_each_card_says_how_many_watch_its_place(page, browser, server):
+    """“N watching”: from `subscribed` at once, then from the server's `watchers` frames,
+    sent at most every WATCHERS_EVERY (the test server's default, 5 s): each change within
+    10 s."""
+    add_city(page, "Helsinki")
+    watching = card(page, "Helsinki").locator(".card__watchers")
+    expect(watching).to_have_text("1 watching", timeout=10_000)
+    expect(watching).to_be_visible()
+    # Quiet: in no live region, so a screen reader does not announce every change.
+    assert watching.evaluate(LIVE_REGION) is None
+
+    other = browser.new_context()
+    second = other.new_page()
+    errors = watch_errors(second)
+    second.goto(server.url)
+    expect(second.locator("body")).to_have_attribute("data-ready", "1", timeout=20_000)
+    add_city(second, "Helsinki")
+    expect(card(second, "Helsinki").locator(".card__watchers")).to_have_text("2 watching", timeout=10_000)
+    expect(watching).to_have_text("2 watching", timeout=10_000)
+    assert not errors, errors
+    other.close()
+    expect(watching).to_have_text("1 watching", timeout=10_000)
+
+
 def test_screenshots_at_desktop_and_phone_width(browser, server):
     ARTIFACTS.mkdir(exist_ok=True)
     cities = '["Berlin", "Tokyo", "São Paulo", "Reykjavik"]'
@@ -336,7 +373,7 @@ CONTRAST = """
 TEXT = [
     ".brand", ".search__label", "#city", ".card__name", ".card__country", ".card__region",
     ".card__temp-value", ".card__summary", ".detail dt", ".detail dd", ".card__meta",
-    ".card__source", ".connection__label", "#simulated-banner", ".site-footer p",
+    ".card__watchers", ".card__source", ".connection__label", "#simulated-banner", ".site-footer p",
     ".forecast__title", ".forecast__summary", ".forecast-day__name", ".forecast-day__max",
     ".forecast-day__min", ".forecast__source",
 ]  # fmt: skip

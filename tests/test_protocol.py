@@ -113,6 +113,7 @@ def test_subscribed_frame_carries_tutorial_temperature_and_the_effective_interva
             weather=protocol.dumps(reading.to_wire()),
             temperature=reading.temperature,
             poll_interval=5028.5,
+            watchers=12,
         )
     )
     assert frame == {
@@ -122,6 +123,7 @@ def test_subscribed_frame_carries_tutorial_temperature_and_the_effective_interva
         "weather": reading.to_wire(),
         "temperature": reading.temperature,
         "poll_interval": 5028.5,
+        "watchers": 12,
     }
     empty = json.loads(
         protocol.subscribed_frame(
@@ -134,6 +136,7 @@ def test_subscribed_frame_carries_tutorial_temperature_and_the_effective_interva
         "weather": None,
         "temperature": None,
         "poll_interval": 900.0,
+        "watchers": 0,
     }
     quoted = protocol.subscribed_frame(
         msg_id='a"b', location="{}", weather=None, temperature=None, poll_interval=1

@@ -84,12 +84,16 @@ class LayerLink:
         on_latest: Callable[[str, Reading], None] | None = None,
         on_forecast: Callable[[str, Forecast], None] | None = None,
         forecast_demand: Callable[[], set[str]] | None = None,
+        watchers: Callable[[str], int] | None = None,
+        on_watchers: Callable[[str, dict[str, int]], None] | None = None,
         heartbeat: float,
     ) -> None:
         self.layer = layer
         self.demand = demand
         self.on_forecast = on_forecast  # a forecast (new, or the poller's latest on joining)
         self.forecast_demand = forecast_demand or set  # ids whose forecast is watched here
+        self.watchers = watchers or (lambda place_id: 0)  # connections watching a place here
+        self.on_watchers = on_watchers  # the poller's sum: each server's share of a place's watchers
         self.on_update = on_update  # a new update
         self.on_latest = on_latest or on_update  # the poller's latest, sent on joining
         self.heartbeat = heartbeat
@@ -121,6 +125,7 @@ class LayerLink:
             POLLER_GROUP,
             {
                 "type": "demand",
+                "server": self.channel,
                 "places": [self._entry(place, self.forecast_demand())],
                 "reply_to": self.channel,
             },
@@ -136,12 +141,17 @@ class LayerLink:
         now, not at the next heartbeat (it answers with the forecasts it holds)."""
         await self.layer.group_send(
             POLLER_GROUP,
-            {"type": "demand", "places": [self._entry(place, {place.id})], "reply_to": self.channel},
+            {
+                "type": "demand",
+                "server": self.channel,
+                "places": [self._entry(place, {place.id})],
+                "reply_to": self.channel,
+            },
         )
 
-    @staticmethod
-    def _entry(place: Place, forecasts: set[str]) -> dict[str, Any]:
+    def _entry(self, place: Place, forecasts: set[str]) -> dict[str, Any]:
         entry = place.as_dict(population=True)
+        entry["watchers"] = self.watchers(place.id)
         if place.id in forecasts:
             entry["forecast"] = True
         return entry
@@ -164,8 +174,9 @@ class LayerLink:
             self.joined.setdefault(place_id, now)
         if places:
             forecasts = self.forecast_demand()
+            entries = [self._entry(p, forecasts) for p in places]
             await self.layer.group_send(
-                POLLER_GROUP, {"type": "demand", "places": [self._entry(p, forecasts) for p in places]}
+                POLLER_GROUP, {"type": "demand", "server": self.channel, "places": entries}
             )
 
     async def _heartbeat(self) -> None:
@@ -182,6 +193,8 @@ class LayerLink:
             kind = message.get("type")
             if kind == "forecast":
                 self._forecast(message)
+            elif kind == "watchers":
+                self._watchers(message)
             elif kind in ("weather", "latest"):
                 interval = message.get("interval")
                 if isinstance(interval, (int, float)) and not isinstance(interval, bool) and interval > 0:
@@ -194,6 +207,14 @@ class LayerLink:
                     logger.warning("dropping a malformed update for %r", message.get("location"))
                 except Exception:
                     logger.exception("fanning out an update failed")
+
+    def _watchers(self, message: dict[str, Any]) -> None:
+        shares = message.get("shares")
+        location = message.get("location")
+        if self.on_watchers is None or not isinstance(location, str) or not isinstance(shares, dict):
+            return
+        counts = {str(k): v for k, v in shares.items() if isinstance(v, int) and not isinstance(v, bool)}
+        self.on_watchers(location, counts)
 
     def _forecast(self, message: dict[str, Any]) -> None:
         if self.on_forecast is None:
@@ -225,6 +246,10 @@ class LayerDemand:
         self.leases: dict[str, tuple[Place, float]] = {}
         self.forecast_leases: dict[str, tuple[Place, float]] = {}
         self.urgent_forecasts: list[str] = []  # of the last announcement: new to the poller
+        # place id -> server channel -> (its watchers of the place, when that expires)
+        self.watching: dict[str, dict[str, tuple[int, float]]] = {}
+        self.shares_sent: dict[str, dict[str, int]] = {}  # place id -> the shares last sent
+        self.leading: Callable[[], bool] = lambda: True  # only the elected poller sends them
 
     def __call__(self) -> list[Place]:
         return self._live(self.leases)
@@ -246,12 +271,21 @@ class LayerDemand:
         expires = self.clock() + self.ttl
         urgent = []
         self.urgent_forecasts = []
+        server = message.get("server")
         for data in message.get("places", []):
             try:
                 place = Place.from_dict(data)
             except (KeyError, TypeError, ValueError, AttributeError):
                 logger.warning("ignoring a malformed demand entry: %r", data)
                 continue
+            count = data.get("watchers")
+            if (
+                isinstance(server, str)
+                and isinstance(count, int)
+                and not isinstance(count, bool)
+                and count >= 0
+            ):
+                self.watching.setdefault(place.id, {})[server] = (count, expires)
             if not is_station(place.id):  # a station's readings are uploaded, not fetched
                 if place.id not in self.leases:
                     urgent.append(place.id)
@@ -284,6 +318,10 @@ class LayerDemand:
                 if message.get("type") == "demand" and isinstance(message.get("places"), list):
                     for place_id in self.renew(message):
                         on_urgent(place_id)
+                    try:
+                        await self.publish_watchers()
+                    except Exception as exc:  # the layer's Redis: the next announcement sends them
+                        logger.warning("sending the counts of watchers failed (%s)", exc)
                     if on_urgent_forecast is not None:
                         for place_id in self.urgent_forecasts:
                             on_urgent_forecast(place_id)
@@ -296,6 +334,34 @@ class LayerDemand:
                             logger.warning("sending the latest readings to a joining server failed (%s)", exc)
         finally:
             joining.cancel()
+
+    def watcher_changes(self) -> list[tuple[str, dict[str, int]]]:
+        """The places whose servers' shares of watchers changed (announced, or expired)
+        since last sent, with the shares now."""
+        now = self.clock()
+        changes = []
+        for place_id in set(self.watching) | set(self.shares_sent):
+            by_server = self.watching.get(place_id, {})
+            shares = {server: n for server, (n, expires) in by_server.items() if expires > now}
+            if shares:
+                self.watching[place_id] = {s: by_server[s] for s in shares}
+            else:
+                self.watching.pop(place_id, None)
+            if shares != self.shares_sent.get(place_id, {}):
+                changes.append((place_id, shares))
+                if shares:
+                    self.shares_sent[place_id] = shares
+                else:
+                    self.shares_sent.pop(place_id, None)
+        return changes
+
+    async def publish_watchers(self) -> None:
+        """Send each place's changed shares of watchers to its group."""
+        if not self.leading():
+            return
+        for place_id, shares in self.watcher_changes():
+            message = {"type": "watchers", "location": place_id, "shares": shares}
+            await self.layer.group_send(location_group(place_id), message)
 
     async def _stay_joined(self, channel: str) -> None:
         """Join the poller group, again every lease period (the layer's group_expiry)."""

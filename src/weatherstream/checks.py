@@ -234,6 +234,9 @@ RULES: dict[str, Rule] = {
     "MAX_CITY_LENGTH": Rule(integer(1, "characters"), "weatherstream.E029"),
     "HISTORY_LIMIT": Rule(integer(1), "weatherstream.E030", "Rows one /api/history answer returns."),
     "RESUME_LIMIT": Rule(integer(1), "weatherstream.E044", "Readings one subscribe with 'since' replays."),
+    "WATCHERS_EVERY": Rule(
+        SECONDS, "weatherstream.E045", "Seconds between two 'watchers' frames of a place."
+    ),
     "STORAGE_BUFFER": Rule(
         integer(1, "readings"), "weatherstream.E031", "Readings kept in memory while the database fails."
     ),

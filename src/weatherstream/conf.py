@@ -111,6 +111,9 @@ DEFAULTS: dict[str, Any] = {
     # Most readings a subscribe with "since" replays; more missed than this (or older than
     # RETENTION_DAYS, or storage down) is answered "recovered": false, none replayed.
     "RESUME_LIMIT": 500,
+    # Seconds between two "watchers" frames of one place: changes in its count of watching
+    # connections are coalesced and sent at most this often.
+    "WATCHERS_EVERY": 5.0,
     # Readings kept in memory while the database fails (written when it answers again);
     # past this many the oldest are dropped (metric weatherstream_storage_dropped).
     "STORAGE_BUFFER": 10000,

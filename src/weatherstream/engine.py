@@ -45,6 +45,7 @@ from .stations import Station, UploadLimits
 from .subscriptions import Subscriptions
 from .updates import ForecastUpdates, Updates
 from .upstream import Forecasting, load_chain
+from .watchers import Watchers
 
 logger = logging.getLogger(__name__)
 
@@ -245,6 +246,7 @@ class Engine(Runtime):
         self.geocoders = load_geocoders(self.config)
         self.subscriptions = Subscriptions(self.config)
         self.hub = self.subscriptions.hub
+        self.watchers = Watchers(self.hub)
         self.places = PlaceRegistry(self.latest)
         self.upload_limits = UploadLimits(self.config)
         self.stations_seen: dict[str, Station] = {}  # as storage last had them (views._registered)
@@ -275,6 +277,10 @@ class Engine(Runtime):
                 on_latest=self.publisher.fan_out_if_news,
                 on_forecast=self.publisher.fan_out_forecast,
                 forecast_demand=self.subscriptions.forecast_watched,
+                watchers=self.hub.count,
+                on_watchers=lambda place_id, shares: self.watchers.told(
+                    place_id, shares, self.link_channel()
+                ),
                 heartbeat=self.config["DEMAND_HEARTBEAT"],
             )
         self._hello: tuple[Any, str] = (None, "")
@@ -295,6 +301,7 @@ class Engine(Runtime):
         if self.link is not None:
             self._tasks.extend(await self.link.start())
         self._task(self._sweep_forever(), "weatherstream-sweep")
+        self._task(self._watchers_forever(), "weatherstream-watchers")
 
     async def stop(self) -> None:
         await super().stop()
@@ -406,10 +413,15 @@ class Engine(Runtime):
         if self.subscriptions.add(place.id, subscriber) and (reading is None or self.is_old(reading)):
             if self.polls and not is_station(place.id):
                 self.poller.request(place.id)
+        self.watchers.touch(place.id)
         return reading
 
     def unsubscribe(self, place_id: str, subscriber: Subscriber) -> None:
         self.subscriptions.discard(place_id, subscriber)
+        self.watchers.touch(place_id)
+
+    def link_channel(self) -> str:
+        return self.link.channel if self.link is not None else ""
 
     async def watch_forecast(self, place: Place, kinds: Iterable[str], subscriber: Subscriber) -> list[str]:
         """Send the place's forecasts of these kinds to ``subscriber`` from now on (the
@@ -488,7 +500,18 @@ class Engine(Runtime):
             self.places.forget(place_id)
             self.latest.forget(place_id)
             self.forecasts.forget(place_id)
+            self.watchers.forget(place_id)
         self.subscriptions.sweep()
+
+    async def _watchers_forever(self) -> None:
+        """Tell subscribers their place's count of watchers when it changed, at most once
+        every WATCHERS_EVERY seconds (coalesced)."""
+        while True:
+            await asyncio.sleep(self.config["WATCHERS_EVERY"])
+            try:
+                metrics.FRAMES.inc(self.watchers.flush())
+            except Exception:  # a bug: keep telling
+                logger.exception("sending the counts of watchers failed")
 
     async def _sweep_forever(self) -> None:
         """Sweep memory, and mark silent places stale, until cancelled."""
@@ -551,8 +574,8 @@ class Engine(Runtime):
     # -- stations ---------------------------------------------------------------------
 
     async def upload(self, place: Place, reading: Reading) -> bool:
-        """A station's new reading: to its subscribers in every server process at once
-        (over the channel layer when there is one), then stored (once: by this process,
+        """A station's new reading: to its subscribers in this process and in every other
+        one at once (over the channel layer when there is one), then stored (once: by this process,
         idempotently). Returns whether it was news (a repeat, or one older than the
         latest, is stored but sent to nobody)."""
         try:
@@ -561,15 +584,13 @@ class Engine(Runtime):
             logger.warning("loading the latest reading of %s failed (%s)", place.id, exc)
         news = self.latest.is_news(place.id, reading)
         if news:
-            if self.link is None:
-                self.publisher.fan_out(place.id, reading)
-            else:
-                self.latest.put(place.id, reading)
+            # Here at once; the other processes over the layer (its echo here is no news).
+            self.publisher.fan_out(place.id, reading)
+            if self.link is not None:
                 try:
                     await self.link.publish(place.id, reading)
-                except Exception as exc:  # the layer's Redis: this process's own subscribers
+                except Exception as exc:  # the layer's Redis: the other processes miss this one
                     logger.warning("publishing an upload of %s failed (%s)", place.id, exc)
-                    self.publisher.fan_out(place.id, reading)
         self.recorder.add([(place, reading)])
         return news
 
@@ -595,6 +616,7 @@ class Engine(Runtime):
             temperature=temperature,
             poll_interval=self.effective_interval,
             recovered=recovered,
+            watchers=self.watchers.count(place.id),
         )
 
 
@@ -614,6 +636,7 @@ class PollerEngine(Runtime):
         self.publisher = LayerPublisher(self.demand, self.latest, self.forecasts)
         url = redis_url(self.config)
         self.lease = RedisLease(url, ttl=self.config["LEADER_LEASE"]) if url else None
+        self.demand.leading = lambda: self.lease is None or self.lease.held()
         if self.lease is None:
             logger.warning("no Redis to elect a poller on: run only one weatherstream_poll")
         self.polls = True

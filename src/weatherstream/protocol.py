@@ -241,17 +241,19 @@ def subscribed_frame(
     temperature: float | None,
     poll_interval: float,
     recovered: bool | None = None,
+    watchers: int = 0,
 ) -> str:
     """``location`` and ``weather`` are JSON texts the engine keeps per place, so a
     subscribe costs no serialization of the snapshot. The top-level ``temperature``
     keeps the original tutorial's clients working; ``poll_interval`` is the effective
     one (stretched when the call budget runs short), as in ``hello``. ``recovered``
-    answers a subscribe with ``since`` (None: it had none)."""
+    answers a subscribe with ``since`` (None: it had none). ``watchers``: the connections
+    watching the place across the cluster, this one included."""
     head = '{"type":"subscribed"' + (f',"id":{dumps(msg_id)}' if msg_id is not None else "")
     tail = "" if recovered is None else f',"recovered":{dumps(recovered)}'
     return (
         f'{head},"location":{location},"weather":{weather or "null"},"temperature":{dumps(temperature)},'
-        f'"poll_interval":{float(poll_interval)!r}{tail}}}'
+        f'"poll_interval":{float(poll_interval)!r},"watchers":{int(watchers)}{tail}}}'
     )
 
 
@@ -269,6 +271,10 @@ def weather_frame(*, location_id: str, weather: str, published_at: float) -> str
         f'{{"type":"weather","location":{dumps(location_id)},"weather":{weather},'
         f'"published_at":{published_at!r}}}'
     )
+
+
+def watchers_frame(*, location_id: str, count: int) -> str:
+    return dumps({"type": "watchers", "location": location_id, "count": count})
 
 
 def replay_frame(*, location_id: str, weather: str) -> str:

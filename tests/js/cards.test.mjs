@@ -8,8 +8,10 @@ import {
   numberFormat,
   readingView,
   showReading,
+  showWatchers,
   timeFormatter,
   trend,
+  watchersText,
 } from "../../src/weatherstream/static/weatherstream/js/cards.js";
 import { fakeDocument } from "./fake-dom.mjs";
 
@@ -355,4 +357,36 @@ test("a units change redraws quietly: no trend, no animation", () => {
   assert.equal(card.el.classList.contains("changed"), false);
   assert.equal(card.refs.tempValue.textContent, "53.6");
   assert.equal(card.refs.tempUnit.textContent, "°F");
+});
+
+test("how many watch: “N watching” in the meta line, set and updated, quiet for screen readers", () => {
+  const doc = fakeDocument();
+  const card = createCard(doc, BERLIN, metric);
+  const meta = card.el.querySelector(".card__meta");
+  const shown = card.el.querySelector(".card__watchers");
+  assert.equal(shown, card.refs.watchers);
+  assert.ok(meta.children.includes(shown), "in the card's meta line");
+  assert.equal(shown.hidden, true, "nothing before the server said");
+  assert.equal(shown.textContent, "");
+  assert.equal(card.watchers, null);
+  // not a live region: read with the card, not announced on every change
+  assert.equal(shown.getAttribute("aria-live"), "off");
+  assert.equal(shown.getAttribute("title"), "Pages watching Berlin live now, this one included");
+
+  showWatchers(card, 1, { number });
+  assert.equal(shown.hidden, false);
+  assert.equal(shown.textContent, "1 watching");
+  assert.equal(card.watchers, 1);
+  assert.equal(meta.textContent, "Observed –1 watching");
+  showWatchers(card, 2, { number });
+  assert.equal(shown.textContent, "2 watching");
+  showWatchers(card, 1234, { number });
+  assert.equal(shown.textContent, "1,234 watching");
+  showWatchers(card, undefined, { number }); // a subscribed from a server that does not count
+  assert.equal(shown.hidden, true);
+  assert.equal(shown.textContent, "");
+  assert.equal(card.watchers, null);
+
+  assert.equal(watchersText(0, number), "0 watching");
+  for (const odd of [null, -1, 1.5, "3", Number.NaN]) assert.equal(watchersText(odd, number), "", String(odd));
 });

@@ -26,7 +26,7 @@ function setup({ random = () => 0.5, ...options } = {}) {
     ...options,
   });
   const events = [];
-  for (const type of ["state", "hello", "subscribed", "weather", "forecast", "unsubscribed", "error", "pong"]) {
+  for (const type of ["state", "hello", "subscribed", "weather", "forecast", "watchers", "unsubscribed", "error", "pong"]) {
     client.addEventListener(type, (e) => events.push({ type, detail: e.detail }));
   }
   const of = (type) => events.filter((e) => e.type === type).map((e) => e.detail);
@@ -942,5 +942,60 @@ describe("resuming after a reconnect", () => {
     const again = client.subscribe({ city: "Berlin" });
     reconnect(WS, clock);
     assert.deepEqual(subscribes(WS.last), [{ type: "subscribe", city: "Berlin", id: again }]);
+  });
+});
+
+// --- how many watch a place ("watchers") ----------------------------------------------------
+
+describe("watchers", () => {
+  test("subscribed carries the count; watchers frames are dispatched and keep it", () => {
+    const { WS, clock, client, of } = setup();
+    client.connect();
+    WS.last.serverOpen();
+    const id = client.subscribe({ city: "Berlin" });
+    assert.equal(client.watchers("2950159"), null, "nothing before the server said");
+    const subscribed = { type: "subscribed", id, location: location("2950159"), weather: null, watchers: 1 };
+    WS.last.serverSend(subscribed);
+    assert.equal(of("subscribed")[0].watchers, 1, "on the subscribed event's detail");
+    assert.equal(client.watchers("2950159"), 1);
+    assert.equal(client.watchers(2950159), 1, "a number id is its text");
+
+    const two = { type: "watchers", location: "2950159", count: 2 };
+    WS.last.serverSend(two);
+    assert.deepEqual(of("watchers"), [two]);
+    assert.equal(client.watchers("2950159"), 2);
+    // a place nobody here watches is passed on, not kept; a count that is no count is not kept
+    const elsewhere = { type: "watchers", location: "2988507", count: 7 };
+    WS.last.serverSend(elsewhere);
+    WS.last.serverSend({ type: "watchers", location: "2950159", count: "many" });
+    assert.equal(of("watchers").length, 3);
+    assert.equal(client.watchers("2988507"), null);
+    assert.equal(client.watchers("2950159"), 2);
+
+    // kept across a reconnect until the resubscribe's answer brings it anew
+    WS.last.serverClose();
+    clock.advance(30000);
+    WS.last.serverOpen();
+    assert.equal(client.watchers("2950159"), 2);
+    WS.last.serverSend({ ...subscribed, watchers: 1 });
+    assert.equal(client.watchers("2950159"), 1);
+    WS.last.serverSend({ type: "watchers", location: "2950159", count: 3 });
+    assert.equal(client.watchers("2950159"), 3);
+
+    // the place unsubscribed: forgotten, and a late frame is not kept
+    client.unsubscribe("2950159");
+    assert.equal(client.watchers("2950159"), null);
+    WS.last.serverSend({ type: "watchers", location: "2950159", count: 4 });
+    assert.equal(client.watchers("2950159"), null);
+    assert.equal(client.watchers(null), null);
+  });
+
+  test("a subscribed without watchers (an older server) leaves the count unknown", () => {
+    const { WS, client } = setup();
+    client.connect();
+    WS.last.serverOpen();
+    const id = client.subscribe({ city: "Berlin" });
+    WS.last.serverSend({ type: "subscribed", id, location: location("2950159"), weather: null });
+    assert.equal(client.watchers("2950159"), null);
   });
 });

@@ -431,3 +431,15 @@ test("reloadHistory asks for the past again and merges it with the chart's point
   await list.reloadHistory(card); // a card no longer on the page: nothing asked
   assert.equal(asked.length, 2);
 });
+
+test("a card's count of watchers: shown from subscribed, updated by watchers frames", () => {
+  const { list } = fakeList();
+  const card = list.add(place(2950159, "Berlin"), 1);
+  const shown = card.el.querySelector(".card__watchers");
+  assert.equal(shown.hidden, true);
+  list.showWatchers(card, 1);
+  assert.equal(shown.textContent, "1 watching");
+  list.showWatchers(card, 2);
+  assert.equal(shown.textContent, "2 watching");
+  assert.equal(shown.hidden, false);
+});

@@ -133,6 +133,7 @@ client.addEventListener("subscribed", (event) => {
     }
   }
   if (request && requests.has(frame.id)) card.texts.add(keyOf(request.text));
+  cards.showWatchers(card, frame.watchers);
   const weather = frame.weather ?? (frame.temperature != null ? { temperature: frame.temperature } : null);
   if (weather) cards.show(card, weather);
   // Back after a reconnect with a gap the server could not replay: the chart's readings
@@ -155,6 +156,13 @@ client.addEventListener("weather", (event) => {
   // missed while away, replayed in order after a reconnect: fills the chart's gap
   if (frame.replay) cards.replay(card, frame.weather);
   else cards.show(card, frame.weather);
+});
+
+// how many watch a place changed (at most every few seconds): the card's meta line says so
+client.addEventListener("watchers", (event) => {
+  const frame = event.detail;
+  const card = cards.get(String(frame.location));
+  if (card) cards.showWatchers(card, frame.count);
 });
 
 client.addEventListener("forecast", (event) => {

@@ -1,6 +1,6 @@
 // One card per watched place: what it says for a reading (pure, readingView) and its
-// DOM (createCard, showReading; createElement/textContent only, the document is a
-// parameter). Tested with node (tests/js/cards.test.mjs).
+// DOM (createCard, showReading, showWatchers; createElement/textContent only, the
+// document is a parameter). Tested with node (tests/js/cards.test.mjs).
 import { elementMaker, highlight } from "./dom.js";
 import * as fmt from "./format.js";
 import { iconSvg } from "./icons.js";
@@ -118,6 +118,12 @@ export function readingView(w, units, { number = browserNumber, formatter = () =
   };
 }
 
+/** "N watching" for a count of watching connections (``number`` formats it), or "" for
+ *  no count (not a whole number of 0 or more: nothing is shown). */
+export function watchersText(count, number = browserNumber) {
+  return Number.isInteger(count) && count >= 0 ? `${number(count)} watching` : "";
+}
+
 /** The page's banners for the cards' latest readings (null: none yet): "simulated" when
  *  the provider or any reading is simulated; "outage" when every reading is stale. A
  *  weather station's readings do not count for the outage: a silent station is that
@@ -153,7 +159,8 @@ function windArrow(doc) {
  * A new card for location ``loc`` ({id, name, country, region, timezone}) showing
  * temperatures in ``units``: ``{el, refs, location, reading, texts, formatter}``.
  * ``refs.remove`` is its remove button, ``refs.chart`` the chart's container,
- * ``refs.forecast`` the forecast's (forecast.js).
+ * ``refs.forecast`` the forecast's (forecast.js), ``refs.watchers`` the "N watching" in
+ * its meta line (showWatchers).
  */
 export function createCard(doc, loc, units) {
   const h = elementMaker(doc);
@@ -189,6 +196,13 @@ export function createCard(doc, loc, units) {
     clouds: h("dd", { text: DASH }),
     time: h("time", { text: DASH }),
     source: h("span", { className: "card__source" }),
+    // how many watch the place: quiet, read when the card is, never announced on a change
+    watchers: h("span", {
+      className: "card__watchers",
+      "aria-live": "off",
+      title: `Pages watching ${name} live now, this one included`,
+      hidden: true,
+    }),
   };
   const region = loc.region && loc.region !== name ? loc.region : "";
   const station = isStationId(loc.id);
@@ -232,10 +246,10 @@ export function createCard(doc, loc, units) {
     ),
     refs.chart,
     refs.forecast,
-    h("footer", { className: "card__meta" }, h("span", {}, "Observed ", refs.time), refs.source),
+    h("footer", { className: "card__meta" }, h("span", {}, "Observed ", refs.time), refs.watchers, refs.source),
   );
   el.addEventListener("animationend", () => el.classList.remove("changed", "found"));
-  return { el, refs, location: { ...loc }, reading: null, texts: new Set(), formatter: null };
+  return { el, refs, location: { ...loc }, reading: null, watchers: null, texts: new Set(), formatter: null };
 }
 
 /**
@@ -304,4 +318,14 @@ export function showReading(doc, card, w, units, { quiet = false, number = brows
   refs.source.textContent = view.sourceText;
   refs.source.classList.toggle("card__source--simulated", view.simulated);
   el.dataset.source = view.source;
+}
+
+/** Show how many connections watch the card's place ("2 watching"); hidden for no count
+ *  (a server that does not say). Not a live region: a screen reader reads it with the
+ *  card, not every time it changes. */
+export function showWatchers(card, count, { number = browserNumber } = {}) {
+  const text = watchersText(count, number);
+  card.watchers = text ? count : null;
+  card.refs.watchers.textContent = text;
+  card.refs.watchers.hidden = !text;
 }

@@ -12,7 +12,10 @@
 //   hello        the hello frame (also kept as client.hello)
 //   forecast     a forecast frame (the latest per place and kind: client.latestForecast)
 //   subscribed   the subscribed frame; "recovered" (true/false) answers a resubscribe
-//                with "since" after a reconnect (false: reload the history over HTTP)
+//                with "since" after a reconnect (false: reload the history over HTTP);
+//                "watchers": how many connections watch the place (client.watchers)
+//   watchers     a watchers frame {location, count}: that count changed (coalesced by
+//                the server, at most one per place every few seconds)
 //   weather      a weather frame; "replay": true on a reading missed while away,
 //                replayed in order before any live one after a reconnect
 //   unsubscribed, error, pong
@@ -139,6 +142,9 @@ export class WeatherClient extends EventTarget {
   // location id -> {at (ms), iso}: the latest observed_at of a reading of a watched place
   // (from "subscribed" and every "weather" frame, replayed or live), kept across reconnects
   #observed = new Map();
+  // location id -> how many connections watch it across the cluster, this one included
+  // (from "subscribed" and every "watchers" frame), for places still watched
+  #watchers = new Map();
 
   /** The hello frame of the current connection, or null. */
   hello = null;
@@ -205,6 +211,14 @@ export class WeatherClient extends EventTarget {
    *  reconnects; dropped when the place is unsubscribed. */
   lastObserved(locationId) {
     return locationId == null ? null : (this.#observed.get(String(locationId))?.iso ?? null);
+  }
+
+  /** How many connections watch a watched location id across the cluster, this one
+   *  included (a number), or null before the server said. From "subscribed" and every
+   *  "watchers" frame; kept across reconnects (the resubscribe's answer brings it anew),
+   *  dropped when the place is unsubscribed. */
+  watchers(locationId) {
+    return locationId == null ? null : (this.#watchers.get(String(locationId)) ?? null);
   }
 
   /** The latest "forecast" frame of ``kind`` ("hourly" or "daily") for a watched location
@@ -446,6 +460,11 @@ export class WeatherClient extends EventTarget {
     if (!known || at > known.at) this.#observed.set(location, { at, iso });
   }
 
+  // Remember how many watch a location, when the server said a count (0 or more).
+  #noteWatchers(location, count) {
+    if (Number.isInteger(count) && count >= 0) this.#watchers.set(location, count);
+  }
+
   #setKinds(sub, kinds) {
     if (sameKinds(sub.forecast, kinds)) return;
     const location = this.locationOf(sub.id);
@@ -467,6 +486,7 @@ export class WeatherClient extends EventTarget {
     if (location !== null && !this.#watching(location)) {
       this.#forecasts.delete(location);
       this.#observed.delete(location);
+      this.#watchers.delete(location);
     }
   }
 
@@ -504,6 +524,7 @@ export class WeatherClient extends EventTarget {
           else sub.confirmed = true;
           sub.tell = sub.resume = false;
           this.#noteObserved(location, frame.weather);
+          this.#noteWatchers(location, frame.watchers);
           this.#resendAttempt = 0;
         }
         break;
@@ -541,6 +562,12 @@ export class WeatherClient extends EventTarget {
         // replayed (after a reconnect) or live: the latest one is the next "since"
         const location = frame.location == null ? null : String(frame.location);
         if (location !== null && this.#watching(location)) this.#noteObserved(location, frame.weather);
+        break;
+      }
+      case "watchers": {
+        // kept for a place watched here; dispatched either way, like a forecast
+        const location = frame.location == null ? null : String(frame.location);
+        if (location !== null && this.#watching(location)) this.#noteWatchers(location, frame.count);
         break;
       }
       case "pong":

@@ -2,7 +2,7 @@
 // added, each with its history chart (past readings loaded once, live ones added) and its
 // forecast (the latest frame of each kind), and the two banners that depend on every
 // reading and forecast. Tested with node (tests/js/watchlist.test.mjs).
-import { bannerState, createCard, showReading, timeFormatter } from "./cards.js";
+import { bannerState, createCard, showReading, showWatchers, timeFormatter } from "./cards.js";
 import { ForecastChart, HistoryChart } from "./chart.js";
 import * as forecast from "./forecast.js";
 import * as fmt from "./format.js";
@@ -97,6 +97,12 @@ export class Watchlist {
     const locationId = String(card.location.id);
     if (this.#cards.get(locationId) !== card) return Promise.resolve();
     return this.#loadHistory(card, locationId);
+  }
+
+  /** Show how many connections watch the card's place: ``subscribed``'s ``watchers``,
+   *  then each ``watchers`` frame's ``count`` (no number: hidden). */
+  showWatchers(card, count) {
+    showWatchers(card, count);
   }
 
   /** Show a "forecast" frame on ``card``: it replaces the one of its kind. */
