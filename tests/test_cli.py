@@ -357,8 +357,9 @@ async def fake_server(answers=None, *, status=None, close=None, hangup=False):
         async for text in ws:
             message = json.loads(text)
             seen.subscribes.append(message)
-            if message["city"] in (answers or {}):
-                location, weather = answers[message["city"]]
+            asked = message.get("city", message.get("station"))
+            if asked in (answers or {}):
+                location, weather = answers[asked]
                 frame = {"type": "subscribed", "id": message["id"], "location": location, "weather": weather}
                 await ws.send(json.dumps(frame))
             seen.subscribed.set()
@@ -1091,3 +1092,21 @@ def test_station_sim_against_the_product(server):
     )
     assert ecowitt.returncode == 0 and ecowitt.stdout.endswith("  200 OK\n"), ecowitt.stdout + ecowitt.stderr
     assert eco["id"] != wu["id"]
+
+
+async def test_a_reconnecting_watch_asks_for_what_it_missed_since_its_last_reading(fast_backoff):
+    station = {**BERLIN, "id": "st-0123456789ab", "name": "Garden"}
+    async with fake_server(
+        {"Berlin": (BERLIN, REAL), "st-0123456789ab": (station, REAL)}, hangup=True
+    ) as fake:
+        watch = cli.Watch(fake.url, ["Berlin", "st-0123456789AB"], Recorder())
+        task = asyncio.create_task(watch.run_live(attempts=0))
+        try:
+            await wait_for(lambda: len([m for m in fake.subscribes if m["id"] == 0]) >= 2, 10)
+        finally:
+            task.cancel()
+    berlin = [m for m in fake.subscribes if m["id"] == 0]
+    assert berlin[0] == {"type": "subscribe", "id": 0, "city": "Berlin"}, "nothing seen yet: no since"
+    assert berlin[1] == {"type": "subscribe", "id": 0, "city": "Berlin", "since": REAL["observed_at"]}
+    garden = [m for m in fake.subscribes if m["id"] == 1]
+    assert garden and all(m["station"] == "st-0123456789AB" and "city" not in m for m in garden)

@@ -55,7 +55,7 @@ async def test_startup_starts_the_engine_and_shutdown_stops_it():
     server = Server()
     app = asyncio.create_task(lifespan(SCOPE, server.receive, server.send))
     assert await server.say("startup") == {"type": "lifespan.startup.complete"}
-    assert engine_tasks() == {"weatherstream-poller", "weatherstream-sweep"}  # the embedded poller
+    assert engine_tasks() == {"weatherstream-poller", "weatherstream-sweep", "weatherstream-watchers"}
     engine = await get_engine()
     assert not app.done(), "the application waits for the shutdown"
     assert await server.say("shutdown") == {"type": "lifespan.shutdown.complete"}

@@ -85,6 +85,7 @@ from websockets.uri import parse_uri
 from . import __version__, protocol
 from .forecasts import DAILY, HOURLY
 from .forecasts import KINDS as FORECAST_KINDS
+from .places import is_station
 from .sun import solar_elevation
 
 EXIT_OK = 0
@@ -675,9 +676,16 @@ class Watch:
         return FORECAST_KINDS if self.forecast else ()
 
     def subscribe_frame(self, i: int, city: str) -> str:
-        frame: dict[str, Any] = {"type": "subscribe", "city": city, "id": i}
+        """A city by name, or a station by its id ("st-..."); after a reconnect, with the
+        last reading's time as ``since``: the server replays what was missed meanwhile."""
+        name = city.strip()
+        frame: dict[str, Any] = {"type": "subscribe", "id": i}
+        frame.update({"station": name} if is_station(name.lower()) else {"city": city})
         if self.forecast:
             frame["forecast"] = list(self.kinds)
+        last = self.rows[str(i)].weather
+        if isinstance(last, dict) and isinstance(last.get("observed_at"), str):
+            frame["since"] = last["observed_at"]
         return json.dumps(frame)
 
     def complete(self) -> bool:
