@@ -676,3 +676,23 @@ async def test_a_server_announces_its_own_counts_and_takes_the_pollers_shares():
     link._watchers({"type": "watchers", "location": BERLIN.id, "shares": {"server!1": 5, "x": 2, "bad": "1"}})
     link._watchers({"type": "watchers", "location": 7, "shares": {}})  # malformed: dropped
     assert told == [(BERLIN.id, {"server!1": 5, "x": 2})]
+
+
+async def test_an_announcement_looks_only_at_its_places_and_expiries_at_most_once_a_second():
+    layer = FakeLayer()
+    now = [100.0]
+    demand = LayerDemand(layer=layer, ttl=30, clock=lambda: now[0])
+    demand.renew(
+        {"server": "a", "places": [{**entry(BERLIN), "watchers": 1}, {**entry(PARIS), "watchers": 1}]}
+    )
+    await demand.publish_watchers([BERLIN.id, PARIS.id])  # the first: a full look
+    assert {m["location"] for _, _, m in layer.sent} == {BERLIN.id, PARIS.id}
+    layer.sent.clear()
+    now[0] = 100.5
+    demand.renew({"server": "b", "places": [{**entry(PARIS), "watchers": 2}]})
+    demand.watching[BERLIN.id]["a"] = (5, now[0] + 30)  # changed, but not in this announcement
+    await demand.publish_watchers([PARIS.id])
+    assert [m["location"] for _, _, m in layer.sent] == [PARIS.id]
+    now[0] = 101.6  # a second on: everything is looked at
+    await demand.publish_watchers([PARIS.id])
+    assert [m["location"] for _, _, m in layer.sent] == [PARIS.id, BERLIN.id]

@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from .flights import shared
@@ -250,6 +250,7 @@ class LayerDemand:
         self.watching: dict[str, dict[str, tuple[int, float]]] = {}
         self.shares_sent: dict[str, dict[str, int]] = {}  # place id -> the shares last sent
         self.leading: Callable[[], bool] = lambda: True  # only the elected poller sends them
+        self._watchers_swept = float("-inf")
 
     def __call__(self) -> list[Place]:
         return self._live(self.leases)
@@ -319,7 +320,8 @@ class LayerDemand:
                     for place_id in self.renew(message):
                         on_urgent(place_id)
                     try:
-                        await self.publish_watchers()
+                        ids = [str(d["id"]) for d in message["places"] if isinstance(d, dict) and "id" in d]
+                        await self.publish_watchers(ids)
                     except Exception as exc:  # the layer's Redis: the next announcement sends them
                         logger.warning("sending the counts of watchers failed (%s)", exc)
                     if on_urgent_forecast is not None:
@@ -335,12 +337,13 @@ class LayerDemand:
         finally:
             joining.cancel()
 
-    def watcher_changes(self) -> list[tuple[str, dict[str, int]]]:
-        """The places whose servers' shares of watchers changed (announced, or expired)
-        since last sent, with the shares now."""
+    def watcher_changes(self, place_ids: Iterable[str] | None = None) -> list[tuple[str, dict[str, int]]]:
+        """The places (of ``place_ids``, else all) whose servers' shares of watchers
+        changed (announced, or expired) since last sent, with the shares now."""
         now = self.clock()
         changes = []
-        for place_id in set(self.watching) | set(self.shares_sent):
+        candidates = set(self.watching) | set(self.shares_sent) if place_ids is None else set(place_ids)
+        for place_id in candidates:
             by_server = self.watching.get(place_id, {})
             shares = {server: n for server, (n, expires) in by_server.items() if expires > now}
             if shares:
@@ -355,11 +358,18 @@ class LayerDemand:
                     self.shares_sent.pop(place_id, None)
         return changes
 
-    async def publish_watchers(self) -> None:
-        """Send each place's changed shares of watchers to its group."""
+    async def publish_watchers(self, place_ids: Iterable[str] | None = None) -> None:
+        """Send each place's changed shares of watchers to its group: of ``place_ids``
+        (an announcement's), and of every place (expiries) at most once a second."""
         if not self.leading():
             return
-        for place_id, shares in self.watcher_changes():
+        now = self.clock()
+        if place_ids is not None and now - self._watchers_swept < 1.0:
+            changes = self.watcher_changes(place_ids)  # a join of one place costs one look
+        else:
+            self._watchers_swept = now
+            changes = self.watcher_changes()
+        for place_id, shares in changes:
             message = {"type": "watchers", "location": place_id, "shares": shares}
             await self.layer.group_send(location_group(place_id), message)
 
