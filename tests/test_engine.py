@@ -654,3 +654,17 @@ async def test_watched_stations_take_no_share_of_the_forecasts_budget(engine):
     assert engine.forecast_poller.shared() == engine.readings_share(0)
     await engine.subscribe(get_geocoder().resolve("Lyon"), Inbox())
     assert engine.forecast_poller.shared() == engine.readings_share(1)
+
+
+async def test_a_resume_of_a_silent_place_leaves_it_stale_for_the_others(engine):
+    from datetime import timedelta
+
+    place = await _station()
+    reading = _station_reading(place, 600, 3.0)
+    await asyncio.to_thread(services.observations_store, items=[(place, reading)])
+    watching = Inbox()
+    await engine.subscribe(place, watching)
+    engine.publisher.fan_out(place.id, reading.as_stale())  # marked silent
+    _, missed = await engine.resume(place, Inbox(), reading.observed_at - timedelta(seconds=1))
+    assert [(r.temperature, r.stale) for r in missed] == [(3.0, True)], "as held: stale"
+    assert [json.loads(f)["weather"]["stale"] for f in watching.frames] == [True], "not made fresh again"

@@ -38,7 +38,7 @@ from .poller import Poller
 from .providers import WeatherProvider
 from .providers.base import FORECAST_EVERY
 from .publishing import HubPublisher, LayerPublisher, Publisher
-from .readings import Reading
+from .readings import Reading, supersedes
 from .recorder import Recorder, uninterrupted
 from .registry import PlaceRegistry
 from .stations import Station, UploadLimits
@@ -361,8 +361,10 @@ class Engine(Runtime):
         twice and none is missing. A stored reading newer than the held one (its layer
         message not here yet) goes to this process's other subscribers first."""
         missed = await self._join(place, since)
-        if missed and self.latest.is_news(place.id, missed[-1]):  # stored, not heard of here yet
-            self.publisher.fan_out(place.id, missed[-1])  # to the subscribers here already
+        held = self.latest.get(place.id)
+        newest = missed[-1] if missed else None
+        if newest and (held is None or newest.observed_at != held.observed_at) and supersedes(newest, held):
+            self.publisher.fan_out(place.id, newest)  # stored, not heard of here yet: to those here
         reading = self._register(place, subscriber)
         if missed is not None and reading is not None and reading.observed_at > since:
             if missed and missed[-1].observed_at == reading.observed_at:
