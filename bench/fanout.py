@@ -33,7 +33,14 @@ import procs  # noqa: E402
 import report  # noqa: E402
 from measure import run_row  # noqa: E402
 from row import Row  # noqa: E402
-from servers import BASELINES, CLUSTER_SERVERS, PRODUCT_SERVERS, STALLED, migrate_template  # noqa: E402
+from servers import (  # noqa: E402
+    BASELINES,
+    CLUSTER_SERVERS,
+    PRODUCT_SERVERS,
+    STALLED,
+    WATCHERS_OFF,
+    migrate_template,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,6 +114,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         a.server_list += [CLUSTER_SERVERS[layer.strip()] for layer in a.redis.split(",")]
     if a.stalled:
         a.server_list += [s + STALLED for s in a.server_list if s not in CLUSTER_SERVERS.values()]
+    if a.watchers_off:
+        a.server_list += [s + WATCHERS_OFF for s in a.server_list if not s.endswith(STALLED)]
     return a
 
 
@@ -144,6 +153,26 @@ def _add_row_options(p: argparse.ArgumentParser) -> None:
         metavar="F",
         help="also run each product server with this fraction of subscribers that stop reading "
         "after subscribing (issue #5: e.g. 0.1); the fast ones' p99 is compared with the run without",
+    )
+    p.add_argument(
+        "--watchers-off",
+        action="store_true",
+        help="also run each product server with no watchers frames (issue 17: what they cost)",
+    )
+    p.add_argument(
+        "--storm",
+        action="store_true",
+        help="after each row's window, restart its server: every subscriber reconnects at once "
+        "and resubscribes with since (issue 17's reconnect storm; bench/storm.py)",
+    )
+    p.add_argument(
+        "--storm-outage", type=float, default=2.0, help="--storm: seconds the server is down (default 2)"
+    )
+    p.add_argument(
+        "--storm-check",
+        type=float,
+        default=3.0,
+        help="--storm: seconds of live frames after the storm that the continuity check covers (default 3)",
     )
 
 

@@ -17,6 +17,12 @@ The orchestrator (``fanout.py``) drives a generator process through a
                         ``("window", t0, t1, True)`` also returns each frame's
                         (location, published_at, receipt time): bench/stations.py
 ``("rtt", spec)``       ping / subscribe round trips on a sample of connections
+``("track",)``          from now on, note each connection's last ``observed_at``
+``("storm", spec)``     the reconnect storm (issue 17): every connection, dropped by a
+                        server restart, connects again and resubscribes with ``since``
+                        (its last ``observed_at``); answered when all are subscribed
+``("storm_check", s)``  s seconds later: each new connection's readings (replayed and
+                        live) and the storm's replay counts, for bench/storm.py's check
 ``("close",)``          drop every connection and exit
 """
 
@@ -35,6 +41,7 @@ from typing import Any
 
 LATE_GRACE = 2.0  # seconds to wait after the window for frames published inside it
 PUBLISHED_AT = re.compile(rb'"published_at":\s*([0-9.eE+-]+)')
+OBSERVED_AT = re.compile(rb'"observed_at":\s*"([^"]+)"')
 
 HANDSHAKE, OPEN, CLOSED = 0, 1, 2
 
@@ -88,6 +95,8 @@ class Stats:
         self.closed = 0
         self.close_codes: dict[int, int] = {}
         self.errors: dict[str, int] = {}
+        self.track = False  # note observed_at per connection (the reconnect storm)
+        self.watchers_frames = 0  # {"type": "watchers"} frames received (issue 17)
 
     def error(self, what: str) -> None:
         self.errors[what] = self.errors.get(what, 0) + 1
@@ -108,6 +117,12 @@ class Client(asyncio.Protocol):
         "t_subscribed",
         "loc",
         "stalled",
+        "last_obs",
+        "since",
+        "seen",
+        "replayed",
+        "t_last_replay",
+        "recovered",
     )
 
     def __init__(
@@ -131,6 +146,14 @@ class Client(asyncio.Protocol):
         self.t_connect = 0.0
         self.t_subscribed = 0.0
         self.stalled = False  # subscribed, then never reads again (a slow or dead client)
+        self.last_obs = b""  # the last observed_at received, while stats.track
+        # the reconnect storm: the since sent, every observed_at received after it in
+        # order (replayed and live), how many were replays, the last one's receipt time
+        self.since: str | None = subscribe.get("since")
+        self.seen: list[bytes] | None = [] if self.since is not None else None
+        self.replayed = 0
+        self.t_last_replay = 0.0
+        self.recovered: bool | None = None
 
     # -- asyncio.Protocol -----------------------------------------------------------------
 
@@ -202,6 +225,12 @@ class Client(asyncio.Protocol):
                 m = PUBLISHED_AT.search(payload)
                 if m is not None:
                     stats.frames_total += 1
+                    if stats.track:
+                        obs = OBSERVED_AT.search(payload)
+                        if obs is not None:
+                            self.last_obs = obs.group(1)
+                            if self.seen is not None:
+                                self.seen.append(self.last_obs)
                     published = float(m.group(1))
                     # The window selects by publication time: a burst cut by its edge
                     # counts whole, and a frame published inside it but never received
@@ -249,7 +278,17 @@ class Client(asyncio.Protocol):
                 fut.set_result(now)
             elif kind == "subscribed" and not self.subscribed.done():
                 self.t_subscribed = now
+                self.recovered = msg.get("recovered")
                 self.subscribed.set_result(now)
+        elif kind == "weather" and msg.get("replay"):  # replays carry no published_at
+            self.replayed += 1
+            self.t_last_replay = now
+            observed = msg.get("weather", {}).get("observed_at", "").encode()
+            self.last_obs = observed
+            if self.seen is not None:
+                self.seen.append(observed)
+        elif kind == "watchers":
+            self.stats.watchers_frames += 1
         elif kind == "error":
             self.stats.error("server error: " + str(msg.get("code")))
             fut = self.waiters.pop(msg.get("id"), None)
@@ -277,13 +316,20 @@ class Client(asyncio.Protocol):
             self.transport.abort()
 
 
-def subscribe_message(index: int, k: int, stations: list[str] | None = None) -> dict[str, Any]:
+def subscribe_message(
+    index: int, k: int, stations: list[str] | None = None, since: str | None = None
+) -> dict[str, Any]:
     """Connection ``index`` watches location ``index % k`` (round robin): with
-    ``stations``, the registered station ``stations[index % k]``."""
+    ``stations``, the registered station ``stations[index % k]``; with ``since``, it
+    resumes after that reading."""
     if stations:
-        return {"type": "subscribe", "station": stations[index % k], "id": 1}
-    lat, lon = location(index % k)
-    return {"type": "subscribe", "lat": lat, "lon": lon, "id": 1}
+        message: dict[str, Any] = {"type": "subscribe", "station": stations[index % k], "id": 1}
+    else:
+        lat, lon = location(index % k)
+        message = {"type": "subscribe", "lat": lat, "lon": lon, "id": 1}
+    if since is not None:
+        message["since"] = since
+    return message
 
 
 def location(j: int) -> tuple[float, float]:
@@ -302,7 +348,9 @@ class Generator:
         self.clients: list[Client] = []
         self.indices: list[int] = []
 
-    async def connect(self, spec: dict[str, Any]) -> dict[str, Any]:
+    async def connect(self, spec: dict[str, Any], since: dict[int, str] | None = None) -> dict[str, Any]:
+        """Open and subscribe ``spec["indices"]``; with ``since`` (index -> observed_at),
+        each of those resumes after its reading."""
         loop = asyncio.get_running_loop()
         host, ports, path = spec["host"], spec["ports"], spec["path"]
         sem = asyncio.Semaphore(spec["concurrency"])
@@ -321,7 +369,8 @@ class Generator:
                     failures["phase timeout"] = failures.get("phase timeout", 0) + 1
                     return
                 port = ports[index % len(ports)]  # several server processes: round robin
-                message = subscribe_message(index, spec["k"], spec.get("stations"))
+                resume = since.get(index) if since is not None else None
+                message = subscribe_message(index, spec["k"], spec.get("stations"), resume)
                 client = Client(self.stats, host, port, path, message, index % spec["k"])
                 t = time.time()
                 if not t_first:
@@ -417,10 +466,42 @@ class Generator:
             "failures": failures,
         }
 
+    async def storm(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """The reconnect storm: the server was restarted, so every connection is gone;
+        each connects again and resubscribes with ``since``, its last ``observed_at``."""
+        since = {i: c.last_obs.decode() for c, i in zip(self.clients, self.indices) if c.last_obs}
+        old = len(self.clients)
+        self.close()
+        self.stats.watchers_frames = 0
+        result = await self.connect(spec | {"indices": spec["indices"]}, since)
+        result["without_since"] = old - len(since)
+        return result
+
+    async def storm_check(self, wait: float) -> dict[str, Any]:
+        """After ``wait`` s of live frames: per new connection, (location, since, every
+        observed_at received after it in order); the replay and watchers counts."""
+        await asyncio.sleep(wait)
+        self.stats.track = False
+        return {
+            "clients": [
+                (c.loc, c.since, [o.decode() for o in c.seen or ()])
+                for c in self.clients
+                if c.state == OPEN and c.since is not None
+            ],
+            "recovered": sum(1 for c in self.clients if c.recovered),
+            "not_recovered": sum(1 for c in self.clients if c.recovered is False),
+            "replayed": sum(c.replayed for c in self.clients),
+            "t_last_replay": max((c.t_last_replay for c in self.clients), default=0.0),
+            "watchers_frames": self.stats.watchers_frames,
+            "closed": sum(1 for c in self.clients if c.state != OPEN),
+            "errors": dict(self.stats.errors),
+        }
+
     def close(self) -> None:
         for c in self.clients:
             c.abort()
         self.clients.clear()
+        self.indices.clear()
 
 
 def run(conn: Any) -> None:
@@ -457,6 +538,13 @@ def run(conn: Any) -> None:
                 conn.send(await gen.window(*cmd[1:]))
             elif cmd[0] == "rtt":
                 conn.send(await gen.rtt(cmd[1]))
+            elif cmd[0] == "track":
+                gen.stats.track = True
+                conn.send({"tracking": True})
+            elif cmd[0] == "storm":
+                conn.send(await gen.storm(cmd[1]))
+            elif cmd[0] == "storm_check":
+                conn.send(await gen.storm_check(cmd[1]))
             elif cmd[0] == "close":
                 gen.close()
                 try:

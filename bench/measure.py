@@ -13,6 +13,7 @@ from typing import Any
 import loadgen
 import procs
 import pyspy
+import storm
 from row import Row
 from servers import BASELINES, STALLED, Servers
 
@@ -37,6 +38,8 @@ def run_row(
         if args.profile:  # after the window: py-spy pauses the server for each sample
             pyspy.stop(pyspy.start(servers.last_pid, name, "steady", args, args.profile), wait=True)
         measure_round_trips(row, args, gens)
+        if args.storm:
+            storm.measure_storm(row, args, servers, gens)
         return row
     except Exception as exc:  # a broken server is a row with a note, not a broken run
         row.note = f"{type(exc).__name__}: {exc}"

@@ -9,6 +9,7 @@ import os
 import statistics
 from pathlib import Path
 
+import storm
 from row import Row
 from servers import CLUSTER_SERVER, CLUSTER_SERVERS, STALLED
 
@@ -118,7 +119,7 @@ def table(rows: list[Row], args: argparse.Namespace) -> str:
     lines += [_design_line(runs, med[name], base, args.n) for name, runs in groups.items()]
     if args.runs > 1:
         lines += ["", "Individual runs (in run order):", "", *_individual_runs(groups)]
-    for block in (_notes(rows, args), target_lines(groups, med, base, args)):
+    for block in (_notes(rows, args), target_lines(groups, med, base, args), storm_table(groups, args)):
         if block:
             lines += ["", *block]
     return "\n".join(lines)
@@ -292,6 +293,72 @@ def _stalled_targets(m: Metrics, calm: Metrics | None, runs: list[Row], n: int) 
     detail = ", ".join(f"{s}/{n} subscribed {f}/{e} frames" for s, f, e in per_run)
     out.append(f"target every frame to every reader: {detail} {_verdict(ok)}")
     return out
+
+
+# -- the reconnect storm (--storm, bench/storm.py) ---------------------------------------
+
+STORM_COLUMNS = [
+    "design / server",
+    "resubscribed",
+    "all subscribed after (s)",
+    "last replay after (s)",
+    "readings replayed",
+    "recovered true / false",
+    "server CPU (s) / over (s)",
+    "watchers frames",
+    "with gaps / duplicates / out of order / empty",
+    "all subscribed vs plain",
+]
+
+
+def storm_table(groups: dict[str, list[Row]], args: argparse.Namespace) -> list[str]:
+    """Issue 17: the storm after a restart, medians per design, and each run's line."""
+    storms = {name: [r.storm for r in runs if r.storm] for name, runs in groups.items()}
+    storms = {name: s for name, s in storms.items() if s}
+    if not storms:
+        return []
+
+    def med(name: str, key: str) -> float | None:
+        vals = [s[key] for s in storms[name] if s.get(key) is not None]
+        return statistics.median(vals) if vals else None
+
+    plain = med("plain-websockets", "seconds_to_subscribed") if "plain-websockets" in storms else None
+    outage = getattr(args, "storm_outage", 2.0)
+    lines = [
+        f"Reconnect storm (--storm): the server restarted after {outage:.0f} s down, all "
+        f"{args.n} subscribers reconnect at once with since (medians of the runs)",
+        "",
+        _cells(STORM_COLUMNS),
+        "|" + "|".join("---" for _ in STORM_COLUMNS) + "|",
+    ]
+    for name, runs in storms.items():
+        sums = {k: sum(s[k] for s in runs) for k in ("gaps", "duplicated", "out_of_order", "empty")}
+        lines.append(
+            _cells(
+                [
+                    name,
+                    f"{med(name, 'subscribed') or 0:.0f}/{args.n}",
+                    _f(med(name, "seconds_to_subscribed"), ".2f"),
+                    _f(med(name, "seconds_to_last_replay"), ".2f"),
+                    _f(med(name, "replayed"), ".0f"),
+                    f"{_f(med(name, 'recovered'), '.0f')} / {_f(med(name, 'not_recovered'), '.0f')}",
+                    f"{_f(med(name, 'cpu_s'), '.1f')} / {_f(med(name, 'seconds'), '.1f')}",
+                    _f(med(name, "watchers_frames"), ".0f"),
+                    " / ".join(str(sums[k]) for k in ("gaps", "duplicated", "out_of_order", "empty"))
+                    + " (all runs)",
+                    ratio(med(name, "seconds_to_subscribed"), plain),
+                ]
+            )
+        )
+    lines += [
+        "",
+        *(
+            f"- {name} run {i}: {storm.describe(s)}"
+            for name, runs in storms.items()
+            for i, s in enumerate(runs, 1)
+        ),
+    ]
+    return lines
 
 
 # -- the --json file --------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -34,6 +35,7 @@ class Row:
     note: str = ""
     run: int = 1  # 1-based round of --runs
     stalled: int = 0  # subscribers that never read (--stalled); not counted in frames/latency
+    storm: dict[str, Any] = field(default_factory=dict)  # --storm: bench/storm.py's figures
 
     @property
     def cpu_us_per_frame(self) -> float | None:

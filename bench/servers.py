@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,8 @@ BASELINES = {"plain": "plain-websockets", "textbook": "textbook-channels"}
 CLUSTER_SERVERS = {"pubsub": "redis-pubsub-2proc", "core": "redis-core-2proc"}
 # --stalled F: the same server again with a fraction F of subscribers that never read.
 STALLED = "+stalled"
+# --watchers-off: the same server again with no watchers frames (issue 17's cost)
+WATCHERS_OFF = "+watchers-off"
 # The server `make run` uses: each --redis row runs two of it.
 CLUSTER_SERVER = "uvicorn-websockets-sansio"
 
@@ -107,7 +110,8 @@ def design(
     name: str, args: argparse.Namespace, workdir: Path, db_template: Path | None, tag: str
 ) -> list[Process]:
     """The processes of one row, in start order: (command, cwd, env, port to wait for)."""
-    name = name.removesuffix(STALLED)
+    watchers_off = name.endswith(WATCHERS_OFF)
+    name = name.removesuffix(WATCHERS_OFF).removesuffix(STALLED)
     layer = next((k for k, v in CLUSTER_SERVERS.items() if v == name), None)
     single = CLUSTER_SERVER if layer else name
     port = procs.free_port()
@@ -120,6 +124,8 @@ def design(
     assert db_template is not None
     shutil.copy(db_template, var / db_template.name)
     env["WEATHERSTREAM_VAR_DIR"] = str(var)
+    if watchers_off:  # the counts still go into `subscribed`; no frame follows a change
+        env["WEATHERSTREAM_WATCHERS_EVERY"] = str(10 * 24 * 3600)
     if layer is None:
         return [(cmd, cwd, env, port)]
     return cluster(layer, (cmd, cwd, env, port), args, var)
@@ -207,6 +213,7 @@ class Servers:
 
     processes: list[subprocess.Popen[Any]] = field(default_factory=list)
     ports: list[int] = field(default_factory=list)  # where subscribers connect, round robin
+    parts: list[tuple[Process, Path]] = field(default_factory=list)  # each process and its log
 
     def start(
         self,
@@ -218,16 +225,32 @@ class Servers:
         title: str,
     ) -> None:
         """Start each process in order and wait for its port, then get a ``hello`` from each server."""
-        for part, (cmd, cwd, env, port) in enumerate(design(name, args, workdir, db_template, tag)):
+        for part, process in enumerate(design(name, args, workdir, db_template, tag)):
             log = workdir / f"{tag}-{part}.log"
-            print(f"\n== {title}: {' '.join(cmd)}  (log: {log})", flush=True)
-            self.processes.append(procs.spawn(cmd, cwd=cwd, env=env, log=log))
-            if port is not None:
-                procs.wait_port(port, self.processes[-1], timeout=90)
-                if cmd[0] != "redis-server":
-                    self.ports.append(port)
+            print(f"\n== {title}: {' '.join(process[0])}  (log: {log})", flush=True)
+            self.parts.append((process, log))
+            self._spawn(process, log)
+            if process[3] is not None and process[0][0] != "redis-server":
+                self.ports.append(process[3])
         for port in self.ports:
             probe(port, timeout=60)
+
+    def restart(self, outage: float) -> None:
+        """Stop every process (SIGTERM, as a deploy does), wait ``outage`` seconds, start
+        them again on the same ports and database, and wait for a ``hello`` from each."""
+        self.stop()
+        self.processes.clear()
+        time.sleep(outage)
+        for process, log in self.parts:
+            self._spawn(process, log)
+        for port in self.ports:
+            probe(port, timeout=60)
+
+    def _spawn(self, process: Process, log: Path) -> None:
+        cmd, cwd, env, port = process
+        self.processes.append(procs.spawn(cmd, cwd=cwd, env=env, log=log))
+        if port is not None:
+            procs.wait_port(port, self.processes[-1], timeout=90)
 
     @property
     def last_pid(self) -> int:

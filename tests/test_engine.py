@@ -668,3 +668,111 @@ async def test_a_resume_of_a_silent_place_leaves_it_stale_for_the_others(engine)
     _, missed = await engine.resume(place, Inbox(), reading.observed_at - timedelta(seconds=1))
     assert [(r.temperature, r.stale) for r in missed] == [(3.0, True)], "as held: stale"
     assert [json.loads(f)["weather"]["stale"] for f in watching.frames] == [True], "not made fresh again"
+
+
+def _publishing_while_looking_up(engine, place, readings):
+    """A stand-in for the resume's query that, as a slow one under load would, lets the
+    loop publish ``readings`` before it answers (with nothing stored)."""
+    loop = asyncio.get_running_loop()
+
+    async def publish():
+        for reading in readings:
+            engine.publisher.fan_out(place.id, reading)
+
+    def observations_after(**kwargs):
+        asyncio.run_coroutine_threadsafe(publish(), loop).result(5)
+        return []
+
+    return observations_after
+
+
+async def test_a_resume_replays_every_reading_published_while_it_looked(engine, monkeypatch):
+    """Neither stored nor queued when the look-up began, and the held latest is only the
+    last of them: each comes from the readings kept since the look-up's mark."""
+    from datetime import timedelta
+
+    place = await _station()
+    engine.places.add(place)
+    readings = [_station_reading(place, 40 - 10 * i, float(i)) for i in range(4)]
+    monkeypatch.setattr(services, "observations_after", _publishing_while_looking_up(engine, place, readings))
+    _, missed = await engine.resume(place, Inbox(), readings[0].observed_at - timedelta(seconds=1))
+    assert [r.temperature for r in missed] == [0.0, 1.0, 2.0, 3.0]
+
+
+async def test_a_resume_that_more_were_published_during_than_are_kept_is_not_recovered(engine, monkeypatch):
+    from datetime import timedelta
+
+    from weatherstream.latest import RECENT
+
+    place = await _station()
+    engine.places.add(place)
+    readings = [_station_reading(place, 2 * RECENT - i, float(i)) for i in range(RECENT + 1)]
+    monkeypatch.setattr(services, "observations_after", _publishing_while_looking_up(engine, place, readings))
+    _, missed = await engine.resume(place, Inbox(), readings[0].observed_at - timedelta(seconds=1))
+    assert missed is None, "the oldest published meanwhile is no longer kept: a gap, said so"
+
+
+async def test_a_storm_of_resumes_from_one_reading_shares_its_look_ups(engine, monkeypatch):
+    """A server restart makes every subscriber of a place resume from the same reading at
+    once: they share look-ups (each begun after its callers asked), not one query each."""
+    import time as _time
+    from datetime import timedelta
+
+    place = await _station()
+    stored = [_station_reading(place, 30 - 10 * i, float(i)) for i in range(3)]
+    await asyncio.to_thread(services.observations_store, items=[(place, r) for r in stored])
+    real, calls = services.observations_after, []
+
+    def slow(**kwargs):
+        calls.append(kwargs)
+        _time.sleep(0.05)
+        return real(**kwargs)
+
+    monkeypatch.setattr(services, "observations_after", slow)
+    since = stored[0].observed_at - timedelta(seconds=1)
+    results = await asyncio.gather(*(engine.resume(place, Inbox(), since) for _ in range(50)))
+    assert all([r.temperature for r in missed] == [0.0, 1.0, 2.0] for _, missed in results)
+    assert 1 <= len(calls) <= 2, f"{len(calls)} queries for 50 resumes of one place from one reading"
+
+
+async def test_later_resumes_from_one_reading_take_up_its_look_up_with_what_came_since(monkeypatch):
+    """Each subscriber of a place resumes from the same reading after a restart, over the
+    whole storm: one query, then what was published here since its mark; none once the
+    place was forgotten here (readings may have passed by unseen meanwhile)."""
+    from datetime import timedelta
+
+    from weatherstream.latest import RECENT
+
+    engine = Engine({**get_config(), "POLL_INTERVAL": 3600})
+    engine.subscriptions.config = {**engine.config, "DEMAND_GRACE": 0}
+    inboxes = [Inbox() for _ in range(4)]
+    try:
+        place = await _station()
+        stored = [_station_reading(place, 300 - 10 * i, float(i)) for i in range(2)]
+        await asyncio.to_thread(services.observations_store, items=[(place, r) for r in stored])
+        real, calls = services.observations_after, []
+
+        def counting(**kwargs):
+            calls.append(kwargs)
+            return real(**kwargs)
+
+        monkeypatch.setattr(services, "observations_after", counting)
+        since = stored[0].observed_at - timedelta(seconds=1)
+        _, missed = await engine.resume(place, inboxes[0], since)
+        assert [r.temperature for r in missed] == [0.0, 1.0] and len(calls) == 1
+        engine.publisher.fan_out(place.id, _station_reading(place, 200, 2.0))
+        _, missed = await engine.resume(place, inboxes[1], since)
+        assert [r.temperature for r in missed] == [0.0, 1.0, 2.0] and len(calls) == 1, "no query"
+        for i in range(RECENT):
+            engine.publisher.fan_out(place.id, _station_reading(place, 190 - i, 3.0 + i))
+        await engine.resume(place, inboxes[2], since)
+        assert len(calls) == 2, "more came than are kept: looked up again"
+        for inbox in inboxes[:3]:
+            engine.unsubscribe(place.id, inbox)
+        engine.demand()
+        engine.sweep()
+        assert place.id not in engine.places
+        await engine.resume(place, inboxes[3], since)
+        assert len(calls) == 3, "forgotten meanwhile: looked up again"
+    finally:
+        await engine.stop()

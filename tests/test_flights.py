@@ -64,3 +64,51 @@ async def test_the_runs_error_reaches_every_caller():
     assert runs == {}
     with pytest.raises(LookupError):
         await shared(runs, "k", start)
+
+
+async def test_next_run_callers_during_a_run_share_the_next_which_begins_after_it():
+    from weatherstream.flights import NextRun
+
+    runs, begun, gates = NextRun(), [], [asyncio.Event(), asyncio.Event()]
+
+    async def start():
+        n = len(begun)
+        begun.append(n)
+        await gates[n].wait()
+        return n
+
+    first = [asyncio.create_task(runs("k", start)) for _ in range(2)]
+    await settle()
+    assert begun == [0]
+    second = [asyncio.create_task(runs("k", start)) for _ in range(3)]  # asked after run 0 began
+    await settle()
+    assert begun == [0], "the next waits for the one under way"
+    gates[0].set()
+    assert await asyncio.wait_for(asyncio.gather(*first), 2) == [0, 0]
+    await settle()
+    assert begun == [0, 1]
+    gates[1].set()
+    assert await asyncio.wait_for(asyncio.gather(*second), 2) == [1, 1, 1]
+
+
+async def test_next_run_errors_reach_their_callers_and_a_cancelled_caller_cancels_nothing():
+    from weatherstream.flights import NextRun
+
+    runs, gate = NextRun(), asyncio.Event()
+
+    async def failing():
+        await gate.wait()
+        raise LookupError("the database is down")
+
+    a, b = asyncio.create_task(runs("k", failing)), asyncio.create_task(runs("k", failing))
+    await settle()
+    a.cancel()
+    gate.set()
+    with pytest.raises(LookupError):
+        await asyncio.wait_for(b, 2)
+    assert a.cancelled()
+    assert await asyncio.wait_for(runs("k", _answer), 2) == 42, "a later caller gets a run of its own"
+
+
+async def _answer():
+    return 42

@@ -321,3 +321,25 @@ async def test_reload_keeps_held_forecasts_over_older_the_same_or_simulated_stor
     await latest.reload("berlin")
     assert latest.get("berlin", "hourly") is held, "a stored simulated forecast never replaces a real one"
     assert latest.frame("berlin", "hourly") is frame
+
+
+def test_put_since_gives_what_was_put_after_a_mark_and_none_past_what_is_kept():
+    from weatherstream.latest import RECENT
+
+    latest = Latest()
+    latest.put("p", at(0))
+    mark = latest.mark("p")
+    assert latest.put_since("p", mark) == []
+    latest.put("p", at(1))
+    latest.put("q", at(5))  # another place's
+    latest.put("p", at(2))
+    assert [r.observed_at for r in latest.put_since("p", mark)] == [at(1).observed_at, at(2).observed_at]
+    for minute in range(RECENT - 2):
+        latest.put("p", at(10 + minute))
+    assert len(latest.put_since("p", mark)) == RECENT, "all still kept"
+    latest.put("p", at(100))
+    assert latest.put_since("p", mark) is None, "the first after the mark is gone"
+    mark = latest.mark("p")
+    latest.forget("p")
+    latest.put("p", at(200))
+    assert [r.observed_at for r in latest.put_since("p", mark)] == [at(200).observed_at]

@@ -29,6 +29,7 @@ from . import metrics, protocol, services
 from .bus import LayerDemand, LayerLink
 from .conf import get_config
 from .election import RedisLease, redis_url
+from .flights import NextRun
 from .forecasts import Forecast, Forecasts, covers
 from .geocoding import load_geocoders
 from .hub import Subscriber
@@ -51,6 +52,7 @@ logger = logging.getLogger(__name__)
 
 PRUNE_EVERY = 3600.0
 SILENCE_SLACK = 5.0  # seconds past two intervals before a silent place is marked stale
+LOOKUPS_KEPT = 8  # resumes' look-ups kept per place (one since each)
 
 
 def poll_interval(config: dict[str, Any], provider: WeatherProvider) -> float:
@@ -101,6 +103,10 @@ class Runtime:
         self.forecast_every = forecast_interval(self.config, self.forecasting.providers)
         self.forecasts = LatestForecasts(real=self.chain.real, simulated=self.chain.simulates)
         self.recorder = Recorder(limit=self.config["STORAGE_BUFFER"])
+        # Resumes' look-ups, (mark, readings), shared while under way and kept afterwards
+        # per place and since, while the place is watched here (see _missed).
+        self._lookups: NextRun[tuple[int, list[Reading]]] = NextRun()
+        self._looked_up: dict[str, dict[datetime, tuple[int, list[Reading]]]] = {}
         self._tasks: list[asyncio.Task[Any]] = []
 
     def _poller(
@@ -378,36 +384,58 @@ class Engine(Runtime):
             known = place.id in self.places
             await self.places.meet(place)
             if self.link is not None and place.id not in self.link.joined:
+                self._looked_up.pop(place.id, None)  # readings may have passed by meanwhile
                 await self.link.watch(place)
                 if known:  # updates stopped reaching this process when it left the group
                     await self.latest.reload(place.id)
             return None if since is None else await self._missed(place.id, since)
 
     async def _missed(self, place_id: str, since: datetime) -> list[Reading] | None:
-        """The readings of a place observed after ``since``: stored, or on their way to
-        storage (the recorder's queue); None when not all of them can be had."""
-        limit = self.config["RESUME_LIMIT"]
+        """The readings of a place observed after ``since``: stored, on their way to
+        storage (the recorder's queue) or published here during the look-up; None when not
+        all of them can be had. Resumes of a place from one reading (a reconnect storm asks
+        the same of each) share a look-up that began after they asked, and later ones take
+        it up again with what was published here since its mark: every reading of a
+        watched place passes through this process's Latest."""
         if since < datetime.now(UTC) - timedelta(days=self.config["RETENTION_DAYS"]):
             return None  # pruned since
-        # Taken first: the writer drops what it stored from its queue after the query began.
+        kept = self._looked_up.setdefault(place_id, {})
+        looked = kept.get(since)
+        published = None if looked is None else self.latest.put_since(place_id, looked[0])
+        if looked is None or published is None:  # none yet, or more published since than are kept
+            try:
+                looked = await self._lookups((place_id, since), lambda: self._look_up(place_id, since))
+            except Exception as exc:  # the database is down: the client reloads its history later
+                logger.warning("loading the readings of %s after %s failed (%s)", place_id, since, exc)
+                return None
+            kept[since] = looked
+            if len(kept) > LOOKUPS_KEPT:
+                del kept[next(iter(kept))]
+            published = self.latest.put_since(place_id, looked[0])
+            if published is None:  # more were published meanwhile than are kept
+                return None
+        stored = looked[1]
+        missed = {r.observed_at: r for r in (*stored, *published) if r.observed_at > since}
+        if len(missed) > self.config["RESUME_LIMIT"]:
+            return None
+        return [missed[at] for at in sorted(missed)]
+
+    async def _look_up(self, place_id: str, since: datetime) -> tuple[int, list[Reading]]:
+        """A mark of what was published so far, and what was stored or queued to be by then."""
+        # Taken first, with no await between: the writer drops what it stored from its
+        # queue after the query began, and what is published later is after the mark.
+        mark = self.latest.mark(place_id)
         queued = [
             r for (pid, at), (_, r) in list(self.recorder.pending.items()) if pid == place_id and at > since
         ]
-        try:
-            stored = await database_sync_to_async(services.observations_after)(
-                location_id=place_id,
-                after=since,
-                limit=limit + 1,
-                real=self.latest.real or is_station(place_id),
-                simulated=self.latest.simulated,
-            )
-        except Exception as exc:  # the database is down: the client reloads its history later
-            logger.warning("loading the readings of %s after %s failed (%s)", place_id, since, exc)
-            return None
-        missed = {r.observed_at: r for r in (*stored, *queued)}
-        if len(missed) > limit:
-            return None
-        return [missed[at] for at in sorted(missed)]
+        stored = await database_sync_to_async(services.observations_after)(
+            location_id=place_id,
+            after=since,
+            limit=self.config["RESUME_LIMIT"] + 1,
+            real=self.latest.real or is_station(place_id),
+            simulated=self.latest.simulated,
+        )
+        return mark, [*stored, *queued]
 
     def _register(self, place: Place, subscriber: Subscriber) -> Reading | None:
         self.places.add(place)
@@ -501,6 +529,7 @@ class Engine(Runtime):
         for place_id in (self.places.keys() | self.latest.ids() | self.forecasts.ids()) - keep:
             self.places.forget(place_id)
             self.latest.forget(place_id)
+            self._looked_up.pop(place_id, None)
             self.forecasts.forget(place_id)
             self.watchers.forget(place_id)
         self.subscriptions.sweep()

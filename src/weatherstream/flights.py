@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine, Hashable
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
 
 
 async def shared(
@@ -18,3 +20,32 @@ async def shared(
         task = runs[key] = asyncio.get_running_loop().create_task(start())
         task.add_done_callback(lambda _: runs.pop(key, None))
     await asyncio.shield(task)
+
+
+class NextRun(Generic[T]):
+    """Callers share a run for one key that begins after they asked: while one is under
+    way, those who ask meanwhile share the next. For reads that must see everything done
+    before the call (a resume's look-up), where joining a run under way would not."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[Hashable, asyncio.Task[T]] = {}
+        self._running: dict[Hashable, asyncio.Task[T]] = {}
+
+    async def __call__(self, key: Hashable, start: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        """The result of a run of ``start()`` that begins after this call (shielded: a
+        caller that is cancelled does not cancel the run the others wait on)."""
+        task = self._waiting.get(key)
+        if task is None:
+            task = self._waiting[key] = asyncio.get_running_loop().create_task(self._run(key, start))
+        return await asyncio.shield(task)
+
+    async def _run(self, key: Hashable, start: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        ahead = self._running.get(key)
+        if ahead is not None:
+            await asyncio.wait([ahead])  # its outcome is its own callers'
+        me = self._running[key] = self._waiting.pop(key)  # begins now: later callers wait
+        try:
+            return await start()
+        finally:
+            if self._running.get(key) is me:
+                del self._running[key]

@@ -5,9 +5,14 @@ Which of two readings a place keeps is :func:`readings.supersedes` (a real readi
 a simulated one), and of two forecasts :func:`forecasts.supersedes`. The JSON text of
 each reading, and each forecast's frame, is kept once made, so a subscribe or a fan-out
 serializes nothing again.
+
+The last few readings put for each place are kept too, numbered, so that a resume (a
+subscribe with ``since``) can add what was published while it read the database.
 """
 
 from __future__ import annotations
+
+from collections import deque
 
 from channels.db import database_sync_to_async
 
@@ -15,6 +20,8 @@ from . import forecasts, protocol, services
 from .forecasts import Forecast
 from .places import is_station
 from .readings import Reading, supersedes
+
+RECENT = 64  # readings of each place kept for resumes (a minute of 1 s polls)
 
 
 class Latest:
@@ -24,6 +31,8 @@ class Latest:
         self.real, self.simulated = real, simulated
         self.readings: dict[str, Reading] = {}
         self._texts: dict[str, str] = {}
+        self._recent: dict[str, deque[Reading]] = {}
+        self._puts: dict[str, int] = {}  # readings put for the place so far
 
     def get(self, place_id: str) -> Reading | None:
         return self.readings.get(place_id)
@@ -37,8 +46,28 @@ class Latest:
     def put(self, place_id: str, reading: Reading) -> str:
         """Hold ``reading`` as the place's latest; returns its JSON text."""
         self.readings[place_id] = reading
+        recent = self._recent.get(place_id)
+        if recent is None:
+            recent = self._recent[place_id] = deque(maxlen=RECENT)
+        recent.append(reading)
+        self._puts[place_id] = self._puts.get(place_id, 0) + 1
         text = self._texts[place_id] = protocol.dumps(reading.to_wire())
         return text
+
+    def mark(self, place_id: str) -> int:
+        """A mark to ask :meth:`put_since` about later."""
+        return self._puts.get(place_id, 0)
+
+    def put_since(self, place_id: str, mark: int) -> list[Reading] | None:
+        """The readings put for the place after ``mark``, oldest first; None when more came
+        than are kept."""
+        count = self._puts.get(place_id, 0) - mark
+        if count <= 0:
+            return []
+        recent = self._recent.get(place_id, ())
+        if count > len(recent):
+            return None
+        return list(recent)[-count:]
 
     def text(self, place_id: str) -> str | None:
         """The JSON text of the latest reading (a stale one's anew: its age moves)."""
@@ -63,6 +92,7 @@ class Latest:
     def forget(self, place_id: str) -> None:
         self.readings.pop(place_id, None)
         self._texts.pop(place_id, None)
+        self._recent.pop(place_id, None)  # the count stays: a mark taken before still holds
 
     async def reload(self, place_id: str) -> None:
         """Take up the stored latest reading, if it supersedes the one held."""
