@@ -47,6 +47,7 @@ LARGE_N = 15000
 CLUSTER_P99 = 2.0  # issue #4: the --redis topology's p99 against one process
 STALLED_P99 = 1.2  # issue #5: readers' p99 beside non-readers, against the run without
 LARGE_N_P99_MS = 500.0
+IDLE_RSS_MIB = 90.0  # issue 18: a server process with no clients
 
 
 # -- figures ----------------------------------------------------------------------------
@@ -71,6 +72,7 @@ def metrics(r: Row) -> Metrics:
         "gen_cpu_pct": r.gen_cpu_s / r.window * 100 if r.window else None,
         "closed": float(r.closed),
         "rss_growth_kib": float(r.rss1_kib - r.rss0_kib) if r.rss1_kib else None,
+        "idle_rss_mib": r.rss0_kib / 1024 if r.rss0_kib else None,
     }
 
 
@@ -177,7 +179,8 @@ def _individual_runs(groups: dict[str, list[Row]]) -> list[str]:
             f"- {name}: CPU us/frame {_each(ms, 'cpu_us_per_frame', '.1f')}; "
             f"KiB/sub {_each(ms, 'kib_per_sub', '.1f')}; "
             f"connects/s {_each(ms, 'connects_per_s', '.0f')}; frame p99 ms {_each(ms, 'lat_p99', '.1f')}; "
-            f"delivered % {_each(ms, 'delivered_pct', '.1f')}"
+            f"delivered % {_each(ms, 'delivered_pct', '.1f')}; "
+            f"idle RSS MiB {_each(ms, 'idle_rss_mib', '.1f')}"
         )
     return lines
 
@@ -226,7 +229,7 @@ def target_lines(
         elif name in CLUSTER_SERVERS.values():
             lines = [_cluster_target(m, med.get(CLUSTER_SERVER)), *_delivery_targets(runs, args.n)]
         else:
-            lines = [*_plain_targets(m, base), *_delivery_targets(runs, args.n)]
+            lines = [*_plain_targets(m, base), *_delivery_targets(runs, args.n), _idle_rss_target(m, base)]
         who = f"{name}: " if len(products) > 1 else ""
         out += [who + line for line in lines]
     return out
@@ -265,6 +268,17 @@ def _delivery_targets(runs: list[Row], n: int) -> list[str]:
             f"{', '.join(_f(p, '.1f') for p in p99s)} ms {_verdict(p99_ok)}"
         )
     return out
+
+
+def _idle_rss_target(m: Metrics, base: Metrics | None) -> str:
+    """Issue 18: the server's RSS with no clients (after start-up and --idle seconds)."""
+    rss, plain = m["idle_rss_mib"], base["idle_rss_mib"] if base is not None else None
+    if rss is None:
+        return f"target idle RSS <= {IDLE_RSS_MIB:.0f} MiB: not measured"
+    against = f" (plain {plain:.1f} MiB)" if plain else ""
+    return (
+        f"target idle RSS <= {IDLE_RSS_MIB:.0f} MiB: {rss:.1f} MiB{against} {_verdict(rss <= IDLE_RSS_MIB)}"
+    )
 
 
 def _cluster_target(m: Metrics, single: Metrics | None) -> str:

@@ -131,6 +131,16 @@ def test_runserver_serves_the_websocket_endpoint_too(tmp_path):
     assert all(len(got) >= 2 for got in frames.values())
 
 
+def test_only_runserver_loads_daphnes_app(tmp_path):
+    """daphne's app (Twisted, 25 MiB a process) is for `manage.py runserver` alone: the
+    example's ASGI application, which uvicorn serves, runs without it."""
+    probe = "import sys, django; django.setup(); import example.asgi; print('twisted' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=EXAMPLE, env=server_env(tmp_path), capture_output=True, text=True
+    )
+    assert out.stdout.strip() == "False", out.stdout + out.stderr
+
+
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):

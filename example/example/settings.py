@@ -9,6 +9,7 @@ OPEN_METEO_GEOCODING_URL, LOG_LEVEL, LOG_FORMAT (plain, kv or json).
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -27,8 +28,12 @@ ALLOWED_HOSTS = [
     if h.strip()
 ]
 
+# daphne's app makes `manage.py runserver` serve the WebSocket endpoint too. It imports
+# Twisted, 25 MiB in every process, so only that command loads it (uvicorn serves `make run`).
+RUNSERVER = ["daphne"] if sys.argv[1:2] == ["runserver"] else []
+
 INSTALLED_APPS = [
-    "daphne",  # `manage.py runserver` serves the WebSocket endpoint too
+    *RUNSERVER,
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
