@@ -107,6 +107,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a = p.parse_args(argv)
     if a.runs < 1:
         p.error("--runs must be at least 1")
+    if not 1 <= a.places_per_client <= a.k:
+        p.error("--places-per-client must be between 1 and --k")
+    if a.places_per_client > 1 and a.storm:
+        p.error("--storm resubscribes one place per subscriber: leave out --places-per-client")
     # the rows to run, by design name
     a.server_list = [] if a.servers == "none" else [s.strip() for s in a.servers.split(",") if s.strip()]
     a.baseline_list = [] if a.baselines == "none" else [BASELINES[b.strip()] for b in a.baselines.split(",")]
@@ -124,6 +128,13 @@ def _add_row_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n", type=int, default=2000, help="subscribers (default 2000)")
     p.add_argument("--k", type=int, default=50, help="locations, round robin (default 50)")
     p.add_argument("--window", type=float, default=20.0, help="measuring window, seconds (default 20)")
+    p.add_argument(
+        "--places-per-client",
+        type=int,
+        default=1,
+        metavar="M",
+        help="places each subscriber watches: its own (i %% K) and the M-1 after it (default 1)",
+    )
     p.add_argument(
         "--servers",
         default=",".join(PRODUCT_SERVERS),

@@ -42,6 +42,7 @@ from typing import Any
 LATE_GRACE = 2.0  # seconds to wait after the window for frames published inside it
 PUBLISHED_AT = re.compile(rb'"published_at":\s*([0-9.eE+-]+)')
 OBSERVED_AT = re.compile(rb'"observed_at":\s*"([^"]+)"')
+LOCATION = re.compile(rb'"location":\s*"([^"]+)"')  # a weather frame's place (--places-per-client)
 
 HANDSHAKE, OPEN, CLOSED = 0, 1, 2
 
@@ -106,7 +107,10 @@ class Client(asyncio.Protocol):
     __slots__ = (
         "stats",
         "request",
-        "subscribe_text",
+        "subscribe_texts",
+        "locs",
+        "by_id",
+        "unanswered",
         "state",
         "buf",
         "transport",
@@ -126,17 +130,32 @@ class Client(asyncio.Protocol):
     )
 
     def __init__(
-        self, stats: Stats, host: str, port: int, path: str, subscribe: dict[str, Any], loc: int
+        self,
+        stats: Stats,
+        host: str,
+        port: int,
+        path: str,
+        subscribe: dict[str, Any],
+        loc: int,
+        more: list[tuple[int, dict[str, Any]]] | None = None,
     ) -> None:
+        more = more or []
         self.stats = stats
         self.loc = loc
+        # --places-per-client: the other places it watches, (index, subscribe message);
+        # their frames are told apart by their location id, learnt from `subscribed`.
+        self.locs = [loc, *(i for i, _ in more)]
+        self.by_id: dict[str, int] = {}
         key = base64.b64encode(os.urandom(16)).decode()
         self.request = (
             f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
             f"Origin: http://{host}:{port}\r\n\r\n"
         ).encode()
-        self.subscribe_text = json.dumps(subscribe, separators=(",", ":"))
+        self.subscribe_texts = [
+            json.dumps(m, separators=(",", ":")) for m in (subscribe, *(m for _, m in more))
+        ]
+        self.unanswered = len(self.subscribe_texts)
         self.state = HANDSHAKE
         self.buf = b""
         self.transport: asyncio.Transport | None = None
@@ -225,6 +244,10 @@ class Client(asyncio.Protocol):
                 m = PUBLISHED_AT.search(payload)
                 if m is not None:
                     stats.frames_total += 1
+                    loc = self.loc
+                    if len(self.locs) > 1:
+                        where = LOCATION.search(payload)
+                        loc = self.by_id.get(where.group(1).decode(), -1) if where else -1
                     if stats.track:
                         obs = OBSERVED_AT.search(payload)
                         if obs is not None:
@@ -239,10 +262,10 @@ class Client(asyncio.Protocol):
                         stats.frames += 1
                         stats.latencies.append(now - published)
                         if stats.arrivals is not None:
-                            stats.arrivals.extend((self.loc, published, now))
-                        seen = stats.publications.get(self.loc)
+                            stats.arrivals.extend((loc, published, now))
+                        seen = stats.publications.get(loc)
                         if seen is None:
-                            seen = stats.publications[self.loc] = set()
+                            seen = stats.publications[loc] = set()
                         seen.add(published)
                 else:
                     self._control_reply(payload, now)
@@ -271,12 +294,18 @@ class Client(asyncio.Protocol):
             return
         kind = msg.get("type")
         if kind == "hello":
-            self.send(self.subscribe_text)
+            for text in self.subscribe_texts:
+                self.send(text)
         elif kind == "subscribed" or kind == "pong":
             fut = self.waiters.pop(msg.get("id"), None)
             if fut is not None and not fut.done():
                 fut.set_result(now)
             elif kind == "subscribed" and not self.subscribed.done():
+                if len(self.locs) > 1:  # ids 1..M: the places in order
+                    self.by_id[str(msg["location"]["id"])] = self.locs[msg["id"] - 1]
+                self.unanswered -= 1
+                if self.unanswered:
+                    return
                 self.t_subscribed = now
                 self.recovered = msg.get("recovered")
                 self.subscribed.set_result(now)
@@ -332,6 +361,17 @@ def subscribe_message(
     return message
 
 
+def more_places(index: int, k: int, m: int) -> list[tuple[int, dict[str, Any]]]:
+    """--places-per-client M: connection ``index`` also watches the M-1 places after its
+    own, (index, subscribe message with id 2..M)."""
+    out = []
+    for j in range(1, m):
+        loc = (index + j) % k
+        lat, lon = location(loc)
+        out.append((loc, {"type": "subscribe", "lat": lat, "lon": lon, "id": j + 1}))
+    return out
+
+
 def location(j: int) -> tuple[float, float]:
     """K distinct coordinates on a land grid (France to Hungary and northwards).
 
@@ -371,7 +411,8 @@ class Generator:
                 port = ports[index % len(ports)]  # several server processes: round robin
                 resume = since.get(index) if since is not None else None
                 message = subscribe_message(index, spec["k"], spec.get("stations"), resume)
-                client = Client(self.stats, host, port, path, message, index % spec["k"])
+                more = more_places(index, spec["k"], spec.get("places_per_client", 1))
+                client = Client(self.stats, host, port, path, message, index % spec["k"], more)
                 t = time.time()
                 if not t_first:
                     t_first.append(t)
@@ -418,7 +459,8 @@ class Generator:
         subscribers: dict[int, int] = {}
         for client in self.clients:
             if client.state == OPEN and not client.stalled:  # stalled ones read nothing
-                subscribers[client.loc] = subscribers.get(client.loc, 0) + 1
+                for loc in client.locs:
+                    subscribers[loc] = subscribers.get(loc, 0) + 1
         return {
             "frames": s.frames,
             "publications": {loc: sorted(seen) for loc, seen in s.publications.items()},

@@ -146,6 +146,7 @@ def connect_job(j: int, g: int, ports: list[int], name: str, args: argparse.Name
         "indices": list(range(j, args.n, g)),
         "concurrency": max(1, args.concurrency // g),
         "stalled": args.stalled if name.endswith(STALLED) else 0.0,
+        "places_per_client": getattr(args, "places_per_client", 1),
         "conn_timeout": args.conn_timeout,
         "phase_timeout": args.connect_timeout,
     }

@@ -133,8 +133,10 @@ def _title(args: argparse.Namespace) -> str:
         if args.runs > 1
         else ""
     )
+    m = getattr(args, "places_per_client", 1)
     return (
-        f"N={args.n} subscribers, K={args.k} locations, {args.window:.0f} s window, "
+        f"N={args.n} subscribers, K={args.k} locations{f', M={m} places per subscriber' if m > 1 else ''}, "
+        f"{args.window:.0f} s window, "
         f"{args.gen_procs} generator process(es), {os.cpu_count()} CPUs, "
         f"product at {args.revision}{runs_note}"
     )

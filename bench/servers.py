@@ -117,6 +117,8 @@ def design(
     port = procs.free_port()
     cmd, cwd, env = server_command(single, port, args.python, args.textbook_ws)
     if name in BASELINES.values():
+        if name == "plain-websockets" and getattr(args, "places_per_client", 1) > 1:
+            cmd.append("--same-tick")  # the product's poll updates all places in one tick
         return [(cmd, cwd, env, port)]
     # the product: its own copy of the migrated database
     var = workdir / f"var-{tag}"

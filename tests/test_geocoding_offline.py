@@ -462,3 +462,28 @@ def test_suggestions_on_injected_data() -> None:
     assert [p.id for p in geocoder.suggest("Rivrton, US")] == ["5"]
     assert [p.id for p in geocoder.suggest("Rivrton, WS")] == ["6", "5"]  # none in Samoa: anywhere
     assert [p.id for p in geocoder.suggest("Bigtovn")] == ["3"]
+
+
+def test_the_processs_own_index_is_built_in_a_child_process(monkeypatch):
+    """The raw GeoNames data (about 100 MiB with cycles) never lives in the server: a
+    child builds the index and hands it over pickled."""
+
+    def not_here(raw):
+        raise AssertionError("the raw data was loaded in this process")
+
+    monkeypatch.setattr(index.Index, "build", classmethod(lambda cls, raw: not_here(raw)))
+    geocoder = OfflineGeocoder()
+    geocoder.load()
+    berlin = geocoder.resolve("Berlin")
+    assert berlin is not None and berlin.id == str(get_geocoder().resolve("Berlin").id)
+
+
+def test_without_a_child_the_index_is_built_here_with_a_warning(monkeypatch, caplog):
+    import sys
+
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python")
+    geocoder = OfflineGeocoder()
+    with caplog.at_level("WARNING"):
+        geocoder.load()
+    assert geocoder.resolve("Berlin") is not None
+    assert "building the GeoNames index in a child failed" in caplog.text

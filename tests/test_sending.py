@@ -350,23 +350,74 @@ def test_a_send_that_is_not_a_bound_method_gets_the_asgi_path():
     assert type(sender_for(send, 1000, Abandoned())) is AsgiSender
 
 
+async def end_of_turn():
+    """Let the event loop finish this turn: the frames waiting for its end are written."""
+    await asyncio.sleep(0)
+
+
 async def test_direct_frames_go_to_the_transport_prepared_once():
     proto = WebSocketsSansIOProtocol()
     sender, _ = direct_sender(proto)
     shared = Prepared("ä frame")
     sender.push("ä frame", shared)
+    assert proto.transport.written[0] is shared.frame, "the first of its turn: at once, as prepared"
     sender.push("reply")  # nothing prepared: through the sans-I/O protocol
+    await end_of_turn()
     # Byte for byte what websockets itself sends for these texts.
     reference = open_conn()
     reference.send_text("ä frame".encode())
     reference.send_text(b"reply")
     assert proto.transport.written == [b"".join(reference.data_to_send())[:10], b"\x81\x05reply"]
-    assert proto.transport.written[0] is shared.frame
     assert shared.frame == b"\x81\x08" + "ä frame".encode()
     proto.conn.extensions = [MarkingExtension()]  # negotiated per connection: never bypassed
     sender.push("ä frame", shared)
     assert proto.transport.written[2] == b"\x81\x09X" + shared.encoded
     assert proto.asgi.sent == [] and sender._writer is None and not proto.conn.data_to_send()
+
+
+async def test_the_frames_after_the_first_of_a_turn_leave_in_one_write_in_order():
+    """A poll tick updates several places a connection watches: two writes, not one each."""
+    protos = [WebSocketsSansIOProtocol() for _ in range(2)]
+    senders = [direct_sender(proto)[0] for proto in protos]
+    updates = [Prepared(f"update {i}") for i in range(3)]
+    for prepared in updates:
+        for sender in senders:
+            sender.push(prepared.encoded.decode(), prepared)
+    senders[0].push("reply")
+    assert [len(p.transport.written) for p in protos] == [1, 1], "the first of the turn only"
+    await end_of_turn()
+    rest = updates[1].frame + updates[2].frame
+    assert protos[0].transport.written == [updates[0].frame, rest + b"\x81\x05reply"]
+    assert protos[1].transport.written == [updates[0].frame, rest]
+    senders[1].push("next", Prepared("next"))
+    assert protos[1].transport.written[-1] == b"\x81\x04next", "a new turn: at once again"
+
+
+async def test_a_close_sends_the_waiting_frames_first_and_a_stop_drops_them():
+    proto = WebSocketsSansIOProtocol()
+    sender, _ = direct_sender(proto)
+    sender.push("update", Prepared("update"))
+    sender.push('{"type":"error"}')  # the frame that says why, waiting for the turn's end
+    await sender.close(4400)
+    assert proto.transport.written == [b"\x81\x06update", b'\x81\x10{"type":"error"}']
+    assert proto.asgi.sent == [{"type": "websocket.close", "code": 4400}]
+    other = WebSocketsSansIOProtocol()
+    stopped, _ = direct_sender(other)
+    stopped.push("update", Prepared("update"))
+    stopped.push("more", Prepared("more"))
+    stopped.stop()  # the client is gone: nothing more to it
+    await end_of_turn()
+    assert other.transport.written == [b"\x81\x06update"]
+
+
+async def test_waiting_frames_to_a_connection_that_closed_meanwhile_are_dropped():
+    proto = WebSocketsSansIOProtocol()
+    sender, _ = direct_sender(proto)
+    sender.push("update", Prepared("update"))
+    sender.push("more", Prepared("more"))
+    proto.transport.closing = True
+    await end_of_turn()
+    assert proto.transport.written == [b"\x81\x06update"]
 
 
 async def test_a_prepared_frame_never_goes_into_a_fragmented_message():
@@ -536,3 +587,16 @@ async def test_a_finished_connection_is_freed_without_the_cycle_collector(slow):
         assert freed() is None
     finally:
         gc.enable()
+
+
+async def test_frames_waiting_for_the_turns_end_go_before_one_that_takes_the_asgi_send():
+    proto = WebSocketsSansIOProtocol()
+    sender, _ = direct_sender(proto)
+    sender.push("a", Prepared("a"))  # at once
+    sender.push("b", Prepared("b"))  # waits for the turn's end
+    proto.writable.clear()
+    sender.push("c")  # paused: the ASGI send, after "b"
+    assert proto.transport.written == [b"\x81\x01a", b"\x81\x01b"]
+    proto.writable.set()
+    await asyncio.sleep(0.01)
+    assert proto.asgi.texts() == ["c"]

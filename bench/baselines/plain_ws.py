@@ -33,10 +33,14 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
 UPLOAD_PATH = "/weatherstation/updateweatherstation.php"
+SAME_TICK = False
 
 subscribers: dict[str, set[ServerConnection]] = {}
 latest: dict[str, dict[str, Any]] = {}
 tickers: dict[str, asyncio.Task[None]] = {}
+# --same-tick: one timer updates every location in turn, as one poll answering for all
+# places does (fanout.py --places-per-client); otherwise one timer per location.
+same_tick: dict[str, random.Random] = {}
 
 
 def dumps(obj: Any) -> str:
@@ -56,6 +60,23 @@ async def ticker(lid: str) -> None:
         weather = latest[lid] = reading(rng)
         text = dumps({"type": "weather", "location": lid, "weather": weather, "published_at": time.time()})
         websockets.broadcast(conns, text)
+
+
+async def one_tick() -> None:
+    """--same-tick: every second, each watched location's update, one after another."""
+    nxt = time.monotonic()
+    while True:
+        nxt += 1.0
+        await asyncio.sleep(max(0.0, nxt - time.monotonic()))
+        for lid, rng in list(same_tick.items()):
+            conns = subscribers.get(lid)
+            if not conns:
+                continue
+            weather = latest[lid] = reading(rng)
+            text = dumps(
+                {"type": "weather", "location": lid, "weather": weather, "published_at": time.time()}
+            )
+            websockets.broadcast(conns, text)
 
 
 def upload(connection: ServerConnection, request: Request) -> Response | None:
@@ -111,7 +132,9 @@ async def handler(ws: ServerConnection) -> None:
                 lid = location_id(*coords)
                 mine.add(lid)
                 subscribers.setdefault(lid, set()).add(ws)
-                if lid not in tickers:
+                if SAME_TICK:
+                    same_tick.setdefault(lid, random.Random(lid))
+                elif lid not in tickers:
                     tickers[lid] = asyncio.get_running_loop().create_task(ticker(lid))
                 await subscribed(ws, place(*coords), msg.get("id"))
             else:
@@ -124,13 +147,18 @@ async def handler(ws: ServerConnection) -> None:
 
 
 async def main(host: str, port: int) -> None:
+    tick = asyncio.get_running_loop().create_task(one_tick()) if SAME_TICK else None
     async with serve(handler, host, port, compression=None, backlog=2048, process_request=upload) as server:
         await server.serve_forever()
+    if tick is not None:
+        tick.cancel()
 
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser()
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=9001)
+    p.add_argument("--same-tick", action="store_true", help="one timer updates every location in turn")
     a = p.parse_args()
+    SAME_TICK = a.same_tick
     uvloop.run(main(a.host, a.port))

@@ -161,16 +161,21 @@ class DirectSender(AsgiSender):
     """Under uvicorn's websockets-sansio: while the connection is open and its transport
     writable, frames go to its sans-I/O protocol and transport directly, without an ASGI
     message and a coroutine per frame (the fan-out's hot path); an update's prepared
-    frame is written as it is when no extension is negotiated. Otherwise (paused, closing,
-    frames queued) frames take the ASGI path, and an unexpected error turns the direct
-    path off for the connection. (The queueing lines are :meth:`AsgiSender.push`'s
-    again, so that a frame to a slow client costs no extra call.)"""
+    frame is written as it is when no extension is negotiated. A connection's first frame
+    in a turn of the event loop is written at once; the frames that follow it in the same
+    turn (a poll tick's updates of the other places it watches) leave together in one
+    write at the turn's end. Otherwise (paused, closing, frames queued) frames take the
+    ASGI path, after those waiting for the turn's end, and an unexpected error turns the
+    direct path off for the connection. (The queueing lines are
+    :meth:`AsgiSender.push`'s again, so that a frame to a slow client costs no extra call.)"""
 
-    __slots__ = ("_direct",)
+    __slots__ = ("_direct", "_wrote_in", "_waiting")
 
     def __init__(self, connection: Any, send: Send, limit: int, abandoned: Callable[[], None]) -> None:
         super().__init__(send, limit, abandoned)
         self._direct: Any = connection  # see direct_writer(); None once turned off
+        self._wrote_in: _Turn | None = None  # the last turn this connection wrote in
+        self._waiting: list[bytes] | None = None  # frames for the end of that turn
 
     def push(self, text: str, prepared: Prepared | None = None) -> None:
         if self.closed:
@@ -198,17 +203,81 @@ class DirectSender(AsgiSender):
                     and not conn.expect_continuation_frame
                 ):
                     # The frame conn.send_text() would build, built once for everyone.
-                    direct.transport.write(prepared.frame)
+                    data = prepared.frame
                 else:
                     conn.send_text(prepared.encoded if prepared is not None else text.encode())
-                    direct.transport.write(b"".join(conn.data_to_send()))
-                return
+                    data = b"".join(conn.data_to_send())
             except InvalidState:  # closing under us: the receive loop hears of it
                 return
             except Exception:  # not what this code expects: the ASGI path from now on
                 logger.exception("the direct send path failed; using the ASGI send for this connection")
                 self._direct = None
+            else:
+                turn = _this_turn()
+                if self._wrote_in is not turn:  # the first this turn: at once
+                    self._wrote_in = turn
+                    direct.transport.write(data)
+                elif self._waiting is None:
+                    self._waiting = [data]
+                    turn.waiting.append(self)
+                else:
+                    self._waiting.append(data)
+                return
+        self.write_waiting()  # those go first
         AsgiSender.push(self, text, prepared)  # the ASGI send, at once or by a writer task
+
+    def write_waiting(self) -> None:
+        """Write the frames waiting for the end of the turn, in one write."""
+        waiting, self._waiting = self._waiting, None
+        if not waiting:
+            return
+        direct = self._direct
+        if direct is None or direct.close_sent or direct.disconnected or direct.transport.is_closing():
+            return  # gone meanwhile: the receive loop hears of it
+        direct.transport.write(waiting[0] if len(waiting) == 1 else b"".join(waiting))
+
+    def stop(self) -> None:
+        self._waiting = None
+        AsgiSender.stop(self)
+
+    async def close(self, code: int) -> None:
+        self.write_waiting()  # e.g. the error frame that explains the close
+        await AsgiSender.close(self, code)
+
+
+class _Turn:
+    """One turn of the event loop: the connections with frames waiting for its end."""
+
+    __slots__ = ("waiting",)
+
+    def __init__(self) -> None:
+        self.waiting: list[DirectSender] = []
+
+
+_turn: tuple[asyncio.AbstractEventLoop, _Turn] | None = None
+
+
+def _this_turn() -> _Turn:
+    """The current turn; its end is a callback, which asyncio runs in the next turn."""
+    global _turn
+    loop = asyncio.get_running_loop()
+    if _turn is not None and _turn[0] is loop:
+        return _turn[1]
+    turn = _Turn()
+    _turn = (loop, turn)
+    loop.call_soon(_end_turn, turn)
+    return turn
+
+
+def _end_turn(turn: _Turn) -> None:
+    global _turn
+    if _turn is not None and _turn[1] is turn:
+        _turn = None
+    for sender in turn.waiting:
+        try:
+            sender.write_waiting()
+        except Exception:  # one connection's fault must not cost the others their frames
+            logger.exception("writing a connection's frames failed")
 
 
 def direct_writer(send: Any) -> Any:
