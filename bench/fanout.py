@@ -39,6 +39,7 @@ from servers import (  # noqa: E402
     PRODUCT_SERVERS,
     STALLED,
     WATCHERS_OFF,
+    WORKERS,
     migrate_template,
 )
 
@@ -116,6 +117,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a.baseline_list = [] if a.baselines == "none" else [BASELINES[b.strip()] for b in a.baselines.split(",")]
     if a.redis:
         a.server_list += [CLUSTER_SERVERS[layer.strip()] for layer in a.redis.split(",")]
+    if a.workers:
+        a.server_list += [WORKERS + w.strip() for w in a.workers.split(",")]
     if a.stalled:
         a.server_list += [s + STALLED for s in a.server_list if s not in CLUSTER_SERVERS.values()]
     if a.watchers_off:
@@ -156,6 +159,13 @@ def _add_row_options(p: argparse.ArgumentParser) -> None:
         metavar="LAYERS",
         help="also run the scaled-out topology (two server processes, a separate poller, "
         "redis-server) over these channels_redis layers: pubsub, core or pubsub,core (default pubsub)",
+    )
+    p.add_argument(
+        "--workers",
+        default="",
+        metavar="W[,W...]",
+        help="also run uvicorn with --workers W on one port over the Redis pub/sub layer, with the "
+        "separate poller and redis-server, one row per W (issue 18: e.g. 1,2)",
     )
     p.add_argument(
         "--stalled",

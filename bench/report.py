@@ -11,7 +11,7 @@ from pathlib import Path
 
 import storm
 from row import Row
-from servers import CLUSTER_SERVER, CLUSTER_SERVERS, STALLED
+from servers import CLUSTER_SERVER, CLUSTER_SERVERS, STALLED, WORKERS
 
 Metrics = dict[str, float | None]
 
@@ -228,6 +228,8 @@ def target_lines(
         m, runs = med[name], groups[name]
         if name.endswith(STALLED):
             lines = _stalled_targets(m, med.get(name.removesuffix(STALLED)), runs, args.n)
+        elif name.startswith(WORKERS):  # four processes: no single-process targets
+            lines = _delivery_targets(runs, args.n)
         elif name in CLUSTER_SERVERS.values():
             lines = [_cluster_target(m, med.get(CLUSTER_SERVER)), *_delivery_targets(runs, args.n)]
         else:

@@ -40,6 +40,9 @@ STALLED = "+stalled"
 WATCHERS_OFF = "+watchers-off"
 # The server `make run` uses: each --redis row runs two of it.
 CLUSTER_SERVER = "uvicorn-websockets-sansio"
+# --workers W: one uvicorn with `--workers W` on one port, over the Redis pub/sub layer,
+# with the separate poller and redis-server (issue 18), as the row "uvicorn-workers-W".
+WORKERS = "uvicorn-workers-"
 
 
 def bench_flags() -> list[str]:
@@ -113,7 +116,8 @@ def design(
     watchers_off = name.endswith(WATCHERS_OFF)
     name = name.removesuffix(WATCHERS_OFF).removesuffix(STALLED)
     layer = next((k for k, v in CLUSTER_SERVERS.items() if v == name), None)
-    single = CLUSTER_SERVER if layer else name
+    workers = int(name.removeprefix(WORKERS)) if name.startswith(WORKERS) else 0
+    single = CLUSTER_SERVER if layer or workers else name
     port = procs.free_port()
     cmd, cwd, env = server_command(single, port, args.python, args.textbook_ws)
     if name in BASELINES.values():
@@ -128,13 +132,18 @@ def design(
     env["WEATHERSTREAM_VAR_DIR"] = str(var)
     if watchers_off:  # the counts still go into `subscribed`; no frame follows a change
         env["WEATHERSTREAM_WATCHERS_EVERY"] = str(10 * 24 * 3600)
+    if workers:
+        return cluster("pubsub", (cmd + ["--workers", str(workers)], cwd, env, port), args, var, second=False)
     if layer is None:
         return [(cmd, cwd, env, port)]
     return cluster(layer, (cmd, cwd, env, port), args, var)
 
 
-def cluster(layer: str, first: Process, args: argparse.Namespace, var: Path) -> list[Process]:
-    """--redis: redis-server, the separate poller, then two servers (``first`` and another)."""
+def cluster(
+    layer: str, first: Process, args: argparse.Namespace, var: Path, second: bool = True
+) -> list[Process]:
+    """--redis: redis-server, the separate poller, then two servers (``first`` and another);
+    --workers: the same with ``first`` alone (its own workers share its port)."""
     cmd, cwd, env, port = first
     redis_port = procs.free_port()
     redis = ["redis-server", "--bind", "127.0.0.1", "--port", str(redis_port), "--save", ""]
@@ -144,14 +153,16 @@ def cluster(layer: str, first: Process, args: argparse.Namespace, var: Path) -> 
         "WEATHERSTREAM_POLLER": "off",
     }
     poller = [args.python, "manage.py", "weatherstream_poll"]
-    second = procs.free_port()
-    cmd2, _, _ = server_command(CLUSTER_SERVER, second, args.python, args.textbook_ws)
-    return [
+    out: list[Process] = [
         (redis + ["--dir", str(var)], var, env, redis_port),
         (poller, cwd, env, None),
         (cmd, cwd, env, port),
-        (cmd2, cwd, env, second),
     ]
+    if second:
+        port2 = procs.free_port()
+        cmd2, _, _ = server_command(CLUSTER_SERVER, port2, args.python, args.textbook_ws)
+        out.append((cmd2, cwd, env, port2))
+    return out
 
 
 def migrate_template(args: argparse.Namespace, workdir: Path) -> Path:

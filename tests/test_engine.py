@@ -776,3 +776,37 @@ async def test_later_resumes_from_one_reading_take_up_its_look_up_with_what_came
         assert len(calls) == 3, "forgotten meanwhile: looked up again"
     finally:
         await engine.stop()
+
+
+async def test_a_resume_includes_what_this_process_holds_before_the_database_has_it(engine, monkeypatch):
+    """A separate poller publishes a tick's readings, then stores them: a server can hold
+    a reading the database does not have yet, and a newer one after it."""
+    from datetime import timedelta
+
+    place = await _station()
+    engine.places.add(place)
+    older, newer = _station_reading(place, 20, 1.0), _station_reading(place, 10, 2.0)
+    engine.publisher.fan_out(place.id, older)  # over the layer; not stored yet anywhere
+    engine.publisher.fan_out(place.id, newer)
+    monkeypatch.setattr(services, "observations_after", lambda **kwargs: [])
+    _, missed = await engine.resume(place, Inbox(), older.observed_at - timedelta(seconds=1))
+    assert [r.temperature for r in missed] == [1.0, 2.0]
+
+
+async def test_a_resumes_look_up_is_taken_up_again_only_for_a_while(engine, monkeypatch):
+    from datetime import timedelta
+
+    from weatherstream import engine as engine_module
+
+    place = await _station()
+    reading = _station_reading(place, 30, 1.0)
+    await asyncio.to_thread(services.observations_store, items=[(place, reading)])
+    real, calls = services.observations_after, []
+    monkeypatch.setattr(services, "observations_after", lambda **kw: calls.append(kw) or real(**kw))
+    since = reading.observed_at - timedelta(seconds=1)
+    await engine.resume(place, Inbox(), since)
+    await engine.resume(place, Inbox(), since)
+    assert len(calls) == 1
+    monkeypatch.setattr(engine_module, "LOOKUP_REUSE", 0.0)
+    _, missed = await engine.resume(place, Inbox(), since)
+    assert len(calls) == 2 and [r.temperature for r in missed] == [1.0], "too old: looked up again"

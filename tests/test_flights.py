@@ -112,3 +112,23 @@ async def test_next_run_errors_reach_their_callers_and_a_cancelled_caller_cancel
 
 async def _answer():
     return 42
+
+
+async def test_next_run_cancelled_before_it_began_does_not_stick():
+    """At shutdown a run can be cancelled before its first step: the next caller gets a
+    run of its own, not the cancelled one."""
+    from weatherstream.flights import NextRun
+
+    runs = NextRun()
+    waiting = asyncio.get_running_loop().create_future()
+    first = asyncio.create_task(runs("k", lambda: waiting))  # under way until `waiting`
+    await settle()
+    second = asyncio.create_task(runs("k", _answer))
+    await asyncio.sleep(0)  # the second asked: its run is made, not begun
+    runs._waiting["k"].cancel()  # as a loop shutting down would
+    await settle()
+    with pytest.raises(asyncio.CancelledError):
+        await second
+    waiting.set_result(7)
+    assert await asyncio.wait_for(first, 2) == 7
+    assert await asyncio.wait_for(runs("k", _answer), 2) == 42

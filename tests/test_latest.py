@@ -323,23 +323,28 @@ async def test_reload_keeps_held_forecasts_over_older_the_same_or_simulated_stor
     assert latest.frame("berlin", "hourly") is frame
 
 
-def test_put_since_gives_what_was_put_after_a_mark_and_none_past_what_is_kept():
-    from weatherstream.latest import RECENT
+def test_recent_keeps_what_was_put_lately_and_says_when_a_mark_is_past_it(monkeypatch):
+    from weatherstream import latest as latest_module
+    from weatherstream.latest import RECENT, RECENT_SECONDS
 
+    clock = [1000.0]
+    monkeypatch.setattr(latest_module.time, "monotonic", lambda: clock[0])
     latest = Latest()
     latest.put("p", at(0))
     mark = latest.mark("p")
-    assert latest.put_since("p", mark) == []
+    assert latest.recent("p", mark) == [at(0)], "kept, though put before the mark"
     latest.put("p", at(1))
     latest.put("q", at(5))  # another place's
-    latest.put("p", at(2))
-    assert [r.observed_at for r in latest.put_since("p", mark)] == [at(1).observed_at, at(2).observed_at]
-    for minute in range(RECENT - 2):
+    assert latest.recent("p", mark) == [at(0), at(1)]
+    for minute in range(RECENT - 1):
         latest.put("p", at(10 + minute))
-    assert len(latest.put_since("p", mark)) == RECENT, "all still kept"
+    kept = latest.recent("p", mark)
+    assert kept is not None and len(kept) == RECENT and kept[0] == at(1), "at most RECENT"
     latest.put("p", at(100))
-    assert latest.put_since("p", mark) is None, "the first after the mark is gone"
+    assert latest.recent("p", mark) is None, "the first put after the mark is gone"
     mark = latest.mark("p")
+    clock[0] += RECENT_SECONDS + 1
+    latest.put("p", at(101))
+    assert latest.recent("p", mark) == [at(101)], "older than RECENT_SECONDS: dropped"
     latest.forget("p")
-    latest.put("p", at(200))
-    assert [r.observed_at for r in latest.put_since("p", mark)] == [at(200).observed_at]
+    assert latest.mark("p") == 0 and latest.recent("p", 0) == []

@@ -600,3 +600,16 @@ async def test_frames_waiting_for_the_turns_end_go_before_one_that_takes_the_asg
     proto.writable.set()
     await asyncio.sleep(0.01)
     assert proto.asgi.texts() == ["c"]
+
+
+async def test_a_turn_that_ended_keeps_no_connection_alive():
+    """Each sender keeps the mark of the turn it last wrote in: that turn must not keep
+    the senders that waited in it (closed connections among them)."""
+    proto = WebSocketsSansIOProtocol()
+    sender, _ = direct_sender(proto)
+    sender.push("a", Prepared("a"))
+    sender.push("b", Prepared("b"))  # waits: the turn holds the sender
+    turn = sender._wrote_in
+    assert turn.waiting == [sender]
+    await end_of_turn()
+    assert turn.waiting == [] and proto.transport.written == [b"\x81\x01a", b"\x81\x01b"]

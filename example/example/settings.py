@@ -28,9 +28,9 @@ ALLOWED_HOSTS = [
     if h.strip()
 ]
 
-# daphne's app makes `manage.py runserver` serve the WebSocket endpoint too. It imports
-# Twisted, 25 MiB in every process, so only that command loads it (uvicorn serves `make run`).
-RUNSERVER = ["daphne"] if sys.argv[1:2] == ["runserver"] else []
+# daphne's app makes `manage.py runserver` (and testserver) serve the WebSocket endpoint too.
+# It imports Twisted, 25 MiB in every process, so only those load it (uvicorn serves `make run`).
+RUNSERVER = ["daphne"] if sys.argv[1:2] in (["runserver"], ["testserver"]) else []
 
 INSTALLED_APPS = [
     *RUNSERVER,

@@ -19,7 +19,7 @@ import time
 import weakref
 from collections.abc import Callable, Coroutine, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
@@ -53,6 +53,17 @@ logger = logging.getLogger(__name__)
 PRUNE_EVERY = 3600.0
 SILENCE_SLACK = 5.0  # seconds past two intervals before a silent place is marked stale
 LOOKUPS_KEPT = 8  # resumes' look-ups kept per place (one since each)
+LOOKUP_REUSE = 30.0  # seconds a resume's look-up is taken up again (a reconnect storm)
+
+
+class _LookUp(NamedTuple):
+    """A resume's look-up: the mark of what was put here when it began, what was stored
+    or queued then, when it was made, and the layer group's join it was made in."""
+
+    mark: int
+    readings: list[Reading]
+    at: float
+    joined: float | None
 
 
 def poll_interval(config: dict[str, Any], provider: WeatherProvider) -> float:
@@ -106,7 +117,7 @@ class Runtime:
         # Resumes' look-ups, (mark, readings), shared while under way and kept afterwards
         # per place and since, while the place is watched here (see _missed).
         self._lookups: NextRun[tuple[int, list[Reading]]] = NextRun()
-        self._looked_up: dict[str, dict[datetime, tuple[int, list[Reading]]]] = {}
+        self._looked_up: dict[str, dict[datetime, _LookUp]] = {}
         self._tasks: list[asyncio.Task[Any]] = []
 
     def _poller(
@@ -394,28 +405,34 @@ class Engine(Runtime):
         """The readings of a place observed after ``since``: stored, on their way to
         storage (the recorder's queue) or published here during the look-up; None when not
         all of them can be had. Resumes of a place from one reading (a reconnect storm asks
-        the same of each) share a look-up that began after they asked, and later ones take
-        it up again with what was published here since its mark: every reading of a
-        watched place passes through this process's Latest."""
+        the same of each) share a look-up that began after they asked, and for LOOKUP_REUSE
+        seconds later ones take it up again with what is kept here: every reading of a
+        watched place passes through this process's Latest while it is in the place's group."""
         if since < datetime.now(UTC) - timedelta(days=self.config["RETENTION_DAYS"]):
             return None  # pruned since
         kept = self._looked_up.setdefault(place_id, {})
+        joined = self.link.joined.get(place_id) if self.link is not None else None
         looked = kept.get(since)
-        published = None if looked is None else self.latest.put_since(place_id, looked[0])
-        if looked is None or published is None:  # none yet, or more published since than are kept
+        if looked is not None and (time.monotonic() - looked.at > LOOKUP_REUSE or looked.joined != joined):
+            looked = None  # too old to trust, or the group was joined anew meanwhile
+        recent = None if looked is None else self.latest.recent(place_id, looked.mark)
+        if looked is None or recent is None:  # none to take up, or more published since than kept
             try:
-                looked = await self._lookups((place_id, since), lambda: self._look_up(place_id, since))
+                mark, readings = await self._lookups(
+                    (place_id, since), lambda: self._look_up(place_id, since)
+                )
             except Exception as exc:  # the database is down: the client reloads its history later
                 logger.warning("loading the readings of %s after %s failed (%s)", place_id, since, exc)
                 return None
-            kept[since] = looked
+            looked = kept[since] = _LookUp(mark, readings, time.monotonic(), joined)
             if len(kept) > LOOKUPS_KEPT:
                 del kept[next(iter(kept))]
-            published = self.latest.put_since(place_id, looked[0])
-            if published is None:  # more were published meanwhile than are kept
+            recent = self.latest.recent(place_id, mark)
+            if recent is None:  # more were published meanwhile than are kept
                 return None
-        stored = looked[1]
-        missed = {r.observed_at: r for r in (*stored, *published) if r.observed_at > since}
+        # What is kept here covers what was published during the look-up, and what this
+        # process holds before the database has it (a poller publishes, then stores).
+        missed = {r.observed_at: r for r in (*looked.readings, *recent) if r.observed_at > since}
         if len(missed) > self.config["RESUME_LIMIT"]:
             return None
         return [missed[at] for at in sorted(missed)]

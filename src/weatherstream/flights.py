@@ -35,15 +35,21 @@ class NextRun(Generic[T]):
         """The result of a run of ``start()`` that begins after this call (shielded: a
         caller that is cancelled does not cancel the run the others wait on)."""
         task = self._waiting.get(key)
-        if task is None:
+        if task is None or task.done():  # (done: cancelled before it began, e.g. at shutdown)
             task = self._waiting[key] = asyncio.get_running_loop().create_task(self._run(key, start))
         return await asyncio.shield(task)
 
     async def _run(self, key: Hashable, start: Callable[[], Coroutine[Any, Any, T]]) -> T:
-        ahead = self._running.get(key)
-        if ahead is not None:
-            await asyncio.wait([ahead])  # its outcome is its own callers'
-        me = self._running[key] = self._waiting.pop(key)  # begins now: later callers wait
+        me = asyncio.current_task()
+        try:
+            ahead = self._running.get(key)
+            if ahead is not None:
+                await asyncio.wait([ahead])  # its outcome is its own callers'
+        finally:
+            if self._waiting.get(key) is me:
+                del self._waiting[key]  # begins now (or never): later callers wait for the next
+        assert me is not None
+        self._running[key] = me
         try:
             return await start()
         finally:

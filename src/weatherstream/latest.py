@@ -6,12 +6,14 @@ a simulated one), and of two forecasts :func:`forecasts.supersedes`. The JSON te
 each reading, and each forecast's frame, is kept once made, so a subscribe or a fan-out
 serializes nothing again.
 
-The last few readings put for each place are kept too, numbered, so that a resume (a
-subscribe with ``since``) can add what was published while it read the database.
+The readings put for each place in the last RECENT_SECONDS (at most RECENT) are kept too,
+counted, so that a resume (a subscribe with ``since``) can add what was published here but
+is not in the database yet, or was published while it read the database.
 """
 
 from __future__ import annotations
 
+import time
 from collections import deque
 
 from channels.db import database_sync_to_async
@@ -21,7 +23,8 @@ from .forecasts import Forecast
 from .places import is_station
 from .readings import Reading, supersedes
 
-RECENT = 64  # readings of each place kept for resumes (a minute of 1 s polls)
+RECENT = 64  # readings of each place kept for resumes, at most (a minute of 1 s polls)
+RECENT_SECONDS = 120.0  # and for this long
 
 
 class Latest:
@@ -31,7 +34,7 @@ class Latest:
         self.real, self.simulated = real, simulated
         self.readings: dict[str, Reading] = {}
         self._texts: dict[str, str] = {}
-        self._recent: dict[str, deque[Reading]] = {}
+        self._recent: dict[str, deque[tuple[float, Reading]]] = {}  # (put at, reading)
         self._puts: dict[str, int] = {}  # readings put for the place so far
 
     def get(self, place_id: str) -> Reading | None:
@@ -46,28 +49,28 @@ class Latest:
     def put(self, place_id: str, reading: Reading) -> str:
         """Hold ``reading`` as the place's latest; returns its JSON text."""
         self.readings[place_id] = reading
+        now = time.monotonic()
         recent = self._recent.get(place_id)
         if recent is None:
             recent = self._recent[place_id] = deque(maxlen=RECENT)
-        recent.append(reading)
+        while recent and recent[0][0] < now - RECENT_SECONDS:
+            recent.popleft()
+        recent.append((now, reading))
         self._puts[place_id] = self._puts.get(place_id, 0) + 1
         text = self._texts[place_id] = protocol.dumps(reading.to_wire())
         return text
 
     def mark(self, place_id: str) -> int:
-        """A mark to ask :meth:`put_since` about later."""
+        """A mark to ask :meth:`recent` about later."""
         return self._puts.get(place_id, 0)
 
-    def put_since(self, place_id: str, mark: int) -> list[Reading] | None:
-        """The readings put for the place after ``mark``, oldest first; None when more came
-        than are kept."""
-        count = self._puts.get(place_id, 0) - mark
-        if count <= 0:
-            return []
-        recent = self._recent.get(place_id, ())
-        if count > len(recent):
+    def recent(self, place_id: str, mark: int) -> list[Reading] | None:
+        """The readings of the place kept (put in the last RECENT_SECONDS, at most RECENT),
+        oldest first; None when those put after ``mark`` are not all among them."""
+        kept = self._recent.get(place_id, ())
+        if self._puts.get(place_id, 0) - mark > len(kept):
             return None
-        return list(recent)[-count:]
+        return [reading for _, reading in kept]
 
     def text(self, place_id: str) -> str | None:
         """The JSON text of the latest reading (a stale one's anew: its age moves)."""
@@ -92,7 +95,8 @@ class Latest:
     def forget(self, place_id: str) -> None:
         self.readings.pop(place_id, None)
         self._texts.pop(place_id, None)
-        self._recent.pop(place_id, None)  # the count stays: a mark taken before still holds
+        self._recent.pop(place_id, None)
+        self._puts.pop(place_id, None)  # no look-up is under way: the sweep spares those places
 
     async def reload(self, place_id: str) -> None:
         """Take up the stored latest reading, if it supersedes the one held."""

@@ -12,7 +12,9 @@ if an upgrade changes it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import threading
 from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
@@ -207,22 +209,24 @@ class DirectSender(AsgiSender):
                 else:
                     conn.send_text(prepared.encoded if prepared is not None else text.encode())
                     data = b"".join(conn.data_to_send())
+                turn = _this_turn()
+                waiting = self._waiting
+                if waiting is not None:  # behind those already waiting
+                    waiting.append(data)
+                elif self._wrote_in is not turn:  # the first this turn: at once
+                    self._wrote_in = turn
+                    direct.transport.write(data)
+                else:
+                    self._waiting = [data]
+                    turn.waiting.append(self)
+                return
             except InvalidState:  # closing under us: the receive loop hears of it
                 return
             except Exception:  # not what this code expects: the ASGI path from now on
                 logger.exception("the direct send path failed; using the ASGI send for this connection")
+                with contextlib.suppress(Exception):
+                    self.write_waiting()  # already made: they go first, if the transport takes them
                 self._direct = None
-            else:
-                turn = _this_turn()
-                if self._wrote_in is not turn:  # the first this turn: at once
-                    self._wrote_in = turn
-                    direct.transport.write(data)
-                elif self._waiting is None:
-                    self._waiting = [data]
-                    turn.waiting.append(self)
-                else:
-                    self._waiting.append(data)
-                return
         self.write_waiting()  # those go first
         AsgiSender.push(self, text, prepared)  # the ASGI send, at once or by a writer task
 
@@ -254,26 +258,28 @@ class _Turn:
         self.waiting: list[DirectSender] = []
 
 
-_turn: tuple[asyncio.AbstractEventLoop, _Turn] | None = None
+# The current turn of the event loop this thread runs (one loop per thread at a time).
+_local = threading.local()
 
 
 def _this_turn() -> _Turn:
     """The current turn; its end is a callback, which asyncio runs in the next turn."""
-    global _turn
     loop = asyncio.get_running_loop()
-    if _turn is not None and _turn[0] is loop:
-        return _turn[1]
-    turn = _Turn()
-    _turn = (loop, turn)
+    current: tuple[asyncio.AbstractEventLoop, _Turn] | None = getattr(_local, "turn", None)
+    if current is not None and current[0] is loop:
+        return current[1]
+    turn = _Turn()  # (a loop that closed before its turn ended leaves one behind)
+    _local.turn = (loop, turn)
     loop.call_soon(_end_turn, turn)
     return turn
 
 
 def _end_turn(turn: _Turn) -> None:
-    global _turn
-    if _turn is not None and _turn[1] is turn:
-        _turn = None
-    for sender in turn.waiting:
+    current = getattr(_local, "turn", None)
+    if current is not None and current[1] is turn:
+        _local.turn = None
+    waiting, turn.waiting = turn.waiting, []  # senders keep the turn: not them
+    for sender in waiting:
         try:
             sender.write_waiting()
         except Exception:  # one connection's fault must not cost the others their frames
