@@ -13,7 +13,8 @@ The orchestrator (``fanout.py``) drives a generator process through a
 ``multiprocessing`` pipe with these commands, each answered with one message:
 
 ``("connect", spec)``   open and subscribe ``spec["conns"]`` connections
-``("window", t0, t1)``  count weather frames received in [t0, t1] (wall clock);
+``("window", t0, t1)``  count weather frames received in [t0, t1] (wall clock); with a
+                        fourth True, also by reading (several server processes);
                         ``("window", t0, t1, True)`` also returns each frame's
                         (location, published_at, receipt time): bench/stations.py
 ``("rtt", spec)``       ping / subscribe round trips on a sample of connections
@@ -97,6 +98,10 @@ class Stats:
         self.close_codes: dict[int, int] = {}
         self.errors: dict[str, int] = {}
         self.track = False  # note observed_at per connection (the reconnect storm)
+        # Several server processes (--redis, --workers): frames per (place, observed_at) and
+        # the earliest published_at of each, near the window; None for one process.
+        self.readings: dict[tuple[int, str], int] | None = None
+        self.first: dict[tuple[int, str], float] = {}
         self.watchers_frames = 0  # {"type": "watchers"} frames received (issue 17)
 
     def error(self, what: str) -> None:
@@ -267,6 +272,12 @@ class Client(asyncio.Protocol):
                         if seen is None:
                             seen = stats.publications[loc] = set()
                         seen.add(published)
+                    if stats.readings is not None and stats.t0 - 1.0 <= published <= stats.t1 + 1.0:
+                        # several server processes stamp one reading each: count by reading
+                        obs = OBSERVED_AT.search(payload)
+                        key = (loc, obs.group(1).decode() if obs else "")
+                        stats.readings[key] = stats.readings.get(key, 0) + 1
+                        stats.first[key] = min(stats.first.get(key, published), published)
                 else:
                     self._control_reply(payload, now)
             elif opcode == 9:  # ping
@@ -446,9 +457,12 @@ class Generator:
             "t_last": t_last,
         }
 
-    async def window(self, t0: float, t1: float, arrivals: bool = False) -> dict[str, Any]:
+    async def window(
+        self, t0: float, t1: float, arrivals: bool = False, by_reading: bool = False
+    ) -> dict[str, Any]:
         s = self.stats
         s.frames, s.latencies, s.publications = 0, array("d"), {}
+        s.readings, s.first = ({} if by_reading else None), {}
         s.arrivals = array("d") if arrivals else None
         closed_before = s.closed
         s.t0, s.t1 = t0, t1
@@ -467,6 +481,7 @@ class Generator:
             "subscribers": subscribers,
             "latencies": s.latencies.tobytes(),
             "arrivals": seen.tobytes() if seen is not None else b"",
+            "readings": [(loc, key, n, s.first[loc, key]) for (loc, key), n in (s.readings or {}).items()],
             "closed_in_window": s.closed - closed_before,
             "open": sum(1 for c in self.clients if c.state == OPEN and not c.stalled),
             "close_codes": dict(s.close_codes),

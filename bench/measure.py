@@ -171,7 +171,8 @@ def measure_window(row: Row, args: argparse.Namespace, servers: Servers, gens: G
     gen_pids = gens.pids()
     t0 = time.time() + 0.3  # a moment for every generator to get the message
     t1 = t0 + args.window
-    gens.send([("window", t0, t1)] * len(gens))
+    several = len(servers.ports) > 1 or any("--workers" in cmd for (cmd, *_), _ in servers.parts)
+    gens.send([("window", t0, t1, False, several)] * len(gens))
     time.sleep(max(0.0, t0 - time.time()))
     split_a, gcpu_a = procs.cpu_split(pids), procs.cpu_seconds(gen_pids)
     time.sleep(max(0.0, t1 - time.time()))
@@ -183,7 +184,7 @@ def measure_window(row: Row, args: argparse.Namespace, servers: Servers, gens: G
     row.window = args.window
     row.cpu_s = cpu_b - cpu_a
     row.gen_cpu_s = gcpu_b - gcpu_a
-    tally_window(row, results)
+    tally_window(row, results, (t0, t1) if several else None)
     print(
         f"   window {args.window:.0f}s: {row.frames}/{row.expected} frames "
         f"({row.publications} publications of {args.k} locations), "
@@ -195,9 +196,11 @@ def measure_window(row: Row, args: argparse.Namespace, servers: Servers, gens: G
     )
 
 
-def tally_window(row: Row, results: list[Any]) -> None:
+def tally_window(row: Row, results: list[Any], by_reading: tuple[float, float] | None = None) -> None:
     row.frames = sum(r["frames"] for r in results)
     row.expected, row.publications = expected_frames(results)
+    if by_reading is not None:
+        row.frames, row.expected, row.publications = reading_frames(results, *by_reading)
     row.lat_ms = pct(doubles([r["latencies"] for r in results]))
     row.closed = sum(r["closed_in_window"] for r in results)
     for r in results:
@@ -220,6 +223,25 @@ def expected_frames(results: list[Any]) -> tuple[int, int]:
             subscribers[int(loc)] = subscribers.get(int(loc), 0) + count
     expected = sum(len(publications.get(loc, ())) * count for loc, count in subscribers.items())
     return expected, sum(len(seen) for seen in publications.values())
+
+
+def reading_frames(results: list[Any], t0: float, t1: float) -> tuple[int, int, int]:
+    """(frames, expected, publications) counted by reading, for several server processes:
+    each stamps its own published_at on one reading, so a reading is one publication,
+    inside the window when its earliest stamp is."""
+    counts: dict[tuple[int, str], int] = {}
+    first: dict[tuple[int, str], float] = {}
+    subscribers: dict[int, int] = {}
+    for r in results:
+        for loc, key, n, at in r["readings"]:
+            counts[loc, key] = counts.get((loc, key), 0) + n
+            first[loc, key] = min(first.get((loc, key), at), at)
+        for loc, count in r["subscribers"].items():
+            subscribers[int(loc)] = subscribers.get(int(loc), 0) + count
+    inside = [key for key, at in first.items() if t0 <= at <= t1]
+    frames = sum(counts[key] for key in inside)
+    expected = sum(subscribers.get(loc, 0) for loc, _ in inside)
+    return frames, expected, len(inside)
 
 
 def measure_round_trips(row: Row, args: argparse.Namespace, gens: Generators) -> None:
