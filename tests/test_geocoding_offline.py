@@ -487,3 +487,18 @@ def test_without_a_child_the_index_is_built_here_with_a_warning(monkeypatch, cap
         geocoder.load()
     assert geocoder.resolve("Berlin") is not None
     assert "building the GeoNames index in a child failed" in caplog.text
+
+
+def test_a_child_that_fails_is_reported_with_its_error(monkeypatch, caplog, tmp_path):
+    """The child's own last line of error reaches the warning, not only its exit status."""
+    import sys
+
+    failing = tmp_path / "python"
+    failing.write_text("#!/bin/sh\necho 'Traceback ...' >&2\necho 'MemoryError: no room' >&2\nexit 3\n")
+    failing.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(failing))
+    geocoder = OfflineGeocoder()
+    with caplog.at_level("WARNING"):
+        geocoder.load()
+    assert geocoder.resolve("Berlin") is not None
+    assert "the child exited with 3: MemoryError: no room" in caplog.text

@@ -114,10 +114,6 @@ class Runtime:
         self.forecast_every = forecast_interval(self.config, self.forecasting.providers)
         self.forecasts = LatestForecasts(real=self.chain.real, simulated=self.chain.simulates)
         self.recorder = Recorder(limit=self.config["STORAGE_BUFFER"])
-        # Resumes' look-ups, (mark, readings), shared while under way and kept afterwards
-        # per place and since, while the place is watched here (see _missed).
-        self._lookups: NextRun[tuple[int, list[Reading]]] = NextRun()
-        self._looked_up: dict[str, dict[datetime, _LookUp]] = {}
         self._tasks: list[asyncio.Task[Any]] = []
 
     def _poller(
@@ -262,6 +258,10 @@ class Engine(Runtime):
         super().__init__(config)
         self.geocoders = load_geocoders(self.config)
         self.subscriptions = Subscriptions(self.config)
+        # Resumes' look-ups, (mark, readings), shared while under way and kept afterwards
+        # per place and since, while the place is watched here (see _missed).
+        self._lookups: NextRun[tuple[int, list[Reading]]] = NextRun()
+        self._looked_up: dict[str, dict[datetime, _LookUp]] = {}
         self.hub = self.subscriptions.hub
         self.watchers = Watchers(self.hub)
         self.places = PlaceRegistry(self.latest)

@@ -57,8 +57,16 @@ def _built_apart() -> Index:
         "import pickle, sys; from weatherstream.geocoding.index import Index; "
         "sys.stdout.buffer.write(pickle.dumps(Index.build(None), protocol=pickle.HIGHEST_PROTOCOL))"
     )
+    if getattr(sys, "frozen", False):  # sys.executable is the application, not Python
+        raise RuntimeError("no Python interpreter to start (a frozen application)")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, env=env, timeout=300, check=True)
+    try:  # -P: the working directory is not put first on the child's path
+        done = subprocess.run(
+            [sys.executable, "-P", "-c", code], capture_output=True, env=env, timeout=120, check=True
+        )
+    except subprocess.CalledProcessError as exc:
+        why = exc.stderr.decode(errors="replace").strip().splitlines()[-1:] if exc.stderr else []
+        raise RuntimeError(f"the child exited with {exc.returncode}: {' '.join(why)}") from None
     index = pickle.loads(done.stdout)  # from our own child, over a pipe
     if not isinstance(index, Index):
         raise TypeError(f"the child built a {type(index).__name__}")
