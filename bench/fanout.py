@@ -67,6 +67,7 @@ def run_all(args: argparse.Namespace, workdir: Path) -> list[Row]:
     rows: list[Row] = []
     try:
         db = migrate_template(args, workdir) if args.server_list else None
+        args.station_pairs = soak_stations(args, db)
         for run in range(1, args.runs + 1):
             for name in args.baseline_list + args.server_list:
                 rows.append(run_row(name, args, workdir, db, run))
@@ -75,6 +76,19 @@ def run_all(args: argparse.Namespace, workdir: Path) -> list[Row]:
     finally:
         procs.stop_all()
     return rows
+
+
+def soak_stations(args: argparse.Namespace, db: Path | None) -> list[tuple[str, str]]:
+    """--soak: the stations that upload, (id, key), registered in the template database
+    (the baselines check no key: made-up ones when no product row runs)."""
+    if not args.soak or not args.soak_stations:
+        return []
+    if db is None:
+        return [(f"st-soak{j}", "unchecked") for j in range(args.soak_stations)]
+    import stations  # loads the product's CLI module for its uploads
+
+    args.tree = REPO
+    return stations.register_stations(args, db, args.soak_stations)
 
 
 def revision() -> str:
@@ -194,6 +208,23 @@ def _add_row_options(p: argparse.ArgumentParser) -> None:
         type=float,
         default=3.0,
         help="--storm: seconds of live frames after the storm that the continuity check covers (default 3)",
+    )
+
+    p.add_argument(
+        "--soak",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="after each row's window, S seconds in minutes: a tenth of the subscribers reconnect "
+        "(with since) each minute, stations upload every 16 s; RSS, errors and p99 per minute "
+        "(issue 18; bench/soak.py)",
+    )
+    p.add_argument("--soak-minute", type=float, default=60.0, help="--soak: seconds per step (default 60)")
+    p.add_argument(
+        "--soak-stations",
+        type=int,
+        default=10,
+        help="--soak: stations registered in the product's database, each uploading every 16 s (default 10)",
     )
 
 

@@ -24,6 +24,8 @@ The orchestrator (``fanout.py``) drives a generator process through a
                         (its last ``observed_at``); answered when all are subscribed
 ``("storm_check", s)``  s seconds later: each new connection's readings (replayed and
                         live) and the storm's replay counts, for bench/storm.py's check
+``("reconnect", spec)`` the soak (issue 18): the connections whose index % spec["parts"]
+                        is spec["part"] drop and connect again, resubscribing with ``since``
 ``("close",)``          drop every connection and exit
 """
 
@@ -534,6 +536,22 @@ class Generator:
         result["without_since"] = old - len(since)
         return result
 
+    async def reconnect(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """--soak: the connections whose index % parts is part close and connect again,
+        each resubscribing with ``since`` (its last ``observed_at``) when it has one."""
+        part, parts = spec["part"], spec["parts"]
+        drop = [(c, i) for c, i in zip(self.clients, self.indices) if i % parts == part]
+        keep = [(c, i) for c, i in zip(self.clients, self.indices) if i % parts != part]
+        since = {i: c.last_obs.decode() for c, i in drop if c.last_obs}
+        for c, _ in drop:
+            c.abort()
+        self.clients, self.indices = [c for c, _ in keep], [i for _, i in keep]
+        result = await self.connect(spec | {"indices": [i for _, i in drop]}, since)
+        for c in self.clients[len(keep) :]:
+            c.seen = None  # no list of every reading over a soak
+        result["dropped"] = len(drop)
+        return result
+
     async def storm_check(self, wait: float) -> dict[str, Any]:
         """After ``wait`` s of live frames: per new connection, (location, since, every
         observed_at received after it in order); the replay and watchers counts."""
@@ -600,6 +618,8 @@ def run(conn: Any) -> None:
                 conn.send({"tracking": True})
             elif cmd[0] == "storm":
                 conn.send(await gen.storm(cmd[1]))
+            elif cmd[0] == "reconnect":
+                conn.send(await gen.reconnect(cmd[1]))
             elif cmd[0] == "storm_check":
                 conn.send(await gen.storm_check(cmd[1]))
             elif cmd[0] == "close":

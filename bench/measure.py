@@ -13,6 +13,7 @@ from typing import Any
 import loadgen
 import procs
 import pyspy
+import soak
 import storm
 from row import Row
 from servers import BASELINES, STALLED, Servers
@@ -37,6 +38,8 @@ def run_row(
         measure_window(row, args, servers, gens)
         if args.profile:  # after the window: py-spy pauses the server for each sample
             pyspy.stop(pyspy.start(servers.last_pid, name, "steady", args, args.profile), wait=True)
+        if args.soak:  # before the round trips, whose second subscriptions would count as frames
+            soak.measure_soak(row, args, servers, gens)
         measure_round_trips(row, args, gens)
         if args.storm:
             storm.measure_storm(row, args, servers, gens)
@@ -171,7 +174,7 @@ def measure_window(row: Row, args: argparse.Namespace, servers: Servers, gens: G
     gen_pids = gens.pids()
     t0 = time.time() + 0.3  # a moment for every generator to get the message
     t1 = t0 + args.window
-    several = len(servers.ports) > 1 or any("--workers" in cmd for (cmd, *_), _ in servers.parts)
+    several = several_processes(servers)
     gens.send([("window", t0, t1, False, several)] * len(gens))
     time.sleep(max(0.0, t0 - time.time()))
     split_a, gcpu_a = procs.cpu_split(pids), procs.cpu_seconds(gen_pids)
@@ -194,6 +197,12 @@ def measure_window(row: Row, args: argparse.Namespace, servers: Servers, gens: G
         f"RSS +{(row.rss1_kib - row.rss0_kib) / 1024:.0f} MiB",
         flush=True,
     )
+
+
+def several_processes(servers: Servers) -> bool:
+    """Whether several server processes serve the subscribers (--redis, --workers): each
+    stamps its own ``published_at`` on one reading, so frames are counted by reading."""
+    return len(servers.ports) > 1 or any("--workers" in cmd for (cmd, *_), _ in servers.parts)
 
 
 def tally_window(row: Row, results: list[Any], by_reading: tuple[float, float] | None = None) -> None:

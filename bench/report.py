@@ -9,7 +9,9 @@ import os
 import statistics
 from pathlib import Path
 
+import soak
 import storm
+from measure import fmt_lat
 from row import Row
 from servers import CLUSTER_SERVER, CLUSTER_SERVERS, STALLED, WORKERS
 
@@ -121,7 +123,13 @@ def table(rows: list[Row], args: argparse.Namespace) -> str:
     lines += [_design_line(runs, med[name], base, args.n) for name, runs in groups.items()]
     if args.runs > 1:
         lines += ["", "Individual runs (in run order):", "", *_individual_runs(groups)]
-    for block in (_notes(rows, args), target_lines(groups, med, base, args), storm_table(groups, args)):
+    blocks = (
+        _notes(rows, args),
+        target_lines(groups, med, base, args),
+        storm_table(groups, args),
+        soak_table(groups),
+    )
+    for block in blocks:
         if block:
             lines += ["", *block]
     return "\n".join(lines)
@@ -376,6 +384,60 @@ def storm_table(groups: dict[str, list[Row]], args: argparse.Namespace) -> list[
             for i, s in enumerate(runs, 1)
         ),
     ]
+    return lines
+
+
+# -- the soak (--soak, bench/soak.py) ----------------------------------------------------
+
+SOAK_COLUMNS = [
+    "design / server",
+    "minute",
+    "reconnected / dropped",
+    "reconnect (s)",
+    "frames delivered / expected",
+    "latency p50 / p99 / max (ms)",
+    "server CPU",
+    "RSS (MiB)",
+    "uploads 200 / sent",
+    "errors",
+]
+
+
+def soak_table(groups: dict[str, list[Row]]) -> list[str]:
+    """Issue 18: every minute of every soak, then its targets."""
+    soaks = [(name, i, r.soak) for name, runs in groups.items() for i, r in enumerate(runs, 1) if r.soak]
+    if not soaks:
+        return []
+    lines = [
+        "Soak (--soak): one line per minute",
+        "",
+        _cells(SOAK_COLUMNS),
+        "|" + "|".join("---" for _ in SOAK_COLUMNS) + "|",
+    ]
+    for name, i, s in soaks:
+        for j, m in enumerate(s.get("minutes", []), 1):
+            lines.append(
+                _cells(
+                    [
+                        name if len(groups[name]) == 1 else f"{name} run {i}",
+                        str(j),
+                        f"{m['reconnected']} / {m['dropped']}",
+                        f"{m['reconnect_seconds']:.1f}",
+                        f"{m['frames']} / {m['expected']}",
+                        fmt_lat(m["lat_ms"]),
+                        f"{m['cpu_pct']:.0f}%",
+                        f"{m['rss_kib'] / 1024:.1f}",
+                        f"{m.get('uploads_ok', 0)} / {m.get('uploads_sent', 0)}",
+                        str(sum(m["errors"].values()) + sum(m["reconnect_failures"].values())),
+                    ]
+                )
+            )
+    lines.append("")
+    for name, i, s in soaks:
+        lines.append(f"- {name} run {i}: {soak.describe(s)}")
+    lines.append("")
+    for name, i, s in soaks:
+        lines += soak.targets(name if len(groups[name]) == 1 else f"{name} run {i}", s)
     return lines
 
 

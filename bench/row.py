@@ -36,6 +36,7 @@ class Row:
     run: int = 1  # 1-based round of --runs
     stalled: int = 0  # subscribers that never read (--stalled); not counted in frames/latency
     storm: dict[str, Any] = field(default_factory=dict)  # --storm: bench/storm.py's figures
+    soak: dict[str, Any] = field(default_factory=dict)  # --soak: bench/soak.py's figures
 
     @property
     def cpu_us_per_frame(self) -> float | None:
