@@ -14,7 +14,8 @@ The orchestrator (``fanout.py``) drives a generator process through a
 
 ``("connect", spec)``   open and subscribe ``spec["conns"]`` connections
 ``("window", t0, t1)``  count weather frames received in [t0, t1] (wall clock); with a
-                        fourth True, also by reading (several server processes);
+                        fourth True, also by reading (several server processes); with a
+                        fifth, also each frame's latency from its poll tick (M > 1);
                         ``("window", t0, t1, True)`` also returns each frame's
                         (location, published_at, receipt time): bench/stations.py
 ``("rtt", spec)``       ping / subscribe round trips on a sample of connections
@@ -105,6 +106,23 @@ class Stats:
         self.readings: dict[tuple[int, str], int] | None = None
         self.first: dict[tuple[int, str], float] = {}
         self.watchers_frames = 0  # {"type": "watchers"} frames received (issue 17)
+        # --places-per-client: each frame's poll tick (its observed_at, one per tick in both
+        # designs) and receipt time, and the earliest published_at of each tick
+        self.ticks: dict[bytes, int] | None = None
+        self.tick_first = array("d")
+        self.tick_of = array("i")
+        self.tick_at = array("d")
+
+    def tick(self, key: bytes, published: float, now: float) -> None:
+        """A frame of the poll tick ``key``, received at ``now``."""
+        index = self.ticks.get(key)  # type: ignore[union-attr]
+        if index is None:
+            index = self.ticks[key] = len(self.tick_first)  # type: ignore[index]
+            self.tick_first.append(published)
+        elif published < self.tick_first[index]:
+            self.tick_first[index] = published
+        self.tick_of.append(index)
+        self.tick_at.append(now)
 
     def error(self, what: str) -> None:
         self.errors[what] = self.errors.get(what, 0) + 1
@@ -268,6 +286,9 @@ class Client(asyncio.Protocol):
                     if stats.t0 <= published <= stats.t1:
                         stats.frames += 1
                         stats.latencies.append(now - published)
+                        if stats.ticks is not None:
+                            obs = OBSERVED_AT.search(payload)
+                            stats.tick(obs.group(1) if obs else b"", published, now)
                         if stats.arrivals is not None:
                             stats.arrivals.extend((loc, published, now))
                         seen = stats.publications.get(loc)
@@ -460,10 +481,16 @@ class Generator:
         }
 
     async def window(
-        self, t0: float, t1: float, arrivals: bool = False, by_reading: bool = False
+        self, t0: float, t1: float, arrivals: bool = False, by_reading: bool = False, by_tick: bool = False
     ) -> dict[str, Any]:
         s = self.stats
         s.frames, s.latencies, s.publications = 0, array("d"), {}
+        s.ticks, s.tick_first, s.tick_of, s.tick_at = (
+            ({} if by_tick else None),
+            array("d"),
+            array("i"),
+            array("d"),
+        )
         s.readings, s.first = ({} if by_reading else None), {}
         s.arrivals = array("d") if arrivals else None
         closed_before = s.closed
@@ -472,6 +499,9 @@ class Generator:
         await asyncio.sleep(max(0.0, t1 - time.time()) + LATE_GRACE)
         s.t0, s.t1 = float("inf"), float("-inf")
         seen, s.arrivals = s.arrivals, None
+        # from the tick: receipt minus the tick's first published_at (seen by this process)
+        from_tick = array("d", (at - s.tick_first[i] for i, at in zip(s.tick_of, s.tick_at)))
+        s.ticks = None
         subscribers: dict[int, int] = {}
         for client in self.clients:
             if client.state == OPEN and not client.stalled:  # stalled ones read nothing
@@ -482,6 +512,7 @@ class Generator:
             "publications": {loc: sorted(seen) for loc, seen in s.publications.items()},
             "subscribers": subscribers,
             "latencies": s.latencies.tobytes(),
+            "tick_latencies": from_tick.tobytes(),
             "arrivals": seen.tobytes() if seen is not None else b"",
             "readings": [(loc, key, n, s.first[loc, key]) for (loc, key), n in (s.readings or {}).items()],
             "closed_in_window": s.closed - closed_before,

@@ -175,7 +175,8 @@ def measure_window(row: Row, args: argparse.Namespace, servers: Servers, gens: G
     t0 = time.time() + 0.3  # a moment for every generator to get the message
     t1 = t0 + args.window
     several = several_processes(servers)
-    gens.send([("window", t0, t1, False, several)] * len(gens))
+    by_tick = getattr(args, "places_per_client", 1) > 1
+    gens.send([("window", t0, t1, False, several, by_tick)] * len(gens))
     time.sleep(max(0.0, t0 - time.time()))
     split_a, gcpu_a = procs.cpu_split(pids), procs.cpu_seconds(gen_pids)
     time.sleep(max(0.0, t1 - time.time()))
@@ -211,6 +212,7 @@ def tally_window(row: Row, results: list[Any], by_reading: tuple[float, float] |
     if by_reading is not None:
         row.frames, row.expected, row.publications = reading_frames(results, *by_reading)
     row.lat_ms = pct(doubles([r["latencies"] for r in results]))
+    row.tick_lat_ms = pct(doubles([r.get("tick_latencies", b"") for r in results]))
     row.closed = sum(r["closed_in_window"] for r in results)
     for r in results:
         add_counts(row.close_codes, r["close_codes"])

@@ -68,6 +68,9 @@ def metrics(r: Row) -> Metrics:
         "lat_p50": r.lat_ms.get("p50"),
         "lat_p99": r.lat_ms.get("p99"),
         "lat_max": r.lat_ms.get("max"),
+        "tick_p50": r.tick_lat_ms.get("p50"),
+        "tick_p99": r.tick_lat_ms.get("p99"),
+        "tick_max": r.tick_lat_ms.get("max"),
         "kib_per_sub": r.kib_per_sub,
         "sub_p99": r.sub_rtt_ms.get("p99"),
         "ping_p99": r.ping_rtt_ms.get("p99"),
@@ -125,6 +128,7 @@ def table(rows: list[Row], args: argparse.Namespace) -> str:
         lines += ["", "Individual runs (in run order):", "", *_individual_runs(groups)]
     blocks = (
         _notes(rows, args),
+        tick_lines(groups, med, base),
         target_lines(groups, med, base, args),
         storm_table(groups, args),
         soak_table(groups),
@@ -220,6 +224,26 @@ def _notes(rows: list[Row], args: argparse.Namespace) -> list[str]:
     return lines
 
 
+def tick_lines(groups: dict[str, list[Row]], med: dict[str, Metrics], base: Metrics | None) -> list[str]:
+    """--places-per-client: latency from the poll tick (receipt minus the first
+    ``published_at`` of the frame's tick), which counts the wait behind the tick's other
+    places in both designs; the table's latency starts at each place's own publication."""
+    if not any(m.get("tick_p99") is not None for m in med.values()):
+        return []
+    lines = ["Latency from the poll tick (ms, p50 / p99 / max; medians of the runs):", ""]
+    for name, runs in groups.items():
+        m = med[name]
+        if m.get("tick_p99") is None:
+            continue
+        each = ", ".join(_f(metrics(r)["tick_p99"], ".1f") for r in runs)
+        vs = ratio(m["tick_p99"], base.get("tick_p99") if base else None)
+        lines.append(
+            f"- {name}: {_f(m['tick_p50'], '.1f')} / {_f(m['tick_p99'], '.1f')} / {_f(m['tick_max'], '.0f')}"
+            f" (p99 of each run {each}; p99 vs plain {vs})"
+        )
+    return lines
+
+
 # -- target checks ----------------------------------------------------------------------
 
 
@@ -242,6 +266,8 @@ def target_lines(
             lines = [_cluster_target(m, med.get(CLUSTER_SERVER)), *_delivery_targets(runs, args.n)]
         else:
             lines = [*_plain_targets(m, base), *_delivery_targets(runs, args.n), _idle_rss_target(m, base)]
+            if m.get("tick_p99") is not None:
+                lines.append(_tick_target(m, base))
         who = f"{name}: " if len(products) > 1 else ""
         out += [who + line for line in lines]
     return out
@@ -259,6 +285,15 @@ def _plain_targets(m: Metrics, base: Metrics | None) -> list[str]:
         ok = r <= limit if op == "<=" else r >= limit
         out.append(f"target {label} {op} {limit}x plain: {r:.3f}x {_verdict(ok)}")
     return out
+
+
+def _tick_target(m: Metrics, base: Metrics | None) -> str:
+    """Issue 18, several places per subscriber: p99 <= 1.0x plain's, both from the tick."""
+    plain = base.get("tick_p99") if base else None
+    if not plain or m["tick_p99"] is None:
+        return "target frame p99 from the tick <= 1.0x plain: not checked (no plain baseline in run)"
+    r = m["tick_p99"] / plain
+    return f"target frame p99 from the tick <= 1.0x plain: {r:.3f}x {_verdict(r <= 1.0)}"
 
 
 def _delivery_targets(runs: list[Row], n: int) -> list[str]:

@@ -25,6 +25,7 @@ class Row:
     rss0_kib: int = 0
     rss1_kib: int = 0
     lat_ms: dict[str, float] = field(default_factory=dict)
+    tick_lat_ms: dict[str, float] = field(default_factory=dict)  # from the tick's first publication (M > 1)
     sub_rtt_ms: dict[str, float] = field(default_factory=dict)
     ping_rtt_ms: dict[str, float] = field(default_factory=dict)
     rtt_failures: dict[str, int] = field(default_factory=dict)

@@ -41,12 +41,10 @@ def measure_soak(row: Row, args: argparse.Namespace, servers: Servers, gens: mea
     end = start + args.soak
     uploads = _Uploads(servers.ports[0], args.station_pairs, start, end) if args.station_pairs else None
     minutes: list[dict[str, Any]] = []
-    try:
-        while end - time.time() >= args.soak_minute / 2:
-            minutes.append(_minute(len(minutes), row, args, servers, gens, several, end))
-            print(f"   soak minute {len(minutes)}: {_describe_minute(minutes[-1])}", flush=True)
-    finally:
-        sent = uploads.finish() if uploads is not None else []
+    while end - time.time() >= args.soak_minute / 2:  # on Ctrl-C the uploads' thread (a daemon) is left
+        minutes.append(_minute(len(minutes), row, args, servers, gens, several, end))
+        print(f"   soak minute {len(minutes)}: {_describe_minute(minutes[-1])}", flush=True)
+    sent = uploads.finish() if uploads is not None else []
     for m in minutes:
         mine = [u for u in sent if m["t_start"] <= u.started < m["t_end"]]
         m["uploads_sent"] = len(mine)

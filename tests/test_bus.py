@@ -182,7 +182,7 @@ async def test_a_server_tells_its_clients_the_separate_pollers_effective_interva
     await inbox.next()  # an update, carrying the poller's interval
     assert poller.poller.effective_interval == 9600.0
     assert server.effective_interval == 9600.0, "the server's own poller does not poll"
-    assert json.loads(server.hello())["poll_interval"] == 9600.0
+    assert json.loads(server.hello().text)["poll_interval"] == 9600.0
     assert json.loads(server.subscribed(berlin, 1))["poll_interval"] == 9600.0
     # and silence is marked by it: a reading two (stretched) intervals old is not silent
     assert not server.silent(dataclasses.replace(inbox_reading(inbox), observed_at=ago(3000)))

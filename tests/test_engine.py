@@ -213,11 +213,11 @@ async def test_hello_names_the_source_in_use_under_auto():
 
     engine = Engine({**get_config(), "PROVIDER": "auto", "UPSTREAM_BUDGET": None})
     try:
-        assert json.loads(engine.hello())["provider"] == "open-meteo"
+        assert json.loads(engine.hello().text)["provider"] == "open-meteo"
         engine.chain.offline_since = 0.0  # the network is gone: simulated readings, marked
-        assert json.loads(engine.hello())["provider"] == "simulated"
+        assert json.loads(engine.hello().text)["provider"] == "simulated"
         engine.chain.offline_since = None
-        assert json.loads(engine.hello())["provider"] == "open-meteo"
+        assert json.loads(engine.hello().text)["provider"] == "open-meteo"
     finally:
         await engine.stop()
 

@@ -304,7 +304,7 @@ async def test_when_the_first_provider_fails_the_second_serves_then_the_first_ta
     back = inbox.last()
     assert back["source"] == "open-meteo" and back["observed_at"] > served["observed_at"]
     assert await stored(engine) == 3
-    assert json.loads(engine.hello())["provider"] == "open-meteo"
+    assert json.loads(engine.hello().text)["provider"] == "open-meteo"
 
 
 async def test_when_every_provider_fails_the_last_good_reading_is_served_stale(chain_rig):
@@ -340,4 +340,4 @@ async def test_an_open_circuit_hands_places_to_the_second_without_calling_the_fi
         await engine.poller.fetch([berlin])
         assert inbox.last()["source"] == "met-norway"
     assert calls["open-meteo"] == threshold, "no call while its circuit is open"
-    assert json.loads(engine.hello())["provider"] == "met-norway"
+    assert json.loads(engine.hello().text)["provider"] == "met-norway"

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import gc
 import logging
+import threading
 import weakref
 
 import pytest
@@ -13,7 +14,16 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from weatherstream.consumers import WeatherConsumer
-from weatherstream.sending import AsgiSender, DirectSender, Prepared, direct_writer, resume, sender_for
+from weatherstream.hub import Hub
+from weatherstream.sending import (
+    AsgiSender,
+    DirectSender,
+    Prepared,
+    direct_writer,
+    resume,
+    sender_for,
+    this_turn,
+)
 
 
 class Server:
@@ -350,6 +360,11 @@ def test_a_send_that_is_not_a_bound_method_gets_the_asgi_path():
     assert type(sender_for(send, 1000, Abandoned())) is AsgiSender
 
 
+def update(text: str) -> Prepared:
+    """An update's frame as the hub prepares it: in the current turn of the event loop."""
+    return Prepared(text, this_turn())
+
+
 async def end_of_turn():
     """Let the event loop finish this turn: the frames waiting for its end are written."""
     await asyncio.sleep(0)
@@ -358,19 +373,20 @@ async def end_of_turn():
 async def test_direct_frames_go_to_the_transport_prepared_once():
     proto = WebSocketsSansIOProtocol()
     sender, _ = direct_sender(proto)
-    shared = Prepared("ä frame")
+    shared = update("ä frame")
     sender.push("ä frame", shared)
     assert proto.transport.written[0] is shared.frame, "the first of its turn: at once, as prepared"
-    sender.push("reply")  # nothing prepared: through the sans-I/O protocol
-    await end_of_turn()
+    sender.push("reply")  # nothing prepared: through the sans-I/O protocol, and at once
+    assert len(proto.transport.written) == 2, "a reply waits for nothing"
     # Byte for byte what websockets itself sends for these texts.
     reference = open_conn()
     reference.send_text("ä frame".encode())
     reference.send_text(b"reply")
     assert proto.transport.written == [b"".join(reference.data_to_send())[:10], b"\x81\x05reply"]
     assert shared.frame == b"\x81\x08" + "ä frame".encode()
+    await end_of_turn()
     proto.conn.extensions = [MarkingExtension()]  # negotiated per connection: never bypassed
-    sender.push("ä frame", shared)
+    sender.push("ä frame", update("ä frame"))
     assert proto.transport.written[2] == b"\x81\x09X" + shared.encoded
     assert proto.asgi.sent == [] and sender._writer is None and not proto.conn.data_to_send()
 
@@ -379,7 +395,7 @@ async def test_the_frames_after_the_first_of_a_turn_leave_in_one_write_in_order(
     """A poll tick updates several places a connection watches: two writes, not one each."""
     protos = [WebSocketsSansIOProtocol() for _ in range(2)]
     senders = [direct_sender(proto)[0] for proto in protos]
-    updates = [Prepared(f"update {i}") for i in range(3)]
+    updates = [update(f"update {i}") for i in range(3)]
     for prepared in updates:
         for sender in senders:
             sender.push(prepared.encoded.decode(), prepared)
@@ -389,22 +405,25 @@ async def test_the_frames_after_the_first_of_a_turn_leave_in_one_write_in_order(
     rest = updates[1].frame + updates[2].frame
     assert protos[0].transport.written == [updates[0].frame, rest + b"\x81\x05reply"]
     assert protos[1].transport.written == [updates[0].frame, rest]
-    senders[1].push("next", Prepared("next"))
+    senders[1].push("next", update("next"))
     assert protos[1].transport.written[-1] == b"\x81\x04next", "a new turn: at once again"
+    senders[1].push("one more", update("one more"))
+    assert protos[1].transport.written[-1] == b"\x81\x04next", "the second of this turn waits"
 
 
 async def test_a_close_sends_the_waiting_frames_first_and_a_stop_drops_them():
     proto = WebSocketsSansIOProtocol()
     sender, _ = direct_sender(proto)
-    sender.push("update", Prepared("update"))
-    sender.push('{"type":"error"}')  # the frame that says why, waiting for the turn's end
+    sender.push("update", update("update"))
+    sender.push("more", update("more"))  # waiting for the turn's end
+    sender.push('{"type":"error"}')  # the frame that says why, behind it
     await sender.close(4400)
-    assert proto.transport.written == [b"\x81\x06update", b'\x81\x10{"type":"error"}']
+    assert proto.transport.written == [b"\x81\x06update", b'\x81\x04more\x81\x10{"type":"error"}']
     assert proto.asgi.sent == [{"type": "websocket.close", "code": 4400}]
     other = WebSocketsSansIOProtocol()
     stopped, _ = direct_sender(other)
-    stopped.push("update", Prepared("update"))
-    stopped.push("more", Prepared("more"))
+    stopped.push("update", update("update"))
+    stopped.push("more", update("more"))
     stopped.stop()  # the client is gone: nothing more to it
     await end_of_turn()
     assert other.transport.written == [b"\x81\x06update"]
@@ -413,8 +432,8 @@ async def test_a_close_sends_the_waiting_frames_first_and_a_stop_drops_them():
 async def test_waiting_frames_to_a_connection_that_closed_meanwhile_are_dropped():
     proto = WebSocketsSansIOProtocol()
     sender, _ = direct_sender(proto)
-    sender.push("update", Prepared("update"))
-    sender.push("more", Prepared("more"))
+    sender.push("update", update("update"))
+    sender.push("more", update("more"))
     proto.transport.closing = True
     await end_of_turn()
     assert proto.transport.written == [b"\x81\x06update"]
@@ -592,8 +611,8 @@ async def test_a_finished_connection_is_freed_without_the_cycle_collector(slow):
 async def test_frames_waiting_for_the_turns_end_go_before_one_that_takes_the_asgi_send():
     proto = WebSocketsSansIOProtocol()
     sender, _ = direct_sender(proto)
-    sender.push("a", Prepared("a"))  # at once
-    sender.push("b", Prepared("b"))  # waits for the turn's end
+    sender.push("a", update("a"))  # at once
+    sender.push("b", update("b"))  # waits for the turn's end
     proto.writable.clear()
     sender.push("c")  # paused: the ASGI send, after "b"
     assert proto.transport.written == [b"\x81\x01a", b"\x81\x01b"]
@@ -607,9 +626,43 @@ async def test_a_turn_that_ended_keeps_no_connection_alive():
     the senders that waited in it (closed connections among them)."""
     proto = WebSocketsSansIOProtocol()
     sender, _ = direct_sender(proto)
-    sender.push("a", Prepared("a"))
-    sender.push("b", Prepared("b"))  # waits: the turn holds the sender
+    sender.push("a", update("a"))
+    sender.push("b", update("b"))  # waits: the turn holds the sender
     turn = sender._wrote_in
     assert turn.waiting == [sender]
     await end_of_turn()
     assert turn.waiting == [] and proto.transport.written == [b"\x81\x01a", b"\x81\x01b"]
+
+
+async def test_the_hubs_updates_of_one_turn_leave_in_two_writes_and_a_reply_at_once():
+    """Through the hub, as a poll tick publishes: the update is prepared with its turn."""
+    proto = WebSocketsSansIOProtocol()
+    sender, _ = direct_sender(proto)
+    hub = Hub()
+    for place in ("a", "b", "c"):
+        hub.add(place, sender)
+    for place in ("a", "b", "c"):
+        hub.send(place, f"update {place}")
+    assert proto.transport.written == [b"\x81\x08update a"]
+    await end_of_turn()
+    assert proto.transport.written == [b"\x81\x08update a", b"\x81\x08update b\x81\x08update c"]
+    sender.push("reply")
+    assert proto.transport.written[-1] == b"\x81\x05reply", "a reply with nothing waiting: at once"
+
+
+def test_a_turn_is_the_running_loops_and_ends_with_its_step():
+    assert this_turn() is None, "no loop running: no turn (a frame is then written at once)"
+
+    async def turns():
+        first = this_turn()
+        assert this_turn() is first, "one turn for the whole step"
+        await asyncio.sleep(0)
+        return first, this_turn()
+
+    first, second = asyncio.run(turns())
+    assert first is not None and second is not None and first is not second
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(asyncio.run(turns())))
+    thread.start()
+    thread.join(5)
+    assert seen and first not in seen[0] and second not in seen[0], "another thread's loop: its own turns"

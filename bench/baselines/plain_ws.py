@@ -68,11 +68,12 @@ async def one_tick() -> None:
     while True:
         nxt += 1.0
         await asyncio.sleep(max(0.0, nxt - time.monotonic()))
+        at = time.time()  # one observation time per tick, as one poll gives the product
         for lid, rng in list(same_tick.items()):
             conns = subscribers.get(lid)
             if not conns:
                 continue
-            weather = latest[lid] = reading(rng)
+            weather = latest[lid] = reading(rng, at)
             text = dumps(
                 {"type": "weather", "location": lid, "weather": weather, "published_at": time.time()}
             )

@@ -29,7 +29,8 @@ def place(lat: float, lon: float) -> dict[str, Any]:
     }
 
 
-def reading(rng: random.Random) -> dict[str, Any]:
+def reading(rng: random.Random, at: float | None = None) -> dict[str, Any]:
+    """A made-up reading, observed at ``at`` (default now), to the second."""
     return {
         "temperature": round(rng.uniform(-10, 35), 1),
         "feels_like": round(rng.uniform(-10, 35), 1),
@@ -43,7 +44,9 @@ def reading(rng: random.Random) -> dict[str, Any]:
         "weather_code": 3,
         "is_day": True,
         "summary": "Overcast",
-        "observed_at": datetime.fromtimestamp(int(time.time()), UTC).isoformat().replace("+00:00", "Z"),
+        "observed_at": datetime.fromtimestamp(int(time.time() if at is None else at), UTC)
+        .isoformat()
+        .replace("+00:00", "Z"),
         "source": "simulated",
         "stale": False,
     }

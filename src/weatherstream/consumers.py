@@ -88,7 +88,8 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
             self._address = client[0]
         metrics.CONNECTIONS.inc()
         self._counted = True
-        self.sender.push(self.engine.hello())
+        hello = self.engine.hello()
+        self.sender.push(hello.text, hello)
 
     def _logged_in(self) -> bool:
         user = self.scope.get("user")

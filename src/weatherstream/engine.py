@@ -42,6 +42,7 @@ from .publishing import HubPublisher, LayerPublisher, Publisher
 from .readings import Reading, supersedes
 from .recorder import Recorder, uninterrupted
 from .registry import PlaceRegistry
+from .sending import Prepared
 from .stations import Station, UploadLimits
 from .subscriptions import Subscriptions
 from .updates import ForecastUpdates, Updates
@@ -300,7 +301,7 @@ class Engine(Runtime):
                 ),
                 heartbeat=self.config["DEMAND_HEARTBEAT"],
             )
-        self._hello: tuple[Any, str] = (None, "")
+        self._hello: tuple[Any, Prepared] = (None, Prepared(""))
 
     @property
     def effective_interval(self) -> float:
@@ -645,10 +646,11 @@ class Engine(Runtime):
     # -- frames -----------------------------------------------------------------------
     # JSON texts kept per place, so a subscribe or a connect serializes nothing.
 
-    def hello(self) -> str:
+    def hello(self) -> Prepared:
+        """The ``hello`` frame, prepared once for every connection until it changes."""
         key = (self.provider_name, self.effective_interval)
         if self._hello[0] != key:
-            self._hello = (key, protocol.hello_frame(provider=key[0], poll_interval=key[1]))
+            self._hello = (key, Prepared(protocol.hello_frame(provider=key[0], poll_interval=key[1])))
         return self._hello[1]
 
     def subscribed(self, place: Place, msg_id: Any, recovered: bool | None = None) -> str:
@@ -763,6 +765,8 @@ async def get_engine() -> Engine:
     """This process's engine, started once on first use in the running event loop."""
     loop = asyncio.get_running_loop()
     task = _engines.get(loop)
+    if task is not None and task.done() and not task.cancelled() and task.exception() is None:
+        return task.result()  # started: no shield (a future and callbacks) per connection
     if task is None or (task.done() and task.exception() is not None):
         task = _engines[loop] = loop.create_task(_start_engine(), name="weatherstream-start")
     return await asyncio.shield(task)

@@ -11,7 +11,7 @@ import time
 from typing import Protocol
 
 from .protocol import weather_frame
-from .sending import Prepared
+from .sending import Prepared, this_turn
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class Hub:
         return self._push(subs, text) if subs else 0
 
     def _push(self, subs: dict[Subscriber, None], text: str) -> int:
-        prepared = Prepared(text)
+        prepared = Prepared(text, this_turn())
         targets = tuple(subs)  # a push may unsubscribe a slow client mid-loop
         for subscriber in targets:
             try:

@@ -36,10 +36,14 @@ class Prepared:
     (on first use) the whole WebSocket frame a server sends for it, unmasked and
     uncompressed, built by the websockets library."""
 
-    __slots__ = ("encoded", "_frame")
+    __slots__ = ("text", "encoded", "turn", "_frame")
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, turn: _Turn | None = None) -> None:
+        self.text = text
         self.encoded = text.encode()
+        # An update's turn of the event loop (this_turn(), taken once per update, not per
+        # frame); None for a reply, which is written at once unless frames wait.
+        self.turn = turn
         self._frame: bytes | None = None
 
     @property
@@ -163,12 +167,13 @@ class DirectSender(AsgiSender):
     """Under uvicorn's websockets-sansio: while the connection is open and its transport
     writable, frames go to its sans-I/O protocol and transport directly, without an ASGI
     message and a coroutine per frame (the fan-out's hot path); an update's prepared
-    frame is written as it is when no extension is negotiated. A connection's first frame
-    in a turn of the event loop is written at once; the frames that follow it in the same
+    frame is written as it is when no extension is negotiated. A connection's first update
+    in a turn of the event loop is written at once; the updates that follow it in the same
     turn (a poll tick's updates of the other places it watches) leave together in one
-    write at the turn's end. Otherwise (paused, closing, frames queued) frames take the
-    ASGI path, after those waiting for the turn's end, and an unexpected error turns the
-    direct path off for the connection. (The queueing lines are
+    write at the turn's end, and so does anything pushed while they wait; a reply with
+    nothing waiting is written at once. Otherwise (paused, closing, frames queued) frames
+    take the ASGI path, after those waiting for the turn's end, and an unexpected error
+    turns the direct path off for the connection. (The queueing lines are
     :meth:`AsgiSender.push`'s again, so that a frame to a slow client costs no extra call.)"""
 
     __slots__ = ("_direct", "_wrote_in", "_waiting")
@@ -209,11 +214,13 @@ class DirectSender(AsgiSender):
                 else:
                     conn.send_text(prepared.encoded if prepared is not None else text.encode())
                     data = b"".join(conn.data_to_send())
-                turn = _this_turn()
+                turn = prepared.turn if prepared is not None else None
                 waiting = self._waiting
                 if waiting is not None:  # behind those already waiting
                     waiting.append(data)
-                elif self._wrote_in is not turn:  # the first this turn: at once
+                elif turn is None:  # a reply: at once
+                    direct.transport.write(data)
+                elif self._wrote_in is not turn:  # the first update this turn: at once
                     self._wrote_in = turn
                     direct.transport.write(data)
                 else:
@@ -262,9 +269,14 @@ class _Turn:
 _local = threading.local()
 
 
-def _this_turn() -> _Turn:
-    """The current turn; its end is a callback, which asyncio runs in the next turn."""
-    loop = asyncio.get_running_loop()
+def this_turn() -> _Turn | None:
+    """The current turn of the running event loop (None outside one); its end is a
+    callback, which asyncio runs in the next turn. Asked once per update: finding the
+    running loop costs a system call (getpid) in CPython 3.11."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return None
     current: tuple[asyncio.AbstractEventLoop, _Turn] | None = getattr(_local, "turn", None)
     if current is not None and current[0] is loop:
         return current[1]
