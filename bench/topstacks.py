@@ -21,6 +21,7 @@ IDLE = (
     "Condition.wait (threading.py:331)",
     "Thread._wait_for_tstate_lock (threading.py:1139)",
     "Runner.run (asyncio/runners.py:118)",
+    "Connection._recv (multiprocessing/connection.py:395)",  # uvicorn's worker pinging its supervisor
 )
 
 # (part, frames that put a sample in it), first match wins
