@@ -41,18 +41,22 @@ def measure_soak(row: Row, args: argparse.Namespace, servers: Servers, gens: mea
     end = start + args.soak
     uploads = _Uploads(servers.ports[0], args.station_pairs, start, end) if args.station_pairs else None
     minutes: list[dict[str, Any]] = []
+    seen = dict(row.errors)  # the generators count errors from their start: each minute takes the new ones
     while end - time.time() >= args.soak_minute / 2:  # on Ctrl-C the uploads' thread (a daemon) is left
-        minutes.append(_minute(len(minutes), row, args, servers, gens, several, end))
+        minutes.append(_minute(len(minutes), row, args, servers, gens, several, end, seen))
         print(f"   soak minute {len(minutes)}: {_describe_minute(minutes[-1])}", flush=True)
-    sent = uploads.finish() if uploads is not None else []
+    sent, driver_failure = uploads.finish() if uploads is not None else ([], None)
     for m in minutes:
         mine = [u for u in sent if m["t_start"] <= u.started < m["t_end"]]
         m["uploads_sent"] = len(mine)
         m["uploads_ok"] = sum(1 for u in mine if u.status == 200)
-        m["upload_failures"] = _upload_failures(mine)
-    row.soak = summary(minutes, len(sent), sum(1 for u in sent if u.status == 200))
+    upload_errors = {f"upload: {k}": v for k, v in _upload_failures(sent).items()}  # inside a minute or not
+    if driver_failure:
+        upload_errors[f"upload driver: {driver_failure}"] = 1
+    row.soak = summary(minutes, len(sent), sum(1 for u in sent if u.status == 200), upload_errors)
     for m in minutes:
         measure.add_counts(row.errors, m["errors"])
+    measure.add_counts(row.errors, upload_errors)
     print(f"   soak: {describe(row.soak)}", flush=True)
 
 
@@ -64,8 +68,10 @@ def _minute(
     gens: measure.Generators,
     several: bool,
     end: float,
+    seen: dict[str, int],
 ) -> dict[str, Any]:
-    """One minute: a tenth reconnect, then a window to the minute's end."""
+    """One minute: a tenth reconnect, then a window to the minute's end. ``seen``: the
+    generators' error counts so far (updated)."""
     g = len(gens)
     t_start = time.time()
     job = {"part": index % PARTS, "parts": PARTS}
@@ -86,9 +92,11 @@ def _minute(
     failures: dict[str, int] = {}
     for r in reconnects:
         measure.add_counts(failures, r["failures"])
-    errors = dict(window.errors)
-    if window.closed:
-        errors["closed by the server"] = window.closed
+    errors = {k: n - seen.get(k, 0) for k, n in window.errors.items() if n > seen.get(k, 0)}
+    seen.update(window.errors)
+    closed = window.closed + sum(r["closed"] for r in reconnects)  # by the server, not by the reconnect
+    if closed:
+        errors["closed by the server"] = closed
     return {
         "t_start": t_start,
         "t_end": time.time(),
@@ -107,8 +115,10 @@ def _minute(
     }
 
 
-def summary(minutes: list[dict[str, Any]], uploads_sent: int, uploads_ok: int) -> dict[str, Any]:
-    """The soak's verdicts from its minutes."""
+def summary(
+    minutes: list[dict[str, Any]], uploads_sent: int, uploads_ok: int, upload_errors: dict[str, int]
+) -> dict[str, Any]:
+    """The soak's verdicts from its minutes and all its uploads."""
     if not minutes:
         return {"minutes": []}
     first, last = minutes[0]["rss_kib"], minutes[-1]["rss_kib"]
@@ -118,8 +128,8 @@ def summary(minutes: list[dict[str, Any]], uploads_sent: int, uploads_ok: int) -
     for m in minutes:
         measure.add_counts(errors, m["errors"])
         measure.add_counts(errors, {f"reconnect: {k}": v for k, v in m["reconnect_failures"].items()})
-        measure.add_counts(errors, {f"upload: {k}": v for k, v in m.get("upload_failures", {}).items()})
-    short = sum(m["expected"] - m["frames"] for m in minutes)
+    measure.add_counts(errors, upload_errors)
+    short = sum(max(0, m["expected"] - m["frames"]) for m in minutes)
     if short:
         errors["frames not delivered"] = short
     return {
@@ -188,17 +198,25 @@ class _Uploads:
         import stations  # the driver; imported here: it loads the product's CLI module
 
         self.result: list[Any] = []
-        run = stations.drive(port, pairs, t0, t1, UPLOAD_EVERY, lambda: None)
-        self.thread = threading.Thread(target=lambda: self.result.extend(asyncio.run(run)[0]), daemon=True)
+        self.failure: str | None = None
+        self.t1 = t1
+        self.timeout = stations.UPLOAD_TIMEOUT
+        self.thread = threading.Thread(
+            target=self._run,
+            args=(stations.drive(port, pairs, t0, t1, UPLOAD_EVERY, lambda: None),),
+            daemon=True,
+        )
         self.thread.start()
 
-    def finish(self) -> list[Any]:
-        self.thread.join(timeout=stations_timeout())
-        return list(self.result)
+    def _run(self, drive: Any) -> None:
+        try:
+            self.result.extend(asyncio.run(drive)[0])
+        except Exception as exc:  # noqa: BLE001 - reported as an error of the soak
+            self.failure = f"{type(exc).__name__}: {exc}"[:120]
 
-
-def stations_timeout() -> float:
-    """How long the last uploads may take after the soak's end (the driver's own timeout, and a margin)."""
-    import stations
-
-    return stations.UPLOAD_TIMEOUT + 30.0
+    def finish(self) -> tuple[list[Any], str | None]:
+        """Every upload made (after the soak's end and its last answers), and the driver's failure."""
+        self.thread.join(timeout=max(0.0, self.t1 - time.time()) + self.timeout + 30.0)
+        if self.thread.is_alive():
+            return list(self.result), "did not finish"
+        return list(self.result), self.failure

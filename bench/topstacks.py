@@ -28,14 +28,21 @@ IDLE = (
 PARTS = (
     (
         "fan-out of updates",
-        ("Hub._push", "_end_turn", "broadcast (websockets/asyncio/connection.py", "ticker (plain_ws"),
+        (
+            "Hub._push",
+            "_end_turn",
+            "broadcast (websockets/asyncio/connection.py",
+            "ticker (plain_ws",
+            "one_tick (plain_ws",
+        ),
     ),
     ("database and other threads", ("Thread._bootstrap",)),
     ("poller", ("Poller.",)),
     ("keepalive pings", ("keepalive", "schedule_ping")),
-    ("subscribe: parse, resolve, reply", ("WeatherConsumer.on_frame", "handler (plain_ws.py:1")),
     ("handshake: the 101 answer", ("WebSocketsSansIOProtocol.send (", "ServerProtocol.send_response")),
-    ("accept, hello (the app)", ("WeatherConsumer.on_connect", "handler (plain_ws.py")),
+    ("accept, hello (the app)", ("WeatherConsumer.on_connect", "handler (plain_ws.py:116)")),
+    ("incoming frames", ("handler (plain_ws.py:118)",)),  # plain's receive loop
+    ("subscribe: parse, resolve, reply", ("WeatherConsumer.on_frame", "handler (plain_ws.py:1")),
     (
         "handshake: HTTP parse, upgrade, accept key",
         (

@@ -810,3 +810,29 @@ async def test_a_resumes_look_up_is_taken_up_again_only_for_a_while(engine, monk
     monkeypatch.setattr(engine_module, "LOOKUP_REUSE", 0.0)
     _, missed = await engine.resume(place, Inbox(), since)
     assert len(calls) == 2 and [r.temperature for r in missed] == [1.0], "too old: looked up again"
+
+
+async def test_a_started_engine_is_shared_and_a_failed_or_cancelled_start_is_tried_again(monkeypatch):
+    from weatherstream import engine as engine_module
+
+    starts = []
+
+    async def start():
+        starts.append(len(starts) + 1)
+        return f"engine {starts[-1]}"
+
+    monkeypatch.setattr(engine_module, "_start_engine", start)
+    loop = asyncio.get_running_loop()
+    cancelled = loop.create_future()
+    cancelled.cancel()
+    failed = loop.create_future()
+    failed.set_exception(RuntimeError("the index did not load"))
+    try:
+        engine_module._engines[loop] = cancelled
+        assert await engine_module.get_engine() == "engine 1"
+        assert await engine_module.get_engine() == "engine 1", "started: the same, not started again"
+        engine_module._engines[loop] = failed
+        assert await engine_module.get_engine() == "engine 2"
+        assert starts == [1, 2]
+    finally:
+        engine_module._engines.pop(loop, None)

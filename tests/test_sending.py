@@ -661,8 +661,31 @@ def test_a_turn_is_the_running_loops_and_ends_with_its_step():
 
     first, second = asyncio.run(turns())
     assert first is not None and second is not None and first is not second
-    seen = []
-    thread = threading.Thread(target=lambda: seen.append(asyncio.run(turns())))
-    thread.start()
-    thread.join(5)
-    assert seen and first not in seen[0] and second not in seen[0], "another thread's loop: its own turns"
+
+
+def test_two_loops_running_at_once_in_two_threads_each_keep_their_turn():
+    both_have_one = threading.Barrier(2, timeout=5)
+    kept = []
+
+    async def hold():
+        mine = this_turn()
+        both_have_one.wait()  # the other thread's loop takes its turn meanwhile
+        kept.append(this_turn() is mine)
+
+    threads = [threading.Thread(target=lambda: asyncio.run(hold())) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+    assert kept == [True, True]
+
+
+async def test_an_update_prepared_in_a_turn_that_ended_is_written_at_once():
+    proto = WebSocketsSansIOProtocol()
+    sender, _ = direct_sender(proto)
+    old = update("old")
+    sender.push("old", old)
+    await end_of_turn()
+    sender.push("old", old)  # e.g. kept by mistake: no turn's end is coming for it
+    sender.push("again", Prepared("again", old.turn))
+    assert proto.transport.written == [b"\x81\x03old", b"\x81\x03old", b"\x81\x05again"]

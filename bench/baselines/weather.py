@@ -30,7 +30,8 @@ def place(lat: float, lon: float) -> dict[str, Any]:
 
 
 def reading(rng: random.Random, at: float | None = None) -> dict[str, Any]:
-    """A made-up reading, observed at ``at`` (default now), to the second."""
+    """A made-up reading observed now, to the second; or at ``at``, to the millisecond (a
+    --same-tick tick's own time: two late ticks in one second stay apart)."""
     return {
         "temperature": round(rng.uniform(-10, 35), 1),
         "feels_like": round(rng.uniform(-10, 35), 1),
@@ -44,9 +45,11 @@ def reading(rng: random.Random, at: float | None = None) -> dict[str, Any]:
         "weather_code": 3,
         "is_day": True,
         "summary": "Overcast",
-        "observed_at": datetime.fromtimestamp(int(time.time() if at is None else at), UTC)
-        .isoformat()
-        .replace("+00:00", "Z"),
+        "observed_at": (
+            datetime.fromtimestamp(int(time.time()), UTC).isoformat()
+            if at is None
+            else datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")
+        ).replace("+00:00", "Z"),
         "source": "simulated",
         "stale": False,
     }

@@ -218,7 +218,7 @@ class DirectSender(AsgiSender):
                 waiting = self._waiting
                 if waiting is not None:  # behind those already waiting
                     waiting.append(data)
-                elif turn is None:  # a reply: at once
+                elif turn is None or turn.ended:  # a reply (or a stale update): at once
                     direct.transport.write(data)
                 elif self._wrote_in is not turn:  # the first update this turn: at once
                     self._wrote_in = turn
@@ -259,10 +259,11 @@ class DirectSender(AsgiSender):
 class _Turn:
     """One turn of the event loop: the connections with frames waiting for its end."""
 
-    __slots__ = ("waiting",)
+    __slots__ = ("waiting", "ended")
 
     def __init__(self) -> None:
         self.waiting: list[DirectSender] = []
+        self.ended = False  # a Prepared kept past its turn must not wait for an end that came
 
 
 # The current turn of the event loop this thread runs (one loop per thread at a time).
@@ -287,6 +288,7 @@ def this_turn() -> _Turn | None:
 
 
 def _end_turn(turn: _Turn) -> None:
+    turn.ended = True
     current = getattr(_local, "turn", None)
     if current is not None and current[1] is turn:
         _local.turn = None
