@@ -45,14 +45,11 @@ def measure_soak(row: Row, args: argparse.Namespace, servers: Servers, gens: mea
     while end - time.time() >= args.soak_minute / 2:  # on Ctrl-C the uploads' thread (a daemon) is left
         minutes.append(_minute(len(minutes), row, args, servers, gens, several, end, seen))
         print(f"   soak minute {len(minutes)}: {_describe_minute(minutes[-1])}", flush=True)
-    sent, driver_failure = uploads.finish() if uploads is not None else ([], None)
+    sent, upload_errors = uploads.finish() if uploads is not None else ([], {})
     for m in minutes:
         mine = [u for u in sent if m["t_start"] <= u.started < m["t_end"]]
         m["uploads_sent"] = len(mine)
         m["uploads_ok"] = sum(1 for u in mine if u.status == 200)
-    upload_errors = {f"upload: {k}": v for k, v in _upload_failures(sent).items()}  # inside a minute or not
-    if driver_failure:
-        upload_errors[f"upload driver: {driver_failure}"] = 1
     row.soak = summary(minutes, len(sent), sum(1 for u in sent if u.status == 200), upload_errors)
     for m in minutes:
         measure.add_counts(row.errors, m["errors"])
@@ -182,15 +179,6 @@ def describe(s: dict[str, Any]) -> str:
     )
 
 
-def _upload_failures(uploads: list[Any]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for u in uploads:
-        if u.status != 200:
-            why = u.error or f"HTTP {u.status}"
-            out[why] = out.get(why, 0) + 1
-    return out
-
-
 class _Uploads:
     """The stations' uploads, driven by bench/stations.py's driver in a thread of its own."""
 
@@ -214,9 +202,15 @@ class _Uploads:
         except Exception as exc:  # noqa: BLE001 - reported as an error of the soak
             self.failure = f"{type(exc).__name__}: {exc}"[:120]
 
-    def finish(self) -> tuple[list[Any], str | None]:
-        """Every upload made (after the soak's end and its last answers), and the driver's failure."""
+    def finish(self) -> tuple[list[Any], dict[str, int]]:
+        """Every upload made (after the soak's end and its last answers), and the errors:
+        those not answered 200, inside a minute or not, and the driver's own failure."""
+        import stations
+
         self.thread.join(timeout=max(0.0, self.t1 - time.time()) + self.timeout + 30.0)
-        if self.thread.is_alive():
-            return list(self.result), "did not finish"
-        return list(self.result), self.failure
+        sent = list(self.result)
+        errors = {f"upload: {k}": v for k, v in stations.upload_failures(sent).items()}
+        failure = "did not finish" if self.thread.is_alive() else self.failure
+        if failure:
+            errors[f"upload driver: {failure}"] = 1
+        return sent, errors

@@ -317,15 +317,22 @@ def gc_pauses(logs: Any, t0: float, t1: float) -> list[tuple[float, int, float]]
     return sorted(found)
 
 
+def upload_failures(uploads: list[Upload]) -> dict[str, int]:
+    """The uploads not answered 200, counted by why (the driver's error, or the status)."""
+    out: dict[str, int] = {}
+    for u in uploads:
+        if u.status != 200:
+            key = u.error or f"HTTP {u.status}"
+            out[key] = out.get(key, 0) + 1
+    return out
+
+
 def tally_uploads(row: StationRow, uploads: list[Upload], results: list[Any]) -> None:
     """Each frame belongs to the last upload of its station started before the server
     published it (uploads of one station are a second or more apart)."""
     row.uploads = len(uploads)
     row.uploads_ok = sum(1 for u in uploads if u.status == 200)
-    for u in uploads:
-        if u.status != 200:
-            key = u.error or f"HTTP {u.status}"
-            row.upload_errors[key] = row.upload_errors.get(key, 0) + 1
+    add_counts(row.upload_errors, upload_failures(uploads))
     subscribers: dict[int, int] = {}
     for r in results:
         for loc, n in r["subscribers"].items():

@@ -767,7 +767,7 @@ async def get_engine() -> Engine:
     task = _engines.get(loop)
     if task is not None and task.done() and not task.cancelled() and task.exception() is None:
         return task.result()  # started: no shield (a future and callbacks) per connection
-    if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
+    if task is None or task.done():  # not started, or its start failed or was cancelled
         task = _engines[loop] = loop.create_task(_start_engine(), name="weatherstream-start")
     return await asyncio.shield(task)
 
