@@ -2,7 +2,12 @@
 [-c CODE | -m MODULE | SCRIPT] ARGS...`` behaves as ``python ...`` would, and writes a line
 to stderr for each collection of at least ``GCLOG_MS`` milliseconds (default 20):
 
-    GCPAUSE wall=1796125626.761 gen=2 ms=574.7 collected=0
+    GCPAUSE wall=1796125626.761 gen=2 ms=574.7 collected=0 tracked=929312 frozen=0
+
+A full collection's line also counts the objects the collector tracks (``tracked``) and
+those frozen out of its sight (``frozen``, GC_FREEZE); counting them is one more pass over
+the tracked objects, after the pause is timed. ``GCLOG_DISABLE=1`` turns the
+collector off, to measure what the pauses cost.
 
 bench/stations.py --gc-log starts its servers through it and counts the pauses inside
 each window. A collection stops the whole interpreter, so a pause is latency for every
@@ -30,11 +35,15 @@ def _note(phase: str, info: dict[str, Any]) -> None:
     if ms >= LIMIT_MS:
         gen, collected = info["generation"], info["collected"]
         line = f"GCPAUSE wall={time.time():.3f} gen={gen} ms={ms:.1f} collected={collected}"
+        if gen == 2:
+            line += f" tracked={len(gc.get_objects())} frozen={gc.get_freeze_count()}"
         print(line, file=sys.stderr, flush=True)
 
 
 def main() -> None:
     gc.callbacks.append(_note)
+    if os.environ.get("GCLOG_DISABLE") == "1":  # the bound: no collector at all (memory grows)
+        gc.disable()
     args = sys.argv[1:]
     if args[0] == "-c":
         sys.argv = ["-c", *args[2:]]

@@ -65,6 +65,7 @@ UPLOAD_PATH = UPLOAD_PATHS[WUNDERGROUND]
 TAIL = 3.0  # seconds after the last upload in which its frames still count
 UPLOAD_TIMEOUT = 10.0
 GOAL_N, GOAL_P99_MS = 10000, 50.0  # the goal: upload -> subscriber p99 under 50 ms at N=10,000
+UNFROZEN = " GC_FREEZE=false"  # --unfrozen: the product's row with the collector left as Python sets it
 
 
 def product_server() -> str:
@@ -238,11 +239,13 @@ def run_upload_row(
     mine = stations[:count]
     a = argparse.Namespace(**vars(args))
     a.k, a.station_ids, a.profile, a.stalled, a.every = count, [sid for sid, _ in mine], 0.0, 0.0, every
-    tag = f"{name}-{count}st-{every:g}s-run{run}"
+    tag = f"{name.replace(UNFROZEN, '-unfrozen')}-{count}st-{every:g}s-run{run}"
     servers, gens = Servers(), Generators()
     try:
         title = f"{name}, {count} station(s) every {every:g} s, run {run}/{args.runs}"
-        servers.start(name, a, workdir, db, tag, title)
+        unfrozen = name.endswith(UNFROZEN)
+        os.environ["WEATHERSTREAM_GC_FREEZE"] = "false" if unfrozen else "true"  # the server inherits it
+        servers.start(name.removesuffix(UNFROZEN), a, workdir, db, tag, title)
         read_idle_rss(row, a, servers)
         gens.start(a.gen_procs)
         connect(row, a, servers, gens)
@@ -253,7 +256,8 @@ def run_upload_row(
         if args.gc_log:
             row.gc_pauses = gc_pauses(workdir.glob(f"{tag}-*.log"), t0, t0 + args.window + TAIL)
         if args.profile:  # after the window: py-spy pauses the server for each sample
-            prof = pyspy.start(servers.last_pid, name, f"uploads-{count}st-{every:g}s", a, args.profile)
+            label = name.replace(UNFROZEN, "-unfrozen")
+            prof = pyspy.start(servers.last_pid, label, f"uploads-{count}st-{every:g}s", a, args.profile)
             t0 = time.time() + 0.2
             asyncio.run(drive(servers.ports[0], mine, t0, t0 + args.profile, every, lambda: None))
             pyspy.stop(prof, wait=True)
@@ -514,6 +518,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="start the servers through bench/gclog.py and count their slow garbage collections "
         "in each window",
     )
+    p.add_argument(
+        "--unfrozen",
+        action="store_true",
+        help=f"also run the product with WEATHERSTREAM_GC_FREEZE=false (a row named '...{UNFROZEN}')",
+    )
     p.add_argument("--json", type=Path, help="also write every run's figures here")
     p.add_argument("--python", default=sys.executable, help="interpreter of the servers' venv")
     a = p.parse_args(argv)
@@ -529,6 +538,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if a.runs < 1 or any(c < 1 or c > a.n for c, _ in a.shapes):
         p.error("--runs and each station count must be at least 1, the counts at most --n")
     a.designs = ([PLAIN] if a.baselines == "plain" else []) + [product_server()]
+    if a.unfrozen:
+        a.designs.append(product_server() + UNFROZEN)
     a.textbook_ws = "websockets-sansio"  # servers.design() asks; no textbook row here
     return a
 

@@ -134,9 +134,19 @@ async def test_only_the_holder_claims_forecast_slots_and_a_new_holder_inherits_t
     assert list(skip) == ["x"] and 9.0 < skip["x"] <= 10.0
 
 
-async def test_without_redis_nobody_holds_the_lease(redis_server):
+async def test_without_redis_nobody_holds_the_lease(redis_server, caplog):
     lease = RedisLease("redis://127.0.0.1:1/0", ttl=1.0)  # nothing listens on port 1
-    assert not await lease.take() and not lease.held()
+    with caplog.at_level("INFO", logger="weatherstream.election"):
+        assert not await lease.take() and not lease.held()
+        assert not await lease.take()
+        unreachable, lease.redis = lease.redis, RedisLease(redis_server.url, ttl=1.0).redis
+        await unreachable.aclose()  # (as if Redis were back)
+        assert await lease.take() and lease.held()
+    # A standby that cannot reach Redis says so once, and again when Redis answers.
+    failed = [r for r in caplog.records if "taking the poller lease failed" in r.getMessage()]
+    assert len(failed) == 1 and failed[0].levelname == "WARNING"
+    assert "Connect" in failed[0].getMessage() or "refused" in failed[0].getMessage()
+    assert any("Redis answers the poller lease again" in r.getMessage() for r in caplog.records)
     await lease.aclose()
 
 

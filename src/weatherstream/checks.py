@@ -218,6 +218,7 @@ RULES: dict[str, Rule] = {
         optional(integer(1), "no limit"), "weatherstream.E022", "Connections per client address."
     ),
     "REQUIRE_LOGIN": Rule(BOOL, "weatherstream.E023"),
+    "GC_FREEZE": Rule(BOOL, "weatherstream.E046"),
     "MAX_SUBSCRIPTIONS": Rule(integer(1), "weatherstream.E024", "Subscriptions one connection may hold."),
     "MESSAGES_PER_SECOND": Rule(
         positive("messages per second"), "weatherstream.E025", "Client messages a connection may send."

@@ -102,6 +102,10 @@ DEFAULTS: dict[str, Any] = {
     "MESSAGE_BURST": 30,
     # A connection that stays this many messages over its budget is closed (code 4008).
     "RATE_LIMIT_CLOSE_AFTER": 50,
+    # Freeze what survives the garbage collector's full collections (garbage.py), so that
+    # with thousands of connections open they pause the process for milliseconds, not a
+    # second; a complete collection runs after many closes, and at least hourly.
+    "GC_FREEZE": True,
     # Bytes queued for a client that does not read; past it the client is closed (4009).
     "SEND_BUFFER_BYTES": 1024 * 1024,
     # Longest city name accepted, characters.

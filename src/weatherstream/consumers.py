@@ -68,6 +68,7 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
                 self.engine.disconnected(self._address)
             if self._counted:
                 metrics.CONNECTIONS.dec()
+                self.engine.connection_closed()
 
     # -- connection -------------------------------------------------------------------
 
@@ -87,6 +88,7 @@ class WeatherConsumer(AsyncConsumer):  # type: ignore[misc]  # channels ships no
                 return
             self._address = client[0]
         metrics.CONNECTIONS.inc()
+        self.engine.connection_opened()
         self._counted = True
         hello = self.engine.hello()
         self.sender.push(hello.text, hello)

@@ -141,6 +141,7 @@ class RedisLease:
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.redis: Any = redis_client(url, timeout=max(0.5, ttl / 3))
         self._valid_until = float("-inf")
+        self._failing = False  # the last attempt got no answer from Redis (logged once)
 
     def held(self) -> bool:
         return self.clock() < self._valid_until
@@ -153,8 +154,14 @@ class RedisLease:
         except Exception as exc:  # Redis down or restarting: not ours until proven again
             if self.held():
                 logger.warning("renewing the poller lease failed: %s", exc)
+            elif not self._failing:  # a standby that cannot take over says so, once
+                logger.warning("taking the poller lease failed (trying again): %r", exc)
+            self._failing = True
             self._valid_until = float("-inf")
             return False
+        if self._failing:
+            logger.info("Redis answers the poller lease again")
+            self._failing = False
         if got == 1:
             self._valid_until = started + self.ttl * 0.9
             return True

@@ -31,6 +31,7 @@ from .conf import get_config
 from .election import RedisLease, redis_url
 from .flights import NextRun
 from .forecasts import Forecast, Forecasts, covers
+from .garbage import Freezer
 from .geocoding import load_geocoders
 from .hub import Subscriber
 from .latest import Latest, LatestForecasts
@@ -268,6 +269,7 @@ class Engine(Runtime):
         self.places = PlaceRegistry(self.latest)
         self.upload_limits = UploadLimits(self.config)
         self.stations_seen: dict[str, Station] = {}  # as storage last had them (views._registered)
+        self.freezer = Freezer() if self.config["GC_FREEZE"] else None
         self.publisher = HubPublisher(
             self.hub, self.latest, forecast_hub=self.subscriptions.forecast_hub, forecasts=self.forecasts
         )
@@ -320,10 +322,30 @@ class Engine(Runtime):
             self._tasks.extend(await self.link.start())
         self._task(self._sweep_forever(), "weatherstream-sweep")
         self._task(self._watchers_forever(), "weatherstream-watchers")
+        if self.freezer is not None:
+            self.freezer.start()
+            self._task(self._collect_forever(self.freezer), "weatherstream-gc")
 
     async def stop(self) -> None:
         await super().stop()
         await self.geocoders.aclose()
+        if self.freezer is not None:
+            self.freezer.stop()
+
+    def connection_opened(self) -> None:
+        if self.freezer is not None:
+            self.freezer.opened()
+
+    def connection_closed(self) -> None:
+        if self.freezer is not None:
+            self.freezer.closed()
+
+    async def _collect_forever(self, freezer: Freezer) -> None:
+        """The complete garbage collection when it is due (garbage.py)."""
+        while True:
+            await asyncio.sleep(10.0)
+            if freezer.due():
+                freezer.collect()
 
     # -- places -----------------------------------------------------------------------
 

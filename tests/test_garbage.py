@@ -1,0 +1,142 @@
+"""garbage.Freezer: what survives a full collection is frozen (later full collections
+skip it), frozen cycles are freed by the complete collection, which is due after many
+closes or an hour; the engine installs it (GC_FREEZE) and its connections are counted."""
+
+import gc
+import weakref
+
+import pytest
+from channels.testing import WebsocketCommunicator
+from django.test import override_settings
+from example.asgi import application
+
+from tests.clock import FakeClock
+from tests.conftest import stop_engine
+from weatherstream import garbage
+from weatherstream.conf import get_config
+from weatherstream.engine import get_engine
+from weatherstream.garbage import Freezer
+
+ORIGIN = [(b"origin", b"http://localhost")]
+
+
+class Node:
+    """A tracked object that can be in a cycle and be watched by a weak reference."""
+
+    def __init__(self) -> None:
+        self.other: object = None
+
+
+def tracked(obj: object) -> bool:
+    """Whether the collector still looks at ``obj`` (frozen objects are out of its lists)."""
+    return any(o is obj for o in gc.get_objects())
+
+
+@pytest.fixture
+def freezer():
+    made = Freezer()
+    yield made
+    made.stop()
+    gc.collect()
+
+
+def test_start_freezes_what_lives_and_full_collections_freeze_what_survived(freezer):
+    old = Node()
+    freezer.start()
+    assert gc.get_freeze_count() > 0
+    assert not tracked(old)
+    new = Node()
+    assert tracked(new)
+    gc.collect(1)  # a younger generation's collection freezes nothing
+    assert tracked(new)
+    gc.collect()  # a full one: what survived it is frozen
+    assert not tracked(new)
+
+
+def test_a_frozen_cycle_is_freed_by_the_complete_collection_only(freezer):
+    a, b = Node(), Node()
+    a.other, b.other = b, a
+    gone = weakref.ref(a)
+    freezer.start()
+    del a, b  # unreachable now, but frozen: full collections do not look at it
+    gc.collect()
+    assert gone() is not None
+    freezer.collect()
+    assert gone() is None
+
+
+def test_a_frozen_object_is_still_freed_by_its_reference_count(freezer):
+    node = Node()
+    gone = weakref.ref(node)
+    freezer.start()
+    del node
+    assert gone() is None
+
+
+def test_stop_unfreezes_and_no_longer_freezes(freezer):
+    freezer.start()
+    freezer.stop()
+    assert gc.get_freeze_count() == 0
+    node = Node()
+    gc.collect()
+    assert tracked(node)
+    assert freezer._after not in gc.callbacks
+
+
+def test_due_after_a_quarter_of_the_open_connections_closed_or_an_hour():
+    clock = FakeClock()
+    freezer = Freezer(clock=clock)
+    for _ in range(12_499):
+        freezer.opened()
+    for _ in range(2_499):
+        freezer.closed()
+    assert (freezer.open, freezer.closed_since) == (10_000, 2_499)
+    assert not freezer.due()
+    freezer.opened()
+    freezer.closed()  # 2,500 closed: a quarter of the 10,000 open
+    assert freezer.due()
+    freezer.collect()
+    assert not freezer.due() and freezer.closed_since == 0
+    clock.now += garbage.EVERY - 1
+    assert not freezer.due()
+    clock.now += 1
+    assert freezer.due()
+
+
+def test_due_with_few_connections_only_after_CLOSES():
+    freezer = Freezer(clock=FakeClock())
+    freezer.opened()  # one that stays open
+    for _ in range(garbage.CLOSES - 1):
+        freezer.opened()
+        freezer.closed()
+    assert not freezer.due()  # a small site's reconnects: no long pause for each
+    freezer.opened()
+    freezer.closed()
+    assert freezer.due()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_engine_installs_it_and_counts_its_connections():
+    with override_settings(WEATHERSTREAM={**get_config(), "GC_FREEZE": True}):
+        engine = await get_engine()
+        try:
+            freezer = engine.freezer
+            assert freezer is not None and freezer.installed and gc.get_freeze_count() > 0
+            comm = WebsocketCommunicator(application, "/ws/weather/", headers=ORIGIN)
+            assert (await comm.connect())[0]
+            assert (await comm.receive_json_from())["type"] == "hello"
+            assert (freezer.open, freezer.closed_since) == (1, 0)
+            await comm.disconnect()
+            assert (freezer.open, freezer.closed_since) == (0, 1)
+        finally:
+            await stop_engine()
+        assert not freezer.installed and gc.get_freeze_count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_off_by_setting():
+    engine = await get_engine()  # tests/settings.py: GC_FREEZE False
+    try:
+        assert engine.freezer is None and gc.get_freeze_count() == 0
+    finally:
+        await stop_engine()
