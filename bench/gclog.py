@@ -7,7 +7,8 @@ to stderr for each collection of at least ``GCLOG_MS`` milliseconds (default 20)
 A full collection's line also counts the objects the collector tracks (``tracked``) and
 those frozen out of its sight (``frozen``, GC_FREEZE); counting them is one more pass over
 the tracked objects, after the pause is timed. ``GCLOG_DISABLE=1`` turns the
-collector off, to measure what the pauses cost.
+automatic collector off, to measure what the pauses cost (the product's GC_FREEZE still
+collects when it is due; ``WEATHERSTREAM_GC_FREEZE=false`` stops that too).
 
 bench/stations.py --gc-log starts its servers through it and counts the pauses inside
 each window. A collection stops the whole interpreter, so a pause is latency for every
@@ -42,7 +43,7 @@ def _note(phase: str, info: dict[str, Any]) -> None:
 
 def main() -> None:
     gc.callbacks.append(_note)
-    if os.environ.get("GCLOG_DISABLE") == "1":  # the bound: no collector at all (memory grows)
+    if os.environ.get("GCLOG_DISABLE") == "1":  # the bound: no automatic collection (memory grows)
         gc.disable()
     args = sys.argv[1:]
     if args[0] == "-c":

@@ -135,7 +135,7 @@ async def test_only_the_holder_claims_forecast_slots_and_a_new_holder_inherits_t
 
 
 async def test_without_redis_nobody_holds_the_lease(redis_server, caplog):
-    lease = RedisLease("redis://127.0.0.1:1/0", ttl=1.0)  # nothing listens on port 1
+    lease = RedisLease("redis://127.0.0.1:1/0", ttl=1.0, key="test:lease:unreachable")  # port 1: nobody
     with caplog.at_level("INFO", logger="weatherstream.election"):
         assert not await lease.take() and not lease.held()
         assert not await lease.take()

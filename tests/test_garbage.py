@@ -1,8 +1,11 @@
 """garbage.Freezer: what survives a full collection is frozen (later full collections
 skip it), frozen cycles are freed by the complete collection, which is due after many
-closes or an hour; the engine installs it (GC_FREEZE) and its connections are counted."""
+closes, a doubling or an hour; the engine installs it (GC_FREEZE), counts its
+connections and asks for the complete collection."""
 
+import asyncio
 import gc
+import sys
 import weakref
 
 import pytest
@@ -36,7 +39,8 @@ def tracked(obj: object) -> bool:
 def freezer():
     made = Freezer()
     yield made
-    made.stop()
+    while made.installed:
+        made.stop()
     gc.collect()
 
 
@@ -69,12 +73,35 @@ def test_a_frozen_object_is_still_freed_by_its_reference_count(freezer):
     node = Node()
     gone = weakref.ref(node)
     freezer.start()
+    assert not tracked(node)
     del node
     assert gone() is None
 
 
-def test_stop_unfreezes_and_no_longer_freezes(freezer):
+def test_a_complete_collection_another_thread_prevented_is_completed_by_the_next(freezer):
     freezer.start()
+    before = freezer.complete
+    freezer.closed_since = 5000
+
+    def meanwhile(phase, info):  # inside a collection gc.collect() does nothing, as while
+        if phase == "start":  # another thread collects
+            gc.callbacks.remove(meanwhile)
+            freezer.collect()
+
+    gc.callbacks.insert(0, meanwhile)
+    gc.collect(0)
+    assert meanwhile not in gc.callbacks
+    assert freezer.complete == before and freezer.closed_since == 5000  # not taken as done
+    gc.collect()  # the next full collection, whoever runs it
+    assert freezer.complete == before + 1 and freezer.closed_since == 0
+    assert gc.get_freeze_count() > 0
+
+
+def test_stop_unfreezes_and_no_longer_freezes_once_its_last_user_stops(freezer):
+    freezer.start()
+    freezer.start()  # two engines (two event loops) in one process
+    freezer.stop()
+    assert freezer.installed and gc.get_freeze_count() > 0
     freezer.stop()
     assert gc.get_freeze_count() == 0
     node = Node()
@@ -95,8 +122,11 @@ def test_due_after_a_quarter_of_the_open_connections_closed_or_an_hour():
     freezer.opened()
     freezer.closed()  # 2,500 closed: a quarter of the 10,000 open
     assert freezer.due()
-    freezer.collect()
-    assert not freezer.due() and freezer.closed_since == 0
+    freezer.start()  # (the complete collection counts as done once the callback saw it)
+    try:
+        assert not freezer.due() and freezer.closed_since == 0
+    finally:
+        freezer.stop()
     clock.now += garbage.EVERY - 1
     assert not freezer.due()
     clock.now += 1
@@ -115,8 +145,28 @@ def test_due_with_few_connections_only_after_CLOSES():
     assert freezer.due()
 
 
+def test_due_when_the_frozen_objects_doubled_counted_once_a_minute(freezer):
+    freezer.clock = clock = FakeClock(freezer.clock())
+    freezer.start()
+    freezer.sized = clock.now
+    grown = [[i] for i in range(freezer.frozen_after + 10)]  # more than as many again
+    gc.collect()  # frozen now
+    assert gc.get_freeze_count() >= 2 * freezer.frozen_after
+    clock.now += garbage.SIZE_EVERY - 1
+    assert not freezer.due()  # not counted yet
+    clock.now += 1
+    assert freezer.due()
+    del grown
+
+
+def test_the_default_is_on_before_python_3_14():
+    assert garbage.wanted(None) is (sys.version_info < (3, 14))
+    assert garbage.wanted(True) and not garbage.wanted(False)
+
+
 @pytest.mark.django_db(transaction=True)
-async def test_the_engine_installs_it_and_counts_its_connections():
+async def test_the_engine_installs_it_counts_its_connections_and_collects_when_due(monkeypatch):
+    monkeypatch.setattr(garbage, "CHECK_EVERY", 0.05)
     with override_settings(WEATHERSTREAM={**get_config(), "GC_FREEZE": True}):
         engine = await get_engine()
         try:
@@ -128,6 +178,12 @@ async def test_the_engine_installs_it_and_counts_its_connections():
             assert (freezer.open, freezer.closed_since) == (1, 0)
             await comm.disconnect()
             assert (freezer.open, freezer.closed_since) == (0, 1)
+            done = freezer.complete
+            monkeypatch.setattr(garbage, "CLOSES", 1)  # one close is enough now
+            async with asyncio.timeout(5):
+                while freezer.complete == done:  # the engine's task runs it
+                    await asyncio.sleep(0.05)
+            assert freezer.closed_since == 0
         finally:
             await stop_engine()
         assert not freezer.installed and gc.get_freeze_count() == 0

@@ -218,7 +218,11 @@ RULES: dict[str, Rule] = {
         optional(integer(1), "no limit"), "weatherstream.E022", "Connections per client address."
     ),
     "REQUIRE_LOGIN": Rule(BOOL, "weatherstream.E023"),
-    "GC_FREEZE": Rule(BOOL, "weatherstream.E046"),
+    "GC_FREEZE": Rule(
+        optional(BOOL, "on before Python 3.14"),
+        "weatherstream.E046",
+        "Freeze what survives full garbage collections.",
+    ),
     "MAX_SUBSCRIPTIONS": Rule(integer(1), "weatherstream.E024", "Subscriptions one connection may hold."),
     "MESSAGES_PER_SECOND": Rule(
         positive("messages per second"), "weatherstream.E025", "Client messages a connection may send."

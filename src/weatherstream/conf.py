@@ -103,9 +103,10 @@ DEFAULTS: dict[str, Any] = {
     # A connection that stays this many messages over its budget is closed (code 4008).
     "RATE_LIMIT_CLOSE_AFTER": 50,
     # Freeze what survives the garbage collector's full collections (garbage.py), so that
-    # with thousands of connections open they pause the process for milliseconds, not a
-    # second; a complete collection runs after many closes, and at least hourly.
-    "GC_FREEZE": True,
+    # with thousands of connections open the later ones do not visit them all; a complete
+    # collection runs after many closes, and at least hourly. None: on before Python 3.14
+    # (whose collector is incremental); True or False decide.
+    "GC_FREEZE": None,
     # Bytes queued for a client that does not read; past it the client is closed (4009).
     "SEND_BUFFER_BYTES": 1024 * 1024,
     # Longest city name accepted, characters.

@@ -155,7 +155,7 @@ class RedisLease:
             if self.held():
                 logger.warning("renewing the poller lease failed: %s", exc)
             elif not self._failing:  # a standby that cannot take over says so, once
-                logger.warning("taking the poller lease failed (trying again): %r", exc)
+                logger.warning("taking the poller lease failed (trying again): %s", exc)
             self._failing = True
             self._valid_until = float("-inf")
             return False

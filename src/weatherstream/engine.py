@@ -25,13 +25,12 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.core.exceptions import ImproperlyConfigured
 
-from . import metrics, protocol, services
+from . import garbage, metrics, protocol, services
 from .bus import LayerDemand, LayerLink
 from .conf import get_config
 from .election import RedisLease, redis_url
 from .flights import NextRun
 from .forecasts import Forecast, Forecasts, covers
-from .garbage import Freezer
 from .geocoding import load_geocoders
 from .hub import Subscriber
 from .latest import Latest, LatestForecasts
@@ -269,7 +268,8 @@ class Engine(Runtime):
         self.places = PlaceRegistry(self.latest)
         self.upload_limits = UploadLimits(self.config)
         self.stations_seen: dict[str, Station] = {}  # as storage last had them (views._registered)
-        self.freezer = Freezer() if self.config["GC_FREEZE"] else None
+        self.freezer = garbage.FREEZER if garbage.wanted(self.config["GC_FREEZE"]) else None
+        self._freezing = False  # this engine started the freezer (and stops it)
         self.publisher = HubPublisher(
             self.hub, self.latest, forecast_hub=self.subscriptions.forecast_hub, forecasts=self.forecasts
         )
@@ -324,13 +324,15 @@ class Engine(Runtime):
         self._task(self._watchers_forever(), "weatherstream-watchers")
         if self.freezer is not None:
             self.freezer.start()
+            self._freezing = True
             self._task(self._collect_forever(self.freezer), "weatherstream-gc")
 
     async def stop(self) -> None:
         await super().stop()
         await self.geocoders.aclose()
-        if self.freezer is not None:
+        if self.freezer is not None and self._freezing:
             self.freezer.stop()
+            self._freezing = False
 
     def connection_opened(self) -> None:
         if self.freezer is not None:
@@ -340,12 +342,15 @@ class Engine(Runtime):
         if self.freezer is not None:
             self.freezer.closed()
 
-    async def _collect_forever(self, freezer: Freezer) -> None:
+    async def _collect_forever(self, freezer: garbage.Freezer) -> None:
         """The complete garbage collection when it is due (garbage.py)."""
         while True:
-            await asyncio.sleep(10.0)
-            if freezer.due():
-                freezer.collect()
+            await asyncio.sleep(garbage.CHECK_EVERY)
+            try:
+                if freezer.due():
+                    freezer.collect()
+            except Exception:  # a bug: keep asking
+                logger.exception("the complete garbage collection failed")
 
     # -- places -----------------------------------------------------------------------
 

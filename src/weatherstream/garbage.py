@@ -1,23 +1,28 @@
 """Short garbage-collector pauses while thousands of connections are open (GC_FREEZE).
 
-CPython up to 3.13 stops the whole process for a full collection, and a full collection
-visits every object it tracks: with 10,000 connections open that took 0.6-0.8 s here,
-in which no upload was answered and no frame left (bench/README.md, "Personal weather
-stations"). What survives a full collection lives long (modules, the GeoNames index, open
-connections), so the :class:`Freezer` freezes it (:func:`gc.freeze`) after every full
-collection: the next ones visit only what was made since, and stay short.
+CPython before 3.14 stops the whole process for a full collection, and a full collection
+visits every object it tracks: with 10,000 connections open that took 0.4-1.2 s on the
+benchmark machine, in which no upload was answered and no frame left (bench/README.md,
+"Personal weather stations"). What survives a full collection mostly lives long
+(modules, the GeoNames index, open connections), so :data:`FREEZER` freezes it
+(:func:`gc.freeze`) after every full collection: the next ones visit only what was made
+since.
 
-A frozen object freed by its reference count is freed as usual; one that later becomes
-part of unreachable cycles (say, of a connection since closed) waits for a complete
-collection (:func:`gc.unfreeze`, then :func:`gc.collect`: the one long pause). That
-runs when as many connections have closed since the last one as a quarter of those open
-(at least ``CLOSES``), and at least every ``EVERY`` seconds.
+A frozen object freed by its reference count is freed as usual; one that becomes part of
+unreachable cycles (of a connection since closed, of a request that was under way) waits
+for a complete collection (:func:`gc.unfreeze`, then a full one: the one long pause). The
+server's engine asks for it (:meth:`Freezer.due`) when as many connections have closed
+since the last as a quarter of those open (at least ``CLOSES``), when the frozen objects
+have doubled (checked every ``SIZE_EVERY`` seconds; counting them walks them all), and at
+least every ``EVERY`` seconds. Python 3.14's collector is incremental: there, the default
+leaves it alone.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,31 +31,50 @@ logger = logging.getLogger(__name__)
 
 CLOSES = 1000  # closed connections that always call for a complete collection
 EVERY = 3600.0  # seconds: the longest time between two complete collections
+SIZE_EVERY = 60.0  # seconds between two counts of the frozen objects
+CHECK_EVERY = 10.0  # seconds between two of the engine's questions to due()
+
+
+def wanted(setting: bool | None) -> bool:
+    """GC_FREEZE: True or False decide; None: on where full collections stop the world."""
+    return sys.version_info < (3, 14) if setting is None else setting
 
 
 class Freezer:
-    """Freezes what survives full collections; see the module's text. One per engine:
-    :meth:`start` and :meth:`stop` install and remove it, the connections count their
-    :meth:`opened` and :meth:`closed`, and the engine asks :meth:`due` now and then."""
+    """Freezes what survives full collections; see the module's text. The pause is the
+    process's, so there is one (:data:`FREEZER`), started and stopped by each engine
+    (installed while one runs); connections count their :meth:`opened` and
+    :meth:`closed`."""
 
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
+        self.users = 0
         self.open = 0
         self.closed_since = 0  # connections closed since the last complete collection
-        self.last = clock()
-        self.installed = False
+        self.last = clock()  # when the last complete collection ended
+        self.frozen_after = 0  # objects frozen right after it
+        self.sized = clock()
+        self.complete = 0  # complete collections so far
+        self._unfrozen = False  # a complete collection is under way (or asked for)
+
+    @property
+    def installed(self) -> bool:
+        return self.users > 0
 
     def start(self) -> None:
-        if not self.installed:
+        self.users += 1
+        if self.users == 1:
             gc.callbacks.append(self._after)
-            self.installed = True
             self.collect()
 
     def stop(self) -> None:
-        if self.installed:
+        if self.users == 0:
+            return
+        self.users -= 1
+        if self.users == 0:
             gc.callbacks.remove(self._after)
-            self.installed = False
             gc.unfreeze()
+            self._unfrozen = False
 
     def opened(self) -> None:
         self.open += 1
@@ -60,29 +84,35 @@ class Freezer:
         self.closed_since += 1
 
     def due(self) -> bool:
-        """Whether enough has closed, or time has passed, for a complete collection."""
-        if self.closed_since >= max(CLOSES, self.open // 4):
+        """Whether enough has closed, grown or passed for a complete collection."""
+        now = self.clock()
+        if self.closed_since >= max(CLOSES, self.open // 4) or now - self.last >= EVERY:
             return True
-        return self.clock() - self.last >= EVERY
+        if now - self.sized >= SIZE_EVERY:
+            self.sized = now
+            return gc.get_freeze_count() >= 2 * max(self.frozen_after, 1)
+        return False
 
-    def collect(self) -> float:
-        """The complete collection: everything frozen is looked at again, what is garbage
-        freed, the rest frozen again (by the callback). Returns its seconds."""
-        started = time.perf_counter()
+    def collect(self) -> None:
+        """The complete collection: everything frozen is looked at again, the garbage
+        freed, the rest frozen again. Should another thread be collecting just now (then
+        ``gc.collect()`` does nothing), the next full collection completes it."""
+        self._unfrozen = True
         gc.unfreeze()
         gc.collect()
-        gc.freeze()
-        took = time.perf_counter() - started
-        logger.debug(
-            "complete garbage collection: %.0f ms, %d connections closed since the last, %d open",
-            took * 1e3,
-            self.closed_since,
-            self.open,
-        )
-        self.closed_since = 0
-        self.last = self.clock()
-        return took
 
     def _after(self, phase: str, info: dict[str, Any]) -> None:
-        if phase == "stop" and info["generation"] == 2:
-            gc.freeze()
+        # Runs in whichever thread collected, after the collection, before it returns.
+        if phase != "stop" or info["generation"] != 2:
+            return
+        gc.freeze()
+        if self._unfrozen:
+            self._unfrozen = False
+            self.complete += 1
+            self.closed_since = 0
+            self.last = self.sized = self.clock()
+            self.frozen_after = gc.get_freeze_count()
+            logger.debug("complete garbage collection: %d objects frozen after it", self.frozen_after)
+
+
+FREEZER = Freezer()
