@@ -145,7 +145,7 @@ def test_due_with_few_connections_only_after_CLOSES():
     assert freezer.due()
 
 
-def test_due_when_the_frozen_objects_doubled_counted_once_a_minute(freezer):
+def test_due_when_the_frozen_objects_doubled_without_the_audience_counted_once_a_minute(freezer):
     freezer.clock = clock = FakeClock(freezer.clock())
     freezer.start()
     freezer.sized = clock.now
@@ -156,6 +156,11 @@ def test_due_when_the_frozen_objects_doubled_counted_once_a_minute(freezer):
     assert not freezer.due()  # not counted yet
     clock.now += 1
     assert freezer.due()
+    for _ in range(4):  # as if the audience had grown with them: its objects, not garbage
+        freezer.opened()
+    freezer.open_after = 3
+    clock.now += garbage.SIZE_EVERY
+    assert not freezer.due()
     del grown
 
 

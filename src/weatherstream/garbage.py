@@ -13,8 +13,9 @@ unreachable cycles (of a connection since closed, of a request that was under wa
 for a complete collection (:func:`gc.unfreeze`, then a full one: the one long pause). The
 server's engine asks for it (:meth:`Freezer.due`) when as many connections have closed
 since the last as a quarter of those open (at least ``CLOSES``), when the frozen objects
-have doubled (checked every ``SIZE_EVERY`` seconds; counting them walks them all), and at
-least every ``EVERY`` seconds. Python 3.14's collector is incremental: there, the default
+have doubled while the open connections have not grown by a quarter (checked every
+``SIZE_EVERY`` seconds; counting them walks them all), and at least every ``EVERY``
+seconds. Python 3.14's collector is incremental: there, the default
 leaves it alone.
 """
 
@@ -53,6 +54,7 @@ class Freezer:
         self.closed_since = 0  # connections closed since the last complete collection
         self.last = clock()  # when the last complete collection ended
         self.frozen_after = 0  # objects frozen right after it
+        self.open_after = 0  # connections open then
         self.sized = clock()
         self.complete = 0  # complete collections so far
         self._unfrozen = False  # a complete collection is under way (or asked for)
@@ -88,7 +90,9 @@ class Freezer:
         now = self.clock()
         if self.closed_since >= max(CLOSES, self.open // 4) or now - self.last >= EVERY:
             return True
-        if now - self.sized >= SIZE_EVERY:
+        # More frozen objects without as many more connections: garbage, likely (a
+        # growing audience's objects are not; its closes count above).
+        if now - self.sized >= SIZE_EVERY and self.open <= self.open_after + self.open_after // 4:
             self.sized = now
             return gc.get_freeze_count() >= 2 * max(self.frozen_after, 1)
         return False
@@ -112,6 +116,7 @@ class Freezer:
             self.closed_since = 0
             self.last = self.sized = self.clock()
             self.frozen_after = gc.get_freeze_count()
+            self.open_after = self.open
             logger.debug("complete garbage collection: %d objects frozen after it", self.frozen_after)
 
 
