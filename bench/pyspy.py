@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import signal
 import subprocess
@@ -30,6 +31,8 @@ def start(pid: int, name: str, phase: str, args: argparse.Namespace, seconds: fl
     out.parent.mkdir(exist_ok=True)
     cmd = [pyspy, "record", "--pid", str(pid), "--duration", str(int(seconds))]
     cmd += ["--format", "raw", "--subprocesses", "-o", str(out)]
+    if os.environ.get("PYSPY_NATIVE") == "1":  # C frames too (the collector's, SQLite's)
+        cmd.append("--native")
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     procs._started.append(proc)  # killed with the benchmark's other processes on exit
     return proc, out
