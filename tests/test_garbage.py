@@ -5,7 +5,6 @@ connections and asks for the complete collection."""
 
 import asyncio
 import gc
-import sys
 import weakref
 
 import pytest
@@ -148,25 +147,69 @@ def test_due_with_few_connections_only_after_CLOSES():
 def test_due_when_the_frozen_objects_doubled_without_the_audience_counted_once_a_minute(freezer):
     freezer.clock = clock = FakeClock(freezer.clock())
     freezer.start()
-    freezer.sized = clock.now
-    grown = [[i] for i in range(freezer.frozen_after + 10)]  # more than as many again
+    base = freezer.frozen_after
+    some = [[i] for i in range(base // 2)]  # half as many again
     gc.collect()  # frozen now
-    assert gc.get_freeze_count() >= 2 * freezer.frozen_after
+    clock.now += garbage.SIZE_EVERY
+    assert not freezer.due()  # grown, not doubled
+    more = [[i] for i in range(base)]  # now more than twice
+    gc.collect()
+    assert gc.get_freeze_count() >= 2 * base
     clock.now += garbage.SIZE_EVERY - 1
     assert not freezer.due()  # not counted yet
     clock.now += 1
     assert freezer.due()
-    for _ in range(4):  # as if the audience had grown with them: its objects, not garbage
+    del some, more
+
+
+def test_an_audience_grown_by_more_than_a_quarter_counts_doublings_from_there(freezer):
+    freezer.clock = clock = FakeClock(freezer.clock())
+    freezer.start()
+    base = freezer.frozen_after
+    freezer.open_after = 100
+    for _ in range(125):
         freezer.opened()
-    freezer.open_after = 3
+    grown = [[i] for i in range(base + 10)]
+    gc.collect()
+    clock.now += garbage.SIZE_EVERY
+    assert freezer.due()  # 125 open: not a quarter more, so the doubling counts
+    freezer.opened()  # 126: a quarter more than 100, and then some
     clock.now += garbage.SIZE_EVERY
     assert not freezer.due()
+    assert freezer.open_after == 126 and freezer.frozen_after >= 2 * base  # the new base
     del grown
 
 
-def test_the_default_is_on_before_python_3_14():
-    assert garbage.wanted(None) is (sys.version_info < (3, 14))
-    assert garbage.wanted(True) and not garbage.wanted(False)
+def test_the_default_is_off_only_where_the_collector_was_incremental():
+    for version in [(3, 11, 7), (3, 13, 9), (3, 14, 5), (3, 15, 0)]:
+        assert garbage.wanted(None, version)
+    for version in [(3, 14, 0), (3, 14, 4)]:
+        assert not garbage.wanted(None, version)
+    assert garbage.wanted(True, (3, 14, 0)) and not garbage.wanted(False, (3, 11, 7))
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_engine_goes_on_asking_after_a_failure(monkeypatch, caplog):
+    monkeypatch.setattr(garbage, "CHECK_EVERY", 0.05)
+    answers = iter([RuntimeError("a bug"), True])
+
+    def due():
+        answer = next(answers, False)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    with override_settings(WEATHERSTREAM={**get_config(), "GC_FREEZE": True}):
+        engine = await get_engine()
+        try:
+            monkeypatch.setattr(engine.freezer, "due", due)
+            done = engine.freezer.complete
+            async with asyncio.timeout(5):
+                while engine.freezer.complete == done:
+                    await asyncio.sleep(0.05)
+        finally:
+            await stop_engine()
+    assert "the complete garbage collection failed" in caplog.text
 
 
 @pytest.mark.django_db(transaction=True)

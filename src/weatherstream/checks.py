@@ -219,7 +219,7 @@ RULES: dict[str, Rule] = {
     ),
     "REQUIRE_LOGIN": Rule(BOOL, "weatherstream.E023"),
     "GC_FREEZE": Rule(
-        optional(BOOL, "on before Python 3.14"),
+        optional(BOOL, "on, except on Python 3.14.0-3.14.4"),
         "weatherstream.E046",
         "Freeze what survives full garbage collections.",
     ),

@@ -1,8 +1,8 @@
 """Short garbage-collector pauses while thousands of connections are open (GC_FREEZE).
 
-CPython before 3.14 stops the whole process for a full collection, and a full collection
-visits every object it tracks: with 10,000 connections open that took 0.4-1.2 s on the
-benchmark machine, in which no upload was answered and no frame left (bench/README.md,
+CPython stops the whole process for a full collection, and a full collection visits every
+object it tracks: with 10,000 connections open that took 0.7-1.2 s on the benchmark
+machine, in which no upload was answered and no frame left (bench/README.md,
 "Personal weather stations"). What survives a full collection mostly lives long
 (modules, the GeoNames index, open connections), so :data:`FREEZER` freezes it
 (:func:`gc.freeze`) after every full collection: the next ones visit only what was made
@@ -13,10 +13,10 @@ unreachable cycles (of a connection since closed, of a request that was under wa
 for a complete collection (:func:`gc.unfreeze`, then a full one: the one long pause). The
 server's engine asks for it (:meth:`Freezer.due`) when as many connections have closed
 since the last as a quarter of those open (at least ``CLOSES``), when the frozen objects
-have doubled while the open connections have not grown by a quarter (checked every
-``SIZE_EVERY`` seconds; counting them walks them all), and at least every ``EVERY``
-seconds. Python 3.14's collector is incremental: there, the default
-leaves it alone.
+have doubled since the open connections last grew by a quarter or the last complete
+collection (checked every ``SIZE_EVERY`` seconds; counting them walks them all), and at
+least every ``EVERY`` seconds. Python 3.14.0-3.14.4 had an incremental collector: there,
+the default leaves it alone.
 """
 
 from __future__ import annotations
@@ -36,9 +36,10 @@ SIZE_EVERY = 60.0  # seconds between two counts of the frozen objects
 CHECK_EVERY = 10.0  # seconds between two of the engine's questions to due()
 
 
-def wanted(setting: bool | None) -> bool:
-    """GC_FREEZE: True or False decide; None: on where full collections stop the world."""
-    return sys.version_info < (3, 14) if setting is None else setting
+def wanted(setting: bool | None, version: tuple[int, ...] = sys.version_info[:3]) -> bool:
+    """GC_FREEZE: True or False decide; None: on where full collections stop the world
+    (all but Python 3.14.0-3.14.4, whose collector was incremental)."""
+    return not ((3, 14) <= version < (3, 14, 5)) if setting is None else setting
 
 
 class Freezer:
@@ -90,12 +91,16 @@ class Freezer:
         now = self.clock()
         if self.closed_since >= max(CLOSES, self.open // 4) or now - self.last >= EVERY:
             return True
-        # More frozen objects without as many more connections: garbage, likely (a
-        # growing audience's objects are not; its closes count above).
-        if now - self.sized >= SIZE_EVERY and self.open <= self.open_after + self.open_after // 4:
-            self.sized = now
-            return gc.get_freeze_count() >= 2 * max(self.frozen_after, 1)
-        return False
+        if now - self.sized < SIZE_EVERY:
+            return False
+        self.sized = now
+        frozen = gc.get_freeze_count()
+        if self.open > self.open_after + self.open_after // 4:
+            # A grown audience's objects are not garbage (its closes count above):
+            # doublings count from here.
+            self.frozen_after, self.open_after = frozen, self.open
+            return False
+        return frozen >= 2 * max(self.frozen_after, 1)
 
     def collect(self) -> None:
         """The complete collection: everything frozen is looked at again, the garbage
