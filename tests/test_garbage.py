@@ -199,6 +199,7 @@ async def test_the_engine_goes_on_asking_after_a_failure(monkeypatch, caplog):
             raise answer
         return answer
 
+    caplog.set_level("DEBUG", logger="weatherstream.engine")
     with override_settings(WEATHERSTREAM={**get_config(), "GC_FREEZE": True}):
         engine = await get_engine()
         try:
@@ -210,6 +211,7 @@ async def test_the_engine_goes_on_asking_after_a_failure(monkeypatch, caplog):
         finally:
             await stop_engine()
     assert "the complete garbage collection failed" in caplog.text
+    assert "complete garbage collection: " in caplog.text  # how long, said by the engine
 
 
 @pytest.mark.django_db(transaction=True)

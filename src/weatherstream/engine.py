@@ -348,7 +348,14 @@ class Engine(Runtime):
             await asyncio.sleep(garbage.CHECK_EVERY)
             try:
                 if freezer.due():
+                    started, done = time.perf_counter(), freezer.complete
                     freezer.collect()
+                    if freezer.complete > done:
+                        logger.debug(
+                            "complete garbage collection: %.0f ms, %d objects frozen after it",
+                            (time.perf_counter() - started) * 1e3,
+                            freezer.frozen_after,
+                        )
             except Exception:  # a bug: keep asking
                 logger.exception("the complete garbage collection failed")
 

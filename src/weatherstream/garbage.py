@@ -22,13 +22,10 @@ the default leaves it alone.
 from __future__ import annotations
 
 import gc
-import logging
 import sys
 import time
 from collections.abc import Callable
 from typing import Any
-
-logger = logging.getLogger(__name__)
 
 CLOSES = 1000  # closed connections that always call for a complete collection
 EVERY = 3600.0  # seconds: the longest time between two complete collections
@@ -111,7 +108,8 @@ class Freezer:
         gc.collect()
 
     def _after(self, phase: str, info: dict[str, Any]) -> None:
-        # Runs in whichever thread collected, after the collection, before it returns.
+        # Runs in whichever thread collected, after the collection, before it returns
+        # (no logging here: it takes locks).
         if phase != "stop" or info["generation"] != 2:
             return
         gc.freeze()
@@ -122,7 +120,6 @@ class Freezer:
             self.last = self.sized = self.clock()
             self.frozen_after = gc.get_freeze_count()
             self.open_after = self.open
-            logger.debug("complete garbage collection: %d objects frozen after it", self.frozen_after)
 
 
 FREEZER = Freezer()
