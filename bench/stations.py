@@ -239,12 +239,15 @@ def run_upload_row(
     mine = stations[:count]
     a = argparse.Namespace(**vars(args))
     a.k, a.station_ids, a.profile, a.stalled, a.every = count, [sid for sid, _ in mine], 0.0, 0.0, every
-    tag = f"{name.replace(UNFROZEN, '-unfrozen')}-{count}st-{every:g}s-run{run}"
+    label = name.replace(UNFROZEN, "-unfrozen")  # for file names
+    tag = f"{label}-{count}st-{every:g}s-run{run}"
     servers, gens = Servers(), Generators()
     try:
         title = f"{name}, {count} station(s) every {every:g} s, run {run}/{args.runs}"
-        unfrozen = name.endswith(UNFROZEN)
-        os.environ["WEATHERSTREAM_GC_FREEZE"] = "false" if unfrozen else "true"  # the server inherits it
+        if name.endswith(UNFROZEN):  # the server inherits it; the other rows run the default
+            os.environ["WEATHERSTREAM_GC_FREEZE"] = "false"
+        else:
+            os.environ.pop("WEATHERSTREAM_GC_FREEZE", None)
         servers.start(name.removesuffix(UNFROZEN), a, workdir, db, tag, title)
         read_idle_rss(row, a, servers)
         gens.start(a.gen_procs)
@@ -256,7 +259,6 @@ def run_upload_row(
         if args.gc_log:
             row.gc_pauses = gc_pauses(workdir.glob(f"{tag}-*.log"), t0, t0 + args.window + TAIL)
         if args.profile:  # after the window: py-spy pauses the server for each sample
-            label = name.replace(UNFROZEN, "-unfrozen")
             prof = pyspy.start(servers.last_pid, label, f"uploads-{count}st-{every:g}s", a, args.profile)
             t0 = time.time() + 0.2
             asyncio.run(drive(servers.ports[0], mine, t0, t0 + args.profile, every, lambda: None))
