@@ -1,7 +1,13 @@
 """Station uploads over HTTP: the Weather Underground and Ecowitt views (views.py), with
-real uploads (tests/fixtures/stations), the engine, the limits and the database."""
+real uploads (tests/fixtures/stations), the engine, the limits and the database.
+
+Every test runs twice, once for each way a site can mount the views: through its URLconf
+(``include("weatherstream.station_urls")``, Django's handler and middleware) and through
+``routing.station_uploads`` in front of it (the example's asgi.py, as a server calls it).
+"""
 
 import asyncio
+import functools
 import json
 import logging
 from datetime import UTC, datetime
@@ -11,6 +17,7 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.db import OperationalError
+from django.http import HttpResponse
 from django.test import AsyncClient, override_settings
 from django.test.client import FakePayload
 from example.asgi import application
@@ -39,9 +46,47 @@ async def engine_per_test():
     await stop_engine()
 
 
-@pytest.fixture
-def client():
-    return AsyncClient(enforce_csrf_checks=True)  # a device sends no CSRF token
+class AsgiClient(AsyncClient):
+    """Django's test client, its requests sent to an ASGI application as a server sends
+    them (the body in chunks), and its answer read back from the ASGI messages."""
+
+    def __init__(self, app, **defaults):
+        super().__init__(**defaults)
+        self.handler = functools.partial(self.call, app)
+
+    @staticmethod
+    async def call(app, scope):
+        payload = scope.pop("_body_file", FakePayload(b""))
+        body = payload.read(len(payload))
+        chunks = [body[i : i + 512] for i in range(0, len(body), 512)] or [b""]
+        incoming = [
+            {"type": "http.request", "body": chunk, "more_body": i < len(chunks) - 1}
+            for i, chunk in enumerate(chunks)
+        ]
+        sent = []
+
+        async def receive():
+            return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+        async def send(message):
+            sent.append(message)
+
+        await asyncio.wait_for(app(scope, receive, send), 10)
+        start, *rest = sent
+        assert start["type"] == "http.response.start" and all(m["type"] == "http.response.body" for m in rest)
+        content = b"".join(m.get("body", b"") for m in rest)
+        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in start["headers"]}
+        assert int(headers.pop("content-length", len(content))) == len(content)
+        response = HttpResponse(content, status=start["status"], headers=headers)
+        response.asgi_request = None
+        return response
+
+
+@pytest.fixture(params=["urlconf", "asgi"])
+def client(request):
+    if request.param == "urlconf":
+        return AsyncClient(enforce_csrf_checks=True)  # a device sends no CSRF token
+    return AsgiClient(application)
 
 
 def config(**changes):
@@ -86,7 +131,9 @@ async def raw(client, method, path, *, query="", body=b"", headers=(), address="
         method=method,
         path=path,
         query_string=query,
-        headers=[(b"host", b"testserver"), *headers],
+        headers=[*headers]
+        if any(name == b"host" for name, _ in headers)
+        else [(b"host", b"testserver"), *headers],
         client=[address, 0],
         _body_file=FakePayload(body),
     )
@@ -512,6 +559,17 @@ async def test_the_dropped_values_of_an_upload_with_nothing_plausible_are_counte
     response = await wu(client, wu_query(EXAMPLE, place.id, key, **{**NOTHING_KEPT, "tempf": "500"}))
     assert response.status_code == 400
     assert count(metrics.STATION_FIELDS_DROPPED, "tempf") == before + 1
+
+
+async def test_an_upload_to_a_host_the_site_does_not_serve_is_400_and_not_stored(client, caplog):
+    place, key = await register()
+    headers = [(b"host", b"evil.example")]
+    with caplog.at_level("DEBUG"):
+        response = await raw(client, "GET", WU, query=wu_query(EXAMPLE, place.id, key), headers=headers)
+    assert response.status_code == 400 and response.content == b"The upload is malformed.\n"
+    assert all(r.exc_info is None for r in caplog.records)
+    assert await rows() == []
+    assert (await wu(client, wu_query(EXAMPLE, place.id, key))).content == b"success\n"
 
 
 async def test_a_malformed_multipart_body_is_400_without_a_traceback(client, caplog):

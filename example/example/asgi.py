@@ -13,7 +13,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from weatherstream.conf import get_config  # noqa: E402
 from weatherstream.lifespan import lifespan  # noqa: E402
-from weatherstream.routing import unknown_path, websocket_urlpatterns  # noqa: E402
+from weatherstream.routing import station_uploads, unknown_path, websocket_urlpatterns  # noqa: E402
 
 websocket = URLRouter([*websocket_urlpatterns, unknown_path])
 if get_config()["REQUIRE_LOGIN"]:
@@ -23,7 +23,8 @@ if get_config()["REQUIRE_LOGIN"]:
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # Personal weather stations' uploads straight to their views, the rest to Django.
+        "http": station_uploads(django_asgi_app),
         # Handshakes from other sites' pages are refused (cross-site WebSocket hijacking).
         "websocket": AllowedHostsOriginValidator(websocket),
         "lifespan": lifespan,

@@ -7,8 +7,6 @@ urlpatterns = [
     # The template tag in a page of the site's own: {% weather_widget "Berlin" %}.
     path("widgets/", TemplateView.as_view(template_name="widgets.html"), name="widgets"),
     path("", include("weatherstream.urls")),
-    # Personal weather stations upload here (the paths devices hard-code; docs/stations.md).
-    path("", include("weatherstream.station_urls")),
     # Probes and Prometheus: at the root here; keep /metrics private (docs/deployment.md).
     path("", include("weatherstream.operations_urls")),
 ]

@@ -152,7 +152,7 @@ DEFAULTS: dict[str, Any] = {
     "STATION_AUTH_FAILURES": "10/minute",
     # Largest upload accepted, bytes (a query string or a form body); larger: 413.
     "STATION_MAX_BODY_BYTES": 16384,
-    # Where `weatherstream.station_urls` receives Ecowitt's "customized" uploads (the path
+    # Where the stations' upload route receives Ecowitt's "customized" uploads (the path
     # set on the gateway, without the leading "/"; Ecowitt's default "data/report/").
     "STATION_ECOWITT_PATH": "data/report/",
 }

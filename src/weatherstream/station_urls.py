@@ -1,4 +1,5 @@
-"""Where personal weather stations upload: ``path("", include("weatherstream.station_urls"))``.
+"""Where personal weather stations upload: ``routing.station_uploads(application)`` in
+asgi.py routes these paths past Django's handler; or ``path("", include("weatherstream.station_urls"))``.
 
 At the site's root, since devices hard-code the Weather Underground path
 (``/weatherstation/updateweatherstation.php``); Ecowitt's "customized" upload comes to

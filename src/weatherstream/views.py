@@ -277,6 +277,10 @@ def _refused(outcome: str, body: str, status: int) -> HttpResponse:
     return _text(body, status)
 
 
+def malformed_upload() -> HttpResponse:
+    return _refused("bad_request", "The upload is malformed.", 400)
+
+
 def station_upload(method: str) -> Callable[..., Any]:
     """An upload view: ``method`` only, CSRF-exempt (a device cannot send a token), its size
     checked before it is read, a malformed request 400, a database failure answered 503
@@ -297,12 +301,13 @@ def station_upload(method: str) -> Callable[..., Any]:
             if declared > limit or len(request.META.get("QUERY_STRING", "")) > limit:
                 return _refused("too_big", f"An upload is at most {limit} bytes.", 413)
             try:
+                request.get_host()  # ALLOWED_HOSTS, as Django's CommonMiddleware checks it
                 return await view(request)  # type: ignore[no-any-return]
             except DatabaseError as exc:
                 logger.warning("a station upload failed: the database failed (%s)", exc)
                 return _text("Storage is unavailable; try again.", 503)
-            except (SuspiciousOperation, MultiPartParserError):  # the client's (too many fields, ...)
-                return _refused("bad_request", "The upload is malformed.", 400)
+            except (SuspiciousOperation, MultiPartParserError):  # the client's (a host, too many fields)
+                return malformed_upload()
             except Exception:
                 logger.exception("a station upload failed")
                 return _text("The server failed to take the upload.", 500)
