@@ -22,29 +22,46 @@ import gc
 import os
 import runpy
 import sys
+import threading
 import time
 from typing import Any
 
 LIMIT_MS = float(os.environ.get("GCLOG_MS", "20"))
 COUNT = os.environ.get("GCLOG_COUNT") == "1"
+YOUNG = os.environ.get("GCLOG_YOUNG") == "1"
 _started = [0.0]
+_sizes = [""]
 
 
 def _note(phase: str, info: dict[str, Any]) -> None:
     if phase == "start":
+        if YOUNG and info["generation"] < 2:
+            sizes = [len(gc.get_objects(generation)) for generation in range(info["generation"] + 1)]
+            _sizes[0] = f" young={'+'.join(map(str, sizes))} count={gc.get_count()}"
         _started[0] = time.perf_counter()
         return
     ms = (time.perf_counter() - _started[0]) * 1e3
     if ms >= LIMIT_MS:
         gen, collected = info["generation"], info["collected"]
         line = f"GCPAUSE wall={time.time():.3f} gen={gen} ms={ms:.1f} collected={collected}"
+        if gen < 2 and YOUNG:
+            line += _sizes[0]
         if gen == 2 and COUNT:
             line += f" tracked={len(gc.get_objects())} frozen={gc.get_freeze_count()}"
         print(line, file=sys.stderr, flush=True)
 
 
+def _count_every(every: float) -> None:
+    while True:
+        time.sleep(every)
+        line = f"GCSIZE wall={time.time():.3f} frozen={gc.get_freeze_count()} tracked={len(gc.get_objects())}"
+        print(line, file=sys.stderr, flush=True)
+
+
 def main() -> None:
     gc.callbacks.append(_note)
+    if every := float(os.environ.get("GCLOG_EVERY", "0")):  # the counts every so many seconds
+        threading.Thread(target=_count_every, args=(every,), daemon=True).start()
     if os.environ.get("GCLOG_DISABLE") == "1":  # the bound: no automatic collection (memory grows)
         gc.disable()
     args = sys.argv[1:]

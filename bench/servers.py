@@ -193,14 +193,33 @@ def snapshot(workdir: Path) -> Path:
     that edits made in the checkout while a benchmark runs do not mix into its rows (the
     installed package is an editable one: PYTHONPATH puts the copy before it). Returns the
     copy's root, which takes the repository's place for the product's commands."""
-    global REPO
     tree = workdir / "tree"
     skip = shutil.ignore_patterns("__pycache__", "*.sqlite3*", "var")
     for part in ("src", "example"):
         shutil.copytree(REPO / part, tree / part, ignore=skip)
+    use_tree(tree)
+    return tree
+
+
+def export(revision: str, workdir: Path) -> Path:
+    """``src/`` and ``example/`` as committed at ``revision`` (git archive), for a row of
+    the product at that commit next to the current one."""
+    tree = workdir / f"tree-{revision}"
+    tree.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(BENCH.parent), "archive", revision, "src", "example"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    return tree
+
+
+def use_tree(tree: Path) -> None:
+    """Run the product's commands from ``tree`` (a snapshot or an export) from now on."""
+    global REPO
     REPO = tree
     PRODUCT_ENV["PYTHONPATH"] = f"{tree / 'example'}:{tree / 'src'}"
-    return tree
 
 
 # -- running ----------------------------------------------------------------------------

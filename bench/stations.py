@@ -55,7 +55,7 @@ import procs  # noqa: E402
 import pyspy  # noqa: E402
 from measure import Generators, add_counts, connect, doubles, fmt_lat, pct, read_idle_rss  # noqa: E402
 from row import Row  # noqa: E402
-from servers import BASELINES, Servers, migrate_template, snapshot  # noqa: E402
+from servers import BASELINES, Servers, export, migrate_template, snapshot, use_tree  # noqa: E402
 
 from scripts.makeflags import make_run_flags  # noqa: E402
 from weatherstream.cli import UPLOAD_PATHS, WUNDERGROUND, SimulatedStation, wunderground_params  # noqa: E402
@@ -239,7 +239,7 @@ def run_upload_row(
     mine = stations[:count]
     a = argparse.Namespace(**vars(args))
     a.k, a.station_ids, a.profile, a.stalled, a.every = count, [sid for sid, _ in mine], 0.0, 0.0, every
-    label = name.replace(UNFROZEN, "-unfrozen")  # for file names
+    label = name.replace(UNFROZEN, "-unfrozen").replace(" @", "-at-")  # for file names
     tag = f"{label}-{count}st-{every:g}s-run{run}"
     servers, gens = Servers(), Generators()
     try:
@@ -248,7 +248,8 @@ def run_upload_row(
             os.environ["WEATHERSTREAM_GC_FREEZE"] = "false"
         else:
             os.environ.pop("WEATHERSTREAM_GC_FREEZE", None)
-        servers.start(name.removesuffix(UNFROZEN), a, workdir, db, tag, title)
+        use_tree(args.trees.get(name, args.tree))  # --at: that commit's product
+        servers.start(name.removesuffix(UNFROZEN).partition(" @")[0], a, workdir, db, tag, title)
         read_idle_rss(row, a, servers)
         gens.start(a.gen_procs)
         connect(row, a, servers, gens)
@@ -470,7 +471,8 @@ def table(rows: list[StationRow], args: argparse.Namespace) -> str:
             ok = p99 < GOAL_P99_MS
             at = "" if args.n >= GOAL_N else f" (measured at N={args.n}, not {GOAL_N})"
             checks.append(
-                f"goal upload -> subscriber p99 < {GOAL_P99_MS:.0f} ms at N={GOAL_N}, {which}: "
+                f"goal upload -> subscriber p99 < {GOAL_P99_MS:.0f} ms at N={GOAL_N}, {which}"
+                f"{'' if name == product_server() else f' ({name})'}: "
                 f"{p99:.1f} ms {'PASS' if ok else 'MISS'}{at}"
             )
     for block in (notes, checks):
@@ -525,6 +527,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help=f"also run the product with WEATHERSTREAM_GC_FREEZE=false (a row named '...{UNFROZEN}')",
     )
+    p.add_argument(
+        "--at",
+        action="append",
+        default=[],
+        metavar="REV",
+        help="also run the product as committed at REV (git archive of src/ and example/; a row "
+        "named '... @REV'); may be given more than once",
+    )
     p.add_argument("--json", type=Path, help="also write every run's figures here")
     p.add_argument("--python", default=sys.executable, help="interpreter of the servers' venv")
     a = p.parse_args(argv)
@@ -542,6 +552,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a.designs = ([PLAIN] if a.baselines == "plain" else []) + [product_server()]
     if a.unfrozen:
         a.designs.append(product_server() + UNFROZEN)
+    a.designs += [f"{product_server()} @{rev}" for rev in a.at]
     a.textbook_ws = "websockets-sansio"  # servers.design() asks; no textbook row here
     return a
 
@@ -562,6 +573,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[StationRow] = []
     try:
         args.tree = snapshot(workdir)  # edits to the checkout during the run do not reach the servers
+        args.trees = {f"{product_server()} @{rev}": export(rev, workdir) for rev in args.at}
         args.revision += f" (src/ and example/ as copied: {tree_digest(args.tree)})"
         db = migrate_template(args, workdir)
         stations = register_stations(args, db, max(count for count, _ in args.shapes))

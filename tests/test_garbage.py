@@ -56,6 +56,19 @@ def test_start_freezes_what_lives_and_full_collections_freeze_what_survived(free
     assert not tracked(new)
 
 
+def test_a_step_frees_new_cycles_and_freezes_what_survived(freezer):
+    freezer.start()
+    a, b = Node(), Node()
+    a.other, b.other = b, a
+    gone = weakref.ref(a)
+    del a, b
+    kept = Node()
+    assert gone() is not None and tracked(kept)
+    freezer.step()
+    assert gone() is None, "the new cycle was collected"
+    assert not tracked(kept), "what survived the step is frozen"
+
+
 def test_a_frozen_cycle_is_freed_by_the_complete_collection_only(freezer):
     a, b = Node(), Node()
     a.other, b.other = b, a
@@ -190,6 +203,7 @@ def test_the_default_is_off_only_where_the_collector_was_incremental():
 
 @pytest.mark.django_db(transaction=True)
 async def test_the_engine_goes_on_asking_after_a_failure(monkeypatch, caplog):
+    monkeypatch.setattr(garbage, "STEP_EVERY", 0.01)
     monkeypatch.setattr(garbage, "CHECK_EVERY", 0.05)
     answers = iter([RuntimeError("a bug"), True])
 
@@ -210,12 +224,13 @@ async def test_the_engine_goes_on_asking_after_a_failure(monkeypatch, caplog):
                     await asyncio.sleep(0.05)
         finally:
             await stop_engine()
-    assert "the complete garbage collection failed" in caplog.text
+    assert "a garbage collection failed" in caplog.text
     assert "complete garbage collection: " in caplog.text  # how long, said by the engine
 
 
 @pytest.mark.django_db(transaction=True)
 async def test_the_engine_installs_it_counts_its_connections_and_collects_when_due(monkeypatch):
+    monkeypatch.setattr(garbage, "STEP_EVERY", 0.01)
     monkeypatch.setattr(garbage, "CHECK_EVERY", 0.05)
     with override_settings(WEATHERSTREAM={**get_config(), "GC_FREEZE": True}):
         engine = await get_engine()
@@ -246,3 +261,25 @@ async def test_off_by_setting():
         assert engine.freezer is None and gc.get_freeze_count() == 0
     finally:
         await stop_engine()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_engine_steps_every_step_every_and_on_after_a_failure(monkeypatch, caplog):
+    monkeypatch.setattr(garbage, "STEP_EVERY", 0.01)
+    steps = []
+
+    def step():
+        steps.append(asyncio.get_running_loop().time())
+        if len(steps) == 1:
+            raise RuntimeError("a bug")
+
+    with override_settings(WEATHERSTREAM={**get_config(), "GC_FREEZE": True}):
+        engine = await get_engine()
+        try:
+            monkeypatch.setattr(engine.freezer, "step", step)
+            async with asyncio.timeout(5):
+                while len(steps) < 5:
+                    await asyncio.sleep(0.01)
+        finally:
+            await stop_engine()
+    assert "a garbage collection failed" in caplog.text

@@ -343,21 +343,29 @@ class Engine(Runtime):
             self.freezer.closed()
 
     async def _collect_forever(self, freezer: garbage.Freezer) -> None:
-        """The complete garbage collection when it is due (garbage.py)."""
+        """A step of the garbage collector every second, and the complete collection when
+        it is due (garbage.py)."""
+        checked = time.monotonic()
         while True:
-            await asyncio.sleep(garbage.CHECK_EVERY)
+            await asyncio.sleep(garbage.STEP_EVERY)
             try:
-                if freezer.due():
-                    started, done = time.perf_counter(), freezer.complete
-                    freezer.collect()
-                    if freezer.complete > done:
-                        logger.debug(
-                            "complete garbage collection: %.0f ms, %d objects frozen after it",
-                            (time.perf_counter() - started) * 1e3,
-                            freezer.frozen_after,
-                        )
-            except Exception:  # a bug: keep asking
-                logger.exception("the complete garbage collection failed")
+                if time.monotonic() - checked < garbage.CHECK_EVERY:
+                    freezer.step()
+                    continue
+                checked = time.monotonic()
+                if not freezer.due():
+                    freezer.step()
+                    continue
+                started, done = time.perf_counter(), freezer.complete
+                freezer.collect()
+                if freezer.complete > done:
+                    logger.debug(
+                        "complete garbage collection: %.0f ms, %d objects frozen after it",
+                        (time.perf_counter() - started) * 1e3,
+                        freezer.frozen_after,
+                    )
+            except Exception:  # a bug: keep going
+                logger.exception("a garbage collection failed")
 
     # -- places -----------------------------------------------------------------------
 
