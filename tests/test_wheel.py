@@ -221,6 +221,63 @@ def test_the_readme_in_a_new_project_with_the_readme_server_command(tmp_path, us
     assert once.returncode == 0 and "Oslo" in once.stdout, once.stdout + once.stderr
     assert "Traceback" not in log, log
 
+    # A personal weather station, as the README's asgi block and stations paragraph say:
+    # the HTTP application wrapped in station_uploads (from weatherstream.routing).
+    assert '"http": station_uploads(application)' in README and "weatherstream.routing" in README
+    asgi = (site / "asgi.py").read_text()
+    assert asgi.count('    "http": application,\n') == 1
+    asgi = asgi.replace('    "http": application,\n', '    "http": station_uploads(application),\n')
+    asgi = asgi.replace(
+        "application = ProtocolTypeRouter(",
+        "from weatherstream.routing import station_uploads\n\napplication = ProtocolTypeRouter(",
+    )
+    (site / "asgi.py").write_text(asgi)
+    add = 'python manage.py weatherstream_station add "Garden" --lat 52.52 --lon 13.40 --json'
+    station = json.loads(sh(add, project, env))
+    server = subprocess.Popen(
+        [*shlex.split(serve), "--port", str(port)],
+        cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        wait_for_port(port, server)
+        uploaded = asyncio.run(upload_and_receive(port, station))
+    finally:
+        stop(server)
+    log = server.stdout.read() if server.stdout else ""
+    (subscribed, wrong, answer, frame) = uploaded
+    assert subscribed["type"] == "subscribed"
+    assert wrong.status_code == 401
+    assert wrong.text == "INVALIDPASSWORDID|Password or key and/or id are incorrect\n"
+    assert (answer.status_code, answer.text) == (200, "success\n")
+    assert frame["location"] == station["id"] and frame["weather"]["source"] == f"station:{station['id']}"
+    assert frame["weather"]["temperature"] == 21.11  # 70 °F, the protocol's example
+    assert "Traceback" not in log and station["key"] not in log, log
+
+
+async def upload_and_receive(port: int, station: dict) -> tuple:
+    """Subscribe to the station, upload the Weather Underground protocol's example reading
+    with a wrong key and then its own, and wait for the frame."""
+    from tests.test_uploads import load_upload
+
+    params = {**load_upload("wunderground_protocol_example.query"), "ID": station["id"], "dateutc": "now"}
+    uri = f"ws://127.0.0.1:{port}/ws/weather/"
+    async with (
+        websockets.connect(uri, origin=f"http://127.0.0.1:{port}", open_timeout=30) as ws,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http,
+    ):
+        assert json.loads(await ws.recv())["type"] == "hello"
+        await ws.send(json.dumps({"type": "subscribe", "station": station["id"], "id": 1}))
+        async with asyncio.timeout(20):
+            while (subscribed := json.loads(await ws.recv()))["type"] != "subscribed":
+                pass
+        path = "/weatherstation/updateweatherstation.php"
+        wrong = await http.get(path, params={**params, "PASSWORD": "x" * 20})
+        answer = await http.get(path, params={**params, "PASSWORD": station["key"]})
+        async with asyncio.timeout(20):
+            while (frame := json.loads(await ws.recv()))["type"] != "weather":
+                pass
+        return subscribed, wrong, answer, frame
+
 
 def browse(base: str) -> dict:
     """The widget page and the weather page in Chromium, with every request watched."""

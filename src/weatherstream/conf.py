@@ -103,8 +103,9 @@ DEFAULTS: dict[str, Any] = {
     # A connection that stays this many messages over its budget is closed (code 4008).
     "RATE_LIMIT_CLOSE_AFTER": 50,
     # Freeze what survives the garbage collector's full collections (garbage.py), so that
-    # with thousands of connections open the later ones do not visit them all; a complete
-    # collection runs after many closes, a doubling of what is frozen, and at least hourly.
+    # with thousands of connections open the later ones do not visit them all, and run one
+    # every second; a complete collection runs after many closes, a doubling of what is
+    # frozen, and at least hourly.
     # None: on, except on Python 3.14.0-3.14.4 (an incremental collector); True or False decide.
     "GC_FREEZE": None,
     # Bytes queued for a client that does not read; past it the client is closed (4009).

@@ -8,6 +8,13 @@ machine, in which no upload was answered and no frame left (bench/README.md,
 (:func:`gc.freeze`) after every full collection: the next ones visit only what was made
 since.
 
+CPython starts a collection when allocations outnumber frees by 700 (a net count). In a
+busy server that count stays low while new objects replace old ones (each connection's
+next ping timer), so tens of thousands pile up unvisited in the young generations and
+one later collection visits them all. The engine therefore steps the collector every
+``STEP_EVERY`` seconds (:meth:`Freezer.step`): a full collection, which visits only what
+is not frozen, a second's worth, and freezes what survived.
+
 A frozen object freed by its reference count is freed as usual; one that becomes part of
 unreachable cycles (of a connection since closed, of a request that was under way) waits
 for a complete collection (:func:`gc.unfreeze`, then a full one: the one long pause). The
@@ -101,13 +108,10 @@ class Freezer:
         return frozen >= 2 * max(self.frozen_after, 1)
 
     def step(self) -> None:
-        """A full collection of what is not frozen (what was made since the last step),
-        and what survives it frozen. CPython starts a collection when the objects
-        allocated outnumber those freed by 700. In a busy server that count stays low
-        while objects that replace older ones (each connection's next ping timer, ...)
-        pile up unvisited in the young generation, 40,000-80,000 of them at 10,000
-        connections, until one collection visits them all (30-85 ms; a full one 110-135
-        ms). A step a second visits a second's worth."""
+        """A full collection of what is not frozen (what was made since the last step);
+        what survives it is frozen. At 10,000 connections, without steps, 40,000-80,000
+        objects piled up in the young generations between two collections (30-85 ms
+        pauses, and a full one of 110-135 ms a minute; bench/README.md)."""
         gc.collect()
 
     def collect(self) -> None:
