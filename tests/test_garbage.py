@@ -64,9 +64,12 @@ def test_a_step_frees_new_cycles_and_freezes_what_survived(freezer):
     del a, b
     kept = Node()
     assert gone() is not None and tracked(kept)
+    freezer.closed()
+    before = (freezer.complete, freezer.closed_since, freezer.last)
     freezer.step()
     assert gone() is None, "the new cycle was collected"
     assert not tracked(kept), "what survived the step is frozen"
+    assert (freezer.complete, freezer.closed_since, freezer.last) == before, "a step is not complete"
 
 
 def test_a_frozen_cycle_is_freed_by_the_complete_collection_only(freezer):
@@ -266,7 +269,8 @@ async def test_off_by_setting():
 @pytest.mark.django_db(transaction=True)
 async def test_the_engine_steps_every_step_every_and_on_after_a_failure(monkeypatch, caplog):
     monkeypatch.setattr(garbage, "STEP_EVERY", 0.01)
-    steps = []
+    monkeypatch.setattr(garbage, "CHECK_EVERY", 0.03)  # due() asked in between (never due here)
+    steps, asked = [], []
 
     def step():
         steps.append(asyncio.get_running_loop().time())
@@ -277,9 +281,12 @@ async def test_the_engine_steps_every_step_every_and_on_after_a_failure(monkeypa
         engine = await get_engine()
         try:
             monkeypatch.setattr(engine.freezer, "step", step)
+            monkeypatch.setattr(engine.freezer, "due", lambda: asked.append(1) or False)
             async with asyncio.timeout(5):
-                while len(steps) < 5:
+                while len(steps) < 10:
                     await asyncio.sleep(0.01)
         finally:
             await stop_engine()
     assert "a garbage collection failed" in caplog.text
+    assert asked, "due() was asked between the steps"
+    assert all(later - earlier >= 0.009 for earlier, later in zip(steps, steps[1:])), "one per STEP_EVERY"

@@ -221,6 +221,25 @@ async def test_a_body_past_the_limit_is_refused_without_reading_the_rest():
     assert received == 5, "read up to one chunk past 4 KiB, then answered"
 
 
+async def test_a_body_declared_past_the_limit_is_refused_unread():
+    scope = http_scope("/data/report/", method="POST")
+    scope["headers"].append((b"content-length", b"100000"))
+    sent, received = await call(station_uploads(Fallback()), scope, endless=True)
+    assert answer(sent) == (413, b"An upload is at most 16384 bytes.\n")
+    assert received == 0, "not even a 100 Continue"
+
+
+async def test_an_upload_below_the_forced_script_name_is_routed_too():
+    from django.test import override_settings
+
+    fallback = Fallback()
+    with override_settings(FORCE_SCRIPT_NAME="/site"):
+        sent, _ = await call(
+            station_uploads(fallback), http_scope("/site" + WU, query=b"ID=st-nobody&PASSWORD=x")
+        )
+    assert answer(sent)[0] == 401 and fallback.scopes == []
+
+
 async def test_a_query_string_that_is_not_utf8_is_400_without_a_traceback(caplog):
     caplog.set_level(logging.DEBUG)
     sent, _ = await call(station_uploads(Fallback()), http_scope(WU, query=b"ID=%ff\xff&PASSWORD=x"))

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.core.signals import request_started
 from django.db import OperationalError
 from django.http import HttpResponse
 from django.test import AsyncClient, override_settings
@@ -71,7 +72,14 @@ class AsgiClient(AsyncClient):
         async def send(message):
             sent.append(message)
 
-        await asyncio.wait_for(app(scope, receive, send), 10)
+        def started(**kwargs):  # Django's handler runs the request: not the route's
+            raise AssertionError(f"{scope['path']} went through Django's handler")
+
+        request_started.connect(started)
+        try:
+            await asyncio.wait_for(app(scope, receive, send), 10)
+        finally:
+            request_started.disconnect(started)
         start, *rest = sent
         assert start["type"] == "http.response.start" and all(m["type"] == "http.response.body" for m in rest)
         content = b"".join(m.get("body", b"") for m in rest)
@@ -564,10 +572,14 @@ async def test_the_dropped_values_of_an_upload_with_nothing_plausible_are_counte
 async def test_an_upload_to_a_host_the_site_does_not_serve_is_400_and_not_stored(client, caplog):
     place, key = await register()
     headers = [(b"host", b"evil.example")]
+    before = count(metrics.STATION_UPLOADS, "bad_host")
     with caplog.at_level("DEBUG"):
         response = await raw(client, "GET", WU, query=wu_query(EXAMPLE, place.id, key), headers=headers)
-    assert response.status_code == 400 and response.content == b"The upload is malformed.\n"
-    assert all(r.exc_info is None for r in caplog.records)
+    assert response.status_code == 400 and response.content == b"This server does not serve that host.\n"
+    assert count(metrics.STATION_UPLOADS, "bad_host") == before + 1
+    [record] = [r for r in caplog.records if r.name == "django.security.DisallowedHost"]
+    assert "evil.example" in record.getMessage() and "ALLOWED_HOSTS" in record.getMessage()
+    assert all(r.exc_info is None for r in caplog.records) and key not in caplog.text
     assert await rows() == []
     assert (await wu(client, wu_query(EXAMPLE, place.id, key))).content == b"success\n"
 

@@ -90,7 +90,7 @@ STALE_MARKED = Counter(
 
 STATION_UPLOADS = Counter(
     "weatherstream_station_uploads",
-    "Station uploads by outcome: stored, unauthorized, locked_out, too_soon, too_big, bad_request.",
+    "Station uploads by outcome: stored, unauthorized, locked_out, too_soon, too_big, bad_request, bad_host.",
     ["outcome"],
 )
 STATION_FIELDS_DROPPED = Counter(

@@ -12,12 +12,11 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from django.core.handlers.asgi import ASGIRequest
+from django.core.handlers.asgi import ASGIRequest, get_script_prefix
 from django.http import HttpResponse
 from django.urls import path, re_path
 from django.utils.log import log_response
 
-from . import station_urls, views
 from .conf import get_config
 from .consumers import WeatherConsumer
 from .protocol import dumps
@@ -60,26 +59,28 @@ def station_uploads(app: Any) -> Any:
     The same views as through ``include("weatherstream.station_urls")``, without what
     Django's handler adds to every request: a thread of its own, and a hop to it and
     back for each synchronous middleware. An upload uses none of it (no session, user
-    or CSRF token), and took 2-3x the time and CPU that way (bench/README.md).
-    ALLOWED_HOSTS is still checked, by the views.
+    or CSRF token); through it, an upload took about twice the CPU (bench/README.md).
+    The views still check ALLOWED_HOSTS; refused uploads are logged as Django logs them.
     """
+    from . import station_urls, views
+
     uploads = {"/" + str(pattern.pattern): pattern.callback for pattern in station_urls.urlpatterns}
 
     async def route(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        root = scope.get("root_path", "")
-        view = uploads.get(scope["path"].removeprefix(root)) if scope["type"] == "http" else None
-        if view is None:
+        if scope["type"] != "http" or (
+            (view := uploads.get(scope["path"].removeprefix(get_script_prefix(scope)))) is None
+        ):
             await app(scope, receive, send)
             return
         limit = get_config()["STATION_MAX_BODY_BYTES"]
         body = bytearray()
-        while True:  # up to one byte past the limit: the view refuses that, unread beyond
+        while not _declared_over(scope, limit):  # (that one the view refuses unread)
             message = await receive()
             if message["type"] == "http.disconnect":
                 return
             body += message.get("body", b"")
             if len(body) > limit or not message.get("more_body", False):
-                break
+                break  # past the limit: the view refuses it, the rest unread
         try:
             request = ASGIRequest(scope, io.BytesIO(bytes(body)))
         except UnicodeDecodeError:  # a query string that is not UTF-8
@@ -95,9 +96,19 @@ def station_uploads(app: Any) -> Any:
     return route
 
 
+def _declared_over(scope: dict[str, Any], limit: int) -> bool:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            return value.isdigit() and int(value) > limit
+    return False
+
+
 async def _send(response: HttpResponse, send: Any) -> None:
+    """``response`` as Django's handler sends it (a body in one message, with its length)."""
     content = response.content
     headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in response.items()]
+    cookies = response.cookies.values()
+    headers += [(b"set-cookie", cookie.output(header="").encode("ascii").strip()) for cookie in cookies]
     headers.append((b"content-length", b"%d" % len(content)))
     await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
     await send({"type": "http.response.body", "body": content})

@@ -3,7 +3,7 @@ asgi.py routes these paths past Django's handler; or ``path("", include("weather
 
 At the site's root, since devices hard-code the Weather Underground path
 (``/weatherstation/updateweatherstation.php``); Ecowitt's "customized" upload comes to
-STATION_ECOWITT_PATH (``/data/report/``, the gateway's default), read when the URLconf
+STATION_ECOWITT_PATH (``/data/report/``, the gateway's default), read when this module
 is loaded. Devices upload over plain HTTP: see docs/stations.md on TLS and nginx.
 """
 

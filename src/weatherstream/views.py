@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from channels.db import database_sync_to_async
-from django.core.exceptions import SuspiciousOperation
+from django.core.exceptions import DisallowedHost, SuspiciousOperation
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
@@ -282,13 +282,18 @@ def malformed_upload() -> HttpResponse:
 
 
 def station_upload(method: str) -> Callable[..., Any]:
-    """An upload view: ``method`` only, CSRF-exempt (a device cannot send a token), its size
-    checked before it is read, a malformed request 400, a database failure answered 503
-    and a bug 500 (logged), never a traceback in the answer."""
+    """An upload view: its host in ALLOWED_HOSTS, ``method`` only, CSRF-exempt (a device
+    cannot send a token), its size checked before it is read, a malformed request 400, a
+    database failure answered 503 and a bug 500 (logged), never a traceback in the answer."""
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
         async def wrapped(request: HttpRequest) -> HttpResponse:
+            try:
+                request.get_host()  # as Django's CommonMiddleware would, on either route
+            except DisallowedHost as exc:  # logged as Django logs it, without a traceback
+                logging.getLogger("django.security.DisallowedHost").error("%s", exc)
+                return _refused("bad_host", "This server does not serve that host.", 400)
             if request.method != method:  # (not even HEAD: an upload is stored)
                 response = _text(f"Only {method} is allowed here.", 405)
                 response["Allow"] = method
@@ -301,12 +306,11 @@ def station_upload(method: str) -> Callable[..., Any]:
             if declared > limit or len(request.META.get("QUERY_STRING", "")) > limit:
                 return _refused("too_big", f"An upload is at most {limit} bytes.", 413)
             try:
-                request.get_host()  # ALLOWED_HOSTS, as Django's CommonMiddleware checks it
                 return await view(request)  # type: ignore[no-any-return]
             except DatabaseError as exc:
                 logger.warning("a station upload failed: the database failed (%s)", exc)
                 return _text("Storage is unavailable; try again.", 503)
-            except (SuspiciousOperation, MultiPartParserError):  # the client's (a host, too many fields)
+            except (SuspiciousOperation, MultiPartParserError):  # the client's (too many fields, ...)
                 return malformed_upload()
             except Exception:
                 logger.exception("a station upload failed")
