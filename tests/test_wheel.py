@@ -234,8 +234,10 @@ def test_the_readme_in_a_new_project_with_the_readme_server_command(tmp_path, us
     (site / "asgi.py").write_text(asgi)
     add = 'python manage.py weatherstream_station add "Garden" --lat 52.52 --lon 13.40 --json'
     station = json.loads(sh(add, project, env))
+    # "keep uvicorn's access log off (... add `--no-access-log` to the uvicorn command above)"
+    assert "add `--no-access-log` to the uvicorn command above" in README
     server = subprocess.Popen(
-        [*shlex.split(serve), "--port", str(port)],
+        [*shlex.split(serve), "--no-access-log", "--port", str(port)],
         cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
