@@ -9,7 +9,12 @@ tracks (``tracked``) and those frozen out of its sight (``frozen``, GC_FREEZE). 
 walks them all, after the pause is timed but in the server's time: at 10,000 connections
 that walk showed in a profile, so it is off by default. ``GCLOG_DISABLE=1`` turns the
 automatic collector off, to measure what the pauses cost (the product's GC_FREEZE still
-collects when it is due; ``WEATHERSTREAM_GC_FREEZE=false`` stops that too).
+steps every second and collects completely when due; ``WEATHERSTREAM_GC_FREEZE=false``
+stops that too). Diagnostics that cost the server time of their own: ``GCLOG_YOUNG=1``
+adds to a slow young collection's line how many objects its generations held when it
+began (``young=GEN0+GEN1``) and CPython's counts; ``GCLOG_EVERY=S`` writes the frozen
+and tracked counts every S seconds from a thread (walking the frozen objects holds the
+GIL for 10-20 ms at 10,000 connections).
 
 bench/stations.py --gc-log starts its servers through it and counts the pauses inside
 each window. A collection stops the whole interpreter, so a pause is latency for every
