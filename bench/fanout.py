@@ -40,7 +40,9 @@ from servers import (  # noqa: E402
     STALLED,
     WATCHERS_OFF,
     WORKERS,
+    export,
     migrate_template,
+    use_tree,
 )
 
 
@@ -68,8 +70,10 @@ def run_all(args: argparse.Namespace, workdir: Path) -> list[Row]:
     try:
         db = migrate_template(args, workdir) if args.server_list else None
         args.station_pairs = soak_stations(args, db)
+        trees = {f"{name} @{rev}": export(rev, workdir) for rev in args.at for name in args.server_list}
         for run in range(1, args.runs + 1):
-            for name in args.baseline_list + args.server_list:
+            for name in args.baseline_list + args.server_list + list(trees):
+                use_tree(trees.get(name, REPO))  # --at: that commit's product
                 rows.append(run_row(name, args, workdir, db, run))
     except KeyboardInterrupt:
         print("\ninterrupted; cleaning up", file=sys.stderr)
@@ -263,6 +267,14 @@ def _add_other_options(p: argparse.ArgumentParser) -> None:
         "--textbook-ws",
         default="websockets-sansio",
         help="uvicorn --ws of the textbook baseline (default: what `make run` uses)",
+    )
+    p.add_argument(
+        "--at",
+        action="append",
+        default=[],
+        metavar="REV",
+        help="also run each product server as committed at REV (git archive of src/ and example/; "
+        "rows named '... @REV'); may be given more than once",
     )
     p.add_argument("--json", type=Path, help="also write raw results here")
     p.add_argument(

@@ -24,11 +24,12 @@ def run_row(
 ) -> Row:
     """One run of the design ``name``: start it, measure it under N subscribers, stop it."""
     row = Row(name=name, kind="baseline" if name in BASELINES.values() else "product", n=args.n, run=run)
-    tag = f"{name}-run{run}" if args.runs > 1 else name
+    label = name.replace(" @", "-at-")  # for file names
+    tag = f"{label}-run{run}" if args.runs > 1 else label
     title = f"{name} [run {run}/{args.runs}]" if args.runs > 1 else name
     servers, gens = Servers(), Generators()
     try:
-        servers.start(name, args, workdir, db_template, tag, title)
+        servers.start(name.partition(" @")[0], args, workdir, db_template, tag, title)
         read_idle_rss(row, args, servers)
         gens.start(args.gen_procs)
         connect(row, args, servers, gens)
