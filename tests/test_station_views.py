@@ -24,6 +24,7 @@ from django.test.client import FakePayload
 from example.asgi import application
 
 from tests.conftest import stop_engine
+from tests.test_routing import call
 from tests.test_uploads import FIXTURES, load_upload
 from weatherstream import metrics, services, stations
 from weatherstream.conf import get_config
@@ -60,24 +61,13 @@ class AsgiClient(AsyncClient):
         payload = scope.pop("_body_file", FakePayload(b""))
         body = payload.read(len(payload))
         chunks = [body[i : i + 512] for i in range(0, len(body), 512)] or [b""]
-        incoming = [
-            {"type": "http.request", "body": chunk, "more_body": i < len(chunks) - 1}
-            for i, chunk in enumerate(chunks)
-        ]
-        sent = []
-
-        async def receive():
-            return incoming.pop(0) if incoming else {"type": "http.disconnect"}
-
-        async def send(message):
-            sent.append(message)
 
         def started(**kwargs):  # Django's handler runs the request: not the route's
             raise AssertionError(f"{scope['path']} went through Django's handler")
 
         request_started.connect(started)
         try:
-            await asyncio.wait_for(app(scope, receive, send), 10)
+            sent, _ = await call(app, scope, chunks)
         finally:
             request_started.disconnect(started)
         start, *rest = sent

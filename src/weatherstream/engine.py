@@ -349,23 +349,25 @@ class Engine(Runtime):
         while True:
             await asyncio.sleep(garbage.STEP_EVERY)
             try:
-                if time.monotonic() - checked < garbage.CHECK_EVERY:
-                    freezer.step()
-                    continue
-                checked = time.monotonic()
-                if not freezer.due():
-                    freezer.step()
-                    continue
-                started, done = time.perf_counter(), freezer.complete
-                freezer.collect()
-                if freezer.complete > done:
-                    logger.debug(
-                        "complete garbage collection: %.0f ms, %d objects frozen after it",
-                        (time.perf_counter() - started) * 1e3,
-                        freezer.frozen_after,
-                    )
+                if time.monotonic() - checked >= garbage.CHECK_EVERY:
+                    checked = time.monotonic()
+                    if freezer.due():
+                        self._collect_completely(freezer)
+                        continue
+                freezer.step()
             except Exception:  # a bug: keep going
                 logger.exception("a garbage collection failed")
+
+    @staticmethod
+    def _collect_completely(freezer: garbage.Freezer) -> None:
+        started, done = time.perf_counter(), freezer.complete
+        freezer.collect()
+        if freezer.complete > done:
+            logger.debug(
+                "complete garbage collection: %.0f ms, %d objects frozen after it",
+                (time.perf_counter() - started) * 1e3,
+                freezer.frozen_after,
+            )
 
     # -- places -----------------------------------------------------------------------
 

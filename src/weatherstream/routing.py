@@ -75,7 +75,8 @@ def station_uploads(app: Any) -> Any:
             return
         limit = get_config()["STATION_MAX_BODY_BYTES"]
         body = bytearray()
-        while not _declared_over(scope, limit):  # (that one the view refuses unread)
+        declared = dict(scope.get("headers", ())).get(b"content-length")
+        while not views.declared_over(declared, limit):  # (that one the view refuses unread)
             message = await receive()
             if message["type"] == "http.disconnect":
                 return
@@ -95,13 +96,6 @@ def station_uploads(app: Any) -> Any:
         await _send(response, send)
 
     return route
-
-
-def _declared_over(scope: dict[str, Any], limit: int) -> bool:
-    for name, value in scope.get("headers", ()):
-        if name == b"content-length":
-            return value.isdigit() and int(value) > limit
-    return False
 
 
 async def _send(response: HttpResponse, send: Any) -> None:

@@ -281,6 +281,14 @@ def malformed_upload() -> HttpResponse:
     return _refused("bad_request", "The upload is malformed.", 400)
 
 
+def declared_over(length: str | bytes | None, limit: int) -> bool:
+    """Whether a Content-Length declares more than ``limit`` bytes (an unreadable one does not)."""
+    try:
+        return int(length or 0) > limit
+    except ValueError:
+        return False
+
+
 def station_upload(method: str) -> Callable[..., Any]:
     """An upload view: its host in ALLOWED_HOSTS, ``method`` only, CSRF-exempt (a device
     cannot send a token), its size checked before it is read, a malformed request 400, a
@@ -299,11 +307,8 @@ def station_upload(method: str) -> Callable[..., Any]:
                 response["Allow"] = method
                 return response
             limit = get_config()["STATION_MAX_BODY_BYTES"]
-            try:
-                declared = int(request.META.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                declared = 0
-            if declared > limit or len(request.META.get("QUERY_STRING", "")) > limit:
+            declared = request.META.get("CONTENT_LENGTH")
+            if declared_over(declared, limit) or len(request.META.get("QUERY_STRING", "")) > limit:
                 return _refused("too_big", f"An upload is at most {limit} bytes.", 413)
             try:
                 return await view(request)  # type: ignore[no-any-return]
