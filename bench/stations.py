@@ -55,7 +55,16 @@ import procs  # noqa: E402
 import pyspy  # noqa: E402
 from measure import Generators, add_counts, connect, doubles, fmt_lat, pct, read_idle_rss  # noqa: E402
 from row import Row  # noqa: E402
-from servers import BASELINES, Servers, export, migrate_template, snapshot, use_tree  # noqa: E402
+from servers import (  # noqa: E402
+    BASELINES,
+    CLUSTER_SERVERS,
+    WORKERS,
+    Servers,
+    export,
+    migrate_template,
+    snapshot,
+    use_tree,
+)
 
 from scripts.makeflags import make_run_flags  # noqa: E402
 from weatherstream.cli import UPLOAD_PATHS, WUNDERGROUND, SimulatedStation, wunderground_params  # noqa: E402
@@ -535,6 +544,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="also run the product as committed at REV (git archive of src/ and example/; a row "
         "named '... @REV'); may be given more than once",
     )
+    p.add_argument(
+        "--redis",
+        nargs="?",
+        const="pubsub",
+        default="",
+        metavar="LAYERS",
+        help="also run the scaled-out topology (two server processes, the subscribers split "
+        "between them, a separate poller, redis-server) over these channels_redis layers: "
+        "pubsub, core or pubsub,core (default pubsub); uploads go to the first server",
+    )
+    p.add_argument(
+        "--workers",
+        default="",
+        metavar="W[,W...]",
+        help="also run uvicorn with --workers W on one port over the Redis pub/sub layer, with the "
+        "separate poller and redis-server, one row per W",
+    )
     p.add_argument("--json", type=Path, help="also write every run's figures here")
     p.add_argument("--python", default=sys.executable, help="interpreter of the servers' venv")
     a = p.parse_args(argv)
@@ -553,6 +579,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if a.unfrozen:
         a.designs.append(product_server() + UNFROZEN)
     a.designs += [f"{product_server()} @{rev}" for rev in a.at]
+    a.designs += [CLUSTER_SERVERS[layer.strip()] for layer in a.redis.split(",") if a.redis]
+    a.designs += [WORKERS + w.strip() for w in a.workers.split(",") if w.strip()]
     a.textbook_ws = "websockets-sansio"  # servers.design() asks; no textbook row here
     return a
 

@@ -554,6 +554,39 @@ async def test_with_a_layer_an_upload_goes_to_the_location_group_once():
         await engine.stop()
 
 
+async def test_with_a_layer_an_upload_goes_to_the_other_processes_before_the_local_fan_out():
+    """The other processes' fan-outs run while this one's does, not after it; and the
+    layer's echo, when it comes back first, fans out here once."""
+    engine = Engine({**get_config(), "POLLER": "off"})
+    try:
+        place = await _station()
+        here = Inbox()
+
+        async def joined(place):
+            engine.link.joined[place.id] = 0.0
+
+        engine.link.watch = joined
+        await engine.subscribe(place, here)
+        frames_when_published = []
+
+        async def publish(location_id, reading):
+            frames_when_published.append(len(here.frames))
+
+        engine.link.publish = publish
+        assert await engine.upload(place, _station_reading(place, 2, 3.0)) is True
+        assert frames_when_published == [0]  # the layer came first
+        assert [json.loads(f)["weather"]["temperature"] for f in here.frames] == [3.0]
+
+        async def echoed(location_id, reading):  # the echo is handled before publish returns
+            engine.link.on_update(location_id, reading)
+
+        engine.link.publish = echoed
+        assert await engine.upload(place, _station_reading(place, 1, 4.0)) is True
+        assert [json.loads(f)["weather"]["temperature"] for f in here.frames] == [3.0, 4.0]
+    finally:
+        await engine.stop()
+
+
 async def test_with_the_layer_down_an_upload_still_reaches_local_subscribers(caplog):
     engine = Engine({**get_config(), "POLLER": "off"})
     try:

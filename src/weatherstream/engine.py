@@ -667,23 +667,24 @@ class Engine(Runtime):
     # -- stations ---------------------------------------------------------------------
 
     async def upload(self, place: Place, reading: Reading) -> bool:
-        """A station's new reading: to its subscribers in this process and in every other
-        one at once (over the channel layer when there is one), then stored (once: by this process,
-        idempotently). Returns whether it was news (a repeat, or one older than the
-        latest, is stored but sent to nobody)."""
+        """A station's new reading: to its subscribers in every other process (over the
+        channel layer when there is one) and in this one at once, then stored (once: by
+        this process, idempotently). Returns whether it was news (a repeat, or one older
+        than the latest, is stored but sent to nobody)."""
         try:
             await self.places.meet(place)  # the latest stored reading, to compare with
         except Exception as exc:  # the database is down: the recorder keeps the reading
             logger.warning("loading the latest reading of %s failed (%s)", place.id, exc)
         news = self.latest.is_news(place.id, reading)
         if news:
-            # Here at once; the other processes over the layer (its echo here is no news).
-            self.publisher.fan_out(place.id, reading)
+            # The layer first: the other processes fan out while this one does.
             if self.link is not None:
                 try:
                     await self.link.publish(place.id, reading)
                 except Exception as exc:  # the layer's Redis: the other processes miss this one
                     logger.warning("publishing an upload of %s failed (%s)", place.id, exc)
+            # Here, unless the layer's echo did it meanwhile.
+            self.publisher.fan_out_if_news(place.id, reading)
         self.recorder.add([(place, reading)])
         return news
 
