@@ -542,7 +542,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=[],
         metavar="REV",
         help="also run the product as committed at REV (git archive of src/ and example/; a row "
-        "named '... @REV'); may be given more than once",
+        "named '... @REV', and one for each --redis and --workers row); may be given more than once",
     )
     p.add_argument(
         "--redis",
@@ -578,9 +578,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a.designs = ([PLAIN] if a.baselines == "plain" else []) + [product_server()]
     if a.unfrozen:
         a.designs.append(product_server() + UNFROZEN)
-    a.designs += [f"{product_server()} @{rev}" for rev in a.at]
-    a.designs += [CLUSTER_SERVERS[layer.strip()] for layer in a.redis.split(",") if a.redis]
-    a.designs += [WORKERS + w.strip() for w in a.workers.split(",") if w.strip()]
+    scaled = [CLUSTER_SERVERS[layer.strip()] for layer in a.redis.split(",") if a.redis]
+    scaled += [WORKERS + w.strip() for w in a.workers.split(",") if w.strip()]
+    a.designs += scaled + [f"{d} @{rev}" for rev in a.at for d in [product_server(), *scaled]]
     a.textbook_ws = "websockets-sansio"  # servers.design() asks; no textbook row here
     return a
 
@@ -601,7 +601,8 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[StationRow] = []
     try:
         args.tree = snapshot(workdir)  # edits to the checkout during the run do not reach the servers
-        args.trees = {f"{product_server()} @{rev}": export(rev, workdir) for rev in args.at}
+        exports = {rev: export(rev, workdir) for rev in args.at}
+        args.trees = {name: exports[name.partition(" @")[2]] for name in args.designs if " @" in name}
         args.revision += f" (src/ and example/ as copied: {tree_digest(args.tree)})"
         db = migrate_template(args, workdir)
         stations = register_stations(args, db, max(count for count, _ in args.shapes))
