@@ -587,6 +587,36 @@ async def test_with_a_layer_an_upload_goes_to_the_other_processes_before_the_loc
         await engine.stop()
 
 
+async def test_with_the_layer_stalled_an_upload_reaches_local_subscribers_and_is_kept():
+    engine = Engine({**get_config(), "POLLER": "off"})
+    try:
+        place = await _station()
+        here = Inbox()
+
+        async def joined(place):
+            engine.link.joined[place.id] = 0.0
+
+        engine.link.watch = joined
+        await engine.subscribe(place, here)
+        released = asyncio.Event()
+
+        async def stalled(location_id, reading):  # Redis stopped: no answer until released
+            await released.wait()
+
+        engine.link.publish = stalled
+        uploading = asyncio.create_task(engine.upload(place, _station_reading(place, 1, 5.0)))
+        async with asyncio.timeout(2):
+            while not here.frames:
+                await asyncio.sleep(0.01)
+        assert [json.loads(f)["weather"]["temperature"] for f in here.frames] == [5.0]
+        assert [r.temperature for _, r in engine.recorder.pending.values()] == [5.0]  # to be stored
+        assert not uploading.done()  # the answer waits for the layer, as before
+        released.set()
+        assert await uploading is True
+    finally:
+        await engine.stop()
+
+
 async def test_with_the_layer_down_an_upload_still_reaches_local_subscribers(caplog):
     engine = Engine({**get_config(), "POLLER": "off"})
     try:

@@ -55,6 +55,7 @@ PRUNE_EVERY = 3600.0
 SILENCE_SLACK = 5.0  # seconds past two intervals before a silent place is marked stale
 LOOKUPS_KEPT = 8  # resumes' look-ups kept per place (one since each)
 LOOKUP_REUSE = 30.0  # seconds a resume's look-up is taken up again (a reconnect storm)
+LAYER_HEAD_START = 0.05  # seconds an upload's local fan-out waits for the layer to take it
 
 
 class _LookUp(NamedTuple):
@@ -668,7 +669,7 @@ class Engine(Runtime):
 
     async def upload(self, place: Place, reading: Reading) -> bool:
         """A station's new reading: to its subscribers in every other process (over the
-        channel layer when there is one) and in this one at once, then stored (once: by
+        channel layer when there is one) and in this one at once, and stored (once: by
         this process, idempotently). Returns whether it was news (a repeat, or one older
         than the latest, is stored but sent to nobody)."""
         try:
@@ -676,16 +677,20 @@ class Engine(Runtime):
         except Exception as exc:  # the database is down: the recorder keeps the reading
             logger.warning("loading the latest reading of %s failed (%s)", place.id, exc)
         news = self.latest.is_news(place.id, reading)
+        sending = None
+        if news and self.link is not None:
+            # The layer first, so that the other processes fan out while this one does;
+            # one that does not answer (Redis stalled) holds this one back no longer.
+            sending = asyncio.ensure_future(self.link.publish(place.id, reading))
+            await asyncio.wait({sending}, timeout=LAYER_HEAD_START)
         if news:
-            # The layer first: the other processes fan out while this one does.
-            if self.link is not None:
-                try:
-                    await self.link.publish(place.id, reading)
-                except Exception as exc:  # the layer's Redis: the other processes miss this one
-                    logger.warning("publishing an upload of %s failed (%s)", place.id, exc)
-            # Here, unless the layer's echo did it meanwhile.
-            self.publisher.fan_out_if_news(place.id, reading)
+            self.publisher.fan_out_if_news(place.id, reading)  # unless the layer's echo did
         self.recorder.add([(place, reading)])
+        if sending is not None:
+            try:
+                await sending
+            except Exception as exc:  # the layer's Redis: the other processes miss this one
+                logger.warning("publishing an upload of %s failed (%s)", place.id, exc)
         return news
 
     # -- frames -----------------------------------------------------------------------
