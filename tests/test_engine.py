@@ -604,15 +604,69 @@ async def test_with_the_layer_stalled_an_upload_reaches_local_subscribers_and_is
             await released.wait()
 
         engine.link.publish = stalled
+        stored = []
+
+        async def store(items):
+            stored.extend(reading.temperature for _, reading in items)
+
+        engine.recorder.store = store
         uploading = asyncio.create_task(engine.upload(place, _station_reading(place, 1, 5.0)))
-        async with asyncio.timeout(2):
-            while not here.frames:
-                await asyncio.sleep(0.01)
-        assert [json.loads(f)["weather"]["temperature"] for f in here.frames] == [5.0]
-        assert [r.temperature for _, r in engine.recorder.pending.values()] == [5.0]  # to be stored
-        assert not uploading.done()  # the answer waits for the layer, as before
-        released.set()
-        assert await uploading is True
+        try:
+            async with asyncio.timeout(2):
+                while not (here.frames and stored):
+                    await asyncio.sleep(0.01)
+            assert [json.loads(f)["weather"]["temperature"] for f in here.frames] == [5.0]
+            assert stored == [5.0]
+            assert not uploading.done()  # the answer waits for the layer, as before
+            released.set()
+            assert await uploading is True
+        finally:
+            uploading.cancel()
+    finally:
+        await engine.stop()
+
+
+async def test_an_upload_whose_request_is_cancelled_is_still_published_and_stored(caplog):
+    """Django's handler cancels a view whose client hung up: an upload once begun is
+    carried through all the same, and its layer's failure logged."""
+    engine = Engine({**get_config(), "POLLER": "off"})
+    try:
+        place = await _station()
+        here = Inbox()
+
+        async def joined(place):
+            engine.link.joined[place.id] = 0.0
+
+        engine.link.watch = joined
+        await engine.subscribe(place, here)
+        failing = asyncio.Event()
+
+        async def fails_later(location_id, reading):
+            await failing.wait()
+            raise ConnectionError("redis went away")
+
+        engine.link.publish = fails_later
+        stored = []
+
+        async def store(items):
+            stored.extend(reading.temperature for _, reading in items)
+
+        engine.recorder.store = store
+        uploading = asyncio.create_task(engine.upload(place, _station_reading(place, 1, 6.0)))
+        await asyncio.sleep(0.01)  # inside the layer's head start
+        uploading.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await uploading
+        with caplog.at_level("WARNING"):
+            async with asyncio.timeout(2):
+                while not (here.frames and stored):
+                    await asyncio.sleep(0.01)
+                failing.set()
+                while engine._uploads:
+                    await asyncio.sleep(0.01)
+        assert [json.loads(f)["weather"]["temperature"] for f in here.frames] == [6.0]
+        assert stored == [6.0]
+        assert "redis went away" in caplog.text and all(r.exc_info is None for r in caplog.records)
     finally:
         await engine.stop()
 

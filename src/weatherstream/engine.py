@@ -117,6 +117,7 @@ class Runtime:
         self.forecasts = LatestForecasts(real=self.chain.real, simulated=self.chain.simulates)
         self.recorder = Recorder(limit=self.config["STORAGE_BUFFER"])
         self._tasks: list[asyncio.Task[Any]] = []
+        self._uploads: set[asyncio.Task[bool]] = set()  # carried through if their request goes
 
     def _poller(
         self,
@@ -676,11 +677,18 @@ class Engine(Runtime):
             await self.places.meet(place)  # the latest stored reading, to compare with
         except Exception as exc:  # the database is down: the recorder keeps the reading
             logger.warning("loading the latest reading of %s failed (%s)", place.id, exc)
+        # Once begun, published and stored even if the station hangs up meanwhile.
+        taking = asyncio.ensure_future(self._take_upload(place, reading))
+        self._uploads.add(taking)
+        taking.add_done_callback(self._uploads.discard)
+        return await asyncio.shield(taking)
+
+    async def _take_upload(self, place: Place, reading: Reading) -> bool:
         news = self.latest.is_news(place.id, reading)
         sending = None
         if news and self.link is not None:
             # The layer first, so that the other processes fan out while this one does;
-            # one that does not answer (Redis stalled) holds this one back no longer.
+            # one that does not answer (Redis stalled) holds this one back no longer than that.
             sending = asyncio.ensure_future(self.link.publish(place.id, reading))
             await asyncio.wait({sending}, timeout=LAYER_HEAD_START)
         if news:
