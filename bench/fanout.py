@@ -39,9 +39,10 @@ from servers import (  # noqa: E402
     PRODUCT_SERVERS,
     STALLED,
     WATCHERS_OFF,
-    WORKERS,
+    add_scaled_options,
     export,
     migrate_template,
+    scaled_designs,
     use_tree,
 )
 
@@ -133,10 +134,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     # the rows to run, by design name
     a.server_list = [] if a.servers == "none" else [s.strip() for s in a.servers.split(",") if s.strip()]
     a.baseline_list = [] if a.baselines == "none" else [BASELINES[b.strip()] for b in a.baselines.split(",")]
-    if a.redis:
-        a.server_list += [CLUSTER_SERVERS[layer.strip()] for layer in a.redis.split(",")]
-    if a.workers:
-        a.server_list += [WORKERS + w.strip() for w in a.workers.split(",")]
+    a.server_list += scaled_designs(a)
     if a.stalled:
         a.server_list += [s + STALLED for s in a.server_list if s not in CLUSTER_SERVERS.values()]
     if a.watchers_off:
@@ -169,22 +167,7 @@ def _add_row_options(p: argparse.ArgumentParser) -> None:
         help="rounds: run every selected row this many times, designs alternating per round; "
         "the table shows the medians (default 1)",
     )
-    p.add_argument(
-        "--redis",
-        nargs="?",
-        const="pubsub",
-        default="",
-        metavar="LAYERS",
-        help="also run the scaled-out topology (two server processes, a separate poller, "
-        "redis-server) over these channels_redis layers: pubsub, core or pubsub,core (default pubsub)",
-    )
-    p.add_argument(
-        "--workers",
-        default="",
-        metavar="W[,W...]",
-        help="also run uvicorn with --workers W on one port over the Redis pub/sub layer, with the "
-        "separate poller and redis-server, one row per W (issue 18: e.g. 1,2)",
-    )
+    add_scaled_options(p)
     p.add_argument(
         "--stalled",
         type=float,

@@ -45,6 +45,33 @@ CLUSTER_SERVER = "uvicorn-websockets-sansio"
 WORKERS = "uvicorn-workers-"
 
 
+def add_scaled_options(p: argparse.ArgumentParser) -> None:
+    """--redis and --workers: the scaled-out rows (see design())."""
+    p.add_argument(
+        "--redis",
+        nargs="?",
+        const="pubsub",
+        default="",
+        metavar="LAYERS",
+        help="also run the scaled-out topology (two server processes, the subscribers split "
+        "between them, a separate poller, redis-server) over these channels_redis layers: "
+        "pubsub, core or pubsub,core (default pubsub)",
+    )
+    p.add_argument(
+        "--workers",
+        default="",
+        metavar="W[,W...]",
+        help="also run uvicorn with --workers W on one port over the Redis pub/sub layer, with the "
+        "separate poller and redis-server, one row per W (e.g. 1,2)",
+    )
+
+
+def scaled_designs(args: argparse.Namespace) -> list[str]:
+    """The rows that --redis and --workers ask for, by design name."""
+    out = [CLUSTER_SERVERS[layer.strip()] for layer in args.redis.split(",") if args.redis]
+    return out + [WORKERS + w.strip() for w in args.workers.split(",") if w.strip()]
+
+
 def bench_flags() -> list[str]:
     """uvicorn's flags exactly as `make run` passes them, less the `--ws` choice."""
     flags = make_run_flags()

@@ -57,11 +57,11 @@ from measure import Generators, add_counts, connect, doubles, fmt_lat, pct, read
 from row import Row  # noqa: E402
 from servers import (  # noqa: E402
     BASELINES,
-    CLUSTER_SERVERS,
-    WORKERS,
     Servers,
+    add_scaled_options,
     export,
     migrate_template,
+    scaled_designs,
     snapshot,
     use_tree,
 )
@@ -544,23 +544,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="also run the product as committed at REV (git archive of src/ and example/; a row "
         "named '... @REV', and one for each --redis and --workers row); may be given more than once",
     )
-    p.add_argument(
-        "--redis",
-        nargs="?",
-        const="pubsub",
-        default="",
-        metavar="LAYERS",
-        help="also run the scaled-out topology (two server processes, the subscribers split "
-        "between them, a separate poller, redis-server) over these channels_redis layers: "
-        "pubsub, core or pubsub,core (default pubsub); uploads go to the first server",
-    )
-    p.add_argument(
-        "--workers",
-        default="",
-        metavar="W[,W...]",
-        help="also run uvicorn with --workers W on one port over the Redis pub/sub layer, with the "
-        "separate poller and redis-server, one row per W",
-    )
+    add_scaled_options(p)
     p.add_argument("--json", type=Path, help="also write every run's figures here")
     p.add_argument("--python", default=sys.executable, help="interpreter of the servers' venv")
     a = p.parse_args(argv)
@@ -578,8 +562,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a.designs = ([PLAIN] if a.baselines == "plain" else []) + [product_server()]
     if a.unfrozen:
         a.designs.append(product_server() + UNFROZEN)
-    scaled = [CLUSTER_SERVERS[layer.strip()] for layer in a.redis.split(",") if a.redis]
-    scaled += [WORKERS + w.strip() for w in a.workers.split(",") if w.strip()]
+    scaled = scaled_designs(a)  # the driver uploads to the first server
     a.designs += scaled + [f"{d} @{rev}" for rev in a.at for d in [product_server(), *scaled]]
     a.textbook_ws = "websockets-sansio"  # servers.design() asks; no textbook row here
     return a

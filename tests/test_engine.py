@@ -554,144 +554,116 @@ async def test_with_a_layer_an_upload_goes_to_the_location_group_once():
         await engine.stop()
 
 
-async def test_with_a_layer_an_upload_goes_to_the_other_processes_before_the_local_fan_out():
+@pytest.fixture
+async def layered():
+    """A server with a channel layer (each test gives ``link.publish``), a station that a
+    subscriber here watches, and the temperatures its recorder stores."""
+    engine = Engine({**get_config(), "POLLER": "off"})
+    try:
+        place = await _station()
+
+        async def joined(place):
+            engine.link.joined[place.id] = 0.0
+
+        engine.link.watch = joined
+        here = Inbox()
+        await engine.subscribe(place, here)
+        stored = []
+
+        async def store(items):
+            stored.extend(reading.temperature for _, reading in items)
+
+        engine.recorder.store = store
+        yield engine, place, here, stored
+    finally:
+        await engine.stop()
+
+
+def _temperatures(inbox):
+    return [json.loads(f)["weather"]["temperature"] for f in inbox.frames]
+
+
+async def test_with_a_layer_an_upload_goes_to_the_other_processes_before_the_local_fan_out(layered):
     """The other processes' fan-outs run while this one's does, not after it; and the
     layer's echo, when it comes back first, fans out here once."""
-    engine = Engine({**get_config(), "POLLER": "off"})
+    engine, place, here, _ = layered
+    frames_when_published = []
+
+    async def publish(location_id, reading):
+        frames_when_published.append(len(here.frames))
+
+    engine.link.publish = publish
+    assert await engine.upload(place, _station_reading(place, 2, 3.0)) is True
+    assert frames_when_published == [0]  # the layer came first
+    assert _temperatures(here) == [3.0]
+
+    async def echoed(location_id, reading):  # the echo is handled before publish returns
+        engine.link.on_update(location_id, reading)
+
+    engine.link.publish = echoed
+    assert await engine.upload(place, _station_reading(place, 1, 4.0)) is True
+    assert _temperatures(here) == [3.0, 4.0]
+
+
+async def test_with_the_layer_stalled_an_upload_reaches_local_subscribers_and_is_kept(layered):
+    engine, place, here, stored = layered
+    released = asyncio.Event()
+
+    async def stalled(location_id, reading):  # Redis stopped: no answer until released
+        await released.wait()
+
+    engine.link.publish = stalled
+    uploading = asyncio.create_task(engine.upload(place, _station_reading(place, 1, 5.0)))
     try:
-        place = await _station()
-        here = Inbox()
-
-        async def joined(place):
-            engine.link.joined[place.id] = 0.0
-
-        engine.link.watch = joined
-        await engine.subscribe(place, here)
-        frames_when_published = []
-
-        async def publish(location_id, reading):
-            frames_when_published.append(len(here.frames))
-
-        engine.link.publish = publish
-        assert await engine.upload(place, _station_reading(place, 2, 3.0)) is True
-        assert frames_when_published == [0]  # the layer came first
-        assert [json.loads(f)["weather"]["temperature"] for f in here.frames] == [3.0]
-
-        async def echoed(location_id, reading):  # the echo is handled before publish returns
-            engine.link.on_update(location_id, reading)
-
-        engine.link.publish = echoed
-        assert await engine.upload(place, _station_reading(place, 1, 4.0)) is True
-        assert [json.loads(f)["weather"]["temperature"] for f in here.frames] == [3.0, 4.0]
+        async with asyncio.timeout(2):
+            while not (here.frames and stored):
+                await asyncio.sleep(0.01)
+        assert _temperatures(here) == [5.0] and stored == [5.0]
+        assert not uploading.done()  # the answer waits for the layer, as before
+        released.set()
+        assert await uploading is True
     finally:
-        await engine.stop()
+        uploading.cancel()
 
 
-async def test_with_the_layer_stalled_an_upload_reaches_local_subscribers_and_is_kept():
-    engine = Engine({**get_config(), "POLLER": "off"})
-    try:
-        place = await _station()
-        here = Inbox()
-
-        async def joined(place):
-            engine.link.joined[place.id] = 0.0
-
-        engine.link.watch = joined
-        await engine.subscribe(place, here)
-        released = asyncio.Event()
-
-        async def stalled(location_id, reading):  # Redis stopped: no answer until released
-            await released.wait()
-
-        engine.link.publish = stalled
-        stored = []
-
-        async def store(items):
-            stored.extend(reading.temperature for _, reading in items)
-
-        engine.recorder.store = store
-        uploading = asyncio.create_task(engine.upload(place, _station_reading(place, 1, 5.0)))
-        try:
-            async with asyncio.timeout(2):
-                while not (here.frames and stored):
-                    await asyncio.sleep(0.01)
-            assert [json.loads(f)["weather"]["temperature"] for f in here.frames] == [5.0]
-            assert stored == [5.0]
-            assert not uploading.done()  # the answer waits for the layer, as before
-            released.set()
-            assert await uploading is True
-        finally:
-            uploading.cancel()
-    finally:
-        await engine.stop()
-
-
-async def test_an_upload_whose_request_is_cancelled_is_still_published_and_stored(caplog):
+async def test_an_upload_whose_request_is_cancelled_is_still_published_and_stored(layered, caplog):
     """Django's handler cancels a view whose client hung up: an upload once begun is
     carried through all the same, and its layer's failure logged."""
-    engine = Engine({**get_config(), "POLLER": "off"})
-    try:
-        place = await _station()
-        here = Inbox()
+    engine, place, here, stored = layered
+    failing = asyncio.Event()
 
-        async def joined(place):
-            engine.link.joined[place.id] = 0.0
+    async def fails_later(location_id, reading):
+        await failing.wait()
+        raise ConnectionError("redis went away")
 
-        engine.link.watch = joined
-        await engine.subscribe(place, here)
-        failing = asyncio.Event()
-
-        async def fails_later(location_id, reading):
-            await failing.wait()
-            raise ConnectionError("redis went away")
-
-        engine.link.publish = fails_later
-        stored = []
-
-        async def store(items):
-            stored.extend(reading.temperature for _, reading in items)
-
-        engine.recorder.store = store
-        uploading = asyncio.create_task(engine.upload(place, _station_reading(place, 1, 6.0)))
-        await asyncio.sleep(0.01)  # inside the layer's head start
-        uploading.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await uploading
-        with caplog.at_level("WARNING"):
-            async with asyncio.timeout(2):
-                while not (here.frames and stored):
-                    await asyncio.sleep(0.01)
-                failing.set()
-                while engine._uploads:
-                    await asyncio.sleep(0.01)
-        assert [json.loads(f)["weather"]["temperature"] for f in here.frames] == [6.0]
-        assert stored == [6.0]
-        assert "redis went away" in caplog.text and all(r.exc_info is None for r in caplog.records)
-    finally:
-        await engine.stop()
+    engine.link.publish = fails_later
+    uploading = asyncio.create_task(engine.upload(place, _station_reading(place, 1, 6.0)))
+    await asyncio.sleep(0.01)  # inside the layer's head start
+    uploading.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await uploading
+    with caplog.at_level("WARNING"):
+        async with asyncio.timeout(2):
+            while not (here.frames and stored):
+                await asyncio.sleep(0.01)
+            failing.set()
+            while engine._uploads:
+                await asyncio.sleep(0.01)
+    assert _temperatures(here) == [6.0] and stored == [6.0]
+    assert "redis went away" in caplog.text and all(r.exc_info is None for r in caplog.records)
 
 
-async def test_with_the_layer_down_an_upload_still_reaches_local_subscribers(caplog):
-    engine = Engine({**get_config(), "POLLER": "off"})
-    try:
+async def test_with_the_layer_down_an_upload_still_reaches_local_subscribers(layered, caplog):
+    engine, place, here, _ = layered
 
-        async def down(location_id, reading):
-            raise ConnectionError("redis is restarting")
+    async def down(location_id, reading):
+        raise ConnectionError("redis is restarting")
 
-        async def joined(place):
-            engine.link.joined[place.id] = 0.0
-
-        engine.link.publish = down
-        engine.link.watch = joined
-        place = await _station()
-        inbox = Inbox()
-        await engine.subscribe(place, inbox)
-        with caplog.at_level("WARNING"):
-            await engine.upload(place, _station_reading(place, 1, 2.0))
-        assert json.loads(inbox.frames[-1])["weather"]["temperature"] == 2.0
-        assert "redis is restarting" in caplog.text and all(r.exc_info is None for r in caplog.records)
-    finally:
-        await engine.stop()
+    engine.link.publish = down
+    with caplog.at_level("WARNING"):
+        assert await engine.upload(place, _station_reading(place, 1, 2.0)) is True
+    assert _temperatures(here) == [2.0]
+    assert "redis is restarting" in caplog.text and all(r.exc_info is None for r in caplog.records)
 
 
 async def test_with_the_database_down_an_upload_is_published_and_kept_for_storing(
