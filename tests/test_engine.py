@@ -630,18 +630,25 @@ async def test_an_upload_whose_request_is_cancelled_is_still_published_and_store
     """Django's handler cancels a view whose client hung up: an upload once begun is
     carried through all the same, and its layer's failure logged."""
     engine, place, here, stored = layered
-    failing = asyncio.Event()
+    looked_up, failing = asyncio.Event(), asyncio.Event()
+    meet = engine.places.meet
+
+    async def slow_meet(place):  # the station's latest reading, from a slow database
+        await looked_up.wait()
+        await meet(place)
 
     async def fails_later(location_id, reading):
         await failing.wait()
         raise ConnectionError("redis went away")
 
+    engine.places.meet = slow_meet
     engine.link.publish = fails_later
     uploading = asyncio.create_task(engine.upload(place, _station_reading(place, 1, 6.0)))
-    await asyncio.sleep(0.01)  # inside the layer's head start
+    await asyncio.sleep(0.01)
     uploading.cancel()
     with pytest.raises(asyncio.CancelledError):
         await uploading
+    looked_up.set()
     with caplog.at_level("WARNING"):
         async with asyncio.timeout(2):
             while not (here.frames and stored):

@@ -673,10 +673,6 @@ class Engine(Runtime):
         channel layer when there is one) and in this one at once, and stored (once: by
         this process, idempotently). Returns whether it was news (a repeat, or one older
         than the latest, is stored but sent to nobody)."""
-        try:
-            await self.places.meet(place)  # the latest stored reading, to compare with
-        except Exception as exc:  # the database is down: the recorder keeps the reading
-            logger.warning("loading the latest reading of %s failed (%s)", place.id, exc)
         # Once begun, published and stored even if the station hangs up meanwhile.
         taking = asyncio.ensure_future(self._take_upload(place, reading))
         self._uploads.add(taking)
@@ -684,6 +680,10 @@ class Engine(Runtime):
         return await asyncio.shield(taking)
 
     async def _take_upload(self, place: Place, reading: Reading) -> bool:
+        try:
+            await self.places.meet(place)  # the latest stored reading, to compare with
+        except Exception as exc:  # the database is down: the recorder keeps the reading
+            logger.warning("loading the latest reading of %s failed (%s)", place.id, exc)
         news = self.latest.is_news(place.id, reading)
         sending = None
         if news and self.link is not None:
