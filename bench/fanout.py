@@ -40,9 +40,9 @@ from servers import (  # noqa: E402
     STALLED,
     WATCHERS_OFF,
     add_scaled_options,
-    export,
     migrate_template,
     scaled_designs,
+    trees_at,
     use_tree,
 )
 
@@ -71,7 +71,7 @@ def run_all(args: argparse.Namespace, workdir: Path) -> list[Row]:
     try:
         db = migrate_template(args, workdir) if args.server_list else None
         args.station_pairs = soak_stations(args, db)
-        trees = {f"{name} @{rev}": export(rev, workdir) for rev in args.at for name in args.server_list}
+        trees = trees_at(args.at, args.server_list, workdir)
         for run in range(1, args.runs + 1):
             for name in args.baseline_list + args.server_list + list(trees):
                 use_tree(trees.get(name, REPO))  # --at: that commit's product

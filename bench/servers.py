@@ -242,6 +242,13 @@ def export(revision: str, workdir: Path) -> Path:
     return tree
 
 
+def trees_at(revisions: list[str], names: list[str], workdir: Path) -> dict[str, Path]:
+    """--at: a row ``"<name> @<rev>"`` for each name at each revision, with that commit's
+    export (one per revision)."""
+    exports = {rev: export(rev, workdir) for rev in revisions}
+    return {f"{name} @{rev}": tree for rev, tree in exports.items() for name in names}
+
+
 def use_tree(tree: Path) -> None:
     """Run the product's commands from ``tree`` (a snapshot or an export) from now on."""
     global REPO

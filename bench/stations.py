@@ -59,10 +59,10 @@ from servers import (  # noqa: E402
     BASELINES,
     Servers,
     add_scaled_options,
-    export,
     migrate_template,
     scaled_designs,
     snapshot,
+    trees_at,
     use_tree,
 )
 
@@ -562,8 +562,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a.designs = ([PLAIN] if a.baselines == "plain" else []) + [product_server()]
     if a.unfrozen:
         a.designs.append(product_server() + UNFROZEN)
-    scaled = scaled_designs(a)  # the driver uploads to the first server
-    a.designs += scaled + [f"{d} @{rev}" for rev in a.at for d in [product_server(), *scaled]]
+    a.designs += scaled_designs(a)  # the driver uploads to the first server
     a.textbook_ws = "websockets-sansio"  # servers.design() asks; no textbook row here
     return a
 
@@ -584,8 +583,9 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[StationRow] = []
     try:
         args.tree = snapshot(workdir)  # edits to the checkout during the run do not reach the servers
-        exports = {rev: export(rev, workdir) for rev in args.at}
-        args.trees = {name: exports[name.partition(" @")[2]] for name in args.designs if " @" in name}
+        products = [d for d in args.designs if d != PLAIN and not d.endswith(UNFROZEN)]
+        args.trees = trees_at(args.at, products, workdir)
+        args.designs += list(args.trees)
         args.revision += f" (src/ and example/ as copied: {tree_digest(args.tree)})"
         db = migrate_template(args, workdir)
         stations = register_stations(args, db, max(count for count, _ in args.shapes))
